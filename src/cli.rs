@@ -1,0 +1,331 @@
+//! Command-line adapter: clap parsing, environment gathering, exit codes. Each subcommand is a
+//! thin layer over the library.
+
+use crate::fsys::RealFs;
+use crate::layout::mindformers::names::Fmt;
+use crate::model::{FileRead, Listing, RootState, Tree};
+use crate::py::text::{abspath, join, normpath};
+use crate::resolve::config::{EnvFacts, HealthSetting, PathFacts, ResumeConfig, ResumeTraining, RunMode};
+use crate::resolve::context::RunSettings;
+use crate::resolve::mindformers::RankResult;
+use crate::resolve::{analyze, yaml};
+use crate::scan::{scan, SMALL_FILE_LIMIT};
+use crate::fsys::Fs;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "ckptscope", version, about = "See, verify and predict how a distributed training job resumes from its checkpoints")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// What MindFormers 2.1.0 would resume from, rank by rank, with the data skip and warnings.
+    Resolve(ResolveArgs),
+    /// Write the seed walkthrough into a fresh folder, save by save, then inject a fault.
+    Demo(DemoArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Ckpt,
+    Safetensors,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResolveArgs {
+    /// MindFormers' load_checkpoint: the folder holding rank_0/ … rank_N/ (or one weight file).
+    pub load_checkpoint: String,
+    /// true, false, or a checkpoint file name.
+    #[arg(long, value_name = "V")]
+    pub resume_training: Option<String>,
+    /// load_ckpt_format.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// resume_by_last_timestamp_ckpt: True.
+    #[arg(long)]
+    pub by_last_timestamp: bool,
+    /// use_checkpoint_health_monitor: True.
+    #[arg(long)]
+    pub health_monitor: bool,
+    /// output_dir (resume_record/ and health_ckpts.json live there); default LOAD_CHECKPOINT/..
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<String>,
+    /// The job's world size (default: env RANK_SIZE, else the number of rank_* entries).
+    #[arg(long, env = "RANK_SIZE", value_name = "N")]
+    pub world_size: Option<u64>,
+    #[arg(long, env = "DEVICE_NUM_PER_NODE", value_name = "N", default_value_t = 8)]
+    pub device_num_per_node: i64,
+    /// Comma-separated shared path prefixes (env SHARED_PATHS).
+    #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
+    pub shared_paths: Option<String>,
+    /// A MindFormers YAML; explicit flags win over its keys.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub config: Option<PathBuf>,
+    /// train (default) or finetune: they gate the resolver slightly differently.
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+    /// The new run's global batch size (default: from --config, else assumed unchanged).
+    #[arg(long, value_name = "N")]
+    pub global_batch_size: Option<i64>,
+    /// Sink size (0 for non-sink mode); default: from --config, else inferred from the names.
+    #[arg(long, value_name = "N")]
+    pub sink_size: Option<i64>,
+    /// Batches per epoch, for the printed-step arithmetic (default: unknown, assumed large).
+    #[arg(long, value_name = "N")]
+    pub dataset_size: Option<i64>,
+    /// ignore_data_skip: True.
+    #[arg(long)]
+    pub ignore_data_skip: bool,
+    /// data_skip_steps.
+    #[arg(long, value_name = "N")]
+    pub data_skip_steps: Option<i64>,
+    /// Print the JSON document instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Write into this folder (must be empty or absent) instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Keep the written files (a temporary folder is removed otherwise).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Resolve(a) => resolve_cmd(&a),
+        Command::Demo(a) => demo_cmd(&a),
+    }
+}
+
+fn fail(msg: &str) -> i32 {
+    eprintln!("ckptscope: {msg}");
+    2
+}
+
+fn resolve_cmd(a: &ResolveArgs) -> i32 {
+    let (config, mut run) = match build_config(a) {
+        Ok(x) => x,
+        Err(msg) => return fail(&msg),
+    };
+    let root = a.load_checkpoint.clone();
+    let tree = scan(&RealFs, &root);
+    let n_entries = tree.root_listing().map_or(0, |l| l.entries().iter().filter(|e| e.name.starts_with("rank_")).count());
+    let env = gather_env(a, n_entries as u64);
+    let paths = gather_paths(&root, &config, &env);
+    if run.new_global_batch_size.is_none() {
+        run.new_global_batch_size = a.global_batch_size;
+    }
+    let fmt = config.fmt;
+    let read = |file: &str| read_append(&Path::new(&root).join("rank_0").join(file), fmt);
+    let analysis = analyze(&tree, &config, &env, &paths, &run, &read);
+    if a.json {
+        let doc = crate::report::json::document(&analysis);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", crate::report::text::render(&analysis));
+    }
+    if let Some(msg) = unreadable(&tree) {
+        return fail(&msg);
+    }
+    let any_error = analysis.mindformers.per_rank.iter().any(|r| matches!(r, RankResult::Error(_)));
+    i32::from(any_error)
+}
+
+/// Stored append entries of a `.ckpt` or `.safetensors` file.
+fn read_append(path: &Path, fmt: Fmt) -> Option<crate::verify::ckpt::AppendValues> {
+    match fmt {
+        Fmt::Ckpt => crate::verify::ckpt::walk_path(path).ok().map(|w| w.append),
+        Fmt::Safetensors => crate::verify::safetensors::append_values_path(path),
+    }
+}
+
+/// The first input ckptscope could not read, as "path: cause; fix".
+fn unreadable(tree: &Tree) -> Option<String> {
+    let d = &tree.root;
+    match &tree.state {
+        RootState::Missing => return Some(format!("{d}: no such file or directory; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
+        RootState::Error(e) => return Some(format!("{d}: {}; check the path and its permissions", e.text)),
+        RootState::Dir(Listing::Error(e)) => return Some(format!("{d}: cannot list the folder ({}); run ckptscope as a user who can read it", e.text)),
+        RootState::Other(k) => return Some(format!("{d} is a {k:?}, not a folder or file")),
+        _ => {}
+    }
+    for (name, node) in &tree.dirs {
+        if let Listing::Error(e) = &node.listing {
+            return Some(format!("{d}/{name}: cannot list the folder ({}); the answer above assumes MindFormers fails the same way — run ckptscope as the training user", e.text));
+        }
+        if let Some(FileRead::Error(e)) = &node.meta {
+            if e.errno != 21 {
+                return Some(format!("{d}/{name}/meta.json: {}; run ckptscope as a user who can read it", e.text));
+            }
+        }
+    }
+    None
+}
+
+fn build_config(a: &ResolveArgs) -> Result<(ResumeConfig, RunSettings), String> {
+    let mut cfg = ResumeConfig::default();
+    let mut run = RunSettings::default();
+    let mut gbs_formula = None;
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}; pass a readable MindFormers YAML", path.display()))?;
+        let y = yaml::parse(&text).map_err(|e| format!("{}: not a valid YAML file: {e}", path.display()))?;
+        y.apply(&mut cfg);
+        run = y.run.clone();
+        gbs_formula = y.gbs.clone();
+    }
+    cfg.load_checkpoint = Some(a.load_checkpoint.clone());
+    if let Some(v) = &a.resume_training {
+        cfg.resume_training = match v.as_str() {
+            "true" | "True" => ResumeTraining::Bool(true),
+            "false" | "False" => ResumeTraining::Bool(false),
+            name => ResumeTraining::Name(name.to_owned()),
+        };
+    }
+    if let Some(f) = a.format {
+        cfg.fmt = match f {
+            FormatArg::Ckpt => Fmt::Ckpt,
+            FormatArg::Safetensors => Fmt::Safetensors,
+        };
+    }
+    if a.by_last_timestamp {
+        cfg.by_last_timestamp = true;
+    }
+    if a.health_monitor {
+        cfg.health = HealthSetting::Bool(true);
+    }
+    if let Some(m) = &a.mode {
+        cfg.mode = match m.as_str() {
+            "train" => RunMode::Train,
+            "finetune" => RunMode::Finetune,
+            other => return Err(format!("--mode {other}: expected train or finetune")),
+        };
+    }
+    cfg.output_dir = match &a.output_dir {
+        Some(o) => o.clone(),
+        None if a.config.is_some() && cfg.output_dir != ResumeConfig::default().output_dir => cfg.output_dir,
+        None => parent_of(&a.load_checkpoint),
+    };
+    if let Some(s) = a.sink_size {
+        run.sink_mode = Some(s > 0);
+        run.sink_size = Some(s);
+    }
+    run.dataset_size = a.dataset_size.or(run.dataset_size);
+    run.ignore_data_skip |= a.ignore_data_skip;
+    run.data_skip_steps = a.data_skip_steps.or(run.data_skip_steps);
+    run.new_global_batch_size = a.global_batch_size;
+    if run.new_global_batch_size.is_none() {
+        if let Some(f) = gbs_formula {
+            let w = a.world_size.unwrap_or(0);
+            if w > 0 || f.semi_or_auto {
+                run.new_global_batch_size = Some(f.global_batch_size(w));
+            }
+        }
+    }
+    Ok((cfg, run))
+}
+
+/// `LOAD_CHECKPOINT/..`, lexically (the contract's default output_dir).
+fn parent_of(p: &str) -> String {
+    let trimmed = p.trim_end_matches('/');
+    match Path::new(trimmed).parent() {
+        Some(par) if !par.as_os_str().is_empty() => par.to_string_lossy().into_owned(),
+        _ if trimmed.starts_with('/') => "/".into(),
+        _ => ".".into(),
+    }
+}
+
+fn gather_env(a: &ResolveArgs, n_entries: u64) -> EnvFacts {
+    let var = |k: &str| std::env::var(k).ok();
+    let tft = var("MS_ENABLE_TFT").is_some_and(|v| ["TTP:1", "UCE:1", "ARF:1", "HCCE:1"].iter().any(|k| v.contains(k)));
+    EnvFacts {
+        world_size: a.world_size.unwrap_or(n_entries),
+        device_num_per_node: a.device_num_per_node,
+        shared_paths: a.shared_paths.clone(),
+        modelarts: ["MA_LOG_DIR", "MA_JOB_DIR", "MA_LOCAL_LOG_PATH", "BATCH_GROUP_NAME"].iter().any(|k| std::env::var_os(k).is_some()),
+        remote_save_url: var("REMOTE_SAVE_URL"),
+        tft,
+        mounts: std::fs::read_to_string("/proc/self/mounts").map(|t| crate::resolve::shared::parse_mounts(&t)).unwrap_or_default(),
+    }
+}
+
+/// `os.path.realpath` (non-strict): the longest existing ancestor is canonicalised, the rest is
+/// appended as written (after lexical normalisation).
+pub fn py_realpath(p: &str, cwd: &str) -> String {
+    let abs = abspath(p, cwd);
+    let mut existing = PathBuf::from(&abs);
+    let mut rest: Vec<String> = Vec::new();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(&existing) {
+            let mut out = c.to_string_lossy().into_owned();
+            for r in rest.iter().rev() {
+                out = join(&out, r);
+            }
+            return normpath(&out);
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_string_lossy().into_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => return abs,
+        }
+    }
+}
+
+fn gather_paths(root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
+    let cwd = std::env::current_dir().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "/".into());
+    let shared_realpaths = env
+        .shared_paths
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|s| (s.to_owned(), if s.is_empty() { String::new() } else { py_realpath(s, &cwd) }))
+        .collect();
+    let health = join(&cfg.output_dir, "health_ckpts.json");
+    let record_path = join(&join(&py_realpath(&cfg.output_dir, &cwd), "resume_record"), "latest_checkpointed_iteration.txt");
+    let probe = |p: &str| RealFs.stat(Path::new(p)).ok().map(|_| RealFs.read_small(Path::new(p), SMALL_FILE_LIMIT));
+    PathFacts {
+        abspath: abspath(root, &cwd),
+        realpath: py_realpath(root, &cwd),
+        shared_realpaths,
+        health_json: probe(&health),
+        existing_record: probe(&record_path),
+        record_path,
+    }
+}
+
+fn demo_cmd(a: &DemoArgs) -> i32 {
+    let (dir, _guard) = match &a.out {
+        Some(out) => {
+            if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+                return fail(&format!("{}: not empty; the demo writes only into an empty or new folder", out.display()));
+            }
+            (out.clone(), None)
+        }
+        None => match tempfile::Builder::new().prefix("ckptscope-demo-").tempdir() {
+            Ok(t) => (t.path().to_path_buf(), Some(t)),
+            Err(e) => return fail(&format!("cannot create a temporary folder: {e}")),
+        },
+    };
+    let mut out = std::io::stdout();
+    let r = crate::demo::seed_walkthrough(&dir, &mut out);
+    if a.keep || a.out.is_some() {
+        println!("files kept in {}", dir.display());
+        if let Some(g) = _guard {
+            let _ = g.keep();
+        }
+    }
+    match r {
+        Ok(_) => 0,
+        Err(e) => fail(&format!("demo failed: {e}")),
+    }
+}

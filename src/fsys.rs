@@ -1,0 +1,155 @@
+//! The filesystem seam: every read ckptscope makes of a user's tree goes through [`Fs`], so tests
+//! can inject errors that root cannot produce with `chmod` (permission denied, vanishing files).
+//! The real implementation only ever opens files read-only and never opens non-regular files.
+
+use crate::model::{FileKind, FileRead, OsErr, Stat};
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// One listed name with its `lstat` result.
+pub struct RawEntry {
+    pub name: OsString,
+    pub lstat: io::Result<Stat>,
+}
+
+/// Read-only filesystem access.
+pub trait Fs: Sync {
+    /// `stat`, following symlinks.
+    fn stat(&self, path: &Path) -> io::Result<Stat>;
+    /// List a directory in `readdir` order, with each entry's `lstat`.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>>;
+    /// Read a small regular file whole, refusing files over `limit` bytes and non-regular files.
+    fn read_small(&self, path: &Path, limit: u64) -> FileRead;
+}
+
+/// The real filesystem.
+#[derive(Clone, Copy, Default)]
+pub struct RealFs;
+
+pub fn stat_of(md: &fs::Metadata) -> Stat {
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        FileKind::File
+    } else if ft.is_dir() {
+        FileKind::Dir
+    } else if ft.is_symlink() {
+        FileKind::Symlink
+    } else if ft.is_fifo() {
+        FileKind::Fifo
+    } else if ft.is_socket() {
+        FileKind::Socket
+    } else if ft.is_char_device() {
+        FileKind::CharDevice
+    } else if ft.is_block_device() {
+        FileKind::BlockDevice
+    } else {
+        FileKind::Other
+    };
+    Stat {
+        kind,
+        size: md.size(),
+        mtime_sec: md.mtime(),
+        mtime_nsec: md.mtime_nsec(),
+        ino: md.ino(),
+        dev: md.dev(),
+        mode: md.mode(),
+    }
+}
+
+/// Open for reading without following a FIFO into a blocking open, and check after opening that
+/// the object really is a regular file (it may have been replaced since the `stat`).
+pub fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_o_nonblock())
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(f)
+}
+
+/// `O_NONBLOCK` on Linux; opening a FIFO with it returns at once instead of waiting for a writer.
+const fn libc_o_nonblock() -> i32 {
+    0o4000
+}
+
+impl Fs for RealFs {
+    fn stat(&self, path: &Path) -> io::Result<Stat> {
+        fs::metadata(path).map(|m| stat_of(&m))
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(path)? {
+            let e = e?;
+            out.push(RawEntry {
+                name: e.file_name(),
+                lstat: e.metadata().map(|m| stat_of(&m)),
+            });
+        }
+        Ok(out)
+    }
+
+    fn read_small(&self, path: &Path, limit: u64) -> FileRead {
+        let md = match fs::metadata(path) {
+            Ok(m) => stat_of(&m),
+            Err(e) => return FileRead::Error(OsErr::from_io(&e)),
+        };
+        match md.kind {
+            FileKind::File => {}
+            FileKind::Dir => return FileRead::Error(OsErr::errno(21)),
+            other => return FileRead::NotRegular(other),
+        }
+        if md.size > limit {
+            return FileRead::TooLarge(md.size);
+        }
+        let f = match open_regular(path) {
+            Ok(f) => f,
+            Err(e) => return FileRead::Error(OsErr::from_io(&e)),
+        };
+        let mut buf = Vec::with_capacity(md.size as usize);
+        match f.take(limit + 1).read_to_end(&mut buf) {
+            Ok(_) if buf.len() as u64 > limit => FileRead::TooLarge(buf.len() as u64),
+            Ok(_) => FileRead::Bytes(buf),
+            Err(e) => FileRead::Error(OsErr::from_io(&e)),
+        }
+    }
+}
+
+/// A test seam: the real filesystem, except that chosen paths fail with chosen errno values.
+pub struct FaultyFs {
+    pub faults: Vec<(std::path::PathBuf, i32)>,
+}
+
+impl FaultyFs {
+    fn fault(&self, path: &Path) -> Option<io::Error> {
+        self.faults
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, errno)| io::Error::from_raw_os_error(*errno))
+    }
+}
+
+impl Fs for FaultyFs {
+    fn stat(&self, path: &Path) -> io::Result<Stat> {
+        RealFs.stat(path)
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
+        match self.fault(path) {
+            Some(e) => Err(e),
+            None => RealFs.read_dir(path),
+        }
+    }
+
+    fn read_small(&self, path: &Path, limit: u64) -> FileRead {
+        match self.fault(path) {
+            Some(e) => FileRead::Error(OsErr::from_io(&e)),
+            None => RealFs.read_small(path, limit),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! What each name in a `rank_R/` folder is, for display and hazard warnings (spec §2.5, §4.6).
+//! Nothing is guessed: a name that is not one of the known kinds is `Other` and shown as such.
+
+use super::names::{parse_ckpt_name, CkptName, Fmt};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A canonical `<prefix>_rank_R[_k]-E_S.<fmt>` file.
+    Checkpoint { name: CkptName },
+    /// `<stem>.tmp`: a save in progress (or abandoned).
+    Tmp { stem: String },
+    /// `meta.json`.
+    Meta,
+    /// `tmpXXXXXXXX`: `meta.json` being replaced.
+    MetaTmp,
+    /// `…-E_S_breakpoint.ckpt` from `exception_save`.
+    Breakpoint,
+    /// Anything else: kept and shown, never interpreted.
+    Other,
+}
+
+pub fn classify(name: &str) -> EntryKind {
+    if name == "meta.json" {
+        return EntryKind::Meta;
+    }
+    if let Some(n) = parse_ckpt_name(name) {
+        return EntryKind::Checkpoint { name: n };
+    }
+    if name.ends_with("_breakpoint.ckpt") {
+        return EntryKind::Breakpoint;
+    }
+    if let Some(stem) = name.strip_suffix(".tmp") {
+        if !stem.is_empty() {
+            return EntryKind::Tmp {
+                stem: stem.to_owned(),
+            };
+        }
+    }
+    if is_meta_tmp(name) {
+        return EntryKind::MetaTmp;
+    }
+    EntryKind::Other
+}
+
+/// `tempfile.NamedTemporaryFile` names: `tmp` + 8 characters of `[a-z0-9_]`.
+pub fn is_meta_tmp(name: &str) -> bool {
+    name.len() == 11
+        && name.starts_with("tmp")
+        && name[3..]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The final name a `.tmp` becomes (`x-20_2.tmp` → `x-20_2.<fmt>`).
+pub fn final_name_of_tmp(stem: &str, fmt: Fmt) -> String {
+    format!("{stem}.{}", fmt.ext())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert!(matches!(classify("a_rank_0-1_1.ckpt"), EntryKind::Checkpoint { .. }));
+        assert_eq!(classify("a_rank_0-1_1.tmp"), EntryKind::Tmp { stem: "a_rank_0-1_1".into() });
+        assert_eq!(classify("tmpab_9xyzq"), EntryKind::MetaTmp);
+        assert_eq!(classify("a_rank_0-1_1_breakpoint.ckpt"), EntryKind::Breakpoint);
+        assert_eq!(classify("notes.txt"), EntryKind::Other);
+        assert_eq!(classify("meta.json"), EntryKind::Meta);
+    }
+}

@@ -1,0 +1,218 @@
+//! The in-memory picture of a checkpoint tree: what a scan saw, nothing inferred.
+//!
+//! The resolvers read only this (plus configuration), never the disk, so they stay pure and
+//! testable. A rank folder is one [`DirNode`]; later work (the watcher) replaces one node at a
+//! time through [`Tree::apply`], which is why rank folders are kept by name in a map.
+
+use crate::py::{py_repr, PyException};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What kind of filesystem object an entry is (as `lstat` or `stat` reported it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Other,
+}
+
+/// The facts of one `stat` call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stat {
+    pub kind: FileKind,
+    pub size: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: i64,
+    pub ino: u64,
+    pub dev: u64,
+    pub mode: u32,
+}
+
+impl Stat {
+    /// CPython's `os.path.getmtime`: seconds + nanoseconds × 1e-9 as a float.
+    pub fn mtime_f64(&self) -> f64 {
+        (self.mtime_sec as f64) + (self.mtime_nsec as f64) * 1e-9
+    }
+
+    pub fn mtime_ns(&self) -> i128 {
+        self.mtime_sec as i128 * 1_000_000_000 + self.mtime_nsec as i128
+    }
+}
+
+/// An OS error as Python reports it: errno and `strerror`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OsErr {
+    pub errno: i32,
+    pub text: String,
+}
+
+impl OsErr {
+    pub fn from_io(e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(errno) => OsErr::errno(errno),
+            None => OsErr {
+                errno: 0,
+                text: e.to_string(),
+            },
+        }
+    }
+
+    pub fn errno(errno: i32) -> Self {
+        let full = std::io::Error::from_raw_os_error(errno).to_string();
+        let text = match full.rfind(" (os error") {
+            Some(i) => full[..i].to_owned(),
+            None => full,
+        };
+        OsErr { errno, text }
+    }
+
+    /// The Python exception this error raises when `path` was the argument.
+    pub fn to_py(&self, path: &str) -> PyException {
+        let class = match self.errno {
+            2 => "FileNotFoundError",
+            13 | 1 => "PermissionError",
+            20 => "NotADirectoryError",
+            21 => "IsADirectoryError",
+            _ => "OSError",
+        };
+        PyException::new(
+            class,
+            format!("[Errno {}] {}: {}", self.errno, self.text, py_repr(path)),
+        )
+    }
+}
+
+/// One directory entry in `readdir` order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    /// The name, lossily decoded when it is not UTF-8 (see `non_utf8`).
+    pub name: String,
+    pub non_utf8: bool,
+    /// `lstat` of the entry (a race can make it fail: the file vanished after listing).
+    pub lstat: Result<Stat, OsErr>,
+    /// `stat` through the link, only for symlinks.
+    pub target: Option<Result<Stat, OsErr>>,
+}
+
+impl Entry {
+    /// `stat` following symlinks (what `os.path.exists`, `isdir` and `getmtime` see).
+    pub fn stat(&self) -> Result<&Stat, &OsErr> {
+        match (&self.target, &self.lstat) {
+            (Some(t), _) => t.as_ref(),
+            (None, l) => l.as_ref(),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.stat().is_ok()
+    }
+
+    pub fn is_dir(&self) -> bool {
+        matches!(self.stat(), Ok(s) if s.kind == FileKind::Dir)
+    }
+
+    pub fn is_file(&self) -> bool {
+        matches!(self.stat(), Ok(s) if s.kind == FileKind::File)
+    }
+}
+
+/// The result of listing a directory.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listing {
+    Entries(Vec<Entry>),
+    Error(OsErr),
+}
+
+impl Listing {
+    pub fn entries(&self) -> &[Entry] {
+        match self {
+            Listing::Entries(e) => e,
+            Listing::Error(_) => &[],
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Entry> {
+        self.entries().iter().find(|e| e.name == name)
+    }
+}
+
+/// The content of a small file read whole (`meta.json`, `health_ckpts.json`, the resume record).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRead {
+    Bytes(Vec<u8>),
+    Error(OsErr),
+    /// Larger than ckptscope reads into memory for a small control file.
+    TooLarge(u64),
+    /// A FIFO, socket or device: never opened (reading it could block forever).
+    NotRegular(FileKind),
+}
+
+/// One sub-folder of the root (normally `rank_R/`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DirNode {
+    pub listing: Listing,
+    /// `meta.json`'s content when the listing has a `meta.json` that `stat` can follow.
+    pub meta: Option<FileRead>,
+}
+
+/// What `stat(root)` says, following symlinks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootState {
+    Missing,
+    Error(OsErr),
+    File(Stat),
+    Dir(Listing),
+    Other(FileKind),
+}
+
+/// A scanned checkpoint tree.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tree {
+    /// The root exactly as given (MindFormers' `load_checkpoint`, not normalised).
+    pub root: String,
+    pub state: RootState,
+    /// Sub-folders of the root whose name starts with `rank_`, by name.
+    pub dirs: BTreeMap<String, DirNode>,
+}
+
+/// A change to one part of the tree, as a rescan of that part found it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delta {
+    Root(RootState),
+    Dir(String, Option<DirNode>),
+}
+
+impl Tree {
+    pub fn root_listing(&self) -> Option<&Listing> {
+        match &self.state {
+            RootState::Dir(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The root entry called `name` (e.g. `rank_3`).
+    pub fn root_entry(&self, name: &str) -> Option<&Entry> {
+        self.root_listing().and_then(|l| l.find(name))
+    }
+
+    pub fn apply(&mut self, delta: Delta) {
+        match delta {
+            Delta::Root(state) => self.state = state,
+            Delta::Dir(name, Some(node)) => {
+                self.dirs.insert(name, node);
+            }
+            Delta::Dir(name, None) => {
+                self.dirs.remove(&name);
+            }
+        }
+    }
+}

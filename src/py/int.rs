@@ -1,0 +1,169 @@
+//! Arbitrary-size integers with Python's `int` semantics for the few operations the resolver
+//! needs: parse decimal digits (ASCII or any Unicode `Nd` digit, as `int()` does), compare, and
+//! print with `str()`. MindFormers never limits the size of the numbers in file names or
+//! `meta.json`, so neither do we: a 30-digit epoch must compare and print exactly as in Python.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A Python `int`: sign plus decimal digits without leading zeros ("0" for zero).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct PyInt {
+    neg: bool,
+    digits: String,
+}
+
+impl PyInt {
+    pub fn from_i64(v: i64) -> Self {
+        let digits = v.unsigned_abs().to_string();
+        PyInt {
+            neg: v < 0,
+            digits,
+        }
+    }
+
+    /// Parse a run of decimal digits (what `\d+` matched), optionally after a `-`.
+    /// Returns the value and whether any digit was outside ASCII (ckptscope warns then).
+    pub fn parse_digits(text: &str) -> Option<(Self, bool)> {
+        let (neg, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        if body.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(body.len());
+        let mut non_ascii = false;
+        for c in body.chars() {
+            let d = if c.is_ascii_digit() {
+                c as u32 - '0' as u32
+            } else {
+                non_ascii = true;
+                unicode_decimal_value(c)?
+            };
+            if out.is_empty() && d == 0 {
+                continue;
+            }
+            out.push(char::from_digit(d, 10)?);
+        }
+        if out.is_empty() {
+            out.push('0');
+        }
+        let neg = neg && out != "0";
+        Some((PyInt { neg, digits: out }, non_ascii))
+    }
+
+    pub fn is_negative(&self) -> bool {
+        self.neg
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.digits == "0"
+    }
+
+    /// The value when it fits an `i64`.
+    pub fn to_i64(&self) -> Option<i64> {
+        let s = if self.neg {
+            format!("-{}", self.digits)
+        } else {
+            self.digits.clone()
+        };
+        s.parse().ok()
+    }
+}
+
+impl fmt::Display for PyInt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.neg {
+            write!(f, "-{}", self.digits)
+        } else {
+            f.write_str(&self.digits)
+        }
+    }
+}
+
+impl Ord for PyInt {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.neg, other.neg) {
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (neg, _) => {
+                let mag = self
+                    .digits
+                    .len()
+                    .cmp(&other.digits.len())
+                    .then_with(|| self.digits.cmp(&other.digits));
+                if neg {
+                    mag.reverse()
+                } else {
+                    mag
+                }
+            }
+        }
+    }
+}
+
+impl PartialOrd for PyInt {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The value of a Unicode decimal digit (category `Nd`). Unicode guarantees that decimal digits
+/// come in contiguous runs of ten, 0 first, so the value is the distance from the start of the
+/// maximal run of `Nd` code points, modulo 10. This avoids shipping a digit table for a case
+/// that only hand-renamed files reach.
+fn unicode_decimal_value(c: char) -> Option<u32> {
+    if !is_unicode_digit(c) {
+        return None;
+    }
+    let mut start = c as u32;
+    while start > 0 {
+        match char::from_u32(start - 1) {
+            Some(p) if is_unicode_digit(p) => start -= 1,
+            _ => break,
+        }
+    }
+    Some((c as u32 - start) % 10)
+}
+
+/// Python's `\d` for `str` patterns: Unicode category Nd (the `regex` crate's `\d` is the same).
+pub fn is_unicode_digit(c: char) -> bool {
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    if c.is_ascii_digit() {
+        return true;
+    }
+    if c.is_ascii() {
+        return false;
+    }
+    let re = RE.get_or_init(|| regex::Regex::new(r"^\d$").expect("static regex"));
+    let mut buf = [0u8; 4];
+    re.is_match(c.encode_utf8(&mut buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_orders_like_python() {
+        let p = |s: &str| PyInt::parse_digits(s).unwrap().0;
+        assert_eq!(p("020").to_string(), "20");
+        assert_eq!(p("0").to_string(), "0");
+        assert_eq!(p("-0").to_string(), "0");
+        assert!(p("-1") < p("0"));
+        assert!(p("-10") < p("-9"));
+        assert!(p("99999999999999999999999") > p("9"));
+        assert_eq!(p("20"), PyInt::from_i64(20));
+    }
+
+    #[test]
+    fn unicode_digits_have_their_value() {
+        // ARABIC-INDIC DIGIT TWO, and MATHEMATICAL BOLD DIGIT SEVEN (in a run of 50 Nd chars).
+        let (v, non_ascii) = PyInt::parse_digits("\u{0662}\u{1D7D5}").unwrap();
+        assert!(non_ascii);
+        assert_eq!(v.to_string(), "27");
+        assert!(PyInt::parse_digits("x").is_none());
+    }
+}

@@ -1,0 +1,48 @@
+//! The `resolve --json` document (resolve-contract.md): the contract's keys exactly, plus the
+//! documented additions (`data_skip`, `warnings`, and the decision's details).
+
+use crate::resolve::mindformers::RankResult;
+use crate::resolve::Analysis;
+use serde_json::{json, Map, Value};
+
+/// One `per_rank` entry.
+fn rank_entry(rank: usize, r: &RankResult) -> Value {
+    match r {
+        RankResult::File(name) => json!({"rank": rank, "resume_training": name}),
+        RankResult::Newest => json!({"rank": rank, "resume_training": true}),
+        RankResult::Off => json!({"rank": rank, "resume_training": false}),
+        RankResult::Error(e) => json!({"rank": rank, "error": {"type": e.class, "message": e.first_line()}}),
+    }
+}
+
+pub fn document(a: &Analysis) -> Value {
+    let mf = &a.mindformers;
+    let per_rank: Vec<Value> = mf.per_rank.iter().enumerate().map(|(r, x)| rank_entry(r, x)).collect();
+    let mut mindformers = Map::new();
+    mindformers.insert("per_rank".into(), Value::Array(per_rank));
+    mindformers.insert("record".into(), json!(mf.record));
+    mindformers.insert("branch".into(), json!(mf.branch));
+    mindformers.insert("rank_entries".into(), json!(mf.rank_entries));
+    mindformers.insert("shared".into(), json!(mf.shared));
+    mindformers.insert("min_meta".into(), json!(mf.min_meta));
+    mindformers.insert("candidates".into(), json!(mf.candidates));
+    mindformers.insert("rank0_error".into(), json!(mf.rank0_error));
+    mindformers.insert("log".into(), json!(mf.log));
+    let d = a.data_skip.as_ref();
+    let data_skip = json!({
+        "scale": d.and_then(|d| d.scale),
+        "initial_step": d.and_then(|d| d.initial_step),
+        "initial_epoch": d.and_then(|d| d.initial_epoch),
+        "skip_batches": d.and_then(|d| d.skip_batches),
+        "first_printed_step": d.and_then(|d| d.first_printed_step),
+    });
+    json!({
+        "load_checkpoint": a.load_checkpoint,
+        "layout": a.layout.name(),
+        "world_size": a.world_size,
+        "mindformers": Value::Object(mindformers),
+        "context": a.context,
+        "data_skip": data_skip,
+        "warnings": a.warnings,
+    })
+}

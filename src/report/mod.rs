@@ -1,0 +1,3 @@
+//! Output formats. Every one is built from the same [`crate::resolve::Analysis`].
+pub mod json;
+pub mod text;

@@ -1,0 +1,140 @@
+//! The human report of `ckptscope resolve`: the decision first, then why, the per-rank files,
+//! the data skip, and the warnings.
+
+use crate::resolve::mindformers::{Branch, RankResult};
+use crate::resolve::shared::SharedDecision;
+use crate::resolve::Analysis;
+use std::fmt::Write;
+
+pub fn render(a: &Analysis) -> String {
+    let mut s = String::new();
+    let mf = &a.mindformers;
+    let _ = writeln!(s, "ckptscope resolve — {} ({}, world size {})", a.load_checkpoint, a.layout.name(), a.world_size);
+    let _ = writeln!(s);
+    let _ = writeln!(s, "MindFormers 2.1.0 would: {}", headline(a));
+    let _ = writeln!(s, "  why: {}", why(a));
+    if let Some(sd) = &mf.shared {
+        let _ = writeln!(s, "  shared-path check: {}", shared_text(sd));
+    }
+    if let Some(e) = &mf.rank0_error {
+        let _ = writeln!(s, "  rank 0 failed with {}: {}", e.class, e.message.replace('\n', "\n    "));
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "per rank:");
+    for (r, res) in mf.per_rank.iter().enumerate() {
+        let _ = writeln!(s, "  rank {r:>4}: {}", rank_text(res));
+    }
+    if !mf.candidates.is_empty() {
+        let _ = writeln!(s, "\ncandidates complete on every rank (oldest first):");
+        for c in &mf.candidates {
+            let _ = writeln!(s, "  {c}");
+        }
+    }
+    data_skip(&mut s, a);
+    if !mf.log.is_empty() {
+        let _ = writeln!(s, "\nMindFormers would log:");
+        for l in &mf.log {
+            let _ = writeln!(s, "  {l}");
+        }
+    }
+    if !a.warnings.is_empty() {
+        let _ = writeln!(s, "\nwarnings:");
+        for w in &a.warnings {
+            let _ = writeln!(s, "  [{}] {}", w.code, w.message);
+        }
+    }
+    s
+}
+
+fn headline(a: &Analysis) -> String {
+    let pr = &a.mindformers.per_rank;
+    let errors = pr.iter().filter(|r| matches!(r, RankResult::Error(_))).count();
+    if errors > 0 {
+        return format!("FAIL on {errors} of {} ranks", pr.len());
+    }
+    match pr.first() {
+        Some(RankResult::File(f)) => format!("resume from {f} (rank 0; each rank its own rank_R file)"),
+        Some(RankResult::Newest) => "resume every rank from its own newest file by mtime".into(),
+        Some(RankResult::Off) => "not resume (start without the training state)".into(),
+        Some(RankResult::Error(e)) => e.to_string(),
+        None => "nothing: world size 0".into(),
+    }
+}
+
+fn why(a: &Analysis) -> String {
+    let mf = &a.mindformers;
+    match &mf.branch {
+        Branch::NotResuming { why } => why.clone(),
+        Branch::SingleFile => "load_checkpoint is a single file: every rank loads it".into(),
+        Branch::TrainerError => "the trainer rejects the configuration before resolving".into(),
+        Branch::ExplicitName => "resume_training names a file: MindFormers substitutes each rank's id and checks nothing".into(),
+        Branch::NotShared => "multi-node and the folder is not recognised as shared: each rank takes its newest file by mtime".into(),
+        Branch::HyperParam => "safetensors with hyper_param.safetensors in the folder".into(),
+        Branch::ByTimestamp => "resume_by_last_timestamp_ckpt is on: each rank takes its newest file by mtime".into(),
+        Branch::ByMeta => match &mf.min_meta {
+            Some(m) => format!(
+                "minimal meta.json is rank {}'s ({}_{} in {}); the newest step at or below it present on all {} rank folders",
+                m.rank,
+                m.epoch,
+                m.step,
+                m.file,
+                mf.rank_entries.unwrap_or(0)
+            ),
+            None => "by meta.json".into(),
+        },
+        Branch::NoMeta => "no usable meta.json on any rank: newest-by-mtime names must agree across ranks".into(),
+        Branch::Skipped => "load_checkpoint is neither a folder nor a file".into(),
+        Branch::Unsupported { what } => format!("not modelled by ckptscope: {what}"),
+    }
+}
+
+fn shared_text(sd: &SharedDecision) -> String {
+    match sd {
+        SharedDecision::SingleNode { world_size, device_num_per_node } => {
+            format!("single node (world size {world_size} ≤ DEVICE_NUM_PER_NODE {device_num_per_node})")
+        }
+        SharedDecision::ModelArts => "ModelArts environment".into(),
+        SharedDecision::Mount { mountpoint, fstype } => format!("on a {fstype} mount at {mountpoint} (this machine's mount table)"),
+        SharedDecision::SharedPaths { element } => format!("under SHARED_PATHS element {element}"),
+        SharedDecision::NotShared => "not shared (no single node, ModelArts, nfs/nfs4/dpc mount or SHARED_PATHS match)".into(),
+    }
+}
+
+fn rank_text(r: &RankResult) -> String {
+    match r {
+        RankResult::File(f) => f.clone(),
+        RankResult::Newest => "newest file by mtime in its folder (resume_training: True)".into(),
+        RankResult::Off => "not resuming (resume_training: False)".into(),
+        RankResult::Error(e) => format!("{}: {}", e.class, e.first_line()),
+    }
+}
+
+fn data_skip(s: &mut String, a: &Analysis) {
+    let (Some(c), Some(d)) = (&a.context, &a.data_skip) else { return };
+    let opt = |v: Option<i64>| v.map_or("unknown".to_owned(), |v| v.to_string());
+    let _ = writeln!(s, "\nresume context (rank_0/{}):", c.file);
+    if let Some(ap) = &c.append {
+        let _ = writeln!(
+            s,
+            "  stored: epoch_num {}, step_num {}, global_step {}, loss_scale {}, global_batch_size {}",
+            num(ap.epoch_num),
+            num(ap.step_num),
+            num(ap.global_step),
+            num(ap.loss_scale),
+            num(ap.global_batch_size)
+        );
+    }
+    let _ = writeln!(s, "  scale {}, initial step {}, initial epoch {}", d.scale.map_or("unknown".into(), |x| format!("{x}")), opt(d.initial_step), opt(d.initial_epoch));
+    let _ = writeln!(s, "  data skip: {} batches; first printed step: {}", opt(d.skip_batches), opt(d.first_printed_step));
+    for n in &c.notes {
+        let _ = writeln!(s, "  note: {n}");
+    }
+}
+
+fn num(n: Option<crate::verify::ckpt::Num>) -> String {
+    match n {
+        None => "absent".into(),
+        Some(crate::verify::ckpt::Num::Int(i)) => i.to_string(),
+        Some(crate::verify::ckpt::Num::Float(f)) => format!("{f}"),
+    }
+}

@@ -1,0 +1,304 @@
+//! The by-meta path of MindFormers' resolver (`tools/resume_ckpt.py`, spec §5.6–§5.8, §5.10):
+//! the minimal `meta.json`, the candidate groups, the per-rank completeness check and the
+//! health filter, with every quirk kept.
+
+use super::view::{read_failure, View};
+use crate::layout::mindformers::names::{
+    check_ckpt_file_name, epoch_and_step, rank_id, replace_rank_id, times_epoch_and_step, Fmt,
+};
+use crate::model::FileRead;
+use crate::py::int::PyInt;
+use crate::py::json::{self, PyValue};
+use crate::py::text::{basename, join, slice_before_last};
+use crate::py::PyException;
+use serde::Serialize;
+
+/// The minimal valid `meta.json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MinMeta {
+    pub rank: u64,
+    /// `str(last_epoch)` / `str(last_step)` (a bool prints as `True`).
+    pub epoch: String,
+    pub step: String,
+    pub file: String,
+    #[serde(skip)]
+    pub e: PyInt,
+    #[serde(skip)]
+    pub s: PyInt,
+}
+
+/// `get_info_from_meta`: `Ok(None)` when no rank has a usable `meta.json`.
+pub fn info_from_meta(
+    v: &View,
+    n: usize,
+    fmt: Fmt,
+    log: &mut Vec<String>,
+) -> Result<Option<MinMeta>, PyException> {
+    let mut best: Option<MinMeta> = None;
+    for r in 0..n {
+        let dir = format!("rank_{r}");
+        let m = join(&v.dir_path(&dir), "meta.json");
+        let Some(read) = v.meta(&dir) else {
+            log.push(format!("{m} is not found."));
+            continue;
+        };
+        if let Some(e) = read_failure(read, &m) {
+            return Err(e);
+        }
+        let FileRead::Bytes(bytes) = read else { continue };
+        let d = match json::load(bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                log.push(format!("load {m} failed due to: {}", e.message));
+                continue;
+            }
+        };
+        if !d.truthy() {
+            log.push(format!("Get nothing from {m}."));
+            continue;
+        }
+        if !matches!(d, PyValue::Dict(_)) {
+            return Err(PyException::new(
+                "AttributeError",
+                format!("'{}' object has no attribute 'get'", d.type_name()),
+            ));
+        }
+        let Some(cand) = check_meta_info(&d, r as u64, &m, fmt, log) else {
+            continue;
+        };
+        let better = match &best {
+            None => true,
+            Some(b) => cand.e < b.e || (cand.e == b.e && cand.s < b.s),
+        };
+        if better {
+            best = Some(cand);
+        }
+    }
+    Ok(best)
+}
+
+/// `check_meta_info`: ints (bools count) for epoch and step, a conforming file name.
+fn check_meta_info(d: &PyValue, rank: u64, m: &str, fmt: Fmt, log: &mut Vec<String>) -> Option<MinMeta> {
+    let none = PyValue::None;
+    let ev = d.get("last_epoch").unwrap_or(&none);
+    let sv = d.get("last_step").unwrap_or(&none);
+    let fv = d.get("last_ckpt_file").unwrap_or(&none);
+    let (Some(e), Some(s)) = (ev.as_int(), sv.as_int()) else {
+        log.push(format!(
+            "The last_epoch and last_step load from {m} should be int, but get last_epoch: {} and last_step: {}.",
+            ev.py_str(),
+            sv.py_str()
+        ));
+        return None;
+    };
+    let PyValue::Str(f) = fv else {
+        log.push(format!("The last_ckpt_file load from {m} should be str, but get last_ckpt_file: {}.", fv.py_str()));
+        return None;
+    };
+    if !check_ckpt_file_name(f, fmt) {
+        log.push(format!(
+            "The last_ckpt_file load from {m} should in the format of {{prefix}}-{{epoch}}_{{step}}.{}, and '/' shouldn't be in prefix. But get last_ckpt_file: {f}.",
+            fmt.ext()
+        ));
+        return None;
+    }
+    Some(MinMeta {
+        rank,
+        epoch: ev.py_str(),
+        step: sv.py_str(),
+        file: f.clone(),
+        e,
+        s,
+    })
+}
+
+/// The name MindFormers rebuilds from the minimal meta: `F[:F.rfind("-")]-E_S.fmt`.
+pub fn base_name(meta: &MinMeta, fmt: Fmt) -> String {
+    format!(
+        "{}-{}_{}.{}",
+        slice_before_last(&meta.file, '-'),
+        meta.epoch,
+        meta.step,
+        fmt.ext()
+    )
+}
+
+/// `get_resume_ckpt_list(D, base, 0, N, fmt, health)`: rank-0 paths, oldest first.
+pub fn resume_ckpt_list(
+    v: &View,
+    base: &str,
+    n: usize,
+    fmt: Fmt,
+    health: bool,
+    log: &mut Vec<String>,
+) -> Result<Vec<String>, PyException> {
+    let prefix = &base[..base.rfind('-').map_or(0, |i| i + 1)];
+    let (last_e, last_s) = epoch_and_step(base, fmt)?;
+    let original = rank_id(base)?;
+    let groups = collect_groups(v, prefix, &original, (&last_e, &last_s), n, fmt, health)?;
+    let zero = PyInt::from_i64(0);
+    let mut list = Vec::new();
+    for (_, mut files) in groups {
+        if check_checkpoints_by_rank(&mut files, n, log)? {
+            let name = replace_rank_id(&files[0], &zero)?;
+            let p = join(&v.dir_path("rank_0"), &name);
+            if !v.exists_in("rank_0", &name) {
+                return Err(PyException::new("FileNotFoundError", format!("{p} is not found!")));
+            }
+            list.push(p);
+        }
+    }
+    if list.is_empty() {
+        return Err(PyException::new("RuntimeError", "No checkpoint could be resumed."));
+    }
+    sort_candidates(list, fmt, health)
+}
+
+type Groups = Vec<(String, Vec<String>)>;
+
+/// The candidate names of every rank, grouped by `"{epoch}_{step}"` in first-seen order.
+fn collect_groups(
+    v: &View,
+    prefix: &str,
+    original: &PyInt,
+    last: (&PyInt, &PyInt),
+    n: usize,
+    fmt: Fmt,
+    health: bool,
+) -> Result<Groups, PyException> {
+    let suffix = format!(".{}", fmt.ext());
+    let mut groups: Groups = Vec::new();
+    for r in 0..n {
+        let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
+        let wide = slice_before_last(&pr, '_');
+        let dir = format!("rank_{r}");
+        if !v.exists(&dir) {
+            return Err(PyException::new(
+                "FileNotFoundError",
+                format!("{} is not found!", v.dir_path(&dir)),
+            ));
+        }
+        for entry in v.listdir(&dir)? {
+            let name = entry.name.as_str();
+            let matches = name.starts_with(pr.as_str()) || (health && name.starts_with(wide));
+            if !(matches && name.ends_with(&suffix)) {
+                continue;
+            }
+            let (e, s) = epoch_and_step(name, fmt)?;
+            if e < *last.0 || (e == *last.0 && s <= *last.1) {
+                let key = format!("{e}_{s}");
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, files)) => files.push(name.to_owned()),
+                    None => groups.push((key, vec![name.to_owned()])),
+                }
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// `check_checkpoints_by_rank`: sorts `files` by rank id (stable) and checks ids = {0 … n−1}.
+pub fn check_checkpoints_by_rank(
+    files: &mut Vec<String>,
+    n: usize,
+    log: &mut Vec<String>,
+) -> Result<bool, PyException> {
+    if files.is_empty() {
+        return Ok(false);
+    }
+    let mut keyed = Vec::with_capacity(files.len());
+    for f in files.iter() {
+        keyed.push((rank_id(f)?, f.clone()));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    *files = keyed.iter().map(|(_, f)| f.clone()).collect();
+    let mut ids: Vec<&PyInt> = keyed.iter().map(|(id, _)| id).collect();
+    ids.dedup();
+    let complete = ids.len() == n && ids.last().is_some_and(|m| **m == PyInt::from_i64(n as i64 - 1));
+    if complete {
+        return Ok(true);
+    }
+    let (id0, first) = &keyed[0];
+    for i in 0..n {
+        if !ids.iter().any(|id| **id == PyInt::from_i64(i as i64)) {
+            log.push(format!(
+                "{} is not found.",
+                first.replace(&format!("rank_{id0}"), &format!("rank_{i}"))
+            ));
+        }
+    }
+    Ok(false)
+}
+
+/// The final stable sort, by (epoch, step) or, in health mode, by (times, epoch, step).
+fn sort_candidates(list: Vec<String>, fmt: Fmt, health: bool) -> Result<Vec<String>, PyException> {
+    let mut keyed = Vec::with_capacity(list.len());
+    for p in list {
+        let key = if health {
+            times_epoch_and_step(basename(&p), fmt)?
+        } else {
+            let (e, s) = epoch_and_step(basename(&p), fmt)?;
+            (PyInt::from_i64(0), e, s)
+        };
+        keyed.push((key, p));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keyed.into_iter().map(|(_, p)| p).collect())
+}
+
+/// `checkpoint_health_monitor`: aborts when no entry is healthy; never filters anything (its
+/// filter runs only when there are no unhealthy entries, and then removes nothing).
+pub fn health_monitor(
+    record: Option<&FileRead>,
+    path: &str,
+    list: Vec<String>,
+    log: &mut Vec<String>,
+) -> Result<Vec<String>, PyException> {
+    let mut healthy = 0usize;
+    if let Some(read) = record {
+        if let Some(e) = read_failure(read, path) {
+            return Err(e);
+        }
+        if let FileRead::Bytes(bytes) = read {
+            let data = json::load(bytes).map_err(|e| PyException::new(e.class, e.message))?;
+            if !data.truthy() {
+                log.push(format!("Get nothing from {path}."));
+            } else {
+                healthy = count_healthy(&data)?;
+            }
+        }
+    }
+    if healthy == 0 {
+        return Err(PyException::new(
+            "ValueError",
+            "The training has no healthy checkpoints yet, please start training again.",
+        ));
+    }
+    Ok(list)
+}
+
+/// `for item in json_data: item.get("is_health", -1) != 0`, with Python's iteration rules.
+fn count_healthy(data: &PyValue) -> Result<usize, PyException> {
+    let no_get = |t: &str| PyException::new("AttributeError", format!("'{t}' object has no attribute 'get'"));
+    let items: &[PyValue] = match data {
+        PyValue::List(items) => items,
+        // iterating a dict or a str yields str items
+        PyValue::Dict(_) | PyValue::Str(_) => return Err(no_get("str")),
+        other => {
+            return Err(PyException::new(
+                "TypeError",
+                format!("'{}' object is not iterable", other.type_name()),
+            ))
+        }
+    };
+    let mut healthy = 0;
+    for item in items {
+        if !matches!(item, PyValue::Dict(_)) {
+            return Err(no_get(item.type_name()));
+        }
+        if item.get("is_health").is_some_and(PyValue::equals_zero) {
+            healthy += 1;
+        }
+    }
+    Ok(healthy)
+}

@@ -1,0 +1,94 @@
+//! The resolvers: pure functions of a scanned tree plus configuration.
+//!
+//! * [`mindformers`] — what MindFormers 2.1.0 would do, bug for bug;
+//! * [`data_skip`] — the resume arithmetic (float32 rules);
+//! * [`warnings`] — the hazards the tree and the decision show.
+//!
+//! [`analyze`] runs them together. Reading the chosen file's append entries is the only I/O the
+//! analysis needs; the caller supplies it as a function, so tests run without a filesystem.
+
+pub mod by_meta;
+pub mod config;
+pub mod context;
+pub mod data_skip;
+pub mod mindformers;
+pub mod no_meta;
+pub mod shared;
+pub mod view;
+pub mod warnings;
+pub mod yaml;
+
+use crate::layout::LayoutId;
+use crate::model::Tree;
+use crate::verify::ckpt::AppendValues;
+use config::{EnvFacts, PathFacts, ResumeConfig};
+use context::RunSettings;
+use data_skip::DataSkip;
+use mindformers::{Inputs, MfResolution};
+use serde::Serialize;
+use warnings::Warning;
+
+/// The resume context the data skip was computed from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Context {
+    /// File name in `rank_0/`.
+    pub file: String,
+    /// Its append entries, or `None` when they could not be read.
+    pub append: Option<AppendValues>,
+    /// Inferences and assumptions made for the arithmetic.
+    pub notes: Vec<String>,
+}
+
+/// Everything `ckptscope resolve` reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Analysis {
+    pub load_checkpoint: String,
+    pub layout: LayoutId,
+    pub world_size: u64,
+    pub mindformers: MfResolution,
+    pub context: Option<Context>,
+    pub data_skip: Option<DataSkip>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Run the MindFormers resolver, the data-skip arithmetic and the hazard checks.
+/// `read_append(file)` returns the append entries of `rank_0/<file>`.
+pub fn analyze(
+    tree: &Tree,
+    config: &ResumeConfig,
+    env: &EnvFacts,
+    paths: &PathFacts,
+    run: &RunSettings,
+    read_append: &dyn Fn(&str) -> Option<AppendValues>,
+) -> Analysis {
+    let mf = mindformers::resolve(&Inputs { tree, config, env, paths });
+    let file = context::context_file(tree, &mf, config);
+    let context = file.map(|file| {
+        let append = read_append(&file);
+        Context { file, append, notes: Vec::new() }
+    });
+    let mut notes = Vec::new();
+    let data_skip = context.as_ref().map(|c| {
+        let inputs = context::skip_inputs(tree, &c.file, c.append.as_ref(), config, run, &mut notes);
+        (data_skip::compute(&inputs), inputs.new_global_batch_size)
+    });
+    let context = context.map(|c| Context { notes, ..c });
+    let warnings = warnings::collect(&warnings::Facts {
+        tree,
+        mf: &mf,
+        config,
+        env,
+        paths,
+        context: context.as_ref().map(|c| (c.file.as_str(), c.append.as_ref())),
+        new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
+    });
+    Analysis {
+        load_checkpoint: tree.root.clone(),
+        layout: LayoutId::MindformersLegacy,
+        world_size: env.world_size,
+        mindformers: mf,
+        context,
+        data_skip: data_skip.map(|d| d.0),
+        warnings,
+    }
+}

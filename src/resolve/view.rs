@@ -1,0 +1,106 @@
+//! `os.path` and `os.listdir` as MindFormers' resolver calls them, answered from a scanned
+//! [`Tree`] instead of the disk. Paths are always `join(D, "rank_<r>"[, name])`, so they are
+//! addressed by rank-folder name and entry name.
+
+use crate::model::{Entry, FileKind, FileRead, Listing, OsErr, Tree};
+use crate::py::text::join;
+use crate::py::PyException;
+
+pub struct View<'a> {
+    pub tree: &'a Tree,
+}
+
+impl<'a> View<'a> {
+    pub fn d(&self) -> &str {
+        &self.tree.root
+    }
+
+    pub fn dir_path(&self, dir: &str) -> String {
+        join(self.d(), dir)
+    }
+
+    /// `os.listdir(D)`.
+    pub fn listdir_root(&self) -> Result<&'a [Entry], PyException> {
+        match self.tree.root_listing() {
+            Some(Listing::Entries(e)) => Ok(e),
+            Some(Listing::Error(err)) => Err(err.to_py(self.d())),
+            None => Err(OsErr::errno(if self.tree_root_exists() { 20 } else { 2 }).to_py(self.d())),
+        }
+    }
+
+    fn tree_root_exists(&self) -> bool {
+        !matches!(self.tree.state, crate::model::RootState::Missing)
+    }
+
+    /// `os.path.exists(join(D, dir))`.
+    pub fn exists(&self, dir: &str) -> bool {
+        self.tree.root_entry(dir).is_some_and(Entry::exists)
+    }
+
+    /// `os.path.isdir(join(D, dir))`.
+    pub fn isdir(&self, dir: &str) -> bool {
+        self.tree.root_entry(dir).is_some_and(Entry::is_dir)
+    }
+
+    /// `os.listdir(join(D, dir))`.
+    pub fn listdir(&self, dir: &str) -> Result<&'a [Entry], PyException> {
+        let path = self.dir_path(dir);
+        match self.tree.root_entry(dir) {
+            None => Err(OsErr::errno(2).to_py(&path)),
+            Some(e) => match e.stat() {
+                Err(err) => Err(err.to_py(&path)),
+                Ok(st) if st.kind != FileKind::Dir => Err(OsErr::errno(20).to_py(&path)),
+                Ok(_) => match self.tree.dirs.get(dir).map(|n| &n.listing) {
+                    Some(Listing::Entries(entries)) => Ok(entries),
+                    Some(Listing::Error(err)) => Err(err.to_py(&path)),
+                    None => Err(OsErr::errno(2).to_py(&path)),
+                },
+            },
+        }
+    }
+
+    /// An entry of a listed sub-folder.
+    pub fn entry(&self, dir: &str, name: &str) -> Option<&'a Entry> {
+        if !self.isdir(dir) {
+            return None;
+        }
+        self.tree.dirs.get(dir).and_then(|n| n.listing.find(name))
+    }
+
+    /// `os.path.exists(join(D, dir, name))`.
+    pub fn exists_in(&self, dir: &str, name: &str) -> bool {
+        self.entry(dir, name).is_some_and(Entry::exists)
+    }
+
+    /// `os.path.getmtime(join(D, dir, entry.name))`.
+    pub fn getmtime(&self, dir: &str, entry: &Entry) -> Result<f64, PyException> {
+        entry
+            .stat()
+            .map(|s| s.mtime_f64())
+            .map_err(|e| e.to_py(&join(&self.dir_path(dir), &entry.name)))
+    }
+
+    /// The content of `join(D, dir, "meta.json")` if it exists.
+    pub fn meta(&self, dir: &str) -> Option<&'a FileRead> {
+        if !self.exists_in(dir, "meta.json") {
+            return None;
+        }
+        self.tree.dirs.get(dir).and_then(|n| n.meta.as_ref())
+    }
+}
+
+/// The exception a small-file read failure raises in Python (`open()` of `path`).
+pub fn read_failure(read: &FileRead, path: &str) -> Option<PyException> {
+    match read {
+        FileRead::Bytes(_) => None,
+        FileRead::Error(e) => Some(e.to_py(path)),
+        FileRead::TooLarge(n) => Some(PyException::new(
+            "ckptscope.Unsupported",
+            format!("{path} is {n} bytes: too large for ckptscope to read as a control file"),
+        )),
+        FileRead::NotRegular(kind) => Some(PyException::new(
+            "ckptscope.Unsupported",
+            format!("{path} is a {kind:?}, not a regular file: MindFormers would block or fail opening it"),
+        )),
+    }
+}

@@ -1,0 +1,220 @@
+//! Hazard warnings (spec §11): what the tree and the decision show that an operator should know,
+//! each with a stable code for scripts and a message that names the files and the fix.
+
+use super::config::{EnvFacts, PathFacts, ResumeConfig};
+use super::mindformers::{Branch, MfResolution, RankResult};
+use super::shared::SharedDecision;
+use crate::layout::mindformers::classify::{classify, EntryKind};
+use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
+use crate::layout::rank_dir_number;
+use crate::model::{FileRead, Tree};
+use crate::verify::ckpt::AppendValues;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn w(code: &'static str, message: String) -> Warning {
+    Warning { code, message }
+}
+
+/// Everything the checks look at.
+pub struct Facts<'a> {
+    pub tree: &'a Tree,
+    pub mf: &'a MfResolution,
+    pub config: &'a ResumeConfig,
+    pub env: &'a EnvFacts,
+    pub paths: &'a PathFacts,
+    /// Append values of the context file, when it was read.
+    pub context: Option<(&'a str, Option<&'a AppendValues>)>,
+    pub new_global_batch_size: Option<i64>,
+}
+
+pub fn collect(f: &Facts) -> Vec<Warning> {
+    let mut out = Vec::new();
+    root_checks(f, &mut out);
+    rank_dir_checks(f, &mut out);
+    decision_checks(f, &mut out);
+    context_checks(f, &mut out);
+    out
+}
+
+fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
+    let Some(listing) = f.tree.root_listing() else { return };
+    let d = &f.tree.root;
+    for e in listing.entries() {
+        if e.non_utf8 {
+            out.push(w("non_utf8_name", format!("{d}/{}: the name is not valid UTF-8; ckptscope shows it with replacement characters and cannot match it exactly", e.name)));
+        }
+        if e.name.starts_with("rank_") && (rank_dir_number(&e.name).is_none() || !e.is_dir()) {
+            out.push(w("stray_rank_entry", format!("{d}/{}: counts towards MindFormers' rank-folder count N although it is not a rank folder; move it out of the checkpoint folder", e.name)));
+        }
+        if f.config.fmt == Fmt::Ckpt && e.name.ends_with(".ckpt") {
+            out.push(w("root_ckpt_hijacks_weights", format!("{d}/{}: a .ckpt directly in the checkpoint folder makes every rank load the root-level .ckpt files as its weights, while the step still comes from rank_R/; move it out", e.name)));
+        }
+    }
+    let n = listing.entries().iter().filter(|e| e.name.starts_with("rank_")).count() as u64;
+    if n != f.env.world_size && n > 0 {
+        out.push(w("rank_count_mismatch", format!("{d} holds {n} rank_* entries but the world size is {}: MindFormers never compares them; ranks without a folder fail when they load", f.env.world_size)));
+    }
+}
+
+fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
+    let fmt = f.config.fmt;
+    let other = if fmt == Fmt::Ckpt { "safetensors" } else { "ckpt" };
+    for (name, node) in &f.tree.dirs {
+        let dir = format!("{}/{name}", f.tree.root);
+        if let crate::model::Listing::Error(e) = &node.listing {
+            out.push(w("unreadable_folder", format!("{dir}: cannot be listed ({}); run ckptscope as a user who can read the checkpoint tree", e.text)));
+            continue;
+        }
+        let entries = node.listing.entries();
+        let (mut mine, mut theirs) = (0, 0);
+        for e in entries {
+            if e.non_utf8 {
+                out.push(w("non_utf8_name", format!("{dir}/{}: the name is not valid UTF-8", e.name)));
+            }
+            if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {
+                out.push(w("unsupported_digits", format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
+            }
+            match classify(&e.name) {
+                EntryKind::Breakpoint => out.push(w("breakpoint_file", format!("{dir}/{}: an exception-save file; if it carries the latest run's prefix, resolution fails with \"Can't match epoch and step\"; move it out of the folder", e.name))),
+                EntryKind::Tmp { .. } => out.push(w("save_in_progress", format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
+                EntryKind::MetaTmp => out.push(w("meta_replace_in_progress", format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
+                _ => {}
+            }
+            if e.name.ends_with(&format!(".{}", fmt.ext())) {
+                mine += 1;
+            } else if e.name.ends_with(&format!(".{other}")) {
+                theirs += 1;
+            }
+            if matches!(e.stat(), Ok(st) if st.kind == crate::model::FileKind::File && st.size == 0) && e.name.ends_with(&format!(".{}", fmt.ext())) {
+                out.push(w("zero_byte_shard", format!("{dir}/{}: 0 bytes; MindFormers still counts it as present and fails loading it", e.name)));
+            }
+        }
+        if mine == 0 && theirs > 0 {
+            out.push(w("format_mismatch", format!("{dir} holds .{other} files but load_ckpt_format is {}: set load_ckpt_format: {other} (or --format {other})", fmt.ext())));
+        }
+        if let Some(FileRead::NotRegular(k)) = &node.meta {
+            out.push(w("meta_not_regular", format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it")));
+        }
+    }
+}
+
+fn decision_checks(f: &Facts, out: &mut Vec<Warning>) {
+    let mf = f.mf;
+    match (&mf.branch, &mf.shared) {
+        (Branch::NotShared, _) => {
+            out.push(w("not_shared_multinode", format!(
+                "world size {} > DEVICE_NUM_PER_NODE {} and {} is not recognised as shared: every rank loads its own newest file by mtime, with no cross-rank check (set SHARED_PATHS if the folder is shared)",
+                f.env.world_size, f.env.device_num_per_node, f.tree.root)));
+            unrecognised_shared_fs(f, out);
+        }
+        (_, Some(SharedDecision::SingleNode { .. })) | (_, Some(SharedDecision::ModelArts)) => {}
+        _ => {}
+    }
+    if mf.branch == Branch::NoMeta && f.config.fmt == Fmt::Safetensors && mf.rank0_error.is_some() {
+        out.push(w("safetensors_no_meta_bug", "no usable meta.json on any rank: with safetensors MindFormers' NO_META check looks for .ckpt files and always fails; restore a meta.json or set resume_training to a file name".into()));
+    }
+    if mf.branch == Branch::NoMeta && mf.rank0_error.is_none() {
+        out.push(w("no_meta", "no usable meta.json on any rank: every rank loads its newest file by mtime (names were checked to agree; contents and mtimes were not)".into()));
+    }
+    async_lag(f, out);
+    older_prefix_fallback(f, out);
+    stale_record(f, out);
+    per_rank_missing(f, out);
+}
+
+/// Lustre, GPFS, CephFS, BeeGFS, SSHFS are shared but MindFormers does not recognise them.
+fn unrecognised_shared_fs(f: &Facts, out: &mut Vec<Warning>) {
+    for m in &f.env.mounts {
+        let t = m.fstype.to_lowercase();
+        let shared = ["lustre", "gpfs", "ceph", "beegfs", "fuse.sshfs", "cifs", "smb3", "9p"].iter().any(|k| t.contains(k));
+        if shared && m.mountpoint != "/" && f.paths.abspath.starts_with(&m.mountpoint) {
+            out.push(w("shared_fs_not_recognised", format!("{} is on {} ({}), which MindFormers does not recognise as shared: set SHARED_PATHS={}", f.tree.root, m.mountpoint, m.fstype, m.mountpoint)));
+        }
+    }
+}
+
+/// Groups of canonical names per (prefix without rank, epoch, step) → ranks holding them.
+fn complete_steps(tree: &Tree, fmt: Fmt, n: u64) -> BTreeMap<(String, u64, u64, u64), u64> {
+    let mut count: BTreeMap<(String, u64, u64, u64), u64> = BTreeMap::new();
+    for (name, node) in &tree.dirs {
+        let Some(r) = rank_dir_number(name) else { continue };
+        for e in node.listing.entries() {
+            if let Some(c) = parse_ckpt_name(&e.name).filter(|c| c.fmt == fmt && c.rank == r) {
+                *count.entry((c.stem.clone(), c.restart, c.epoch, c.step)).or_default() += 1;
+            }
+        }
+    }
+    count.retain(|_, c| *c == n);
+    count
+}
+
+fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
+    let (Some(meta), Some(RankResult::File(chosen))) = (&f.mf.min_meta, f.mf.per_rank.first()) else { return };
+    let Some(chosen) = parse_ckpt_name(chosen) else { return };
+    let n = f.mf.rank_entries.unwrap_or(0) as u64;
+    let newer = complete_steps(f.tree, f.config.fmt, n)
+        .into_keys()
+        .filter(|(stem, restart, e, s)| *stem == chosen.stem && *restart == chosen.restart && (*e, *s) > (chosen.epoch, chosen.step))
+        .max_by_key(|k| (k.2, k.3));
+    if let Some((_, _, e, s)) = newer {
+        out.push(w("meta_lags_files", format!(
+            "every rank has a newer checkpoint ({e}_{s}) than the minimal meta.json ({}_{}) allows: typical of async_save (meta.json is written one save late and never for the last save); MindFormers resumes from {}_{} — set resume_training to the {e}_{s} file name to resume from the newer one (after verifying it)",
+            meta.epoch, meta.step, chosen.epoch, chosen.step)));
+    }
+}
+
+fn older_prefix_fallback(f: &Facts, out: &mut Vec<Warning>) {
+    let Some(err) = &f.mf.rank0_error else { return };
+    if err.message != "No checkpoint could be resumed." {
+        return;
+    }
+    let n = f.mf.rank_entries.unwrap_or(0) as u64;
+    if let Some((stem, restart, e, s)) = complete_steps(f.tree, f.config.fmt, n).into_keys().max_by_key(|k| (k.1, k.2, k.3)) {
+        let pfx = if restart == 0 { format!("{stem}_rank_0") } else { format!("{stem}_rank_0_{restart}") };
+        out.push(w("older_prefix_ignored", format!("an earlier run's checkpoint {pfx}-{e}_{s}.{} is complete on every rank, but MindFormers only searches the latest run's prefix: set resume_training: \"{pfx}-{e}_{s}.{}\" to resume from it", f.config.fmt.ext(), f.config.fmt.ext())));
+    }
+}
+
+fn stale_record(f: &Facts, out: &mut Vec<Warning>) {
+    let (Some(sim), Some(FileRead::Bytes(old))) = (&f.mf.record, &f.paths.existing_record) else { return };
+    if old.as_slice() != sim.as_bytes() {
+        out.push(w("stale_resume_record", format!("{} exists with other content than rank 0 would now write: if output_dir is not shared, other nodes read the stale record and may resume a different step", f.paths.record_path)));
+    }
+}
+
+/// Ranks whose resolved file is not in their folder fail at load time (L2).
+fn per_rank_missing(f: &Facts, out: &mut Vec<Warning>) {
+    for (r, res) in f.mf.per_rank.iter().enumerate() {
+        let RankResult::File(name) = res else { continue };
+        let dir = format!("rank_{r}");
+        let present = f.tree.dirs.get(&dir).is_some_and(|d| d.listing.find(name).is_some_and(|e| e.exists()));
+        if !present {
+            out.push(w("resolved_file_missing", format!("rank {r}: {}/{dir}/{name} is not found; that rank fails when it loads (FileNotFoundError)", f.tree.root)));
+        }
+    }
+}
+
+fn context_checks(f: &Facts, out: &mut Vec<Warning>) {
+    let Some((file, vals)) = f.context else { return };
+    let Some(a) = vals else { return };
+    if a.step_num.is_none() || a.epoch_num.is_none() {
+        out.push(w("context_entries_missing", format!("{file} lacks step_num or epoch_num: MindFormers would silently restart the step counter (and data position) at 0; the file is damaged")));
+    }
+    if let Some(s) = a.step_num.and_then(|n| n.as_i64()) {
+        if s > 1 << 24 {
+            out.push(w("f32_step_rounding", format!("step_num {s} exceeds 2^24: MindSpore computes the initial step in float32 and rounds it")));
+        }
+    }
+    if let (Some(old), Some(new)) = (a.global_batch_size.and_then(|n| n.as_i64()), f.new_global_batch_size) {
+        if old != new {
+            out.push(w("global_batch_size_changed", format!("global batch size {old} → {new}: the step counter and data position are rescaled (float32); later file names repeat earlier E_S values and only the restart suffix tells runs apart")));
+        }
+    }
+}

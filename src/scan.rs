@@ -1,0 +1,120 @@
+//! Full scan of a checkpoint root into a [`Tree`].
+//!
+//! Tolerant by design: a file that vanishes between `readdir` and `stat` is recorded with its
+//! error, an unreadable folder is recorded per path, a non-regular file is recorded and never
+//! opened, and symlinks are followed exactly one level per entry (a loop is just an `ELOOP`
+//! error on that entry). Rank folders are scanned in parallel on all cores: on a tree of
+//! thousands of ranks, `stat` latency, not CPU, is the cost.
+
+use crate::fsys::{Fs, RawEntry};
+use crate::model::{DirNode, Entry, FileKind, FileRead, Listing, OsErr, RootState, Tree};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Small control files larger than this are not read (a real `meta.json` is under 200 bytes).
+pub const SMALL_FILE_LIMIT: u64 = 4 << 20;
+
+/// Scan `root` (as given on the command line) into a tree.
+pub fn scan(fs: &dyn Fs, root: &str) -> Tree {
+    let state = scan_root(fs, root);
+    let mut tree = Tree {
+        root: root.to_owned(),
+        state,
+        dirs: BTreeMap::new(),
+    };
+    let names: Vec<String> = tree
+        .root_listing()
+        .map(|l| {
+            l.entries()
+                .iter()
+                .filter(|e| e.name.starts_with("rank_") && e.is_dir())
+                .map(|e| e.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, node) in scan_dirs(fs, root, &names) {
+        tree.dirs.insert(name, node);
+    }
+    tree
+}
+
+/// The root's own state (missing, a file, a listed directory …).
+pub fn scan_root(fs: &dyn Fs, root: &str) -> RootState {
+    let path = Path::new(if root.is_empty() { "." } else { root });
+    match fs.stat(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RootState::Missing,
+        Err(e) => RootState::Error(OsErr::from_io(&e)),
+        Ok(st) => match st.kind {
+            FileKind::Dir => RootState::Dir(list(fs, path)),
+            FileKind::File => RootState::File(st),
+            other => RootState::Other(other),
+        },
+    }
+}
+
+/// Scan the named sub-folders of `root` in parallel.
+pub fn scan_dirs(fs: &dyn Fs, root: &str, names: &[String]) -> Vec<(String, DirNode)> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(names.len().max(1));
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new(Vec::with_capacity(names.len()));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut local = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(name) = names.get(i) else { break };
+                    let dir = Path::new(root).join(name);
+                    local.push((name.clone(), scan_dir(fs, &dir)));
+                }
+                out.lock().unwrap_or_else(|p| p.into_inner()).extend(local);
+            });
+        }
+    });
+    out.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+/// List one folder and read its `meta.json`.
+pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
+    let listing = list(fs, dir);
+    let meta = listing
+        .find("meta.json")
+        .filter(|e| e.exists())
+        .map(|e| match e.stat() {
+            Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
+            Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
+            _ => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
+        });
+    DirNode { listing, meta }
+}
+
+fn list(fs: &dyn Fs, dir: &Path) -> Listing {
+    match fs.read_dir(dir) {
+        Ok(raw) => Listing::Entries(raw.into_iter().map(|r| entry(fs, dir, r)).collect()),
+        Err(e) => Listing::Error(OsErr::from_io(&e)),
+    }
+}
+
+fn entry(fs: &dyn Fs, dir: &Path, raw: RawEntry) -> Entry {
+    let non_utf8 = raw.name.to_str().is_none();
+    let name = raw.name.to_string_lossy().into_owned();
+    let lstat = raw.lstat.map_err(|e| OsErr::from_io(&e));
+    let target = match &lstat {
+        Ok(st) if st.kind == FileKind::Symlink => {
+            let p: PathBuf = dir.join(&raw.name);
+            Some(fs.stat(&p).map_err(|e| OsErr::from_io(&e)))
+        }
+        _ => None,
+    };
+    Entry {
+        name,
+        non_utf8,
+        lstat,
+        target,
+    }
+}
