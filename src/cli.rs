@@ -1,21 +1,27 @@
 //! Command-line adapter: clap parsing, environment gathering, exit codes. Each subcommand is a
 //! thin layer over the library.
 
+use crate::fsys::Fs;
 use crate::fsys::RealFs;
 use crate::layout::mindformers::names::Fmt;
 use crate::model::{FileRead, Listing, RootState, Tree};
 use crate::py::text::{abspath, join, normpath};
-use crate::resolve::config::{EnvFacts, HealthSetting, PathFacts, ResumeConfig, ResumeTraining, RunMode};
+use crate::resolve::config::{
+    EnvFacts, HealthSetting, PathFacts, ResumeConfig, ResumeTraining, RunMode,
+};
 use crate::resolve::context::RunSettings;
 use crate::resolve::mindformers::RankResult;
 use crate::resolve::{analyze, yaml};
 use crate::scan::{scan, SMALL_FILE_LIMIT};
-use crate::fsys::Fs;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
-#[command(name = "ckptscope", version, about = "See, verify and predict how a distributed training job resumes from its checkpoints")]
+#[command(
+    name = "ckptscope",
+    version,
+    about = "See, verify and predict how a distributed training job resumes from its checkpoints"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,7 +30,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// What MindFormers 2.1.0 would resume from, rank by rank, with the data skip and warnings.
-    Resolve(ResolveArgs),
+    Resolve(Box<ResolveArgs>),
     /// Write the seed walkthrough into a fresh folder, save by save, then inject a fault.
     Demo(DemoArgs),
 }
@@ -57,7 +63,12 @@ pub struct ResolveArgs {
     /// The job's world size (default: env RANK_SIZE, else the number of rank_* entries).
     #[arg(long, env = "RANK_SIZE", value_name = "N")]
     pub world_size: Option<u64>,
-    #[arg(long, env = "DEVICE_NUM_PER_NODE", value_name = "N", default_value_t = 8)]
+    #[arg(
+        long,
+        env = "DEVICE_NUM_PER_NODE",
+        value_name = "N",
+        default_value_t = 8
+    )]
     pub device_num_per_node: i64,
     /// Comma-separated shared path prefixes (env SHARED_PATHS).
     #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
@@ -118,7 +129,12 @@ fn resolve_cmd(a: &ResolveArgs) -> i32 {
     };
     let root = a.load_checkpoint.clone();
     let tree = scan(&RealFs, &root);
-    let n_entries = tree.root_listing().map_or(0, |l| l.entries().iter().filter(|e| e.name.starts_with("rank_")).count());
+    let n_entries = tree.root_listing().map_or(0, |l| {
+        l.entries()
+            .iter()
+            .filter(|e| e.name.starts_with("rank_"))
+            .count()
+    });
     let env = gather_env(a, n_entries as u64);
     let paths = gather_paths(&root, &config, &env);
     if run.new_global_batch_size.is_none() {
@@ -136,7 +152,11 @@ fn resolve_cmd(a: &ResolveArgs) -> i32 {
     if let Some(msg) = unreadable(&tree) {
         return fail(&msg);
     }
-    let any_error = analysis.mindformers.per_rank.iter().any(|r| matches!(r, RankResult::Error(_)));
+    let any_error = analysis
+        .mindformers
+        .per_rank
+        .iter()
+        .any(|r| matches!(r, RankResult::Error(_)));
     i32::from(any_error)
 }
 
@@ -164,7 +184,10 @@ fn unreadable(tree: &Tree) -> Option<String> {
         }
         if let Some(FileRead::Error(e)) = &node.meta {
             if e.errno != 21 {
-                return Some(format!("{d}/{name}/meta.json: {}; run ckptscope as a user who can read it", e.text));
+                return Some(format!(
+                    "{d}/{name}/meta.json: {}; run ckptscope as a user who can read it",
+                    e.text
+                ));
             }
         }
     }
@@ -176,8 +199,10 @@ fn build_config(a: &ResolveArgs) -> Result<(ResumeConfig, RunSettings), String> 
     let mut run = RunSettings::default();
     let mut gbs_formula = None;
     if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}; pass a readable MindFormers YAML", path.display()))?;
-        let y = yaml::parse(&text).map_err(|e| format!("{}: not a valid YAML file: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}; pass a readable MindFormers YAML", path.display()))?;
+        let y = yaml::parse(&text)
+            .map_err(|e| format!("{}: not a valid YAML file: {e}", path.display()))?;
         y.apply(&mut cfg);
         run = y.run.clone();
         gbs_formula = y.gbs.clone();
@@ -211,7 +236,9 @@ fn build_config(a: &ResolveArgs) -> Result<(ResumeConfig, RunSettings), String> 
     }
     cfg.output_dir = match &a.output_dir {
         Some(o) => o.clone(),
-        None if a.config.is_some() && cfg.output_dir != ResumeConfig::default().output_dir => cfg.output_dir,
+        None if a.config.is_some() && cfg.output_dir != ResumeConfig::default().output_dir => {
+            cfg.output_dir
+        }
         None => parent_of(&a.load_checkpoint),
     };
     if let Some(s) = a.sink_size {
@@ -245,15 +272,28 @@ fn parent_of(p: &str) -> String {
 
 fn gather_env(a: &ResolveArgs, n_entries: u64) -> EnvFacts {
     let var = |k: &str| std::env::var(k).ok();
-    let tft = var("MS_ENABLE_TFT").is_some_and(|v| ["TTP:1", "UCE:1", "ARF:1", "HCCE:1"].iter().any(|k| v.contains(k)));
+    let tft = var("MS_ENABLE_TFT").is_some_and(|v| {
+        ["TTP:1", "UCE:1", "ARF:1", "HCCE:1"]
+            .iter()
+            .any(|k| v.contains(k))
+    });
     EnvFacts {
         world_size: a.world_size.unwrap_or(n_entries),
         device_num_per_node: a.device_num_per_node,
         shared_paths: a.shared_paths.clone(),
-        modelarts: ["MA_LOG_DIR", "MA_JOB_DIR", "MA_LOCAL_LOG_PATH", "BATCH_GROUP_NAME"].iter().any(|k| std::env::var_os(k).is_some()),
+        modelarts: [
+            "MA_LOG_DIR",
+            "MA_JOB_DIR",
+            "MA_LOCAL_LOG_PATH",
+            "BATCH_GROUP_NAME",
+        ]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some()),
         remote_save_url: var("REMOTE_SAVE_URL"),
         tft,
-        mounts: std::fs::read_to_string("/proc/self/mounts").map(|t| crate::resolve::shared::parse_mounts(&t)).unwrap_or_default(),
+        mounts: std::fs::read_to_string("/proc/self/mounts")
+            .map(|t| crate::resolve::shared::parse_mounts(&t))
+            .unwrap_or_default(),
     }
 }
 
@@ -282,17 +322,36 @@ pub fn py_realpath(p: &str, cwd: &str) -> String {
 }
 
 fn gather_paths(root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
-    let cwd = std::env::current_dir().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "/".into());
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "/".into());
     let shared_realpaths = env
         .shared_paths
         .as_deref()
         .unwrap_or("")
         .split(',')
-        .map(|s| (s.to_owned(), if s.is_empty() { String::new() } else { py_realpath(s, &cwd) }))
+        .map(|s| {
+            (
+                s.to_owned(),
+                if s.is_empty() {
+                    String::new()
+                } else {
+                    py_realpath(s, &cwd)
+                },
+            )
+        })
         .collect();
     let health = join(&cfg.output_dir, "health_ckpts.json");
-    let record_path = join(&join(&py_realpath(&cfg.output_dir, &cwd), "resume_record"), "latest_checkpointed_iteration.txt");
-    let probe = |p: &str| RealFs.stat(Path::new(p)).ok().map(|_| RealFs.read_small(Path::new(p), SMALL_FILE_LIMIT));
+    let record_path = join(
+        &join(&py_realpath(&cfg.output_dir, &cwd), "resume_record"),
+        "latest_checkpointed_iteration.txt",
+    );
+    let probe = |p: &str| {
+        RealFs
+            .stat(Path::new(p))
+            .ok()
+            .map(|_| RealFs.read_small(Path::new(p), SMALL_FILE_LIMIT))
+    };
     PathFacts {
         abspath: abspath(root, &cwd),
         realpath: py_realpath(root, &cwd),
@@ -306,8 +365,15 @@ fn gather_paths(root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
 fn demo_cmd(a: &DemoArgs) -> i32 {
     let (dir, _guard) = match &a.out {
         Some(out) => {
-            if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
-                return fail(&format!("{}: not empty; the demo writes only into an empty or new folder", out.display()));
+            if out.exists()
+                && std::fs::read_dir(out)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
+                return fail(&format!(
+                    "{}: not empty; the demo writes only into an empty or new folder",
+                    out.display()
+                ));
             }
             (out.clone(), None)
         }

@@ -16,15 +16,34 @@ use std::path::Path;
 pub fn resolve_dir(root: &Path) -> Analysis {
     let root_s = root.to_string_lossy().into_owned();
     let tree = scan(&RealFs, &root_s);
-    let n = tree.root_listing().map_or(0, |l| l.entries().iter().filter(|e| e.name.starts_with("rank_")).count());
+    let n = tree.root_listing().map_or(0, |l| {
+        l.entries()
+            .iter()
+            .filter(|e| e.name.starts_with("rank_"))
+            .count()
+    });
     let cfg = ResumeConfig {
         load_checkpoint: Some(root_s.clone()),
-        output_dir: root.parent().map_or(".".into(), |p| p.to_string_lossy().into_owned()),
+        output_dir: root
+            .parent()
+            .map_or(".".into(), |p| p.to_string_lossy().into_owned()),
         ..Default::default()
     };
-    let env = EnvFacts { world_size: n as u64, device_num_per_node: 8, ..Default::default() };
-    let paths = PathFacts { abspath: root_s.clone(), realpath: root_s, ..Default::default() };
-    let read = |file: &str| crate::verify::ckpt::walk_path(&root.join("rank_0").join(file)).ok().map(|w| w.append);
+    let env = EnvFacts {
+        world_size: n as u64,
+        device_num_per_node: 8,
+        ..Default::default()
+    };
+    let paths = PathFacts {
+        abspath: root_s.clone(),
+        realpath: root_s,
+        ..Default::default()
+    };
+    let read = |file: &str| {
+        crate::verify::ckpt::walk_path(&root.join("rank_0").join(file))
+            .ok()
+            .map(|w| w.append)
+    };
     analyze(&tree, &cfg, &env, &paths, &RunSettings::default(), &read)
 }
 
@@ -51,20 +70,36 @@ pub fn seed_walkthrough(out: &Path, w: &mut dyn Write) -> io::Result<(Analysis, 
     let root = out.join("checkpoint");
     std::fs::create_dir_all(&root)?;
     let launch = Launch::seed();
-    writeln!(w, "seed walkthrough: {} ranks, sink size {}, save every {} steps, keep {}, writing into {}", launch.ranks, launch.sink_size, launch.save_steps, launch.keep_max, root.display())?;
+    writeln!(
+        w,
+        "seed walkthrough: {} ranks, sink size {}, save every {} steps, keep {}, writing into {}",
+        launch.ranks,
+        launch.sink_size,
+        launch.save_steps,
+        launch.keep_max,
+        root.display()
+    )?;
     let mut saves = 0;
     let mut err = Ok(());
     run(&root, &launch, |s| {
         saves += 1;
         let a = resolve_dir(&root);
-        err = writeln!(w, "step {:>3}: saved {} on every rank → {}", s.step_num, s.file, summary(&a));
+        err = writeln!(
+            w,
+            "step {:>3}: saved {} on every rank → {}",
+            s.step_num,
+            s.file,
+            summary(&a)
+        );
         saves < 4 && err.is_ok()
     })?;
     err?;
     writeln!(w, "training killed after the fourth save.")?;
     let before = resolve_dir(&root);
     writeln!(w, "resume now: {}", summary(&before))?;
-    let victim = root.join("rank_3").join(format!("{}_rank_3-20_2.ckpt", launch.prefix));
+    let victim = root
+        .join("rank_3")
+        .join(format!("{}_rank_3-20_2.ckpt", launch.prefix));
     std::fs::remove_file(&victim)?;
     writeln!(w, "fault: {} deleted", victim.display())?;
     let after = resolve_dir(&root);

@@ -16,10 +16,7 @@ pub struct PyInt {
 impl PyInt {
     pub fn from_i64(v: i64) -> Self {
         let digits = v.unsigned_abs().to_string();
-        PyInt {
-            neg: v < 0,
-            digits,
-        }
+        PyInt { neg: v < 0, digits }
     }
 
     /// Parse a run of decimal digits (what `\d+` matched), optionally after a `-`.

@@ -437,13 +437,28 @@ mod tests {
     #[test]
     fn python_error_messages() {
         assert_eq!(msg(""), "Expecting value: line 1 column 1 (char 0)");
-        assert_eq!(msg("{"), "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)");
-        assert_eq!(msg("{\"a\" 1}"), "Expecting ':' delimiter: line 1 column 6 (char 5)");
-        assert_eq!(msg("[1 2]"), "Expecting ',' delimiter: line 1 column 4 (char 3)");
+        assert_eq!(
+            msg("{"),
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+        );
+        assert_eq!(
+            msg("{\"a\" 1}"),
+            "Expecting ':' delimiter: line 1 column 6 (char 5)"
+        );
+        assert_eq!(
+            msg("[1 2]"),
+            "Expecting ',' delimiter: line 1 column 4 (char 3)"
+        );
         assert_eq!(msg("[1,]"), "Expecting value: line 1 column 4 (char 3)");
         assert_eq!(msg("{}\n x"), "Extra data: line 2 column 2 (char 4)");
-        assert_eq!(msg("\"abc"), "Unterminated string starting at: line 1 column 1 (char 0)");
-        assert_eq!(msg("\"a\tb\""), "Invalid control character at: line 1 column 3 (char 2)");
+        assert_eq!(
+            msg("\"abc"),
+            "Unterminated string starting at: line 1 column 1 (char 0)"
+        );
+        assert_eq!(
+            msg("\"a\tb\""),
+            "Invalid control character at: line 1 column 3 (char 2)"
+        );
         assert_eq!(msg("\"\\x\""), "Invalid \\escape: line 1 column 2 (char 1)");
         assert_eq!(
             msg("\u{feff}{}"),
@@ -460,10 +475,17 @@ mod tests {
         let d = loads(r#"{"a": 1, "b": 2, "a": 3}"#).unwrap();
         assert_eq!(d.get("a"), Some(&PyValue::Int(PyInt::from_i64(3))));
         assert_eq!(
-            loads("123456789012345678901234567890").unwrap().as_int().unwrap().to_string(),
+            loads("123456789012345678901234567890")
+                .unwrap()
+                .as_int()
+                .unwrap()
+                .to_string(),
             "123456789012345678901234567890"
         );
-        assert_eq!(loads(r#""\ud83d\ude00""#).unwrap(), PyValue::Str("😀".into()));
+        assert_eq!(
+            loads(r#""\ud83d\ude00""#).unwrap(),
+            PyValue::Str("😀".into())
+        );
         assert!(!loads("[]").unwrap().truthy());
         assert!(!loads("0.0").unwrap().truthy());
     }

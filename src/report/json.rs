@@ -11,13 +11,20 @@ fn rank_entry(rank: usize, r: &RankResult) -> Value {
         RankResult::File(name) => json!({"rank": rank, "resume_training": name}),
         RankResult::Newest => json!({"rank": rank, "resume_training": true}),
         RankResult::Off => json!({"rank": rank, "resume_training": false}),
-        RankResult::Error(e) => json!({"rank": rank, "error": {"type": e.class, "message": e.first_line()}}),
+        RankResult::Error(e) => {
+            json!({"rank": rank, "error": {"type": e.class, "message": e.first_line()}})
+        }
     }
 }
 
 pub fn document(a: &Analysis) -> Value {
     let mf = &a.mindformers;
-    let per_rank: Vec<Value> = mf.per_rank.iter().enumerate().map(|(r, x)| rank_entry(r, x)).collect();
+    let per_rank: Vec<Value> = mf
+        .per_rank
+        .iter()
+        .enumerate()
+        .map(|(r, x)| rank_entry(r, x))
+        .collect();
     let mut mindformers = Map::new();
     mindformers.insert("per_rank".into(), Value::Array(per_rank));
     mindformers.insert("record".into(), json!(mf.record));

@@ -9,7 +9,13 @@ use std::fmt::Write;
 pub fn render(a: &Analysis) -> String {
     let mut s = String::new();
     let mf = &a.mindformers;
-    let _ = writeln!(s, "ckptscope resolve — {} ({}, world size {})", a.load_checkpoint, a.layout.name(), a.world_size);
+    let _ = writeln!(
+        s,
+        "ckptscope resolve — {} ({}, world size {})",
+        a.load_checkpoint,
+        a.layout.name(),
+        a.world_size
+    );
     let _ = writeln!(s);
     let _ = writeln!(s, "MindFormers 2.1.0 would: {}", headline(a));
     let _ = writeln!(s, "  why: {}", why(a));
@@ -17,7 +23,12 @@ pub fn render(a: &Analysis) -> String {
         let _ = writeln!(s, "  shared-path check: {}", shared_text(sd));
     }
     if let Some(e) = &mf.rank0_error {
-        let _ = writeln!(s, "  rank 0 failed with {}: {}", e.class, e.message.replace('\n', "\n    "));
+        let _ = writeln!(
+            s,
+            "  rank 0 failed with {}: {}",
+            e.class,
+            e.message.replace('\n', "\n    ")
+        );
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "per rank:");
@@ -48,12 +59,17 @@ pub fn render(a: &Analysis) -> String {
 
 fn headline(a: &Analysis) -> String {
     let pr = &a.mindformers.per_rank;
-    let errors = pr.iter().filter(|r| matches!(r, RankResult::Error(_))).count();
+    let errors = pr
+        .iter()
+        .filter(|r| matches!(r, RankResult::Error(_)))
+        .count();
     if errors > 0 {
         return format!("FAIL on {errors} of {} ranks", pr.len());
     }
     match pr.first() {
-        Some(RankResult::File(f)) => format!("resume from {f} (rank 0; each rank its own rank_R file)"),
+        Some(RankResult::File(f)) => {
+            format!("resume from {f} (rank 0; each rank its own rank_R file)")
+        }
         Some(RankResult::Newest) => "resume every rank from its own newest file by mtime".into(),
         Some(RankResult::Off) => "not resume (start without the training state)".into(),
         Some(RankResult::Error(e)) => e.to_string(),
@@ -90,13 +106,23 @@ fn why(a: &Analysis) -> String {
 
 fn shared_text(sd: &SharedDecision) -> String {
     match sd {
-        SharedDecision::SingleNode { world_size, device_num_per_node } => {
-            format!("single node (world size {world_size} ≤ DEVICE_NUM_PER_NODE {device_num_per_node})")
+        SharedDecision::SingleNode {
+            world_size,
+            device_num_per_node,
+        } => {
+            format!(
+                "single node (world size {world_size} ≤ DEVICE_NUM_PER_NODE {device_num_per_node})"
+            )
         }
         SharedDecision::ModelArts => "ModelArts environment".into(),
-        SharedDecision::Mount { mountpoint, fstype } => format!("on a {fstype} mount at {mountpoint} (this machine's mount table)"),
+        SharedDecision::Mount { mountpoint, fstype } => {
+            format!("on a {fstype} mount at {mountpoint} (this machine's mount table)")
+        }
         SharedDecision::SharedPaths { element } => format!("under SHARED_PATHS element {element}"),
-        SharedDecision::NotShared => "not shared (no single node, ModelArts, nfs/nfs4/dpc mount or SHARED_PATHS match)".into(),
+        SharedDecision::NotShared => {
+            "not shared (no single node, ModelArts, nfs/nfs4/dpc mount or SHARED_PATHS match)"
+                .into()
+        }
     }
 }
 
@@ -110,7 +136,9 @@ fn rank_text(r: &RankResult) -> String {
 }
 
 fn data_skip(s: &mut String, a: &Analysis) {
-    let (Some(c), Some(d)) = (&a.context, &a.data_skip) else { return };
+    let (Some(c), Some(d)) = (&a.context, &a.data_skip) else {
+        return;
+    };
     let opt = |v: Option<i64>| v.map_or("unknown".to_owned(), |v| v.to_string());
     let _ = writeln!(s, "\nresume context (rank_0/{}):", c.file);
     if let Some(ap) = &c.append {
@@ -124,8 +152,19 @@ fn data_skip(s: &mut String, a: &Analysis) {
             num(ap.global_batch_size)
         );
     }
-    let _ = writeln!(s, "  scale {}, initial step {}, initial epoch {}", d.scale.map_or("unknown".into(), |x| format!("{x}")), opt(d.initial_step), opt(d.initial_epoch));
-    let _ = writeln!(s, "  data skip: {} batches; first printed step: {}", opt(d.skip_batches), opt(d.first_printed_step));
+    let _ = writeln!(
+        s,
+        "  scale {}, initial step {}, initial epoch {}",
+        d.scale.map_or("unknown".into(), |x| format!("{x}")),
+        opt(d.initial_step),
+        opt(d.initial_epoch)
+    );
+    let _ = writeln!(
+        s,
+        "  data skip: {} batches; first printed step: {}",
+        opt(d.skip_batches),
+        opt(d.first_printed_step)
+    );
     for n in &c.notes {
         let _ = writeln!(s, "  note: {n}");
     }

@@ -45,7 +45,9 @@ pub fn info_from_meta(
         if let Some(e) = read_failure(read, &m) {
             return Err(e);
         }
-        let FileRead::Bytes(bytes) = read else { continue };
+        let FileRead::Bytes(bytes) = read else {
+            continue;
+        };
         let d = match json::load(bytes) {
             Ok(d) => d,
             Err(e) => {
@@ -78,7 +80,13 @@ pub fn info_from_meta(
 }
 
 /// `check_meta_info`: ints (bools count) for epoch and step, a conforming file name.
-fn check_meta_info(d: &PyValue, rank: u64, m: &str, fmt: Fmt, log: &mut Vec<String>) -> Option<MinMeta> {
+fn check_meta_info(
+    d: &PyValue,
+    rank: u64,
+    m: &str,
+    fmt: Fmt,
+    log: &mut Vec<String>,
+) -> Option<MinMeta> {
     let none = PyValue::None;
     let ev = d.get("last_epoch").unwrap_or(&none);
     let sv = d.get("last_step").unwrap_or(&none);
@@ -92,7 +100,10 @@ fn check_meta_info(d: &PyValue, rank: u64, m: &str, fmt: Fmt, log: &mut Vec<Stri
         return None;
     };
     let PyValue::Str(f) = fv else {
-        log.push(format!("The last_ckpt_file load from {m} should be str, but get last_ckpt_file: {}.", fv.py_str()));
+        log.push(format!(
+            "The last_ckpt_file load from {m} should be str, but get last_ckpt_file: {}.",
+            fv.py_str()
+        ));
         return None;
     };
     if !check_ckpt_file_name(f, fmt) {
@@ -143,13 +154,19 @@ pub fn resume_ckpt_list(
             let name = replace_rank_id(&files[0], &zero)?;
             let p = join(&v.dir_path("rank_0"), &name);
             if !v.exists_in("rank_0", &name) {
-                return Err(PyException::new("FileNotFoundError", format!("{p} is not found!")));
+                return Err(PyException::new(
+                    "FileNotFoundError",
+                    format!("{p} is not found!"),
+                ));
             }
             list.push(p);
         }
     }
     if list.is_empty() {
-        return Err(PyException::new("RuntimeError", "No checkpoint could be resumed."));
+        return Err(PyException::new(
+            "RuntimeError",
+            "No checkpoint could be resumed.",
+        ));
     }
     sort_candidates(list, fmt, health)
 }
@@ -214,7 +231,10 @@ pub fn check_checkpoints_by_rank(
     *files = keyed.iter().map(|(_, f)| f.clone()).collect();
     let mut ids: Vec<&PyInt> = keyed.iter().map(|(id, _)| id).collect();
     ids.dedup();
-    let complete = ids.len() == n && ids.last().is_some_and(|m| **m == PyInt::from_i64(n as i64 - 1));
+    let complete = ids.len() == n
+        && ids
+            .last()
+            .is_some_and(|m| **m == PyInt::from_i64(n as i64 - 1));
     if complete {
         return Ok(true);
     }
@@ -279,7 +299,12 @@ pub fn health_monitor(
 
 /// `for item in json_data: item.get("is_health", -1) != 0`, with Python's iteration rules.
 fn count_healthy(data: &PyValue) -> Result<usize, PyException> {
-    let no_get = |t: &str| PyException::new("AttributeError", format!("'{t}' object has no attribute 'get'"));
+    let no_get = |t: &str| {
+        PyException::new(
+            "AttributeError",
+            format!("'{t}' object has no attribute 'get'"),
+        )
+    };
     let items: &[PyValue] = match data {
         PyValue::List(items) => items,
         // iterating a dict or a str yields str items

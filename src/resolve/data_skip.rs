@@ -76,7 +76,9 @@ pub fn compute(i: &SkipInputs) -> DataSkip {
 }
 
 fn initial_epoch(i: &SkipInputs, scale: Option<f64>, initial_step: Option<i64>) -> Option<i64> {
-    let Some(epoch) = i.epoch_num else { return Some(0) };
+    let Some(epoch) = i.epoch_num else {
+        return Some(0);
+    };
     match i.sink_size? {
         0 => {
             let (step, ds) = (initial_step?, i.dataset_size?);
@@ -120,7 +122,11 @@ mod tests {
             (1000001, 7, 3, 2333335),
         ];
         for (step, old, new, want) in rows {
-            assert_eq!(f32_scaled(step, scale(Some(old), Some(new)).unwrap()), want, "{step} {old}->{new}");
+            assert_eq!(
+                f32_scaled(step, scale(Some(old), Some(new)).unwrap()),
+                want,
+                "{step} {old}->{new}"
+            );
         }
     }
 
@@ -138,16 +144,44 @@ mod tests {
     #[test]
     fn seed_examples() {
         let d = compute(&seed(40, 20));
-        assert_eq!((d.initial_step, d.initial_epoch, d.skip_batches, d.first_printed_step), (Some(40), Some(20), Some(40), Some(42)));
+        assert_eq!(
+            (
+                d.initial_step,
+                d.initial_epoch,
+                d.skip_batches,
+                d.first_printed_step
+            ),
+            (Some(40), Some(20), Some(40), Some(42))
+        );
         let d = compute(&seed(30, 15));
         assert_eq!((d.skip_batches, d.first_printed_step), (Some(30), Some(32)));
-        let d = compute(&SkipInputs { new_global_batch_size: Some(16), ..seed(40, 20) });
-        assert_eq!((d.initial_step, d.initial_epoch, d.skip_batches, d.first_printed_step), (Some(20), Some(10), Some(20), Some(22)));
-        let d = compute(&SkipInputs { ignore_data_skip: true, ..seed(40, 20) });
+        let d = compute(&SkipInputs {
+            new_global_batch_size: Some(16),
+            ..seed(40, 20)
+        });
+        assert_eq!(
+            (
+                d.initial_step,
+                d.initial_epoch,
+                d.skip_batches,
+                d.first_printed_step
+            ),
+            (Some(20), Some(10), Some(20), Some(22))
+        );
+        let d = compute(&SkipInputs {
+            ignore_data_skip: true,
+            ..seed(40, 20)
+        });
         assert_eq!((d.skip_batches, d.first_printed_step), (Some(0), Some(42)));
-        let d = compute(&SkipInputs { data_skip_steps: Some(2), ..seed(40, 20) });
+        let d = compute(&SkipInputs {
+            data_skip_steps: Some(2),
+            ..seed(40, 20)
+        });
         assert_eq!((d.skip_batches, d.first_printed_step), (Some(2), Some(42)));
-        let d = compute(&SkipInputs { new_global_batch_size: Some(3), ..seed(80, 40) });
+        let d = compute(&SkipInputs {
+            new_global_batch_size: Some(3),
+            ..seed(80, 40)
+        });
         assert_eq!((d.initial_step, d.initial_epoch), (Some(213), Some(106)));
     }
 
@@ -160,6 +194,9 @@ mod tests {
             dataset_size: Some(20),
             ..Default::default()
         });
-        assert_eq!((d.initial_step, d.initial_epoch, d.first_printed_step), (Some(25), Some(1), Some(6)));
+        assert_eq!(
+            (d.initial_step, d.initial_epoch, d.first_printed_step),
+            (Some(25), Some(1), Some(6))
+        );
     }
 }

@@ -99,7 +99,9 @@ pub fn resolve(inp: &Inputs) -> MfResolution {
         rank0_error: None,
         log: Vec::new(),
     };
-    let every = |res: &mut MfResolution, r: RankResult| res.per_rank.iter_mut().for_each(|x| *x = r.clone());
+    let every = |res: &mut MfResolution, r: RankResult| {
+        res.per_rank.iter_mut().for_each(|x| *x = r.clone())
+    };
     match trainer_stage(inp) {
         Stage::Done(branch, result) => {
             res.branch = branch;
@@ -108,7 +110,10 @@ pub fn resolve(inp: &Inputs) -> MfResolution {
         Stage::Resolve(v) => resolver_stage(inp, &v, &mut res),
     }
     // A6: a non-empty load path that does not exist fails on every rank after the resolver.
-    if !matches!(res.branch, Branch::TrainerError | Branch::Unsupported { .. }) {
+    if !matches!(
+        res.branch,
+        Branch::TrainerError | Branch::Unsupported { .. }
+    ) {
         if let Some(lc) = inp.config.load_checkpoint.as_deref() {
             if !lc.is_empty() && !root_exists(inp.tree) {
                 let m7 = PyException::new(
@@ -143,7 +148,10 @@ fn trainer_stage(inp: &Inputs) -> Stage {
     let mut rt = cfg.resume_training.clone();
     let mut lc = cfg.load_checkpoint.clone();
     if let ResumeTraining::Invalid(v) = &rt {
-        return fail(PyException::new("TypeError", format!("resume_training must be bool or str, but get {v}")));
+        return fail(PyException::new(
+            "TypeError",
+            format!("resume_training must be bool or str, but get {v}"),
+        ));
     }
     if rt == ResumeTraining::Bool(true) {
         match lc.as_deref() {
@@ -185,13 +193,20 @@ fn trainer_stage(inp: &Inputs) -> Stage {
         };
     }
     if !cfg.use_legacy_format && !matches!(rt, ResumeTraining::Bool(_)) {
-        return fail(PyException::new("ValueError", "The resume_training must be a boolean value."));
+        return fail(PyException::new(
+            "ValueError",
+            "The resume_training must be a boolean value.",
+        ));
     }
     let is_file = matches!(inp.tree.state, RootState::File(_));
     if matches!(rt, ResumeTraining::Name(_)) && !lc_empty && is_file {
         rt = ResumeTraining::Bool(true);
     }
-    if cfg.callback_prefix.as_deref().is_some_and(|p| p.contains("rank")) {
+    if cfg
+        .callback_prefix
+        .as_deref()
+        .is_some_and(|p| p.contains("rank"))
+    {
         return fail(PyException::new(
             "ValueError",
             "The prefix for saving checkpoint is not allowed to contain 'rank'.",
@@ -199,7 +214,9 @@ fn trainer_stage(inp: &Inputs) -> Stage {
     }
     if !cfg.use_legacy_format {
         return Stage::Done(
-            Branch::Unsupported { what: "the new checkpoint format (a `checkpoint:` section in the YAML)".into() },
+            Branch::Unsupported {
+                what: "the new checkpoint format (a `checkpoint:` section in the YAML)".into(),
+            },
             RankResult::Off,
         );
     }
@@ -249,7 +266,11 @@ fn resolver_stage(inp: &Inputs, rt: &ResumeTraining, res: &mut MfResolution) {
     if let ResumeTraining::Name(name) = rt {
         res.branch = Branch::ExplicitName;
         let suffix = format!(".{}", fmt.ext());
-        let full = if name.ends_with(&suffix) { name.clone() } else { format!("{name}{suffix}") };
+        let full = if name.ends_with(&suffix) {
+            name.clone()
+        } else {
+            format!("{name}{suffix}")
+        };
         for (r, out) in res.per_rank.iter_mut().enumerate() {
             *out = match replace_rank_id(&full, &PyInt::from_i64(r as i64)) {
                 Ok(n) => RankResult::File(n),
@@ -263,13 +284,18 @@ fn resolver_stage(inp: &Inputs, rt: &ResumeTraining, res: &mut MfResolution) {
     res.shared = Some(shared);
     let newest = |res: &mut MfResolution, b: Branch| {
         res.branch = b;
-        res.per_rank.iter_mut().for_each(|x| *x = RankResult::Newest);
+        res.per_rank
+            .iter_mut()
+            .for_each(|x| *x = RankResult::Newest);
     };
     if !is_shared {
         return newest(res, Branch::NotShared);
     }
     if fmt == crate::layout::mindformers::names::Fmt::Safetensors
-        && inp.tree.root_entry("hyper_param.safetensors").is_some_and(|e| e.exists())
+        && inp
+            .tree
+            .root_entry("hyper_param.safetensors")
+            .is_some_and(|e| e.exists())
     {
         return newest(res, Branch::HyperParam);
     }
@@ -284,15 +310,21 @@ fn by_meta(inp: &Inputs, res: &mut MfResolution) {
     res.branch = Branch::ByMeta;
     if inp.env.modelarts {
         let err = match &inp.env.remote_save_url {
-            None => Some(PyException::new("TypeError", "expected str, bytes or os.PathLike object, not NoneType")),
+            None => Some(PyException::new(
+                "TypeError",
+                "expected str, bytes or os.PathLike object, not NoneType",
+            )),
             Some(url) => {
                 let dir = join(url, "resume_record");
-                (!(dir.starts_with("obs://") || dir.starts_with("s3://")))
-                    .then(|| PyException::new("ValueError", format!("{dir} is not a valid obs path.")))
+                (!(dir.starts_with("obs://") || dir.starts_with("s3://"))).then(|| {
+                    PyException::new("ValueError", format!("{dir} is not a valid obs path."))
+                })
             }
         };
         if let Some(e) = err {
-            res.per_rank.iter_mut().for_each(|x| *x = RankResult::Error(e.clone()));
+            res.per_rank
+                .iter_mut()
+                .for_each(|x| *x = RankResult::Error(e.clone()));
             return;
         }
     }
@@ -311,7 +343,11 @@ fn rank0(inp: &Inputs, res: &mut MfResolution) -> (String, Option<RankResult>) {
     let v = View { tree: inp.tree };
     let fmt = inp.config.fmt;
     let attempt = (|| -> Result<(String, RankResult), PyException> {
-        let n = v.listdir_root()?.iter().filter(|e| e.name.starts_with("rank_")).count();
+        let n = v
+            .listdir_root()?
+            .iter()
+            .filter(|e| e.name.starts_with("rank_"))
+            .count();
         res.rank_entries = Some(n);
         let Some(meta) = info_from_meta(&v, n, fmt, &mut res.log)? else {
             res.branch = Branch::NoMeta;
@@ -328,7 +364,10 @@ fn rank0(inp: &Inputs, res: &mut MfResolution) -> (String, Option<RankResult>) {
         }
         res.candidates = list.clone();
         let text: String = list.iter().map(|p| format!("{p}\n")).collect();
-        let last = list.last().map(|p| basename(p).to_owned()).unwrap_or_default();
+        let last = list
+            .last()
+            .map(|p| basename(p).to_owned())
+            .unwrap_or_default();
         Ok((text, RankResult::File(last)))
     })();
     match attempt {
@@ -343,7 +382,10 @@ fn rank0(inp: &Inputs, res: &mut MfResolution) -> (String, Option<RankResult>) {
 
 /// `get_resume_ckpt(T, R)`: how a rank reads the record rank 0 wrote.
 pub fn read_record(text: &str, rank: usize) -> RankResult {
-    let lines: Vec<String> = readlines(text).iter().map(|l| py_strip(l).to_owned()).collect();
+    let lines: Vec<String> = readlines(text)
+        .iter()
+        .map(|l| py_strip(l).to_owned())
+        .collect();
     let Some(first) = lines.first() else {
         return RankResult::Error(PyException::new("IndexError", "list index out of range"));
     };

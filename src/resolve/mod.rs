@@ -61,15 +61,25 @@ pub fn analyze(
     run: &RunSettings,
     read_append: &dyn Fn(&str) -> Option<AppendValues>,
 ) -> Analysis {
-    let mf = mindformers::resolve(&Inputs { tree, config, env, paths });
+    let mf = mindformers::resolve(&Inputs {
+        tree,
+        config,
+        env,
+        paths,
+    });
     let file = context::context_file(tree, &mf, config);
     let context = file.map(|file| {
         let append = read_append(&file);
-        Context { file, append, notes: Vec::new() }
+        Context {
+            file,
+            append,
+            notes: Vec::new(),
+        }
     });
     let mut notes = Vec::new();
     let data_skip = context.as_ref().map(|c| {
-        let inputs = context::skip_inputs(tree, &c.file, c.append.as_ref(), config, run, &mut notes);
+        let inputs =
+            context::skip_inputs(tree, &c.file, c.append.as_ref(), config, run, &mut notes);
         (data_skip::compute(&inputs), inputs.new_global_batch_size)
     });
     let context = context.map(|c| Context { notes, ..c });
@@ -79,7 +89,9 @@ pub fn analyze(
         config,
         env,
         paths,
-        context: context.as_ref().map(|c| (c.file.as_str(), c.append.as_ref())),
+        context: context
+            .as_ref()
+            .map(|c| (c.file.as_str(), c.append.as_ref())),
         new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
     });
     Analysis {

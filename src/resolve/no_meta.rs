@@ -41,7 +41,12 @@ pub fn m14(path: &str, fmt: Fmt) -> PyException {
 }
 
 /// `check_last_timestamp_checkpoints(D, N, fmt)`.
-pub fn check_last_timestamp(v: &View, n: usize, fmt: Fmt, log: &mut Vec<String>) -> Result<(), PyException> {
+pub fn check_last_timestamp(
+    v: &View,
+    n: usize,
+    fmt: Fmt,
+    log: &mut Vec<String>,
+) -> Result<(), PyException> {
     let zero = PyInt::from_i64(0);
     let mut reference: Option<(String, String)> = None;
     for r in 0..n {

@@ -11,12 +11,20 @@ use serde::Serialize;
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum SharedDecision {
     /// `W <= DEVICE_NUM_PER_NODE`.
-    SingleNode { world_size: u64, device_num_per_node: i64 },
+    SingleNode {
+        world_size: u64,
+        device_num_per_node: i64,
+    },
     ModelArts,
     /// A mount whose fstype is nfs/nfs4/dpc (or whose options mention fuse.sshfs) covers the path.
-    Mount { mountpoint: String, fstype: String },
+    Mount {
+        mountpoint: String,
+        fstype: String,
+    },
     /// `realpath(D)` starts with `realpath(s)` for an element `s` of `SHARED_PATHS`.
-    SharedPaths { element: String },
+    SharedPaths {
+        element: String,
+    },
     /// None matched: MindFormers treats the folder as node-local.
     NotShared,
 }
@@ -39,7 +47,8 @@ pub fn publicly_accessible(env: &EnvFacts, paths: &PathFacts) -> SharedDecision 
     }
     for m in &env.mounts {
         let fstype = m.fstype.to_lowercase();
-        let net = matches!(fstype.as_str(), "nfs" | "nfs4" | "dpc") || m.opts.to_lowercase().contains("fuse.sshfs");
+        let net = matches!(fstype.as_str(), "nfs" | "nfs4" | "dpc")
+            || m.opts.to_lowercase().contains("fuse.sshfs");
         if m.mountpoint != "/" && paths.abspath.starts_with(&m.mountpoint) && net {
             return SharedDecision::Mount {
                 mountpoint: m.mountpoint.clone(),
@@ -85,8 +94,13 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -103,7 +117,8 @@ mod tests {
 
     #[test]
     fn mount_table_unescapes() {
-        let m = parse_mounts("srv:/x /mnt/my\\040data nfs4 rw,relatime 0 0\n/dev/sda1 / ext4 rw 0 0\n");
+        let m =
+            parse_mounts("srv:/x /mnt/my\\040data nfs4 rw,relatime 0 0\n/dev/sda1 / ext4 rw 0 0\n");
         assert_eq!(m[0].mountpoint, "/mnt/my data");
         assert_eq!(m[0].fstype, "nfs4");
         assert_eq!(m[1].mountpoint, "/");
@@ -127,6 +142,9 @@ mod tests {
             mounts: parse_mounts("h:/ /data fuse.sshfs rw 0 0\n"),
             ..env
         };
-        assert_eq!(publicly_accessible(&sshfs, &paths), SharedDecision::NotShared);
+        assert_eq!(
+            publicly_accessible(&sshfs, &paths),
+            SharedDecision::NotShared
+        );
     }
 }

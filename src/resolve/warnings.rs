@@ -44,7 +44,9 @@ pub fn collect(f: &Facts) -> Vec<Warning> {
 }
 
 fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
-    let Some(listing) = f.tree.root_listing() else { return };
+    let Some(listing) = f.tree.root_listing() else {
+        return;
+    };
     let d = &f.tree.root;
     for e in listing.entries() {
         if e.non_utf8 {
@@ -57,7 +59,11 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
             out.push(w("root_ckpt_hijacks_weights", format!("{d}/{}: a .ckpt directly in the checkpoint folder makes every rank load the root-level .ckpt files as its weights, while the step still comes from rank_R/; move it out", e.name)));
         }
     }
-    let n = listing.entries().iter().filter(|e| e.name.starts_with("rank_")).count() as u64;
+    let n = listing
+        .entries()
+        .iter()
+        .filter(|e| e.name.starts_with("rank_"))
+        .count() as u64;
     if n != f.env.world_size && n > 0 {
         out.push(w("rank_count_mismatch", format!("{d} holds {n} rank_* entries but the world size is {}: MindFormers never compares them; ranks without a folder fail when they load", f.env.world_size)));
     }
@@ -65,7 +71,11 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
 
 fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     let fmt = f.config.fmt;
-    let other = if fmt == Fmt::Ckpt { "safetensors" } else { "ckpt" };
+    let other = if fmt == Fmt::Ckpt {
+        "safetensors"
+    } else {
+        "ckpt"
+    };
     for (name, node) in &f.tree.dirs {
         let dir = format!("{}/{name}", f.tree.root);
         if let crate::model::Listing::Error(e) = &node.listing {
@@ -76,7 +86,10 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
         let (mut mine, mut theirs) = (0, 0);
         for e in entries {
             if e.non_utf8 {
-                out.push(w("non_utf8_name", format!("{dir}/{}: the name is not valid UTF-8", e.name)));
+                out.push(w(
+                    "non_utf8_name",
+                    format!("{dir}/{}: the name is not valid UTF-8", e.name),
+                ));
             }
             if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {
                 out.push(w("unsupported_digits", format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
@@ -92,7 +105,9 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
             } else if e.name.ends_with(&format!(".{other}")) {
                 theirs += 1;
             }
-            if matches!(e.stat(), Ok(st) if st.kind == crate::model::FileKind::File && st.size == 0) && e.name.ends_with(&format!(".{}", fmt.ext())) {
+            if matches!(e.stat(), Ok(st) if st.kind == crate::model::FileKind::File && st.size == 0)
+                && e.name.ends_with(&format!(".{}", fmt.ext()))
+            {
                 out.push(w("zero_byte_shard", format!("{dir}/{}: 0 bytes; MindFormers still counts it as present and fails loading it", e.name)));
             }
         }
@@ -100,7 +115,10 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
             out.push(w("format_mismatch", format!("{dir} holds .{other} files but load_ckpt_format is {}: set load_ckpt_format: {other} (or --format {other})", fmt.ext())));
         }
         if let Some(FileRead::NotRegular(k)) = &node.meta {
-            out.push(w("meta_not_regular", format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it")));
+            out.push(w(
+                "meta_not_regular",
+                format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it"),
+            ));
         }
     }
 }
@@ -133,7 +151,18 @@ fn decision_checks(f: &Facts, out: &mut Vec<Warning>) {
 fn unrecognised_shared_fs(f: &Facts, out: &mut Vec<Warning>) {
     for m in &f.env.mounts {
         let t = m.fstype.to_lowercase();
-        let shared = ["lustre", "gpfs", "ceph", "beegfs", "fuse.sshfs", "cifs", "smb3", "9p"].iter().any(|k| t.contains(k));
+        let shared = [
+            "lustre",
+            "gpfs",
+            "ceph",
+            "beegfs",
+            "fuse.sshfs",
+            "cifs",
+            "smb3",
+            "9p",
+        ]
+        .iter()
+        .any(|k| t.contains(k));
         if shared && m.mountpoint != "/" && f.paths.abspath.starts_with(&m.mountpoint) {
             out.push(w("shared_fs_not_recognised", format!("{} is on {} ({}), which MindFormers does not recognise as shared: set SHARED_PATHS={}", f.tree.root, m.mountpoint, m.fstype, m.mountpoint)));
         }
@@ -144,10 +173,14 @@ fn unrecognised_shared_fs(f: &Facts, out: &mut Vec<Warning>) {
 fn complete_steps(tree: &Tree, fmt: Fmt, n: u64) -> BTreeMap<(String, u64, u64, u64), u64> {
     let mut count: BTreeMap<(String, u64, u64, u64), u64> = BTreeMap::new();
     for (name, node) in &tree.dirs {
-        let Some(r) = rank_dir_number(name) else { continue };
+        let Some(r) = rank_dir_number(name) else {
+            continue;
+        };
         for e in node.listing.entries() {
             if let Some(c) = parse_ckpt_name(&e.name).filter(|c| c.fmt == fmt && c.rank == r) {
-                *count.entry((c.stem.clone(), c.restart, c.epoch, c.step)).or_default() += 1;
+                *count
+                    .entry((c.stem.clone(), c.restart, c.epoch, c.step))
+                    .or_default() += 1;
             }
         }
     }
@@ -156,12 +189,21 @@ fn complete_steps(tree: &Tree, fmt: Fmt, n: u64) -> BTreeMap<(String, u64, u64, 
 }
 
 fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
-    let (Some(meta), Some(RankResult::File(chosen))) = (&f.mf.min_meta, f.mf.per_rank.first()) else { return };
-    let Some(chosen) = parse_ckpt_name(chosen) else { return };
+    let (Some(meta), Some(RankResult::File(chosen))) = (&f.mf.min_meta, f.mf.per_rank.first())
+    else {
+        return;
+    };
+    let Some(chosen) = parse_ckpt_name(chosen) else {
+        return;
+    };
     let n = f.mf.rank_entries.unwrap_or(0) as u64;
     let newer = complete_steps(f.tree, f.config.fmt, n)
         .into_keys()
-        .filter(|(stem, restart, e, s)| *stem == chosen.stem && *restart == chosen.restart && (*e, *s) > (chosen.epoch, chosen.step))
+        .filter(|(stem, restart, e, s)| {
+            *stem == chosen.stem
+                && *restart == chosen.restart
+                && (*e, *s) > (chosen.epoch, chosen.step)
+        })
         .max_by_key(|k| (k.2, k.3));
     if let Some((_, _, e, s)) = newer {
         out.push(w("meta_lags_files", format!(
@@ -176,14 +218,23 @@ fn older_prefix_fallback(f: &Facts, out: &mut Vec<Warning>) {
         return;
     }
     let n = f.mf.rank_entries.unwrap_or(0) as u64;
-    if let Some((stem, restart, e, s)) = complete_steps(f.tree, f.config.fmt, n).into_keys().max_by_key(|k| (k.1, k.2, k.3)) {
-        let pfx = if restart == 0 { format!("{stem}_rank_0") } else { format!("{stem}_rank_0_{restart}") };
+    if let Some((stem, restart, e, s)) = complete_steps(f.tree, f.config.fmt, n)
+        .into_keys()
+        .max_by_key(|k| (k.1, k.2, k.3))
+    {
+        let pfx = if restart == 0 {
+            format!("{stem}_rank_0")
+        } else {
+            format!("{stem}_rank_0_{restart}")
+        };
         out.push(w("older_prefix_ignored", format!("an earlier run's checkpoint {pfx}-{e}_{s}.{} is complete on every rank, but MindFormers only searches the latest run's prefix: set resume_training: \"{pfx}-{e}_{s}.{}\" to resume from it", f.config.fmt.ext(), f.config.fmt.ext())));
     }
 }
 
 fn stale_record(f: &Facts, out: &mut Vec<Warning>) {
-    let (Some(sim), Some(FileRead::Bytes(old))) = (&f.mf.record, &f.paths.existing_record) else { return };
+    let (Some(sim), Some(FileRead::Bytes(old))) = (&f.mf.record, &f.paths.existing_record) else {
+        return;
+    };
     if old.as_slice() != sim.as_bytes() {
         out.push(w("stale_resume_record", format!("{} exists with other content than rank 0 would now write: if output_dir is not shared, other nodes read the stale record and may resume a different step", f.paths.record_path)));
     }
@@ -192,9 +243,15 @@ fn stale_record(f: &Facts, out: &mut Vec<Warning>) {
 /// Ranks whose resolved file is not in their folder fail at load time (L2).
 fn per_rank_missing(f: &Facts, out: &mut Vec<Warning>) {
     for (r, res) in f.mf.per_rank.iter().enumerate() {
-        let RankResult::File(name) = res else { continue };
+        let RankResult::File(name) = res else {
+            continue;
+        };
         let dir = format!("rank_{r}");
-        let present = f.tree.dirs.get(&dir).is_some_and(|d| d.listing.find(name).is_some_and(|e| e.exists()));
+        let present = f
+            .tree
+            .dirs
+            .get(&dir)
+            .is_some_and(|d| d.listing.find(name).is_some_and(|e| e.exists()));
         if !present {
             out.push(w("resolved_file_missing", format!("rank {r}: {}/{dir}/{name} is not found; that rank fails when it loads (FileNotFoundError)", f.tree.root)));
         }
@@ -202,7 +259,9 @@ fn per_rank_missing(f: &Facts, out: &mut Vec<Warning>) {
 }
 
 fn context_checks(f: &Facts, out: &mut Vec<Warning>) {
-    let Some((file, vals)) = f.context else { return };
+    let Some((file, vals)) = f.context else {
+        return;
+    };
     let Some(a) = vals else { return };
     if a.step_num.is_none() || a.epoch_num.is_none() {
         out.push(w("context_entries_missing", format!("{file} lacks step_num or epoch_num: MindFormers would silently restart the step counter (and data position) at 0; the file is damaged")));
@@ -212,7 +271,10 @@ fn context_checks(f: &Facts, out: &mut Vec<Warning>) {
             out.push(w("f32_step_rounding", format!("step_num {s} exceeds 2^24: MindSpore computes the initial step in float32 and rounds it")));
         }
     }
-    if let (Some(old), Some(new)) = (a.global_batch_size.and_then(|n| n.as_i64()), f.new_global_batch_size) {
+    if let (Some(old), Some(new)) = (
+        a.global_batch_size.and_then(|n| n.as_i64()),
+        f.new_global_batch_size,
+    ) {
         if old != new {
             out.push(w("global_batch_size_changed", format!("global batch size {old} → {new}: the step counter and data position are rescaled (float32); later file names repeat earlier E_S values and only the restart suffix tells runs apart")));
         }

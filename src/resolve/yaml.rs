@@ -45,9 +45,15 @@ impl GbsFormula {
     pub fn global_batch_size(&self, world_size: u64) -> i64 {
         if self.semi_or_auto {
             if self.pipeline_stages > 1 {
-                self.batch_size * self.data_parallel * self.micro_batch_num * self.micro_batch_interleave_num
+                self.batch_size
+                    * self.data_parallel
+                    * self.micro_batch_num
+                    * self.micro_batch_interleave_num
             } else {
-                self.batch_size * self.data_parallel * self.micro_batch_interleave_num * self.gradient_accumulation_steps
+                self.batch_size
+                    * self.data_parallel
+                    * self.micro_batch_interleave_num
+                    * self.gradient_accumulation_steps
             }
         } else {
             self.batch_size * world_size as i64 * self.gradient_accumulation_steps
@@ -56,7 +62,9 @@ impl GbsFormula {
 }
 
 fn path<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(v, |cur, k| cur.get(k)).filter(|v| !v.is_null())
+    keys.iter()
+        .try_fold(v, |cur, k| cur.get(k))
+        .filter(|v| !v.is_null())
 }
 
 fn int(v: &Value, keys: &[&str]) -> Option<i64> {
@@ -89,7 +97,9 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         return Err("the YAML document is not a mapping".into());
     }
     let mut y = YamlConfig {
-        load_checkpoint: v.get("load_checkpoint").map(|x| x.as_str().map(str::to_owned)),
+        load_checkpoint: v
+            .get("load_checkpoint")
+            .map(|x| x.as_str().map(str::to_owned)),
         resume_training: v.get("resume_training").map(|x| match x {
             Value::Bool(b) => ResumeTraining::Bool(*b),
             Value::String(s) => ResumeTraining::Name(s.clone()),
@@ -116,11 +126,14 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         Some(Value::Bool(b)) => HealthSetting::Bool(*b),
         Some(other) => HealthSetting::Other(truthy(other)),
     };
-    y.callback_prefix = v.get("callbacks").and_then(Value::as_array).and_then(|cbs| {
-        cbs.iter()
-            .find(|c| c.get("type").and_then(Value::as_str) == Some("CheckpointMonitor"))
-            .and_then(|c| string(c, &["prefix"]))
-    });
+    y.callback_prefix = v
+        .get("callbacks")
+        .and_then(Value::as_array)
+        .and_then(|cbs| {
+            cbs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("CheckpointMonitor"))
+                .and_then(|c| string(c, &["prefix"]))
+        });
     y.run = RunSettings {
         new_global_batch_size: None,
         sink_mode: boolean(&v, &["runner_config", "sink_mode"]),
@@ -133,13 +146,17 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         semi_or_auto: matches!(
             path(&v, &["parallel", "parallel_mode"]),
             Some(Value::Number(n)) if matches!(n.as_i64(), Some(1 | 2))
-        ) || matches!(string(&v, &["parallel", "parallel_mode"]).as_deref(), Some("semi_auto_parallel" | "auto_parallel")),
+        ) || matches!(
+            string(&v, &["parallel", "parallel_mode"]).as_deref(),
+            Some("semi_auto_parallel" | "auto_parallel")
+        ),
         batch_size,
         data_parallel: int(&v, &["parallel_config", "data_parallel"]).unwrap_or(1),
         pipeline_stages: int(&v, &["parallel_config", "pipeline_stage"]).unwrap_or(1),
         micro_batch_num: int(&v, &["parallel_config", "micro_batch_num"]).unwrap_or(1),
         micro_batch_interleave_num: int(&v, &["micro_batch_interleave_num"]).unwrap_or(1),
-        gradient_accumulation_steps: int(&v, &["runner_config", "gradient_accumulation_steps"]).unwrap_or(1),
+        gradient_accumulation_steps: int(&v, &["runner_config", "gradient_accumulation_steps"])
+            .unwrap_or(1),
     });
     Ok(y)
 }

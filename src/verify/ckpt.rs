@@ -10,7 +10,13 @@ use serde::Serialize;
 use std::io::{Read, Seek};
 
 /// Names of the append entries MindFormers stores at the end of every checkpoint.
-pub const APPEND_KEYS: [&str; 5] = ["epoch_num", "step_num", "global_step", "loss_scale", "global_batch_size"];
+pub const APPEND_KEYS: [&str; 5] = [
+    "epoch_num",
+    "step_num",
+    "global_step",
+    "loss_scale",
+    "global_batch_size",
+];
 
 const TRAILER_LEN: u64 = 17;
 const MAX_TAG: u64 = 64 * 1024;
@@ -66,12 +72,21 @@ pub enum StreamEnd {
     Complete,
     Empty,
     /// A record starting at `record_offset` needs bytes past the end of the file.
-    Truncated { record_offset: u64 },
+    Truncated {
+        record_offset: u64,
+    },
     /// Bytes that are not a record (garbage, a wrong field) at `offset`.
-    Malformed { offset: u64, why: String },
+    Malformed {
+        offset: u64,
+        why: String,
+    },
     /// An encryption magic (`AES-GCM`, `AES-CBC`, `SM4-CBC`): not inspectable without the key.
-    Encrypted { algorithm: String },
-    Io { error: String },
+    Encrypted {
+        algorithm: String,
+    },
+    Io {
+        error: String,
+    },
 }
 
 /// One tensor whose content length disagrees with its dims and type (the loader zero-fills a
@@ -125,22 +140,32 @@ pub fn walk<R: Read + Seek>(src: R, len: u64) -> CkptWalk {
     }
     match head(&mut c) {
         Err(e) => {
-            w.end = StreamEnd::Io { error: format!("{e:?}") };
+            w.end = StreamEnd::Io {
+                error: format!("{e:?}"),
+            };
             return w;
         }
         Ok((Some(algo), _)) => {
-            w.end = StreamEnd::Encrypted { algorithm: algo.into() };
+            w.end = StreamEnd::Encrypted {
+                algorithm: algo.into(),
+            };
             return w;
         }
         Ok((None, crc)) => w.crc_trailer = crc,
     }
-    let stream_end = if w.crc_trailer.is_some() { len - TRAILER_LEN } else { len };
+    let stream_end = if w.crc_trailer.is_some() {
+        len - TRAILER_LEN
+    } else {
+        len
+    };
     w.end = records(&mut c, stream_end, &mut w);
     w
 }
 
 /// Detect an encryption magic and read a CRC trailer; leaves the cursor at 0.
-fn head<R: Read + Seek>(c: &mut Cursor<R>) -> Result<(Option<&'static str>, Option<u64>), WireError> {
+fn head<R: Read + Seek>(
+    c: &mut Cursor<R>,
+) -> Result<(Option<&'static str>, Option<u64>), WireError> {
     let magic = c.bytes(c.len.min(4))?;
     if magic.len() == 4 {
         let m = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
@@ -172,9 +197,16 @@ fn records<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64, w: &mut CkptWalk)
         let start = c.pos;
         let rec = match record(c, stream_end) {
             Ok(r) => r,
-            Err(WireError::Eof) => return StreamEnd::Truncated { record_offset: start },
+            Err(WireError::Eof) => {
+                return StreamEnd::Truncated {
+                    record_offset: start,
+                }
+            }
             Err(WireError::Malformed(why)) => {
-                return StreamEnd::Malformed { offset: start, why: why.into() }
+                return StreamEnd::Malformed {
+                    offset: start,
+                    why: why.into(),
+                }
             }
             Err(WireError::Io(e)) => return StreamEnd::Io { error: e },
         };
@@ -208,10 +240,18 @@ fn records<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64, w: &mut CkptWalk)
 fn record<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64) -> Result<Record, WireError> {
     let f = field(c, stream_end)?;
     if f.number != 1 || f.wire != 2 {
-        return Err(WireError::Malformed("a record does not start with field 1 (Checkpoint.value)"));
+        return Err(WireError::Malformed(
+            "a record does not start with field 1 (Checkpoint.value)",
+        ));
     }
     let end = c.pos + f.len;
-    let mut rec = Record { tag: String::new(), tensor_type: String::new(), dims: Vec::new(), content_len: 0, content: None };
+    let mut rec = Record {
+        tag: String::new(),
+        tensor_type: String::new(),
+        dims: Vec::new(),
+        content_len: 0,
+        content: None,
+    };
     while c.pos < end {
         let f = field(c, end)?;
         match (f.number, f.wire) {

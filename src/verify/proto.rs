@@ -56,7 +56,11 @@ impl<R: Read + Seek> Cursor<R> {
         let mut v: u64 = 0;
         for i in 0..10 {
             if self.pos >= limit {
-                return Err(if limit >= self.len { WireError::Eof } else { WireError::Malformed("varint runs past its message") });
+                return Err(if limit >= self.len {
+                    WireError::Eof
+                } else {
+                    WireError::Malformed("varint runs past its message")
+                });
             }
             let b = self.byte()?;
             v |= ((b & 0x7f) as u64) << (7 * i);
@@ -127,7 +131,11 @@ pub fn field<R: Read + Seek>(c: &mut Cursor<R>, end: u64) -> Result<Field, WireE
 }
 
 /// Skip the value of a non-length-delimited field.
-pub fn skip_scalar<R: Read + Seek>(c: &mut Cursor<R>, f: &Field, end: u64) -> Result<(), WireError> {
+pub fn skip_scalar<R: Read + Seek>(
+    c: &mut Cursor<R>,
+    f: &Field,
+    end: u64,
+) -> Result<(), WireError> {
     match f.wire {
         0 => c.varint(end).map(|_| ()),
         1 => bounded_skip(c, 8, end),
@@ -138,7 +146,11 @@ pub fn skip_scalar<R: Read + Seek>(c: &mut Cursor<R>, f: &Field, end: u64) -> Re
 
 fn bounded_skip<R: Read + Seek>(c: &mut Cursor<R>, n: u64, end: u64) -> Result<(), WireError> {
     if c.pos + n > end {
-        return Err(if end >= c.len { WireError::Eof } else { WireError::Malformed("a field runs past its message") });
+        return Err(if end >= c.len {
+            WireError::Eof
+        } else {
+            WireError::Malformed("a field runs past its message")
+        });
     }
     c.skip(n)
 }

@@ -40,25 +40,33 @@ pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, Heade
         return Err(HeaderError::TooShort(len));
     }
     let mut n = [0u8; 8];
-    src.read_exact(&mut n).map_err(|e| HeaderError::Io(e.to_string()))?;
+    src.read_exact(&mut n)
+        .map_err(|e| HeaderError::Io(e.to_string()))?;
     let header_len = u64::from_le_bytes(n);
     if header_len > MAX_HEADER || header_len > len - 8 {
         return Err(HeaderError::HeaderLenTooLarge(header_len));
     }
     let mut buf = vec![0u8; header_len as usize];
-    src.read_exact(&mut buf).map_err(|e| HeaderError::Io(e.to_string()))?;
-    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&buf).map_err(|e| HeaderError::Json(e.to_string()))?;
+    src.read_exact(&mut buf)
+        .map_err(|e| HeaderError::Io(e.to_string()))?;
+    let raw: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&buf).map_err(|e| HeaderError::Json(e.to_string()))?;
     let mut tensors = BTreeMap::new();
     let mut metadata = BTreeMap::new();
     for (k, v) in raw {
         if k == "__metadata__" {
             metadata = serde_json::from_value(v).map_err(|e| HeaderError::Json(e.to_string()))?;
         } else {
-            let t: TensorInfo = serde_json::from_value(v).map_err(|e| HeaderError::Json(format!("{k}: {e}")))?;
+            let t: TensorInfo =
+                serde_json::from_value(v).map_err(|e| HeaderError::Json(format!("{k}: {e}")))?;
             tensors.insert(k, t);
         }
     }
-    let data_end = tensors.values().map(|t| t.data_offsets.1).max().unwrap_or(0);
+    let data_end = tensors
+        .values()
+        .map(|t| t.data_offsets.1)
+        .max()
+        .unwrap_or(0);
     Ok(Header {
         header_len,
         tensors,
@@ -72,7 +80,9 @@ pub fn append_values<R: Read + Seek>(mut src: R, h: &Header, len: u64) -> Append
     let mut out = AppendValues::default();
     let base = 8 + h.header_len;
     for key in APPEND_KEYS {
-        let Some(t) = h.tensors.get(key) else { continue };
+        let Some(t) = h.tensors.get(key) else {
+            continue;
+        };
         let (start, end) = t.data_offsets;
         let n = end.saturating_sub(start);
         if n > 8 || base + end > len {
@@ -84,8 +94,12 @@ pub fn append_values<R: Read + Seek>(mut src: R, h: &Header, len: u64) -> Append
         }
         let v = match (t.dtype.as_str(), b.len()) {
             ("I64", 8) => Num::Int(i64::from_le_bytes(b[..8].try_into().unwrap_or_default())),
-            ("I32", 4) => Num::Int(i32::from_le_bytes(b[..4].try_into().unwrap_or_default()) as i64),
-            ("F32", 4) => Num::Float(f32::from_le_bytes(b[..4].try_into().unwrap_or_default()) as f64),
+            ("I32", 4) => {
+                Num::Int(i32::from_le_bytes(b[..4].try_into().unwrap_or_default()) as i64)
+            }
+            ("F32", 4) => {
+                Num::Float(f32::from_le_bytes(b[..4].try_into().unwrap_or_default()) as f64)
+            }
             ("F64", 8) => Num::Float(f64::from_le_bytes(b[..8].try_into().unwrap_or_default())),
             _ => continue,
         };

@@ -23,15 +23,30 @@ impl Tensor {
     }
 
     pub fn i64_scalar(tag: &str, v: i64) -> Self {
-        Tensor { tag: tag.into(), dims: vec![], tensor_type: "Int64", content: v.to_le_bytes().to_vec() }
+        Tensor {
+            tag: tag.into(),
+            dims: vec![],
+            tensor_type: "Int64",
+            content: v.to_le_bytes().to_vec(),
+        }
     }
 
     pub fn f32_scalar(tag: &str, v: f32) -> Self {
-        Tensor { tag: tag.into(), dims: vec![], tensor_type: "Float32", content: v.to_le_bytes().to_vec() }
+        Tensor {
+            tag: tag.into(),
+            dims: vec![],
+            tensor_type: "Float32",
+            content: v.to_le_bytes().to_vec(),
+        }
     }
 
     pub fn i32_vec1(tag: &str, v: i32) -> Self {
-        Tensor { tag: tag.into(), dims: vec![1], tensor_type: "Int32", content: v.to_le_bytes().to_vec() }
+        Tensor {
+            tag: tag.into(),
+            dims: vec![1],
+            tensor_type: "Int32",
+            content: v.to_le_bytes().to_vec(),
+        }
     }
 }
 
@@ -114,7 +129,8 @@ pub fn network(seed: u64, step: i64, width: u64) -> Vec<Tensor> {
         ("model.norm_out.weight", vec![h]),
         ("lm_head.weight", vec![vocab, h]),
     ];
-    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (step as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -131,7 +147,11 @@ pub fn network(seed: u64, step: i64, width: u64) -> Vec<Tensor> {
     out.push(Tensor::f32_scalar("learning_rate", 1e-3));
     for moment in ["adam_m", "adam_v"] {
         for (name, dims) in &shapes {
-            out.push(Tensor::f32s(&format!("{moment}.{name}"), dims, (0..count(dims)).map(|_| next().abs() * 0.01)));
+            out.push(Tensor::f32s(
+                &format!("{moment}.{name}"),
+                dims,
+                (0..count(dims)).map(|_| next().abs() * 0.01),
+            ));
         }
     }
     out

@@ -56,7 +56,11 @@ pub struct Saved {
 
 /// Run `launch` into `root` (the `checkpoint/` folder), calling `on_save` after each save.
 /// `on_save` returning `false` kills the launch right there (no `end()`).
-pub fn run(root: &Path, launch: &Launch, mut on_save: impl FnMut(&Saved) -> bool) -> io::Result<()> {
+pub fn run(
+    root: &Path,
+    launch: &Launch,
+    mut on_save: impl FnMut(&Saved) -> bool,
+) -> io::Result<()> {
     let cfg = SaveConfig {
         prefix: launch.prefix.clone(),
         keep_max: launch.keep_max,
@@ -83,14 +87,28 @@ pub fn run(root: &Path, launch: &Launch, mut on_save: impl FnMut(&Saved) -> bool
         }
         if local >= last_saved + launch.save_steps {
             last_saved = local;
-            if !save_all(&mut writers, epoch, s, launch.initial_step + local, local, &mut on_save)? {
+            if !save_all(
+                &mut writers,
+                epoch,
+                s,
+                launch.initial_step + local,
+                local,
+                &mut on_save,
+            )? {
                 return Ok(());
             }
         }
     }
     if local > last_saved {
         let epoch = launch.initial_epoch + local / s;
-        save_all(&mut writers, epoch, s, launch.initial_step + local, local, &mut on_save)?;
+        save_all(
+            &mut writers,
+            epoch,
+            s,
+            launch.initial_step + local,
+            local,
+            &mut on_save,
+        )?;
     }
     Ok(())
 }
@@ -106,6 +124,15 @@ fn save_all(
     for w in writers.iter_mut() {
         w.save(epoch, s, step_num)?;
     }
-    let file = writers.first().map(|w| w.file_name(epoch, s)).unwrap_or_default();
-    Ok(on_save(&Saved { epoch, step_in_epoch: s, step_num, local_step: local, file }))
+    let file = writers
+        .first()
+        .map(|w| w.file_name(epoch, s))
+        .unwrap_or_default();
+    Ok(on_save(&Saved {
+        epoch,
+        step_in_epoch: s,
+        step_num,
+        local_step: local,
+        file,
+    }))
 }

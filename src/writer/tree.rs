@@ -44,8 +44,19 @@ impl RankWriter {
         let dir = root.join(format!("rank_{rank}"));
         let base = format!("{}_rank_{rank}", cfg.prefix);
         let suffix = restart_suffix(&dir, &base)?;
-        let prefix = if suffix > 0 { format!("{base}_{suffix}") } else { base };
-        Ok(RankWriter { dir, rank, prefix, resumed: suffix > 0, cfg, pending_meta: None })
+        let prefix = if suffix > 0 {
+            format!("{base}_{suffix}")
+        } else {
+            base
+        };
+        Ok(RankWriter {
+            dir,
+            rank,
+            prefix,
+            resumed: suffix > 0,
+            cfg,
+            pending_meta: None,
+        })
     }
 
     /// Mark this launch as a resume (append entries in resumed order) even without a suffix.
@@ -99,7 +110,12 @@ impl RankWriter {
         for e in fs::read_dir(&self.dir)? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(middle) = name.strip_prefix(&start).and_then(|r| r.strip_suffix(".ckpt")) else { continue };
+            let Some(middle) = name
+                .strip_prefix(&start)
+                .and_then(|r| r.strip_suffix(".ckpt"))
+            else {
+                continue;
+            };
             if middle.chars().any(char::is_alphabetic) {
                 continue;
             }
@@ -129,7 +145,9 @@ pub fn restart_suffix(dir: &Path, prefix: &str) -> io::Result<u64> {
         if !(ext == ".ckpt" || ext == ".safetensors") || name.ends_with("_breakpoint.ckpt") {
             continue;
         }
-        let Some(rest) = name.strip_prefix(prefix) else { continue };
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
         if rest.chars().next().is_some_and(char::is_alphabetic) {
             continue;
         }
@@ -183,7 +201,10 @@ pub fn write_protocol(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBu
     fs::rename(&tmp, &final_path)?;
     let written = fs::metadata(&final_path)?.modified()?;
     if let Some(n) = newest.filter(|n| *n >= written) {
-        fs::File::options().write(true).open(&final_path)?.set_modified(n + Duration::from_micros(1))?;
+        fs::File::options()
+            .write(true)
+            .open(&final_path)?
+            .set_modified(n + Duration::from_micros(1))?;
     }
     fs::set_permissions(&final_path, fs::Permissions::from_mode(0o400))?;
     Ok(final_path)
@@ -212,7 +233,10 @@ pub fn write_meta(dir: &Path, epoch: i64, step: i64, file: &str) -> io::Result<(
 /// Create `tmp` + 8 characters of `[a-z0-9_]` exclusively, as Python's `tempfile` names it.
 fn meta_tmp_file(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
-    let mut seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
+    let mut seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
     loop {
         let name: String = (0..8)
             .map(|_| {

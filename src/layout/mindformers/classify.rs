@@ -64,10 +64,21 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert!(matches!(classify("a_rank_0-1_1.ckpt"), EntryKind::Checkpoint { .. }));
-        assert_eq!(classify("a_rank_0-1_1.tmp"), EntryKind::Tmp { stem: "a_rank_0-1_1".into() });
+        assert!(matches!(
+            classify("a_rank_0-1_1.ckpt"),
+            EntryKind::Checkpoint { .. }
+        ));
+        assert_eq!(
+            classify("a_rank_0-1_1.tmp"),
+            EntryKind::Tmp {
+                stem: "a_rank_0-1_1".into()
+            }
+        );
         assert_eq!(classify("tmpab_9xyzq"), EntryKind::MetaTmp);
-        assert_eq!(classify("a_rank_0-1_1_breakpoint.ckpt"), EntryKind::Breakpoint);
+        assert_eq!(
+            classify("a_rank_0-1_1_breakpoint.ckpt"),
+            EntryKind::Breakpoint
+        );
         assert_eq!(classify("notes.txt"), EntryKind::Other);
         assert_eq!(classify("meta.json"), EntryKind::Meta);
     }

@@ -67,7 +67,9 @@ fn rank_re() -> &'static Regex {
 }
 
 fn int(s: &str) -> PyInt {
-    PyInt::parse_digits(s).map(|(v, _)| v).unwrap_or_else(|| PyInt::from_i64(0))
+    PyInt::parse_digits(s)
+        .map(|(v, _)| v)
+        .unwrap_or_else(|| PyInt::from_i64(0))
 }
 
 /// True when a name contains a decimal digit outside ASCII (Python accepts it; we warn).
@@ -162,7 +164,13 @@ impl CkptName {
     }
 
     pub fn file_name(&self) -> String {
-        format!("{}-{}_{}.{}", self.prefix(), self.epoch, self.step, self.fmt.ext())
+        format!(
+            "{}-{}_{}.{}",
+            self.prefix(),
+            self.epoch,
+            self.step,
+            self.fmt.ext()
+        )
     }
 }
 
@@ -192,7 +200,10 @@ mod tests {
     #[test]
     fn regex_semantics_follow_python() {
         assert!(check_ckpt_file_name("llama_rank_0-20_2.ckpt", Fmt::Ckpt));
-        assert!(check_ckpt_file_name("sub/llama_rank_1-20_2.ckpt", Fmt::Ckpt));
+        assert!(check_ckpt_file_name(
+            "sub/llama_rank_1-20_2.ckpt",
+            Fmt::Ckpt
+        ));
         assert!(check_ckpt_file_name("x-1_1.ckpt\n", Fmt::Ckpt));
         assert!(!check_ckpt_file_name("x-1_1.ckpt.bak", Fmt::Ckpt));
         assert!(!check_ckpt_file_name("-1_1.ckpt", Fmt::Ckpt));
@@ -207,7 +218,10 @@ mod tests {
     #[test]
     fn rank_replacement_is_a_plain_substring_replace() {
         let one = PyInt::from_i64(1);
-        assert_eq!(replace_rank_id("a_rank_0-1_1.ckpt", &one).unwrap(), "a_rank_1-1_1.ckpt");
+        assert_eq!(
+            replace_rank_id("a_rank_0-1_1.ckpt", &one).unwrap(),
+            "a_rank_1-1_1.ckpt"
+        );
         assert_eq!(
             replace_rank_id("a_rank_01-20_2.ckpt", &PyInt::from_i64(3)).unwrap(),
             "a_rank_01-20_2.ckpt"
@@ -229,7 +243,10 @@ mod tests {
     #[test]
     fn canonical_names_parse() {
         let n = parse_ckpt_name("llama3_1_8b_rank_3_1-25_2.ckpt").unwrap();
-        assert_eq!((n.stem.as_str(), n.rank, n.restart, n.epoch, n.step), ("llama3_1_8b", 3, 1, 25, 2));
+        assert_eq!(
+            (n.stem.as_str(), n.rank, n.restart, n.epoch, n.step),
+            ("llama3_1_8b", 3, 1, 25, 2)
+        );
         assert_eq!(n.file_name(), "llama3_1_8b_rank_3_1-25_2.ckpt");
         assert!(parse_ckpt_name("x_rank_0-20_2_breakpoint.ckpt").is_none());
     }

@@ -1,0 +1,247 @@
+//! Test helpers: build checkpoint trees in a temporary folder with controlled mtimes, resolve
+//! them through the real scan, and compare with MindFormers' expected answers.
+#![allow(dead_code)]
+
+use ckptscope::fsys::RealFs;
+use ckptscope::layout::mindformers::names::Fmt;
+use ckptscope::resolve::config::{
+    EnvFacts, HealthSetting, PathFacts, ResumeConfig, ResumeTraining,
+};
+use ckptscope::resolve::mindformers::{resolve, Inputs, MfResolution, RankResult};
+use ckptscope::scan::scan;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+pub struct TestTree {
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    clock: u64,
+    pub cfg: ResumeConfig,
+    pub env: EnvFacts,
+    pub paths: PathFacts,
+    pub world: Option<u64>,
+}
+
+impl Default for TestTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestTree {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("checkpoint");
+        fs::create_dir(&root).expect("mkdir");
+        let d = root.to_string_lossy().into_owned();
+        TestTree {
+            cfg: ResumeConfig {
+                load_checkpoint: Some(d.clone()),
+                output_dir: tmp.path().to_string_lossy().into_owned(),
+                ..Default::default()
+            },
+            env: EnvFacts {
+                device_num_per_node: 8,
+                ..Default::default()
+            },
+            paths: PathFacts {
+                abspath: d.clone(),
+                realpath: d,
+                ..Default::default()
+            },
+            tmp,
+            root,
+            clock: 1_700_000_000,
+            world: None,
+        }
+    }
+
+    /// The checkpoint folder as MindFormers' messages show it.
+    pub fn d(&self) -> String {
+        self.root.to_string_lossy().into_owned()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Create (or overwrite) a file with the next mtime tick.
+    pub fn file(&mut self, rel: &str, bytes: &[u8]) -> &mut Self {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).expect("mkdir -p");
+        }
+        fs::write(&p, bytes).expect("write");
+        self.touch(rel)
+    }
+
+    /// Give a file the next mtime tick (newest so far).
+    pub fn touch(&mut self, rel: &str) -> &mut Self {
+        self.clock += 1;
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(self.clock);
+        fs::File::options()
+            .write(true)
+            .open(self.path(rel))
+            .expect("open")
+            .set_modified(t)
+            .expect("mtime");
+        self
+    }
+
+    pub fn dir(&mut self, rel: &str) -> &mut Self {
+        fs::create_dir_all(self.path(rel)).expect("mkdir");
+        self
+    }
+
+    pub fn rm(&mut self, rel: &str) -> &mut Self {
+        let p = self.path(rel);
+        if p.is_dir() {
+            fs::remove_dir_all(p).expect("rm -r");
+        } else {
+            fs::remove_file(p).expect("rm");
+        }
+        self
+    }
+
+    pub fn meta(&mut self, rank: u64, epoch: i64, step: i64, file: &str) -> &mut Self {
+        let text = format!(
+            "{{\"last_epoch\": {epoch}, \"last_step\": {step}, \"last_ckpt_file\": \"{file}\"}}"
+        );
+        self.file(&format!("rank_{rank}/meta.json"), text.as_bytes())
+    }
+
+    pub fn meta_raw(&mut self, rank: u64, text: &str) -> &mut Self {
+        self.file(&format!("rank_{rank}/meta.json"), text.as_bytes())
+    }
+
+    /// The spec's common setup: `llama_rank_r-{10,15,20}_2.ckpt` in creation order, metas → 20_2.
+    pub fn seed(&mut self, ranks: u64) -> &mut Self {
+        for r in 0..ranks {
+            for e in [10, 15, 20] {
+                self.file(&format!("rank_{r}/llama_rank_{r}-{e}_2.ckpt"), b"x");
+            }
+            self.meta(r, 20, 2, &format!("llama_rank_{r}-20_2.ckpt"));
+        }
+        self
+    }
+
+    pub fn fmt(&mut self, f: Fmt) -> &mut Self {
+        self.cfg.fmt = f;
+        self
+    }
+
+    pub fn resume(&mut self, v: ResumeTraining) -> &mut Self {
+        self.cfg.resume_training = v;
+        self
+    }
+
+    pub fn health(&mut self) -> &mut Self {
+        self.cfg.health = HealthSetting::Bool(true);
+        self
+    }
+
+    pub fn health_json(&mut self, text: &str) -> &mut Self {
+        self.paths.health_json = Some(ckptscope::model::FileRead::Bytes(text.as_bytes().to_vec()));
+        self
+    }
+
+    pub fn world(&mut self, w: u64) -> &mut Self {
+        self.world = Some(w);
+        self
+    }
+
+    pub fn resolve(&self) -> MfResolution {
+        let tree = scan(&RealFs, &self.d());
+        let n = tree.root_listing().map_or(0, |l| {
+            l.entries()
+                .iter()
+                .filter(|e| e.name.starts_with("rank_"))
+                .count()
+        });
+        let env = EnvFacts {
+            world_size: self.world.unwrap_or(n as u64),
+            ..self.env.clone()
+        };
+        resolve(&Inputs {
+            tree: &tree,
+            config: &self.cfg,
+            env: &env,
+            paths: &self.paths,
+        })
+    }
+}
+
+/// Every rank R resolves to `<prefix>_rank_R<suffix>`.
+pub fn assert_all(r: &MfResolution, f: impl Fn(usize) -> String) {
+    for (rank, got) in r.per_rank.iter().enumerate() {
+        assert_eq!(got, &RankResult::File(f(rank)), "rank {rank}: {r:#?}");
+    }
+}
+
+/// Every rank R resolves to `llama_rank_R-<es>.ckpt`.
+pub fn assert_step(r: &MfResolution, es: &str) {
+    assert_all(r, |rank| format!("llama_rank_{rank}-{es}.ckpt"));
+}
+
+pub fn assert_newest(r: &MfResolution) {
+    assert!(!r.per_rank.is_empty());
+    assert!(
+        r.per_rank.iter().all(|x| *x == RankResult::Newest),
+        "{r:#?}"
+    );
+}
+
+/// Every rank raises `ValueError: Get resume-able checkpoint failed, due to Error: <first line>`.
+pub fn assert_err(r: &MfResolution, first_line: &str) {
+    assert_raises(
+        r,
+        "ValueError",
+        &format!("Get resume-able checkpoint failed, due to Error: {first_line}"),
+    );
+}
+
+pub fn assert_raises(r: &MfResolution, class: &str, message: &str) {
+    assert!(!r.per_rank.is_empty());
+    for (rank, got) in r.per_rank.iter().enumerate() {
+        match got {
+            RankResult::Error(e) => {
+                assert_eq!(e.class, class, "rank {rank}");
+                assert_eq!(e.first_line(), message, "rank {rank}");
+            }
+            other => panic!("rank {rank}: expected {class}: {message}, got {other:?}\n{r:#?}"),
+        }
+    }
+}
+
+/// The shared fixtures, or `None` (with a printed reason) when `../shared` is absent.
+pub fn fixtures() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mindspore");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found (the shared fixtures live beside the repository)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Copy a folder recursively (for tests that modify a fixture tree).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("readdir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), &dst).expect("copy");
+            let mut perm = fs::metadata(&dst).expect("stat").permissions();
+            use std::os::unix::fs::PermissionsExt;
+            perm.set_mode(0o644);
+            fs::set_permissions(&dst, perm).expect("chmod");
+        }
+    }
+}
