@@ -14,6 +14,7 @@ use crate::resolve::mindformers::RankResult;
 use crate::resolve::{analyze, yaml};
 use crate::scan::{scan, SMALL_FILE_LIMIT};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -111,24 +112,26 @@ pub struct DemoArgs {
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     match cli.command {
-        Command::Resolve(a) => resolve_cmd(&a),
-        Command::Demo(a) => demo_cmd(&a),
+        Command::Resolve(a) => resolve_cmd(&a, &RealFs, &mut out, &mut err),
+        Command::Demo(a) => demo_cmd(&a, &mut out, &mut err),
     }
 }
 
-fn fail(msg: &str) -> i32 {
-    eprintln!("ckptscope: {msg}");
+fn fail(err: &mut dyn Write, msg: &str) -> i32 {
+    let _ = writeln!(err, "ckptscope: {msg}");
     2
 }
 
-fn resolve_cmd(a: &ResolveArgs) -> i32 {
+/// `ckptscope resolve`, reading through `fs` (tests inject faults there).
+pub fn resolve_cmd(a: &ResolveArgs, fs: &dyn Fs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let (config, mut run) = match build_config(a) {
         Ok(x) => x,
-        Err(msg) => return fail(&msg),
+        Err(msg) => return fail(err, &msg),
     };
     let root = a.load_checkpoint.clone();
-    let tree = scan(&RealFs, &root);
+    let tree = scan(fs, &root);
     let n_entries = tree.root_listing().map_or(0, |l| {
         l.entries()
             .iter()
@@ -136,21 +139,24 @@ fn resolve_cmd(a: &ResolveArgs) -> i32 {
             .count()
     });
     let env = gather_env(a, n_entries as u64);
-    let paths = gather_paths(&root, &config, &env);
+    let paths = gather_paths(fs, &root, &config, &env);
     if run.new_global_batch_size.is_none() {
         run.new_global_batch_size = a.global_batch_size;
     }
     let fmt = config.fmt;
     let read = |file: &str| read_append(&Path::new(&root).join("rank_0").join(file), fmt);
     let analysis = analyze(&tree, &config, &env, &paths, &run, &read);
-    if a.json {
+    let text = if a.json {
         let doc = crate::report::json::document(&analysis);
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
     } else {
-        print!("{}", crate::report::text::render(&analysis));
+        crate::report::text::render(&analysis)
+    };
+    if out.write_all(text.as_bytes()).is_err() {
+        return 2;
     }
     if let Some(msg) = unreadable(&tree) {
-        return fail(&msg);
+        return fail(err, &msg);
     }
     let any_error = analysis
         .mindformers
@@ -321,7 +327,7 @@ pub fn py_realpath(p: &str, cwd: &str) -> String {
     }
 }
 
-fn gather_paths(root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
+fn gather_paths(fs: &dyn Fs, root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
     let cwd = std::env::current_dir()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "/".into());
@@ -347,10 +353,9 @@ fn gather_paths(root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
         "latest_checkpointed_iteration.txt",
     );
     let probe = |p: &str| {
-        RealFs
-            .stat(Path::new(p))
+        fs.stat(Path::new(p))
             .ok()
-            .map(|_| RealFs.read_small(Path::new(p), SMALL_FILE_LIMIT))
+            .map(|_| fs.read_small(Path::new(p), SMALL_FILE_LIMIT))
     };
     PathFacts {
         abspath: abspath(root, &cwd),
@@ -362,36 +367,38 @@ fn gather_paths(root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> PathFacts {
     }
 }
 
-fn demo_cmd(a: &DemoArgs) -> i32 {
-    let (dir, _guard) = match &a.out {
-        Some(out) => {
-            if out.exists()
-                && std::fs::read_dir(out)
+fn demo_cmd(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let (dir, guard) = match &a.out {
+        Some(dir) => {
+            if dir.exists()
+                && std::fs::read_dir(dir)
                     .map(|mut d| d.next().is_some())
                     .unwrap_or(true)
             {
-                return fail(&format!(
-                    "{}: not empty; the demo writes only into an empty or new folder",
-                    out.display()
-                ));
+                return fail(
+                    err,
+                    &format!(
+                        "{}: not empty; the demo writes only into an empty or new folder",
+                        dir.display()
+                    ),
+                );
             }
-            (out.clone(), None)
+            (dir.clone(), None)
         }
         None => match tempfile::Builder::new().prefix("ckptscope-demo-").tempdir() {
             Ok(t) => (t.path().to_path_buf(), Some(t)),
-            Err(e) => return fail(&format!("cannot create a temporary folder: {e}")),
+            Err(e) => return fail(err, &format!("cannot create a temporary folder: {e}")),
         },
     };
-    let mut out = std::io::stdout();
-    let r = crate::demo::seed_walkthrough(&dir, &mut out);
+    let r = crate::demo::seed_walkthrough(&dir, out);
     if a.keep || a.out.is_some() {
-        println!("files kept in {}", dir.display());
-        if let Some(g) = _guard {
+        let _ = writeln!(out, "files kept in {}", dir.display());
+        if let Some(g) = guard {
             let _ = g.keep();
         }
     }
     match r {
         Ok(_) => 0,
-        Err(e) => fail(&format!("demo failed: {e}")),
+        Err(e) => fail(err, &format!("demo failed: {e}")),
     }
 }

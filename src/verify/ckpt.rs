@@ -112,6 +112,19 @@ pub struct CkptWalk {
     /// Append-entry names in the order they appear.
     pub append_order: Vec<String>,
     pub tensor_issues: Vec<TensorIssue>,
+    /// Every record's header facts, when asked for (see [`walk_detailed`]).
+    pub record_list: Vec<RecordInfo>,
+}
+
+/// One record's place and header facts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordInfo {
+    pub offset: u64,
+    pub len: u64,
+    pub tag: String,
+    pub tensor_type: String,
+    pub dims: Vec<u64>,
+    pub content_len: u64,
 }
 
 struct Record {
@@ -124,6 +137,15 @@ struct Record {
 
 /// Walk a `.ckpt` of `len` bytes.
 pub fn walk<R: Read + Seek>(src: R, len: u64) -> CkptWalk {
+    walk_inner(src, len, false)
+}
+
+/// Walk and also list every record (offset, length, tag, type, dims, content length).
+pub fn walk_detailed<R: Read + Seek>(src: R, len: u64) -> CkptWalk {
+    walk_inner(src, len, true)
+}
+
+fn walk_inner<R: Read + Seek>(src: R, len: u64, detailed: bool) -> CkptWalk {
     let mut c = Cursor::new(src, len);
     let mut w = CkptWalk {
         size: len,
@@ -133,6 +155,7 @@ pub fn walk<R: Read + Seek>(src: R, len: u64) -> CkptWalk {
         append: AppendValues::default(),
         append_order: Vec::new(),
         tensor_issues: Vec::new(),
+        record_list: Vec::new(),
     };
     if len == 0 {
         w.end = StreamEnd::Empty;
@@ -158,7 +181,7 @@ pub fn walk<R: Read + Seek>(src: R, len: u64) -> CkptWalk {
     } else {
         len
     };
-    w.end = records(&mut c, stream_end, &mut w);
+    w.end = records(&mut c, stream_end, &mut w, detailed);
     w
 }
 
@@ -191,7 +214,7 @@ fn head<R: Read + Seek>(
     Ok((None, crc))
 }
 
-fn records<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64, w: &mut CkptWalk) -> StreamEnd {
+fn records<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64, w: &mut CkptWalk, detailed: bool) -> StreamEnd {
     let mut run: Option<(Record, u64)> = None; // consecutive slices of one tag: first record + summed content
     while c.pos < stream_end {
         let start = c.pos;
@@ -211,6 +234,16 @@ fn records<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64, w: &mut CkptWalk)
             Err(WireError::Io(e)) => return StreamEnd::Io { error: e },
         };
         w.records += 1;
+        if detailed {
+            w.record_list.push(RecordInfo {
+                offset: start,
+                len: c.pos - start,
+                tag: rec.tag.clone(),
+                tensor_type: rec.tensor_type.clone(),
+                dims: rec.dims.clone(),
+                content_len: rec.content_len,
+            });
+        }
         if let Some(bytes) = &rec.content {
             if let Some(v) = decode_scalar(&rec.tensor_type, bytes) {
                 w.append.set(&rec.tag, v);
