@@ -20,7 +20,8 @@ fn bin(args: &[&str]) -> Output {
 }
 
 fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 #[test]
@@ -35,9 +36,21 @@ fn json_has_the_contract_keys() {
     assert_eq!(v["world_size"], 4);
     let pr = v["mindformers"]["per_rank"].as_array().unwrap();
     assert_eq!(pr.len(), 4);
-    assert_eq!(pr[3], serde_json::json!({"rank": 3, "resume_training": "llama_rank_3-15_2.ckpt"}));
-    assert!(v["mindformers"]["record"].as_str().unwrap().ends_with("llama_rank_0-15_2.ckpt\n"));
-    for k in ["scale", "initial_step", "initial_epoch", "skip_batches", "first_printed_step"] {
+    assert_eq!(
+        pr[3],
+        serde_json::json!({"rank": 3, "resume_training": "llama_rank_3-15_2.ckpt"})
+    );
+    assert!(v["mindformers"]["record"]
+        .as_str()
+        .unwrap()
+        .ends_with("llama_rank_0-15_2.ckpt\n"));
+    for k in [
+        "scale",
+        "initial_step",
+        "initial_epoch",
+        "skip_batches",
+        "first_printed_step",
+    ] {
         assert!(v["data_skip"].get(k).is_some(), "data_skip.{k}");
     }
     assert!(v["warnings"].is_array());
@@ -52,7 +65,13 @@ fn errors_exit_1_with_type_and_first_line() {
     let v = json(&o);
     let e = &v["mindformers"]["per_rank"][0]["error"];
     assert_eq!(e["type"], "ValueError");
-    assert_eq!(e["message"], format!("Get resume-able checkpoint failed, due to Error: {}/rank_4 is not found!", t.d()));
+    assert_eq!(
+        e["message"],
+        format!(
+            "Get resume-able checkpoint failed, due to Error: {}/rank_4 is not found!",
+            t.d()
+        )
+    );
 }
 
 #[test]
@@ -62,18 +81,47 @@ fn flags_and_env_follow_the_contract() {
     let d = t.d();
     // 12 ranks on one "node" of 8: not shared → newest by mtime
     let o = bin(&["resolve", &d, "--json"]);
-    assert_eq!(json(&o)["mindformers"]["per_rank"][11]["resume_training"], true);
+    assert_eq!(
+        json(&o)["mindformers"]["per_rank"][11]["resume_training"],
+        true
+    );
     // SHARED_PATHS from the environment, overridden by the flag
-    let o = Proc::new(env!("CARGO_BIN_EXE_ckptscope")).args(["resolve", &d, "--json"]).env("SHARED_PATHS", &d).output().unwrap();
-    assert_eq!(json(&o)["mindformers"]["per_rank"][11]["resume_training"], "llama_rank_11-20_2.ckpt");
+    let o = Proc::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["resolve", &d, "--json"])
+        .env("SHARED_PATHS", &d)
+        .output()
+        .unwrap();
+    assert_eq!(
+        json(&o)["mindformers"]["per_rank"][11]["resume_training"],
+        "llama_rank_11-20_2.ckpt"
+    );
     let o = bin(&["resolve", &d, "--json", "--device-num-per-node", "16"]);
-    assert_eq!(json(&o)["mindformers"]["per_rank"][11]["resume_training"], "llama_rank_11-20_2.ckpt");
-    let o = Proc::new(env!("CARGO_BIN_EXE_ckptscope")).args(["resolve", &d, "--json", "--world-size", "2"]).env("RANK_SIZE", "12").output().unwrap();
+    assert_eq!(
+        json(&o)["mindformers"]["per_rank"][11]["resume_training"],
+        "llama_rank_11-20_2.ckpt"
+    );
+    let o = Proc::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["resolve", &d, "--json", "--world-size", "2"])
+        .env("RANK_SIZE", "12")
+        .output()
+        .unwrap();
     assert_eq!(json(&o)["world_size"], 2);
-    let o = bin(&["resolve", &d, "--json", "--resume-training", "llama_rank_0-10_2"]);
-    assert_eq!(json(&o)["mindformers"]["per_rank"][5]["resume_training"], "llama_rank_5-10_2.ckpt");
+    let o = bin(&[
+        "resolve",
+        &d,
+        "--json",
+        "--resume-training",
+        "llama_rank_0-10_2",
+    ]);
+    assert_eq!(
+        json(&o)["mindformers"]["per_rank"][5]["resume_training"],
+        "llama_rank_5-10_2.ckpt"
+    );
     let o = bin(&["resolve", &d, "--json", "--resume-training", "false"]);
-    assert_eq!(json(&o)["mindformers"]["per_rank"][0]["resume_training"], false);
+    assert_eq!(
+        json(&o)["mindformers"]["per_rank"][0]["resume_training"],
+        false
+    );
 }
 
 #[test]
@@ -83,14 +131,23 @@ fn data_skip_flags() {
     let d = t.d();
     // the seed tree's files are placeholders: the stored values are unknown, say so with nulls
     let v = json(&bin(&["resolve", &d, "--json"]));
-    assert!(v["data_skip"]["first_printed_step"].is_number() || v["data_skip"]["first_printed_step"].is_null());
+    assert!(
+        v["data_skip"]["first_printed_step"].is_number()
+            || v["data_skip"]["first_printed_step"].is_null()
+    );
     let Some(fx) = common::fixtures() else { return };
     let root = fx.join("tree-seed-run1/checkpoint");
     let r = root.to_str().unwrap();
     let v = json(&bin(&["resolve", r, "--json"]));
-    assert_eq!(v["data_skip"], serde_json::json!({"scale": 1.0, "initial_step": 40, "initial_epoch": 20, "skip_batches": 40, "first_printed_step": 42}));
+    assert_eq!(
+        v["data_skip"],
+        serde_json::json!({"scale": 1.0, "initial_step": 40, "initial_epoch": 20, "skip_batches": 40, "first_printed_step": 42})
+    );
     let v = json(&bin(&["resolve", r, "--json", "--global-batch-size", "16"]));
-    assert_eq!(v["data_skip"], serde_json::json!({"scale": 0.5, "initial_step": 20, "initial_epoch": 10, "skip_batches": 20, "first_printed_step": 22}));
+    assert_eq!(
+        v["data_skip"],
+        serde_json::json!({"scale": 0.5, "initial_step": 20, "initial_epoch": 10, "skip_batches": 20, "first_printed_step": 22})
+    );
     let v = json(&bin(&["resolve", r, "--json", "--ignore-data-skip"]));
     assert_eq!(v["data_skip"]["skip_batches"], 0);
     assert_eq!(v["data_skip"]["first_printed_step"], 42);
@@ -117,12 +174,23 @@ fn yaml_config_is_read_and_flags_win() {
     let v = json(&bin(&["resolve", r, "--json", "--config", y]));
     // global batch size 2 × 4 = 8 = stored: unchanged
     assert_eq!(v["data_skip"]["first_printed_step"], 42);
-    let v = json(&bin(&["resolve", r, "--json", "--config", y, "--global-batch-size", "16"]));
+    let v = json(&bin(&[
+        "resolve",
+        r,
+        "--json",
+        "--config",
+        y,
+        "--global-batch-size",
+        "16",
+    ]));
     assert_eq!(v["data_skip"]["first_printed_step"], 22);
     std::fs::write(&yaml, "resume_training: 1\n").unwrap();
     let o = bin(&["resolve", r, "--json", "--config", y]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(json(&o)["mindformers"]["per_rank"][0]["error"]["message"], "resume_training must be bool or str, but get 1");
+    assert_eq!(
+        json(&o)["mindformers"]["per_rank"][0]["error"]["message"],
+        "resume_training must be bool or str, but get 1"
+    );
     let o = bin(&["resolve", r, "--config", "/nonexistent/run.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run.yaml"));
@@ -135,7 +203,10 @@ fn missing_root_is_exit_2_with_path_and_cause() {
     let o = bin(&["resolve", &missing]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&missing) && err.contains("no such file or directory"), "{err}");
+    assert!(
+        err.contains(&missing) && err.contains("no such file or directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,7 +214,13 @@ fn root_that_is_a_file_loads_that_file_everywhere() {
     let mut t = TestTree::new();
     t.file("weights.ckpt", b"x");
     let f = t.path("weights.ckpt");
-    let o = bin(&["resolve", f.to_str().unwrap(), "--json", "--world-size", "2"]);
+    let o = bin(&[
+        "resolve",
+        f.to_str().unwrap(),
+        "--json",
+        "--world-size",
+        "2",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let v = json(&o);
     assert_eq!(v["mindformers"]["per_rank"][1]["resume_training"], true);
@@ -153,8 +230,14 @@ fn root_that_is_a_file_loads_that_file_everywhere() {
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(bin(&["resolve"]).status.code(), Some(2));
-    assert_eq!(bin(&["resolve", ".", "--format", "pt"]).status.code(), Some(2));
-    assert_eq!(bin(&["resolve", ".", "--world-size", "x"]).status.code(), Some(2));
+    assert_eq!(
+        bin(&["resolve", ".", "--format", "pt"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        bin(&["resolve", ".", "--world-size", "x"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -162,20 +245,38 @@ fn non_utf8_names_are_named_in_a_warning() {
     use std::os::unix::ffi::OsStrExt;
     let mut t = TestTree::new();
     t.seed(2);
-    let odd = t.path("rank_1").join(std::ffi::OsStr::from_bytes(b"notes-\xff.txt"));
+    let odd = t
+        .path("rank_1")
+        .join(std::ffi::OsStr::from_bytes(b"notes-\xff.txt"));
     std::fs::write(&odd, b"x").unwrap();
     let o = bin(&["resolve", &t.d(), "--json"]);
     assert_eq!(o.status.code(), Some(0));
     let v = json(&o);
-    let w: Vec<&Value> = v["warnings"].as_array().unwrap().iter().filter(|w| w["code"] == "non_utf8_name").collect();
+    let w: Vec<&Value> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "non_utf8_name")
+        .collect();
     assert_eq!(w.len(), 1, "{v:#}");
     assert!(w[0]["message"].as_str().unwrap().contains("rank_1/notes-"));
     // A candidate-looking non-UTF-8 name fails MindFormers' epoch/step regex, as in Python.
-    std::fs::write(t.path("rank_1").join(std::ffi::OsStr::from_bytes(b"llama_rank_1-\xff_2.ckpt")), b"x").unwrap();
+    std::fs::write(
+        t.path("rank_1")
+            .join(std::ffi::OsStr::from_bytes(b"llama_rank_1-\xff_2.ckpt")),
+        b"x",
+    )
+    .unwrap();
     let o = bin(&["resolve", &t.d(), "--json"]);
     assert_eq!(o.status.code(), Some(1));
-    let msg = json(&o)["mindformers"]["per_rank"][0]["error"]["message"].as_str().unwrap().to_owned();
-    assert!(msg.contains("Can't match epoch and step from checkpoint file: llama_rank_1-"), "{msg}");
+    let msg = json(&o)["mindformers"]["per_rank"][0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.contains("Can't match epoch and step from checkpoint file: llama_rank_1-"),
+        "{msg}"
+    );
 }
 
 /// An unreadable rank folder, through the filesystem seam (root cannot make one with chmod).
@@ -183,15 +284,25 @@ fn non_utf8_names_are_named_in_a_warning() {
 fn unreadable_rank_folder_is_exit_2_with_path_and_cause() {
     let mut t = TestTree::new();
     t.seed(2);
-    let Command::Resolve(args) = Cli::parse_from(["ckptscope", "resolve", &t.d()]).command else { unreachable!() };
-    let fs = FaultyFs { faults: vec![(t.path("rank_1"), 13)] };
+    let Command::Resolve(args) = Cli::parse_from(["ckptscope", "resolve", &t.d()]).command else {
+        unreachable!()
+    };
+    let fs = FaultyFs {
+        faults: vec![(t.path("rank_1"), 13)],
+    };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = resolve_cmd(&args, &fs, &mut out, &mut err);
     assert_eq!(code, 2);
     let err = String::from_utf8_lossy(&err);
-    assert!(err.contains(&format!("{}/rank_1", t.d())) && err.contains("Permission denied"), "{err}");
+    assert!(
+        err.contains(&format!("{}/rank_1", t.d())) && err.contains("Permission denied"),
+        "{err}"
+    );
     let out = String::from_utf8_lossy(&out);
-    assert!(out.contains(&format!("[Errno 13] Permission denied: '{}/rank_1'", t.d())), "{out}");
+    assert!(
+        out.contains(&format!("[Errno 13] Permission denied: '{}/rank_1'", t.d())),
+        "{out}"
+    );
 }
 
 /// The same with a real `chmod`, where the OS enforces it (not as root).
@@ -215,8 +326,14 @@ fn unreadable_rank_folder_for_real_when_not_root() {
 #[test]
 fn human_report_names_the_decision() {
     let Some(fx) = common::fixtures() else { return };
-    let o = bin(&["resolve", fx.join("tree-seed-run1/checkpoint").to_str().unwrap()]);
+    let o = bin(&[
+        "resolve",
+        fx.join("tree-seed-run1/checkpoint").to_str().unwrap(),
+    ]);
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("resume from llama3_1_8b_rank_0-20_2.ckpt"), "{s}");
+    assert!(
+        s.contains("resume from llama3_1_8b_rank_0-20_2.ckpt"),
+        "{s}"
+    );
     assert!(s.contains("first printed step: 42"), "{s}");
 }

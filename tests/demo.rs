@@ -8,27 +8,64 @@ use std::process::Command;
 fn demo_prints_the_seed_walkthrough() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = Command::new(env!("CARGO_BIN_EXE_ckptscope")).args(["demo", "--out", out.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["demo", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
     let s = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{s}");
     let lines: Vec<&str> = s.lines().collect();
     let saves: Vec<&&str> = lines.iter().filter(|l| l.starts_with("step ")).collect();
     assert_eq!(saves.len(), 4, "{s}");
-    assert!(saves[0].contains("llama3_1_8b_rank_0-5_2.ckpt") && saves[0].contains("data skip 10; first printed step 12"), "{s}");
-    assert!(saves[3].contains("llama3_1_8b_rank_0-20_2.ckpt") && saves[3].contains("data skip 40; first printed step 42"), "{s}");
-    let after = lines.iter().rposition(|l| l.starts_with("fault:")).expect("fault line");
-    assert!(lines[after + 1].contains("resume from llama3_1_8b_rank_0-15_2.ckpt; data skip 30; first printed step 32"), "{s}");
+    assert!(
+        saves[0].contains("llama3_1_8b_rank_0-5_2.ckpt")
+            && saves[0].contains("data skip 10; first printed step 12"),
+        "{s}"
+    );
+    assert!(
+        saves[3].contains("llama3_1_8b_rank_0-20_2.ckpt")
+            && saves[3].contains("data skip 40; first printed step 42"),
+        "{s}"
+    );
+    let after = lines
+        .iter()
+        .rposition(|l| l.starts_with("fault:"))
+        .expect("fault line");
+    assert!(
+        lines[after + 1].contains(
+            "resume from llama3_1_8b_rank_0-15_2.ckpt; data skip 30; first printed step 32"
+        ),
+        "{s}"
+    );
     // what it wrote: keep 3 per rank, 0400 files, meta.json with MindFormers' exact bytes
     let rank0 = out.join("checkpoint/rank_0");
-    let mut names: Vec<String> = std::fs::read_dir(&rank0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&rank0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
-    assert_eq!(names, ["llama3_1_8b_rank_0-10_2.ckpt", "llama3_1_8b_rank_0-15_2.ckpt", "llama3_1_8b_rank_0-20_2.ckpt", "meta.json"]);
+    assert_eq!(
+        names,
+        [
+            "llama3_1_8b_rank_0-10_2.ckpt",
+            "llama3_1_8b_rank_0-15_2.ckpt",
+            "llama3_1_8b_rank_0-20_2.ckpt",
+            "meta.json"
+        ]
+    );
     assert_eq!(
         std::fs::read_to_string(rank0.join("meta.json")).unwrap(),
         r#"{"last_epoch": 20, "last_step": 2, "last_ckpt_file": "llama3_1_8b_rank_0-20_2.ckpt"}"#
     );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(rank0.join("llama3_1_8b_rank_0-20_2.ckpt")).unwrap().permissions().mode() & 0o777, 0o400);
+    assert_eq!(
+        std::fs::metadata(rank0.join("llama3_1_8b_rank_0-20_2.ckpt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o400
+    );
 }
 
 /// The writer's `.ckpt` has the structure of MindSpore's: record order, tags, types and dims
@@ -42,12 +79,28 @@ fn written_ckpt_matches_the_fixture_structure() {
     let ours = ckptscope::writer::ckpt::checkpoint_bytes(
         0,
         1,
-        &ckptscope::writer::ckpt::AppendEntries { epoch_num: 20, step_num: 40, loss_scale: 4096.0, global_batch_size: Some(8), resumed: false },
+        &ckptscope::writer::ckpt::AppendEntries {
+            epoch_num: 20,
+            step_num: 40,
+            loss_scale: 4096.0,
+            global_batch_size: Some(8),
+            resumed: false,
+        },
     );
     let got = walk_detailed(std::io::Cursor::new(ours.clone()), ours.len() as u64);
     assert_eq!(got.end, StreamEnd::Complete);
     let shape = |w: &ckptscope::verify::ckpt::CkptWalk| -> Vec<(String, String, Vec<u64>, u64)> {
-        w.record_list.iter().map(|r| (r.tag.clone(), r.tensor_type.clone(), r.dims.clone(), r.content_len)).collect()
+        w.record_list
+            .iter()
+            .map(|r| {
+                (
+                    r.tag.clone(),
+                    r.tensor_type.clone(),
+                    r.dims.clone(),
+                    r.content_len,
+                )
+            })
+            .collect()
     };
     assert_eq!(shape(&got), shape(&want));
     assert_eq!(got.append, want.append);

@@ -29,9 +29,17 @@ fn files(r: &ckptscope::resolve::Analysis) -> Vec<String> {
 fn seed_run1_resumes_at_20_2_and_prints_42() {
     let Some(fx) = fixtures() else { return };
     let a = resolve_dir(&fx.join("tree-seed-run1/checkpoint"));
-    assert_eq!(files(&a), (0..4).map(|r| format!("llama3_1_8b_rank_{r}-20_2.ckpt")).collect::<Vec<_>>());
+    assert_eq!(
+        files(&a),
+        (0..4)
+            .map(|r| format!("llama3_1_8b_rank_{r}-20_2.ckpt"))
+            .collect::<Vec<_>>()
+    );
     let d = a.data_skip.unwrap();
-    assert_eq!((d.initial_step, d.skip_batches, d.first_printed_step), (Some(40), Some(40), Some(42)));
+    assert_eq!(
+        (d.initial_step, d.skip_batches, d.first_printed_step),
+        (Some(40), Some(40), Some(42))
+    );
 }
 
 #[test]
@@ -39,11 +47,23 @@ fn seed_run1_without_rank3_20_2_falls_back_to_15_2_and_32() {
     let Some(fx) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
     copy_tree(&fx.join("tree-seed-run1"), tmp.path());
-    std::fs::remove_file(tmp.path().join("checkpoint/rank_3/llama3_1_8b_rank_3-20_2.ckpt")).unwrap();
+    std::fs::remove_file(
+        tmp.path()
+            .join("checkpoint/rank_3/llama3_1_8b_rank_3-20_2.ckpt"),
+    )
+    .unwrap();
     let a = resolve_dir(&tmp.path().join("checkpoint"));
-    assert_eq!(files(&a), (0..4).map(|r| format!("llama3_1_8b_rank_{r}-15_2.ckpt")).collect::<Vec<_>>());
+    assert_eq!(
+        files(&a),
+        (0..4)
+            .map(|r| format!("llama3_1_8b_rank_{r}-15_2.ckpt"))
+            .collect::<Vec<_>>()
+    );
     let d = a.data_skip.unwrap();
-    assert_eq!((d.initial_step, d.skip_batches, d.first_printed_step), (Some(30), Some(30), Some(32)));
+    assert_eq!(
+        (d.initial_step, d.skip_batches, d.first_printed_step),
+        (Some(30), Some(30), Some(32))
+    );
 }
 
 /// `resolver_on_final_tree` of MANIFEST.json, tree by tree, including the record text.
@@ -56,25 +76,55 @@ fn every_tree_resolves_as_mindformers_did() {
     for (name, want) in trees {
         let root = fx.join(name).join("checkpoint");
         let fmt = want["ckpt_format"].as_str().unwrap();
-        let mut tree_fmt = ckptscope::resolve::config::ResumeConfig::default();
-        tree_fmt.fmt = ckptscope::layout::mindformers::names::Fmt::parse(fmt).unwrap();
-        let a = resolve_with_fmt(&root, tree_fmt.fmt);
+        let a = resolve_with_fmt(
+            &root,
+            ckptscope::layout::mindformers::names::Fmt::parse(fmt).unwrap(),
+        );
         let ranks = want["rank_size"].as_u64().unwrap() as usize;
-        let expect: Vec<String> = (0..ranks).map(|r| want["returns"][format!("rank_{r}")].as_str().unwrap().to_owned()).collect();
+        let expect: Vec<String> = (0..ranks)
+            .map(|r| {
+                want["returns"][format!("rank_{r}")]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
         assert_eq!(files(&a), expect, "{name}");
-        let record = want["record_file_it_writes"].as_str().unwrap().replace("<tree>", &fx.join(name).to_string_lossy());
-        assert_eq!(a.mindformers.record.as_deref(), Some(record.as_str()), "{name}");
+        let record = want["record_file_it_writes"]
+            .as_str()
+            .unwrap()
+            .replace("<tree>", &fx.join(name).to_string_lossy());
+        assert_eq!(
+            a.mindformers.record.as_deref(),
+            Some(record.as_str()),
+            "{name}"
+        );
     }
 }
 
-fn resolve_with_fmt(root: &Path, fmt: ckptscope::layout::mindformers::names::Fmt) -> ckptscope::resolve::Analysis {
+fn resolve_with_fmt(
+    root: &Path,
+    fmt: ckptscope::layout::mindformers::names::Fmt,
+) -> ckptscope::resolve::Analysis {
     use ckptscope::resolve::config::*;
     let d = root.to_string_lossy().into_owned();
     let tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &d);
     let n = tree.dirs.len() as u64;
-    let cfg = ResumeConfig { load_checkpoint: Some(d.clone()), fmt, ..Default::default() };
-    let env = EnvFacts { world_size: n, device_num_per_node: 8, ..Default::default() };
-    let paths = PathFacts { abspath: d.clone(), realpath: d, ..Default::default() };
+    let cfg = ResumeConfig {
+        load_checkpoint: Some(d.clone()),
+        fmt,
+        ..Default::default()
+    };
+    let env = EnvFacts {
+        world_size: n,
+        device_num_per_node: 8,
+        ..Default::default()
+    };
+    let paths = PathFacts {
+        abspath: d.clone(),
+        realpath: d,
+        ..Default::default()
+    };
     let read = |_: &str| None;
     ckptscope::resolve::analyze(&tree, &cfg, &env, &paths, &Default::default(), &read)
 }
@@ -92,7 +142,11 @@ fn async_tree_warns_about_meta_lag() {
     let Some(fx) = fixtures() else { return };
     let a = resolve_dir(&fx.join("tree-async/checkpoint"));
     assert_eq!(files(&a)[0], "llama3_1_8b_rank_0-15_2.ckpt");
-    assert!(a.warnings.iter().any(|w| w.code == "meta_lags_files"), "{:?}", a.warnings);
+    assert!(
+        a.warnings.iter().any(|w| w.code == "meta_lags_files"),
+        "{:?}",
+        a.warnings
+    );
 }
 
 fn num(v: &Value) -> Option<Num> {
@@ -120,13 +174,30 @@ fn walker_matches_the_manifest_for_every_ckpt() {
         let file = std::fs::File::open(&path).unwrap();
         let len = file.metadata().unwrap().len();
         let w = walk_detailed(std::io::BufReader::new(file), len);
-        assert_eq!(w, { let mut x = walk_path(&path).unwrap(); x.record_list = w.record_list.clone(); x }, "{rel}: detailed and plain walks agree");
+        assert_eq!(
+            w,
+            {
+                let mut x = walk_path(&path).unwrap();
+                x.record_list = w.record_list.clone();
+                x
+            },
+            "{rel}: detailed and plain walks agree"
+        );
         let lc = &f["load_checkpoint"];
         if let Some(records) = f["records"].as_array() {
             let got: Vec<Value> = w
                 .record_list
                 .iter()
-                .map(|r| serde_json::json!([r.offset, r.len, r.tag, r.tensor_type, r.dims, r.content_len]))
+                .map(|r| {
+                    serde_json::json!([
+                        r.offset,
+                        r.len,
+                        r.tag,
+                        r.tensor_type,
+                        r.dims,
+                        r.content_len
+                    ])
+                })
                 .collect();
             assert_eq!(&got, records, "{rel}: record map");
         }
@@ -136,7 +207,11 @@ fn walker_matches_the_manifest_for_every_ckpt() {
             assert_eq!(w.append.step_num, num(&av["step_num"]), "{rel}");
             assert_eq!(w.append.global_step, num(&av["global_step"]), "{rel}");
             assert_eq!(w.append.loss_scale, num(&av["loss_scale"]), "{rel}");
-            assert_eq!(w.append.global_batch_size, num(&av["global_batch_size"]), "{rel}");
+            assert_eq!(
+                w.append.global_batch_size,
+                num(&av["global_batch_size"]),
+                "{rel}"
+            );
         }
         let expected_end = match rel.rsplit('/').next().unwrap() {
             "damaged_zero_bytes.ckpt" => Some("empty"),
@@ -150,7 +225,9 @@ fn walker_matches_the_manifest_for_every_ckpt() {
             (Some("empty"), StreamEnd::Empty) => {}
             (Some("truncated"), StreamEnd::Truncated { .. }) => {}
             (Some("damaged"), StreamEnd::Truncated { .. } | StreamEnd::Malformed { .. }) => {}
-            (Some("encrypted"), StreamEnd::Encrypted { algorithm }) => assert_eq!(algorithm, "AES-GCM"),
+            (Some("encrypted"), StreamEnd::Encrypted { algorithm }) => {
+                assert_eq!(algorithm, "AES-GCM")
+            }
             (want, got) => panic!("{rel}: expected {want:?}, walker ended with {got:?}"),
         }
         if rel.ends_with("valid_crc.ckpt") || rel.ends_with("bitflip_in_tensor_data.ckpt") {
@@ -168,7 +245,16 @@ fn walker_matches_the_manifest_for_every_ckpt() {
 #[test]
 fn safetensors_append_values() {
     let Some(fx) = fixtures() else { return };
-    let a = ckptscope::verify::safetensors::append_values_path(&fx.join("tree-safetensors/checkpoint/rank_0/llama3_1_8b_rank_0-20_2.safetensors")).unwrap();
-    assert_eq!((a.epoch_num, a.step_num, a.global_batch_size), (Some(Num::Int(20)), Some(Num::Int(40)), Some(Num::Int(8))));
-    assert!(ckptscope::verify::safetensors::append_values_path(&fx.join("files/damaged_huge_header_len.safetensors")).is_none());
+    let a = ckptscope::verify::safetensors::append_values_path(
+        &fx.join("tree-safetensors/checkpoint/rank_0/llama3_1_8b_rank_0-20_2.safetensors"),
+    )
+    .unwrap();
+    assert_eq!(
+        (a.epoch_num, a.step_num, a.global_batch_size),
+        (Some(Num::Int(20)), Some(Num::Int(40)), Some(Num::Int(8)))
+    );
+    assert!(ckptscope::verify::safetensors::append_values_path(
+        &fx.join("files/damaged_huge_header_len.safetensors")
+    )
+    .is_none());
 }

@@ -2,7 +2,10 @@
 //! arbitrary and mutated bytes for every parser, FIFOs where files are expected.
 
 mod common;
-use ckptscope::layout::mindformers::names::{check_ckpt_file_name, epoch_and_step, parse_ckpt_name, rank_id, replace_rank_id, times_epoch_and_step, Fmt};
+use ckptscope::layout::mindformers::names::{
+    check_ckpt_file_name, epoch_and_step, parse_ckpt_name, rank_id, replace_rank_id,
+    times_epoch_and_step, Fmt,
+};
 use ckptscope::py::int::PyInt;
 use ckptscope::verify::ckpt::{walk, StreamEnd};
 use ckptscope::verify::safetensors::read_header;
@@ -94,7 +97,10 @@ fn huge_declared_lengths_are_verdicts_not_allocations() {
     }
     rec.push(v as u8);
     rec.extend_from_slice(&[0x0a, 0x01, b'x']);
-    assert!(matches!(walk_bytes(&rec).end, StreamEnd::Truncated { record_offset: 0 }));
+    assert!(matches!(
+        walk_bytes(&rec).end,
+        StreamEnd::Truncated { record_offset: 0 }
+    ));
     let mut st = (1u64 << 62).to_le_bytes().to_vec();
     st.extend_from_slice(b"{}");
     assert!(read_header(Cursor::new(st.clone()), st.len() as u64).is_err());
@@ -107,18 +113,24 @@ fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
         f();
         let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(secs)).expect("did not finish: something blocked on a FIFO");
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("did not finish: something blocked on a FIFO");
 }
 
 fn mkfifo(p: &std::path::Path) -> bool {
-    std::process::Command::new("mkfifo").arg(p).status().is_ok_and(|s| s.success())
+    std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 #[test]
 fn fifo_named_like_a_checkpoint_does_not_hang() {
     let mut t = common::TestTree::new();
     t.seed(2);
-    if !mkfifo(&t.path("rank_0/llama_rank_0-25_2.ckpt")) || !mkfifo(&t.path("rank_1/meta.json.fifo")) {
+    if !mkfifo(&t.path("rank_0/llama_rank_0-25_2.ckpt"))
+        || !mkfifo(&t.path("rank_1/meta.json.fifo"))
+    {
         eprintln!("SKIPPED: mkfifo is not available");
         return;
     }
@@ -128,8 +140,15 @@ fn fifo_named_like_a_checkpoint_does_not_hang() {
     within(20, move || {
         let a = ckptscope::demo::resolve_dir(std::path::Path::new(&root));
         // rank 1's meta.json is a FIFO: reported, never opened
-        assert!(a.warnings.iter().any(|w| w.code == "meta_not_regular"), "{:?}", a.warnings);
-        assert!(ckptscope::verify::ckpt::walk_path(&std::path::Path::new(&root).join("rank_0/llama_rank_0-25_2.ckpt")).is_err());
+        assert!(
+            a.warnings.iter().any(|w| w.code == "meta_not_regular"),
+            "{:?}",
+            a.warnings
+        );
+        assert!(ckptscope::verify::ckpt::walk_path(
+            &std::path::Path::new(&root).join("rank_0/llama_rank_0-25_2.ckpt")
+        )
+        .is_err());
     });
     drop(t);
 }

@@ -8,17 +8,32 @@ use proptest::prelude::*;
 
 /// One rank's folder: canonical shard names of up to two runs, plus noise.
 fn rank_files(rank: usize) -> impl Strategy<Value = Vec<(String, i64)>> {
-    prop::collection::vec((0u8..2, 1i64..9, prop_oneof![Just(2i64), Just(1)], 0i64..50, 0u8..20), 0..10).prop_map(move |v| {
+    prop::collection::vec(
+        (
+            0u8..2,
+            1i64..9,
+            prop_oneof![Just(2i64), Just(1)],
+            0i64..50,
+            0u8..20,
+        ),
+        0..10,
+    )
+    .prop_map(move |v| {
         let mut seen = std::collections::HashSet::new();
         v.into_iter()
             .filter_map(|(k, e, s, t, noise)| {
-                let suffix = if k == 0 { String::new() } else { format!("_{k}") };
+                let suffix = if k == 0 {
+                    String::new()
+                } else {
+                    format!("_{k}")
+                };
                 let name = match noise {
                     0 => format!("llama_rank_{rank}{suffix}-{e}_{s}.tmp"),
                     1 => format!("notes_{e}.txt"),
                     _ => format!("llama_rank_{rank}{suffix}-{e}_{s}.ckpt"),
                 };
-                seen.insert(name.clone()).then_some((name, 1_700_000_000 + t))
+                seen.insert(name.clone())
+                    .then_some((name, 1_700_000_000 + t))
             })
             .collect()
     })
@@ -35,7 +50,10 @@ fn meta(rank: usize) -> impl Strategy<Value = Option<String>> {
     ]
 }
 
-fn tree() -> impl Strategy<Value = (Vec<Vec<(String, i64)>>, Vec<Option<String>>)> {
+/// Per rank: `(name, mtime)` listings, and meta.json texts.
+type TreeSpec = (Vec<Vec<(String, i64)>>, Vec<Option<String>>);
+
+fn tree() -> impl Strategy<Value = TreeSpec> {
     (1usize..5).prop_flat_map(|n| {
         let files: Vec<_> = (0..n).map(rank_files).collect();
         let metas: Vec<_> = (0..n).map(meta).collect();

@@ -12,7 +12,10 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u64, i64, i64, u32)> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let md = std::fs::symlink_metadata(&dir).unwrap();
-        out.insert(dir.clone(), (md.size(), md.mtime(), md.mtime_nsec(), md.mode()));
+        out.insert(
+            dir.clone(),
+            (md.size(), md.mtime(), md.mtime_nsec(), md.mode()),
+        );
         if !md.is_dir() {
             continue;
         }
@@ -27,12 +30,21 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u64, i64, i64, u32)> {
 fn no_command_changes_the_tree() {
     let Some(fx) = common::fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    for tree in ["tree-seed", "tree-safetensors", "tree-async", "tree-gbs-change"] {
+    for tree in [
+        "tree-seed",
+        "tree-safetensors",
+        "tree-async",
+        "tree-gbs-change",
+    ] {
         common::copy_tree(&fx.join(tree), &tmp.path().join(tree));
     }
     // output_dir content that a by-meta resolution would touch in MindFormers
     std::fs::create_dir_all(tmp.path().join("tree-seed/resume_record")).unwrap();
-    std::fs::write(tmp.path().join("tree-seed/health_ckpts.json"), "[{\"is_health\": 0}]").unwrap();
+    std::fs::write(
+        tmp.path().join("tree-seed/health_ckpts.json"),
+        "[{\"is_health\": 0}]",
+    )
+    .unwrap();
     let before = snapshot(tmp.path());
     let bin = env!("CARGO_BIN_EXE_ckptscope");
     let seed = tmp.path().join("tree-seed/checkpoint");
@@ -40,23 +52,72 @@ fn no_command_changes_the_tree() {
     let runs: Vec<Vec<String>> = vec![
         vec!["resolve".into(), seed.into()],
         vec!["resolve".into(), seed.into(), "--json".into()],
-        vec!["resolve".into(), seed.into(), "--json".into(), "--health-monitor".into()],
+        vec![
+            "resolve".into(),
+            seed.into(),
+            "--json".into(),
+            "--health-monitor".into(),
+        ],
         vec!["resolve".into(), seed.into(), "--by-last-timestamp".into()],
-        vec!["resolve".into(), seed.into(), "--resume-training".into(), "llama3_1_8b_rank_0-20_2".into()],
-        vec!["resolve".into(), tmp.path().join("tree-safetensors/checkpoint").to_string_lossy().into(), "--format".into(), "safetensors".into()],
-        vec!["resolve".into(), tmp.path().join("tree-async/checkpoint").to_string_lossy().into()],
-        vec!["resolve".into(), tmp.path().join("tree-gbs-change/checkpoint").to_string_lossy().into(), "--global-batch-size".into(), "4".into()],
-        vec!["resolve".into(), seed.into(), "--world-size".into(), "16".into()],
+        vec![
+            "resolve".into(),
+            seed.into(),
+            "--resume-training".into(),
+            "llama3_1_8b_rank_0-20_2".into(),
+        ],
+        vec![
+            "resolve".into(),
+            tmp.path()
+                .join("tree-safetensors/checkpoint")
+                .to_string_lossy()
+                .into(),
+            "--format".into(),
+            "safetensors".into(),
+        ],
+        vec![
+            "resolve".into(),
+            tmp.path()
+                .join("tree-async/checkpoint")
+                .to_string_lossy()
+                .into(),
+        ],
+        vec![
+            "resolve".into(),
+            tmp.path()
+                .join("tree-gbs-change/checkpoint")
+                .to_string_lossy()
+                .into(),
+            "--global-batch-size".into(),
+            "4".into(),
+        ],
+        vec![
+            "resolve".into(),
+            seed.into(),
+            "--world-size".into(),
+            "16".into(),
+        ],
     ];
     for args in &runs {
         let o = Command::new(bin).args(args).output().unwrap();
-        assert!(o.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.code().is_some_and(|c| c <= 1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     // the demo writes only into its own folder
     let demo_tmp = tempfile::tempdir().unwrap();
     let demo_out = demo_tmp.path().join("demo-out");
-    let o = Command::new(bin).args(["demo", "--out", demo_out.to_str().unwrap()]).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin)
+        .args(["demo", "--out", demo_out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(demo_out.join("checkpoint/rank_0/meta.json").is_file());
     assert_eq!(before, snapshot(tmp.path()));
 }

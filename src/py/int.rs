@@ -6,17 +6,24 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-/// A Python `int`: sign plus decimal digits without leading zeros ("0" for zero).
+/// A Python `int`. Values that fit an `i128` are stored inline (the common case, no
+/// allocation); larger ones keep their decimal digits.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct PyInt {
-    neg: bool,
-    digits: String,
+pub struct PyInt(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Repr {
+    Small(i128),
+    /// Sign and digits (no leading zeros) of a value outside the `i128` range.
+    Big {
+        neg: bool,
+        digits: String,
+    },
 }
 
 impl PyInt {
     pub fn from_i64(v: i64) -> Self {
-        let digits = v.unsigned_abs().to_string();
-        PyInt { neg: v < 0, digits }
+        PyInt(Repr::Small(v as i128))
     }
 
     /// Parse a run of decimal digits (what `\d+` matched), optionally after a `-`.
@@ -28,6 +35,10 @@ impl PyInt {
         };
         if body.is_empty() {
             return None;
+        }
+        if body.len() <= 38 && body.bytes().all(|b| b.is_ascii_digit()) {
+            let v: i128 = body.parse().ok()?;
+            return Some((PyInt(Repr::Small(if neg { -v } else { v })), false));
         }
         let mut out = String::with_capacity(body.len());
         let mut non_ascii = false;
@@ -43,59 +54,83 @@ impl PyInt {
             }
             out.push(char::from_digit(d, 10)?);
         }
-        if out.is_empty() {
-            out.push('0');
+        if out.len() <= 38 {
+            let v: i128 = if out.is_empty() { 0 } else { out.parse().ok()? };
+            return Some((PyInt(Repr::Small(if neg { -v } else { v })), non_ascii));
         }
-        let neg = neg && out != "0";
-        Some((PyInt { neg, digits: out }, non_ascii))
+        Some((PyInt(Repr::Big { neg, digits: out }), non_ascii))
     }
 
     pub fn is_negative(&self) -> bool {
-        self.neg
+        match &self.0 {
+            Repr::Small(v) => *v < 0,
+            Repr::Big { neg, .. } => *neg,
+        }
     }
 
     pub fn is_zero(&self) -> bool {
-        self.digits == "0"
+        self.0 == Repr::Small(0)
     }
 
     /// The value when it fits an `i64`.
     pub fn to_i64(&self) -> Option<i64> {
-        let s = if self.neg {
-            format!("-{}", self.digits)
-        } else {
-            self.digits.clone()
-        };
-        s.parse().ok()
+        match &self.0 {
+            Repr::Small(v) => i64::try_from(*v).ok(),
+            Repr::Big { .. } => None,
+        }
     }
 }
 
 impl fmt::Display for PyInt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.neg {
-            write!(f, "-{}", self.digits)
-        } else {
-            f.write_str(&self.digits)
+        match &self.0 {
+            Repr::Small(v) => write!(f, "{v}"),
+            Repr::Big { neg: true, digits } => write!(f, "-{digits}"),
+            Repr::Big { neg: false, digits } => f.write_str(digits),
         }
     }
 }
 
 impl Ord for PyInt {
     fn cmp(&self, other: &Self) -> Ordering {
-        match (self.neg, other.neg) {
-            (false, true) => Ordering::Greater,
-            (true, false) => Ordering::Less,
-            (neg, _) => {
-                let mag = self
-                    .digits
-                    .len()
-                    .cmp(&other.digits.len())
-                    .then_with(|| self.digits.cmp(&other.digits));
-                if neg {
-                    mag.reverse()
+        match (&self.0, &other.0) {
+            (Repr::Small(a), Repr::Small(b)) => a.cmp(b),
+            // a Big value is outside the i128 range, so its sign decides against a Small one
+            (Repr::Big { neg, .. }, Repr::Small(_)) => {
+                if *neg {
+                    Ordering::Less
                 } else {
-                    mag
+                    Ordering::Greater
                 }
             }
+            (Repr::Small(_), Repr::Big { neg, .. }) => {
+                if *neg {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (
+                Repr::Big {
+                    neg: a_neg,
+                    digits: a,
+                },
+                Repr::Big {
+                    neg: b_neg,
+                    digits: b,
+                },
+            ) => match (a_neg, b_neg) {
+                (false, true) => Ordering::Greater,
+                (true, false) => Ordering::Less,
+                (neg, _) => {
+                    let mag = a.len().cmp(&b.len()).then_with(|| a.cmp(b));
+                    if *neg {
+                        mag.reverse()
+                    } else {
+                        mag
+                    }
+                }
+            },
         }
     }
 }
@@ -152,6 +187,11 @@ mod tests {
         assert!(p("-1") < p("0"));
         assert!(p("-10") < p("-9"));
         assert!(p("99999999999999999999999") > p("9"));
+        let big = "1234567890123456789012345678901234567890";
+        assert_eq!(p(big).to_string(), big);
+        assert!(p(big) > p("99999999999999999999999"));
+        assert!(p(&format!("-{big}")) < p("-5"));
+        assert_eq!(p(&format!("000{big}")), p(big));
         assert_eq!(p("20"), PyInt::from_i64(20));
     }
 

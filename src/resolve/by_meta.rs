@@ -149,9 +149,9 @@ pub fn resume_ckpt_list(
     let groups = collect_groups(v, prefix, &original, (&last_e, &last_s), n, fmt, health)?;
     let zero = PyInt::from_i64(0);
     let mut list = Vec::new();
-    for (_, mut files) in groups {
+    for mut files in groups {
         if check_checkpoints_by_rank(&mut files, n, log)? {
-            let name = replace_rank_id(&files[0], &zero)?;
+            let name = replace_rank_id(files[0], &zero)?;
             let p = join(&v.dir_path("rank_0"), &name);
             if !v.exists_in("rank_0", &name) {
                 return Err(PyException::new(
@@ -171,20 +171,24 @@ pub fn resume_ckpt_list(
     sort_candidates(list, fmt, health)
 }
 
-type Groups = Vec<(String, Vec<String>)>;
+/// Groups of candidate names, in first-seen order of their `(epoch, step)` key (Python builds
+/// the key as `f"{epoch}_{step}"`, which is one-to-one with the pair).
+type Groups<'a> = Vec<Vec<&'a str>>;
 
 /// The candidate names of every rank, grouped by `"{epoch}_{step}"` in first-seen order.
-fn collect_groups(
-    v: &View,
+fn collect_groups<'a>(
+    v: &View<'a>,
     prefix: &str,
     original: &PyInt,
     last: (&PyInt, &PyInt),
     n: usize,
     fmt: Fmt,
     health: bool,
-) -> Result<Groups, PyException> {
+) -> Result<Groups<'a>, PyException> {
     let suffix = format!(".{}", fmt.ext());
     let mut groups: Groups = Vec::new();
+    let mut index: std::collections::HashMap<(PyInt, PyInt), usize> =
+        std::collections::HashMap::new();
     for r in 0..n {
         let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
         let wide = slice_before_last(&pr, '_');
@@ -203,10 +207,12 @@ fn collect_groups(
             }
             let (e, s) = epoch_and_step(name, fmt)?;
             if e < *last.0 || (e == *last.0 && s <= *last.1) {
-                let key = format!("{e}_{s}");
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, files)) => files.push(name.to_owned()),
-                    None => groups.push((key, vec![name.to_owned()])),
+                match index.get(&(e.clone(), s.clone())) {
+                    Some(&i) => groups[i].push(name),
+                    None => {
+                        index.insert((e, s), groups.len());
+                        groups.push(vec![name]);
+                    }
                 }
             }
         }
@@ -216,7 +222,7 @@ fn collect_groups(
 
 /// `check_checkpoints_by_rank`: sorts `files` by rank id (stable) and checks ids = {0 … n−1}.
 pub fn check_checkpoints_by_rank(
-    files: &mut Vec<String>,
+    files: &mut Vec<&str>,
     n: usize,
     log: &mut Vec<String>,
 ) -> Result<bool, PyException> {
@@ -224,23 +230,20 @@ pub fn check_checkpoints_by_rank(
         return Ok(false);
     }
     let mut keyed = Vec::with_capacity(files.len());
-    for f in files.iter() {
-        keyed.push((rank_id(f)?, f.clone()));
+    for f in std::mem::take(files) {
+        let id = rank_id(f)?;
+        keyed.push((id, f));
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    *files = keyed.iter().map(|(_, f)| f.clone()).collect();
-    let mut ids: Vec<&PyInt> = keyed.iter().map(|(id, _)| id).collect();
+    let mut ids: Vec<PyInt> = keyed.iter().map(|(id, _)| id.clone()).collect();
     ids.dedup();
-    let complete = ids.len() == n
-        && ids
-            .last()
-            .is_some_and(|m| **m == PyInt::from_i64(n as i64 - 1));
-    if complete {
+    *files = keyed.into_iter().map(|(_, f)| f).collect();
+    if ids.len() == n && ids.last() == Some(&PyInt::from_i64(n as i64 - 1)) {
         return Ok(true);
     }
-    let (id0, first) = &keyed[0];
+    let (id0, first) = (&ids[0], &files[0]);
     for i in 0..n {
-        if !ids.iter().any(|id| **id == PyInt::from_i64(i as i64)) {
+        if !ids.contains(&PyInt::from_i64(i as i64)) {
             log.push(format!(
                 "{} is not found.",
                 first.replace(&format!("rank_{id0}"), &format!("rank_{i}"))

@@ -34,7 +34,7 @@ pub fn context_file(tree: &Tree, mf: &MfResolution, cfg: &ResumeConfig) -> Optio
     match mf.per_rank.get(CONTEXT_RANK)? {
         RankResult::File(name) => Some(name.clone()),
         RankResult::Newest => {
-            let v = View { tree };
+            let v = View::new(tree);
             let path = last_checkpoint(&v, &dir, cfg.fmt).ok()??;
             Some(crate::py::text::basename(&path).to_owned())
         }

@@ -329,10 +329,11 @@ fn by_meta(inp: &Inputs, res: &mut MfResolution) {
         }
     }
     let (record, result0) = rank0(inp, res);
+    let lines = record_lines(&record);
     for (r, out) in res.per_rank.iter_mut().enumerate() {
         *out = match (&result0, r) {
             (Some(first), 0) => first.clone(),
-            _ => read_record(&record, r),
+            _ => rank_reads_record(&lines, r),
         };
     }
     res.record = Some(record);
@@ -340,7 +341,7 @@ fn by_meta(inp: &Inputs, res: &mut MfResolution) {
 
 /// Rank 0 inside its `try`: returns the record text and its own truthy result.
 fn rank0(inp: &Inputs, res: &mut MfResolution) -> (String, Option<RankResult>) {
-    let v = View { tree: inp.tree };
+    let v = View::new(inp.tree);
     let fmt = inp.config.fmt;
     let attempt = (|| -> Result<(String, RankResult), PyException> {
         let n = v
@@ -380,12 +381,20 @@ fn rank0(inp: &Inputs, res: &mut MfResolution) -> (String, Option<RankResult>) {
     }
 }
 
-/// `get_resume_ckpt(T, R)`: how a rank reads the record rank 0 wrote.
-pub fn read_record(text: &str, rank: usize) -> RankResult {
-    let lines: Vec<String> = readlines(text)
+/// `[line.strip() for line in f.readlines()]` of the record text.
+pub fn record_lines(text: &str) -> Vec<String> {
+    readlines(text)
         .iter()
         .map(|l| py_strip(l).to_owned())
-        .collect();
+        .collect()
+}
+
+/// `get_resume_ckpt(T, R)`: how a rank reads the record rank 0 wrote.
+pub fn read_record(text: &str, rank: usize) -> RankResult {
+    rank_reads_record(&record_lines(text), rank)
+}
+
+fn rank_reads_record(lines: &[String], rank: usize) -> RankResult {
     let Some(first) = lines.first() else {
         return RankResult::Error(PyException::new("IndexError", "list index out of range"));
     };

@@ -8,9 +8,24 @@ use crate::py::PyException;
 
 pub struct View<'a> {
     pub tree: &'a Tree,
+    /// Root entries by name: the resolver looks up `rank_<r>` for every rank, and a linear
+    /// search would make that quadratic in the number of ranks.
+    root: std::collections::HashMap<&'a str, &'a Entry>,
 }
 
 impl<'a> View<'a> {
+    pub fn new(tree: &'a Tree) -> Self {
+        let root = tree
+            .root_listing()
+            .map(|l| l.entries().iter().map(|e| (e.name.as_str(), e)).collect())
+            .unwrap_or_default();
+        View { tree, root }
+    }
+
+    fn root_entry(&self, name: &str) -> Option<&'a Entry> {
+        self.root.get(name).copied()
+    }
+
     pub fn d(&self) -> &str {
         &self.tree.root
     }
@@ -34,18 +49,18 @@ impl<'a> View<'a> {
 
     /// `os.path.exists(join(D, dir))`.
     pub fn exists(&self, dir: &str) -> bool {
-        self.tree.root_entry(dir).is_some_and(Entry::exists)
+        self.root_entry(dir).is_some_and(Entry::exists)
     }
 
     /// `os.path.isdir(join(D, dir))`.
     pub fn isdir(&self, dir: &str) -> bool {
-        self.tree.root_entry(dir).is_some_and(Entry::is_dir)
+        self.root_entry(dir).is_some_and(Entry::is_dir)
     }
 
     /// `os.listdir(join(D, dir))`.
     pub fn listdir(&self, dir: &str) -> Result<&'a [Entry], PyException> {
         let path = self.dir_path(dir);
-        match self.tree.root_entry(dir) {
+        match self.root_entry(dir) {
             None => Err(OsErr::errno(2).to_py(&path)),
             Some(e) => match e.stat() {
                 Err(err) => Err(err.to_py(&path)),

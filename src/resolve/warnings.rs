@@ -94,7 +94,7 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
             if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {
                 out.push(w("unsupported_digits", format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
             }
-            match classify(&e.name) {
+            match quick_kind(&e.name) {
                 EntryKind::Breakpoint => out.push(w("breakpoint_file", format!("{dir}/{}: an exception-save file; if it carries the latest run's prefix, resolution fails with \"Can't match epoch and step\"; move it out of the folder", e.name))),
                 EntryKind::Tmp { .. } => out.push(w("save_in_progress", format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
                 EntryKind::MetaTmp => out.push(w("meta_replace_in_progress", format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
@@ -120,6 +120,17 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
                 format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it"),
             ));
         }
+    }
+}
+
+/// The kinds the warnings need, without parsing checkpoint names (this runs on every entry).
+fn quick_kind(name: &str) -> EntryKind {
+    if name.ends_with("_breakpoint.ckpt") {
+        EntryKind::Breakpoint
+    } else if name.ends_with(".ckpt") || name.ends_with(".safetensors") {
+        EntryKind::Other
+    } else {
+        classify(name)
     }
 }
 
@@ -188,6 +199,8 @@ fn complete_steps(tree: &Tree, fmt: Fmt, n: u64) -> BTreeMap<(String, u64, u64, 
     count
 }
 
+/// A step newer than the chosen one that every rank holds under the chosen prefix. Only rank 0's
+/// newer names are candidates, so the common case (nothing newer) costs one folder.
 fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
     let (Some(meta), Some(RankResult::File(chosen))) = (&f.mf.min_meta, f.mf.per_rank.first())
     else {
@@ -197,15 +210,38 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
         return;
     };
     let n = f.mf.rank_entries.unwrap_or(0) as u64;
-    let newer = complete_steps(f.tree, f.config.fmt, n)
-        .into_keys()
-        .filter(|(stem, restart, e, s)| {
-            *stem == chosen.stem
-                && *restart == chosen.restart
-                && (*e, *s) > (chosen.epoch, chosen.step)
+    let Some(rank0) = f.tree.dirs.get("rank_0") else {
+        return;
+    };
+    let mut newer: Vec<_> = rank0
+        .listing
+        .entries()
+        .iter()
+        .filter_map(|e| parse_ckpt_name(&e.name))
+        .filter(|c| {
+            c.fmt == f.config.fmt
+                && c.stem == chosen.stem
+                && c.restart == chosen.restart
+                && c.rank == 0
         })
-        .max_by_key(|k| (k.2, k.3));
-    if let Some((_, _, e, s)) = newer {
+        .filter(|c| (c.epoch, c.step) > (chosen.epoch, chosen.step))
+        .collect();
+    newer.sort_by_key(|c| std::cmp::Reverse((c.epoch, c.step)));
+    let complete = |c: &crate::layout::mindformers::names::CkptName| {
+        (0..n).all(|r| {
+            let name = crate::layout::mindformers::names::CkptName {
+                rank: r,
+                ..c.clone()
+            }
+            .file_name();
+            f.tree
+                .dirs
+                .get(&format!("rank_{r}"))
+                .is_some_and(|d| d.listing.find(&name).is_some())
+        })
+    };
+    if let Some(c) = newer.iter().find(|c| complete(c)) {
+        let (e, s) = (c.epoch, c.step);
         out.push(w("meta_lags_files", format!(
             "every rank has a newer checkpoint ({e}_{s}) than the minimal meta.json ({}_{}) allows: typical of async_save (meta.json is written one save late and never for the last save); MindFormers resumes from {}_{} — set resume_training to the {e}_{s} file name to resume from the newer one (after verifying it)",
             meta.epoch, meta.step, chosen.epoch, chosen.step)));

@@ -214,7 +214,12 @@ fn head<R: Read + Seek>(
     Ok((None, crc))
 }
 
-fn records<R: Read + Seek>(c: &mut Cursor<R>, stream_end: u64, w: &mut CkptWalk, detailed: bool) -> StreamEnd {
+fn records<R: Read + Seek>(
+    c: &mut Cursor<R>,
+    stream_end: u64,
+    w: &mut CkptWalk,
+    detailed: bool,
+) -> StreamEnd {
     let mut run: Option<(Record, u64)> = None; // consecutive slices of one tag: first record + summed content
     while c.pos < stream_end {
         let start = c.pos;

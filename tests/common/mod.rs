@@ -248,29 +248,75 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// An in-memory tree (no filesystem): `ranks[r]` lists `(name, mtime seconds)` in listing
 /// order; `metas[r]` is that rank's meta.json text, if any.
-pub fn mem_tree(root: &str, ranks: &[Vec<(String, i64)>], metas: &[Option<String>]) -> ckptscope::model::Tree {
+pub fn mem_tree(
+    root: &str,
+    ranks: &[Vec<(String, i64)>],
+    metas: &[Option<String>],
+) -> ckptscope::model::Tree {
     use ckptscope::model::*;
-    let stat = |kind, size, t| Stat { kind, size, mtime_sec: t, mtime_nsec: 0, ino: 1, dev: 1, mode: 0o400 };
-    let entry = |name: &str, kind, t| Entry { name: name.into(), non_utf8: false, lstat: Ok(stat(kind, 1, t)), target: None };
+    let stat = |kind, size, t| Stat {
+        kind,
+        size,
+        mtime_sec: t,
+        mtime_nsec: 0,
+        ino: 1,
+        dev: 1,
+        mode: 0o400,
+    };
+    let entry = |name: &str, kind, t| Entry {
+        name: name.into(),
+        non_utf8: false,
+        lstat: Ok(stat(kind, 1, t)),
+        target: None,
+    };
     let mut dirs = std::collections::BTreeMap::new();
     let mut root_entries = Vec::new();
     for (r, files) in ranks.iter().enumerate() {
         let name = format!("rank_{r}");
         root_entries.push(entry(&name, FileKind::Dir, 0));
-        let mut entries: Vec<Entry> = files.iter().map(|(n, t)| entry(n, FileKind::File, *t)).collect();
+        let mut entries: Vec<Entry> = files
+            .iter()
+            .map(|(n, t)| entry(n, FileKind::File, *t))
+            .collect();
         let meta = metas.get(r).cloned().flatten();
         if meta.is_some() {
             entries.push(entry("meta.json", FileKind::File, 0));
         }
-        dirs.insert(name, DirNode { listing: Listing::Entries(entries), meta: meta.map(|m| FileRead::Bytes(m.into_bytes())) });
+        dirs.insert(
+            name,
+            DirNode {
+                listing: Listing::Entries(entries),
+                meta: meta.map(|m| FileRead::Bytes(m.into_bytes())),
+            },
+        );
     }
-    Tree { root: root.into(), state: RootState::Dir(Listing::Entries(root_entries)), dirs }
+    Tree {
+        root: root.into(),
+        state: RootState::Dir(Listing::Entries(root_entries)),
+        dirs,
+    }
 }
 
 /// Resolve an in-memory tree as a single-node job with default configuration.
 pub fn mem_resolve(tree: &ckptscope::model::Tree, world: u64) -> MfResolution {
-    let cfg = ResumeConfig { load_checkpoint: Some(tree.root.clone()), ..Default::default() };
-    let env = EnvFacts { world_size: world, device_num_per_node: 8, ..Default::default() };
-    let paths = PathFacts { abspath: tree.root.clone(), realpath: tree.root.clone(), ..Default::default() };
-    resolve(&Inputs { tree, config: &cfg, env: &env, paths: &paths })
+    let cfg = ResumeConfig {
+        load_checkpoint: Some(tree.root.clone()),
+        ..Default::default()
+    };
+    let env = EnvFacts {
+        world_size: world,
+        device_num_per_node: 8,
+        ..Default::default()
+    };
+    let paths = PathFacts {
+        abspath: tree.root.clone(),
+        realpath: tree.root.clone(),
+        ..Default::default()
+    };
+    resolve(&Inputs {
+        tree,
+        config: &cfg,
+        env: &env,
+        paths: &paths,
+    })
 }

@@ -80,7 +80,66 @@ pub fn has_non_ascii_digit(name: &str) -> bool {
 
 /// `check_ckpt_file_name`.
 pub fn check_ckpt_file_name(f: &str, fmt: Fmt) -> bool {
-    patterns(fmt).check.is_match(basename(f))
+    let name = basename(f);
+    if name.is_ascii() {
+        return ascii_check(name, fmt);
+    }
+    patterns(fmt).check.is_match(name)
+}
+
+/// Digits ending at byte `end` (exclusive): the start of the maximal run.
+fn digits_back(b: &[u8], end: usize) -> usize {
+    let mut i = end;
+    while i > 0 && b[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    i
+}
+
+/// Digits starting at byte `start`: the end of the maximal run.
+fn digits_fwd(b: &[u8], start: usize) -> usize {
+    let mut i = start;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// `^[^/]+-\d+_\d+\.fmt$` for an ASCII basename (equivalent to the regex: the pattern is
+/// anchored at the end, so the greedy digit runs are the only possible split).
+fn ascii_check(name: &str, fmt: Fmt) -> bool {
+    let name = name.strip_suffix('\n').unwrap_or(name);
+    let Some(x) = name
+        .strip_suffix(fmt.ext())
+        .and_then(|x| x.strip_suffix('.'))
+    else {
+        return false;
+    };
+    let b = x.as_bytes();
+    let d2 = digits_back(b, b.len());
+    if d2 == b.len() || d2 == 0 || b[d2 - 1] != b'_' {
+        return false;
+    }
+    let d1 = digits_back(b, d2 - 1);
+    d1 < d2 - 1 && d1 >= 2 && b[d1 - 1] == b'-'
+}
+
+/// Leftmost `-(\d+)_(\d+)\.fmt` in an ASCII name: the byte ranges of the two numbers.
+fn ascii_epoch_step(name: &str, fmt: Fmt) -> Option<(&str, &str)> {
+    let b = name.as_bytes();
+    let ext = fmt.ext().as_bytes();
+    for (i, _) in name.match_indices('-') {
+        let e_end = digits_fwd(b, i + 1);
+        if e_end == i + 1 || b.get(e_end) != Some(&b'_') {
+            continue;
+        }
+        let s_end = digits_fwd(b, e_end + 1);
+        if s_end == e_end + 1 || b.get(s_end) != Some(&b'.') || !b[s_end + 1..].starts_with(ext) {
+            continue;
+        }
+        return Some((&name[i + 1..e_end], &name[e_end + 1..s_end]));
+    }
+    None
 }
 
 fn m9(f: &str, fmt: Fmt) -> PyException {
@@ -95,7 +154,13 @@ fn m9(f: &str, fmt: Fmt) -> PyException {
 
 /// `get_epoch_and_step_from_ckpt_name`.
 pub fn epoch_and_step(f: &str, fmt: Fmt) -> Result<(PyInt, PyInt), PyException> {
-    match patterns(fmt).epoch_step.captures(basename(f)) {
+    let name = basename(f);
+    if name.is_ascii() {
+        return ascii_epoch_step(name, fmt)
+            .map(|(e, s)| (int(e), int(s)))
+            .ok_or_else(|| m9(f, fmt));
+    }
+    match patterns(fmt).epoch_step.captures(name) {
         Some(c) => Ok((int(&c[1]), int(&c[2]))),
         None => Err(m9(f, fmt)),
     }
@@ -120,8 +185,20 @@ pub fn times_epoch_and_step(f: &str, fmt: Fmt) -> Result<(PyInt, PyInt, PyInt), 
 
 /// `get_rank_id_from_ckpt_name`.
 pub fn rank_id(f: &str) -> Result<PyInt, PyException> {
-    match rank_re().captures(basename(f)) {
-        Some(c) => Ok(int(&c[1])),
+    let name = basename(f);
+    let found = if name.is_ascii() {
+        let b = name.as_bytes();
+        (0..b.len().saturating_sub(5))
+            .filter(|&i| b[i] == b'_' && &b[i..i + 6] == b"_rank_")
+            .find_map(|i| {
+                let end = digits_fwd(b, i + 6);
+                (end > i + 6).then(|| int(&name[i + 6..end]))
+            })
+    } else {
+        rank_re().captures(name).map(|c| int(&c[1]))
+    };
+    match found {
+        Some(v) => Ok(v),
         None => Err(PyException::new(
             "ValueError",
             format!(
@@ -175,22 +252,39 @@ impl CkptName {
 }
 
 /// Parse a canonical checkpoint name (ASCII digits, values that fit `u64`); `None` for anything
-/// else, which the grid then shows as "other".
+/// else, which the grid then shows as "other". The stem is everything before the first
+/// `_rank_` after which the rest parses.
 pub fn parse_ckpt_name(name: &str) -> Option<CkptName> {
-    static R: OnceLock<Regex> = OnceLock::new();
-    let re = R.get_or_init(|| {
-        Regex::new(r"\A(.*?)_rank_([0-9]+)(?:_([0-9]+))?-([0-9]+)_([0-9]+)\.(ckpt|safetensors)\z")
-            .expect("static regex")
-    });
-    let c = re.captures(name)?;
-    Some(CkptName {
-        stem: c[1].to_owned(),
-        rank: c[2].parse().ok()?,
-        restart: c.get(3).map_or(Some(0), |m| m.as_str().parse().ok())?,
-        epoch: c[4].parse().ok()?,
-        step: c[5].parse().ok()?,
-        fmt: Fmt::parse(&c[6])?,
+    let (body, fmt) = if let Some(b) = name.strip_suffix(".ckpt") {
+        (b, Fmt::Ckpt)
+    } else {
+        (name.strip_suffix(".safetensors")?, Fmt::Safetensors)
+    };
+    body.match_indices("_rank_").find_map(|(i, _)| {
+        let rest = &body[i + 6..];
+        let (ids, es) = rest.split_once('-')?;
+        let (rank, restart) = match ids.split_once('_') {
+            Some((r, k)) => (num(r)?, num(k)?),
+            None => (num(ids)?, 0),
+        };
+        let (e, st) = es.split_once('_')?;
+        Some(CkptName {
+            stem: body[..i].to_owned(),
+            rank,
+            restart,
+            epoch: num(e)?,
+            step: num(st)?,
+            fmt,
+        })
     })
+}
+
+/// ASCII digits only, fitting `u64`.
+fn num(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -240,6 +334,59 @@ mod tests {
         assert_eq!(t.to_string(), "2");
     }
 
+    /// The ASCII fast paths agree with the regexes on tricky names.
+    #[test]
+    fn fast_paths_agree_with_the_regexes() {
+        let names = [
+            "a-1_2.ckpt",
+            "-1_2.ckpt",
+            "a--1_2.ckpt",
+            "a-1-2_3.ckpt",
+            "a-1_2.ckpt\n",
+            "a-1_2.ckpt\n\n",
+            "a-_2.ckpt",
+            "a-1_.ckpt",
+            "a-1_2.ckptx",
+            "a-1_2.ckp",
+            "x-1_2.ckpt-3_4.ckpt",
+            "a-1_2_3.ckpt",
+            "a_rank_1-2_3.ckpt",
+            "a_rank_-1_rank_7-1_1.ckpt",
+            "_rank_",
+            "a_rank_12x",
+            "a-01_02.safetensors",
+        ];
+        for n in names {
+            for fmt in [Fmt::Ckpt, Fmt::Safetensors] {
+                let p = patterns(fmt);
+                assert_eq!(ascii_check(n, fmt), p.check.is_match(n), "check {n:?}");
+                let re = p
+                    .epoch_step
+                    .captures(n)
+                    .map(|c| (c[1].to_owned(), c[2].to_owned()));
+                let fast = ascii_epoch_step(n, fmt).map(|(e, s)| (e.to_owned(), s.to_owned()));
+                assert_eq!(fast, re, "epoch/step {n:?}");
+            }
+            let re = rank_re().captures(n).map(|c| int(&c[1]));
+            assert_eq!(rank_id(n).ok(), re, "rank {n:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Random names over the characters that matter: fast paths ≡ regexes.
+        #[test]
+        fn fast_paths_match_regexes_on_random_names(n in "[a_rnk0-9\\-.cptsfe\n]{0,24}") {
+            for fmt in [Fmt::Ckpt, Fmt::Safetensors] {
+                let p = patterns(fmt);
+                proptest::prop_assert_eq!(ascii_check(&n, fmt), p.check.is_match(&n));
+                let re = p.epoch_step.captures(&n).map(|c| (c[1].to_owned(), c[2].to_owned()));
+                proptest::prop_assert_eq!(ascii_epoch_step(&n, fmt).map(|(e, s)| (e.to_owned(), s.to_owned())), re);
+            }
+            proptest::prop_assert_eq!(rank_id(&n).ok(), rank_re().captures(&n).map(|c| int(&c[1])));
+        }
+    }
+
     #[test]
     fn canonical_names_parse() {
         let n = parse_ckpt_name("llama3_1_8b_rank_3_1-25_2.ckpt").unwrap();
@@ -249,5 +396,10 @@ mod tests {
         );
         assert_eq!(n.file_name(), "llama3_1_8b_rank_3_1-25_2.ckpt");
         assert!(parse_ckpt_name("x_rank_0-20_2_breakpoint.ckpt").is_none());
+        assert!(parse_ckpt_name("x_rank_0_1_2-20_2.ckpt").is_none());
+        assert_eq!(
+            parse_ckpt_name("a_rank_x_rank_2-1_1.ckpt").unwrap().stem,
+            "a_rank_x"
+        );
     }
 }
