@@ -115,8 +115,6 @@ pub struct PyJsonError {
     pub message: String,
 }
 
-const MAX_DEPTH: usize = 900;
-
 /// Decode `bytes` as a UTF-8 text file and parse it like `json.load`.
 pub fn load(bytes: &[u8]) -> Result<PyValue, PyJsonError> {
     let text = decode_utf8(bytes).map_err(|message| PyJsonError {
@@ -129,18 +127,12 @@ pub fn load(bytes: &[u8]) -> Result<PyValue, PyJsonError> {
 /// `json.loads` on a `str`.
 pub fn loads(text: &str) -> Result<PyValue, PyJsonError> {
     let chars: Vec<char> = text.chars().collect();
-    let mut p = Parser {
-        s: &chars,
-        depth: 0,
-    };
+    let p = Parser { s: &chars };
     if chars.first() == Some(&'\u{feff}') {
         return Err(p.err("Unexpected UTF-8 BOM (decode using utf-8-sig)", 0));
     }
     let start = p.ws(0);
-    let (value, end) = p.value(start).map_err(|e| match e {
-        Fail::Stop(at) => p.err("Expecting value", at),
-        Fail::Err(e) => e,
-    })?;
+    let (value, end) = p.value(start)?;
     let end = p.ws(end);
     if end != chars.len() {
         return Err(p.err("Extra data", end));
@@ -148,21 +140,18 @@ pub fn loads(text: &str) -> Result<PyValue, PyJsonError> {
     Ok(value)
 }
 
-enum Fail {
-    /// The scanner's StopIteration: no value starts here.
-    Stop(usize),
-    Err(PyJsonError),
-}
+/// Python's recursion limit (1000) minus the frames MindFormers' own call stack already uses;
+/// deeper nesting raises `RecursionError` there too (the exact depth varies by a few frames).
+const MAX_DEPTH: usize = 950;
 
-impl From<PyJsonError> for Fail {
-    fn from(e: PyJsonError) -> Self {
-        Fail::Err(e)
-    }
+/// A container being filled; objects remember the key whose value comes next.
+enum Open {
+    List(Vec<PyValue>),
+    Dict(Vec<(String, PyValue)>, String),
 }
 
 struct Parser<'a> {
     s: &'a [char],
-    depth: usize,
 }
 
 impl Parser<'_> {
@@ -195,48 +184,123 @@ impl Parser<'_> {
         i + n <= self.s.len() && self.s[i..i + n].iter().copied().eq(word.chars())
     }
 
-    fn value(&mut self, i: usize) -> Result<(PyValue, usize), Fail> {
+    /// One value starting at `i`, iteratively (an explicit stack instead of recursion, so that
+    /// hostile nesting cannot overflow the thread's stack).
+    fn value(&self, mut i: usize) -> Result<(PyValue, usize), PyJsonError> {
+        let mut stack: Vec<Open> = Vec::new();
+        loop {
+            let (mut val, mut end) = match self.at(i) {
+                Some(c @ ('{' | '[')) => {
+                    if stack.len() >= MAX_DEPTH {
+                        let what = if c == '{' { "object" } else { "array" };
+                        return Err(PyJsonError {
+                            class: "RecursionError",
+                            message: format!(
+                                "maximum recursion depth exceeded while decoding a JSON {what} from a unicode string"
+                            ),
+                        });
+                    }
+                    let j = self.ws(i + 1);
+                    match (c, self.at(j)) {
+                        ('{', Some('}')) => (PyValue::Dict(Vec::new()), j + 1),
+                        ('[', Some(']')) => (PyValue::List(Vec::new()), j + 1),
+                        ('{', _) => {
+                            let (key, next) = self.key(j)?;
+                            stack.push(Open::Dict(Vec::new(), key));
+                            i = next;
+                            continue;
+                        }
+                        _ => {
+                            stack.push(Open::List(Vec::new()));
+                            i = j;
+                            continue;
+                        }
+                    }
+                }
+                _ => self.scalar(i)?,
+            };
+            // Attach the finished value to its parents, closing every container that ends here.
+            loop {
+                let j = self.ws(end);
+                match stack.last_mut() {
+                    None => return Ok((val, end)),
+                    Some(Open::List(items)) => {
+                        items.push(val);
+                        match self.at(j) {
+                            Some(']') => {}
+                            Some(',') => {
+                                i = self.ws(j + 1);
+                                break;
+                            }
+                            _ => return Err(self.err("Expecting ',' delimiter", j)),
+                        }
+                    }
+                    Some(Open::Dict(items, key)) => {
+                        let key = std::mem::take(key);
+                        match items.iter_mut().find(|(k, _)| *k == key) {
+                            Some(slot) => slot.1 = val,
+                            None => items.push((key, val)),
+                        }
+                        match self.at(j) {
+                            Some('}') => {}
+                            Some(',') => {
+                                let (next_key, next) = self.key(self.ws(j + 1))?;
+                                if let Some(Open::Dict(_, k)) = stack.last_mut() {
+                                    *k = next_key;
+                                }
+                                i = next;
+                                break;
+                            }
+                            _ => return Err(self.err("Expecting ',' delimiter", j)),
+                        }
+                    }
+                }
+                val = match stack.pop() {
+                    Some(Open::List(items)) => PyValue::List(items),
+                    Some(Open::Dict(items, _)) => PyValue::Dict(items),
+                    None => PyValue::None, // unreachable: the match above saw a container
+                };
+                end = j + 1;
+            }
+        }
+    }
+
+    /// `"key" :` starting at `i`; returns the key and the position of its value.
+    fn key(&self, i: usize) -> Result<(String, usize), PyJsonError> {
+        if self.at(i) != Some('"') {
+            return Err(self.err("Expecting property name enclosed in double quotes", i));
+        }
+        let (key, next) = self.string(i + 1)?;
+        let j = self.ws(next);
+        if self.at(j) != Some(':') {
+            return Err(self.err("Expecting ':' delimiter", j));
+        }
+        Ok((key, self.ws(j + 1)))
+    }
+
+    /// Strings, constants and numbers; anything else is "Expecting value".
+    fn scalar(&self, i: usize) -> Result<(PyValue, usize), PyJsonError> {
         let Some(c) = self.at(i) else {
-            return Err(Fail::Stop(i));
+            return Err(self.err("Expecting value", i));
         };
-        match c {
+        Ok(match c {
             '"' => {
                 let (s, end) = self.string(i + 1)?;
-                Ok((PyValue::Str(s), end))
+                (PyValue::Str(s), end)
             }
-            '{' => self.nested(i, true),
-            '[' => self.nested(i, false),
-            'n' if self.starts(i, "null") => Ok((PyValue::None, i + 4)),
-            't' if self.starts(i, "true") => Ok((PyValue::Bool(true), i + 4)),
-            'f' if self.starts(i, "false") => Ok((PyValue::Bool(false), i + 5)),
-            'N' if self.starts(i, "NaN") => Ok((PyValue::Float(f64::NAN), i + 3)),
-            'I' if self.starts(i, "Infinity") => Ok((PyValue::Float(f64::INFINITY), i + 8)),
-            '-' if self.starts(i, "-Infinity") => Ok((PyValue::Float(f64::NEG_INFINITY), i + 9)),
-            _ => self.number(i),
-        }
+            'n' if self.starts(i, "null") => (PyValue::None, i + 4),
+            't' if self.starts(i, "true") => (PyValue::Bool(true), i + 4),
+            'f' if self.starts(i, "false") => (PyValue::Bool(false), i + 5),
+            'N' if self.starts(i, "NaN") => (PyValue::Float(f64::NAN), i + 3),
+            'I' if self.starts(i, "Infinity") => (PyValue::Float(f64::INFINITY), i + 8),
+            '-' if self.starts(i, "-Infinity") => (PyValue::Float(f64::NEG_INFINITY), i + 9),
+            _ => self
+                .number(i)
+                .ok_or_else(|| self.err("Expecting value", i))?,
+        })
     }
 
-    fn nested(&mut self, i: usize, object: bool) -> Result<(PyValue, usize), Fail> {
-        if self.depth >= MAX_DEPTH {
-            let what = if object { "object" } else { "array" };
-            return Err(Fail::Err(PyJsonError {
-                class: "RecursionError",
-                message: format!(
-                    "maximum recursion depth exceeded while decoding a JSON {what} from a unicode string"
-                ),
-            }));
-        }
-        self.depth += 1;
-        let r = if object {
-            self.object(i + 1)
-        } else {
-            self.array(i + 1)
-        };
-        self.depth -= 1;
-        r
-    }
-
-    fn number(&self, start: usize) -> Result<(PyValue, usize), Fail> {
+    fn number(&self, start: usize) -> Option<(PyValue, usize)> {
         let mut i = start;
         if self.at(i) == Some('-') {
             i += 1;
@@ -248,7 +312,7 @@ impl Parser<'_> {
                 }
             }
             Some('0') => i += 1,
-            _ => return Err(Fail::Stop(start)),
+            _ => return None,
         }
         let int_end = i;
         let mut is_float = false;
@@ -278,13 +342,10 @@ impl Parser<'_> {
         let text: String = self.s[start..i].iter().collect();
         if is_float {
             let f = text.parse::<f64>().unwrap_or(f64::NAN);
-            Ok((PyValue::Float(f), i))
+            Some((PyValue::Float(f), i))
         } else {
             let int_text: String = self.s[start..int_end].iter().collect();
-            match PyInt::parse_digits(&int_text) {
-                Some((v, _)) => Ok((PyValue::Int(v), i)),
-                None => Err(Fail::Stop(start)),
-            }
+            PyInt::parse_digits(&int_text).map(|(v, _)| (PyValue::Int(v), i))
         }
     }
 
@@ -366,64 +427,6 @@ impl Parser<'_> {
         }
         Ok((char::from_u32(hi).unwrap_or('\u{fffd}'), end))
     }
-
-    /// `i` is just past `{`.
-    fn object(&mut self, i: usize) -> Result<(PyValue, usize), Fail> {
-        let mut items: Vec<(String, PyValue)> = Vec::new();
-        let mut i = self.ws(i);
-        if self.at(i) == Some('}') {
-            return Ok((PyValue::Dict(items), i + 1));
-        }
-        loop {
-            if self.at(i) != Some('"') {
-                return Err(self
-                    .err("Expecting property name enclosed in double quotes", i)
-                    .into());
-            }
-            let (key, next) = self.string(i + 1)?;
-            i = self.ws(next);
-            if self.at(i) != Some(':') {
-                return Err(self.err("Expecting ':' delimiter", i).into());
-            }
-            i = self.ws(i + 1);
-            let (value, next) = match self.value(i) {
-                Err(Fail::Stop(at)) => return Err(self.err("Expecting value", at).into()),
-                other => other?,
-            };
-            match items.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => items.push((key, value)),
-            }
-            i = self.ws(next);
-            match self.at(i) {
-                Some('}') => return Ok((PyValue::Dict(items), i + 1)),
-                Some(',') => i = self.ws(i + 1),
-                _ => return Err(self.err("Expecting ',' delimiter", i).into()),
-            }
-        }
-    }
-
-    /// `i` is just past `[`.
-    fn array(&mut self, i: usize) -> Result<(PyValue, usize), Fail> {
-        let mut items = Vec::new();
-        let mut i = self.ws(i);
-        if self.at(i) == Some(']') {
-            return Ok((PyValue::List(items), i + 1));
-        }
-        loop {
-            let (value, next) = match self.value(i) {
-                Err(Fail::Stop(at)) => return Err(self.err("Expecting value", at).into()),
-                other => other?,
-            };
-            items.push(value);
-            i = self.ws(next);
-            match self.at(i) {
-                Some(']') => return Ok((PyValue::List(items), i + 1)),
-                Some(',') => i = self.ws(i + 1),
-                _ => return Err(self.err("Expecting ',' delimiter", i).into()),
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -494,6 +497,22 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(100_000);
         assert_eq!(loads(&deep).unwrap_err().class, "RecursionError");
+        let ok = format!("{}{}", "[".repeat(900), "]".repeat(900));
+        assert!(loads(&ok).is_ok());
+        let nested = loads(r#"{"a": [1, {"b": [2, 3]}, []], "c": {}}"#).unwrap();
+        assert_eq!(nested.get("c"), Some(&PyValue::Dict(vec![])));
+        assert_eq!(
+            msg("{\"a\": 1,}"),
+            "Expecting property name enclosed in double quotes: line 1 column 9 (char 8)"
+        );
+        assert_eq!(
+            msg("[1, {\"a\" 2}]"),
+            "Expecting ':' delimiter: line 1 column 10 (char 9)"
+        );
+        assert_eq!(
+            msg("[[1] 2]"),
+            "Expecting ',' delimiter: line 1 column 6 (char 5)"
+        );
     }
 
     #[test]
