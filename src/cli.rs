@@ -204,12 +204,14 @@ fn build_config(a: &ResolveArgs) -> Result<(ResumeConfig, RunSettings), String> 
     let mut cfg = ResumeConfig::default();
     let mut run = RunSettings::default();
     let mut gbs_formula = None;
+    let mut yaml_output_dir = None;
     if let Some(path) = &a.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: {e}; pass a readable MindFormers YAML", path.display()))?;
         let y = yaml::parse(&text)
             .map_err(|e| format!("{}: not a valid YAML file: {e}", path.display()))?;
         y.apply(&mut cfg);
+        yaml_output_dir = y.output_dir.clone();
         run = y.run.clone();
         gbs_formula = y.gbs.clone();
     }
@@ -240,12 +242,10 @@ fn build_config(a: &ResolveArgs) -> Result<(ResumeConfig, RunSettings), String> 
             other => return Err(format!("--mode {other}: expected train or finetune")),
         };
     }
-    cfg.output_dir = match &a.output_dir {
-        Some(o) => o.clone(),
-        None if a.config.is_some() && cfg.output_dir != ResumeConfig::default().output_dir => {
-            cfg.output_dir
-        }
-        None => parent_of(&a.load_checkpoint),
+    cfg.output_dir = match (&a.output_dir, yaml_output_dir) {
+        (Some(o), _) => o.clone(),
+        (None, Some(o)) => o,
+        (None, None) => parent_of(&a.load_checkpoint),
     };
     if let Some(s) = a.sink_size {
         run.sink_mode = Some(s > 0);

@@ -120,9 +120,13 @@ impl Fs for RealFs {
     }
 }
 
-/// A test seam: the real filesystem, except that chosen paths fail with chosen errno values.
+/// A test seam: the real filesystem, except that chosen paths fail with chosen errno values
+/// (`read_dir` and `read_small` of that path), and chosen entries vanish between `readdir` and
+/// their `stat` (listed, but `lstat` fails with ENOENT), as in a race with a writer.
+#[derive(Default)]
 pub struct FaultyFs {
     pub faults: Vec<(std::path::PathBuf, i32)>,
+    pub vanish: Vec<std::path::PathBuf>,
 }
 
 impl FaultyFs {
@@ -140,10 +144,16 @@ impl Fs for FaultyFs {
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
-        match self.fault(path) {
-            Some(e) => Err(e),
-            None => RealFs.read_dir(path),
+        let mut entries = match self.fault(path) {
+            Some(e) => return Err(e),
+            None => RealFs.read_dir(path)?,
+        };
+        for e in entries.iter_mut() {
+            if self.vanish.contains(&path.join(&e.name)) {
+                e.lstat = Err(io::Error::from_raw_os_error(2));
+            }
         }
+        Ok(entries)
     }
 
     fn read_small(&self, path: &Path, limit: u64) -> FileRead {

@@ -117,3 +117,70 @@ fn common_fixture() -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// A resumed launch into the same folders: restart suffix `_1`, the older run's files kept,
+/// rotation among the new prefix only, and the resumed-run append order — as in `tree-seed`.
+#[test]
+fn resumed_launch_matches_tree_seed() {
+    use ckptscope::writer::run::{run, Launch};
+    let Some(fx) = common_fixture() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(&root, &Launch::seed(), |_| true).unwrap();
+    let resumed = Launch {
+        initial_step: 40,
+        initial_epoch: 20,
+        steps: 20,
+        ..Launch::seed()
+    };
+    run(&root, &resumed, |_| true).unwrap();
+    for r in 0..4 {
+        let listing = |dir: &std::path::Path| {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let rel = format!("checkpoint/rank_{r}");
+        assert_eq!(
+            listing(&tmp.path().join(&rel)),
+            listing(&fx.join("tree-seed").join(&rel)),
+            "rank {r}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join(&rel).join("meta.json")).unwrap(),
+            std::fs::read_to_string(fx.join("tree-seed").join(&rel).join("meta.json")).unwrap()
+        );
+    }
+    let ours = std::fs::read(root.join("rank_0/llama3_1_8b_rank_0_1-30_2.ckpt")).unwrap();
+    let real = std::fs::read(fx.join("tree-seed/checkpoint/rank_0/llama3_1_8b_rank_0_1-30_2.ckpt"))
+        .unwrap();
+    let (a, b) = (
+        walk_detailed(std::io::Cursor::new(&ours), ours.len() as u64),
+        walk_detailed(std::io::Cursor::new(&real), real.len() as u64),
+    );
+    assert_eq!(a.append_order, b.append_order);
+    // global_step sits among the optimizer state; the tail is in resumed-run order
+    assert_eq!(
+        a.append_order,
+        [
+            "global_step",
+            "step_num",
+            "epoch_num",
+            "loss_scale",
+            "global_batch_size"
+        ]
+        .map(String::from)
+        .to_vec()
+    );
+    assert_eq!(a.append, b.append);
+    let tags = |w: &ckptscope::verify::ckpt::CkptWalk| {
+        w.record_list
+            .iter()
+            .map(|r| (r.tag.clone(), r.tensor_type.clone(), r.dims.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags(&a), tags(&b));
+}

@@ -7,14 +7,17 @@ use serde_json::Value;
 
 #[test]
 fn reader_matches_cpython() {
-    let vectors: Vec<Value> = serde_json::from_str(include_str!("data/pyjson_vectors.json")).unwrap();
+    let vectors: Vec<Value> =
+        serde_json::from_str(include_str!("data/pyjson_vectors.json")).unwrap();
     assert!(vectors.len() > 3000);
     let mut bad = Vec::new();
     for v in &vectors {
         let text = v["text"].as_str().unwrap();
         let got = loads(text);
         let ok = match (&got, v.get("ok")) {
-            (Ok(val), Some(t)) => val.type_name() == t && val.truthy() == v["truthy"].as_bool().unwrap(),
+            (Ok(val), Some(t)) => {
+                val.type_name() == t && val.truthy() == v["truthy"].as_bool().unwrap()
+            }
             (Err(e), None) => e.class == v["error"] && e.message == v["message"],
             _ => false,
         };
@@ -22,5 +25,11 @@ fn reader_matches_cpython() {
             bad.push(format!("{text:?}: python {v} / ckptscope {got:?}"));
         }
     }
-    assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), vectors.len(), bad[..bad.len().min(20)].join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ:\n{}",
+        bad.len(),
+        vectors.len(),
+        bad[..bad.len().min(20)].join("\n")
+    );
 }
