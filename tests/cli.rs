@@ -289,6 +289,7 @@ fn unreadable_rank_folder_is_exit_2_with_path_and_cause() {
     };
     let fs = FaultyFs {
         faults: vec![(t.path("rank_1"), 13)],
+        ..Default::default()
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = resolve_cmd(&args, &fs, &mut out, &mut err);
