@@ -338,3 +338,21 @@ fn human_report_names_the_decision() {
     );
     assert!(s.contains("first printed step: 42"), "{s}");
 }
+
+#[test]
+fn hazard_warnings_name_the_files() {
+    let mut t = TestTree::new();
+    t.seed(2);
+    for r in 0..2 {
+        t.file(&format!("rank_{r}/llama_rank_{r}_1-25_3.ckpt"), b"x");
+        t.file(&format!("rank_{r}/llama_rank_{r}_1-26_3.ckpt"), b"x");
+        t.meta(r, 25, 3, &format!("llama_rank_{r}_1-25_3.ckpt"));
+    }
+    t.file("rank_1/llama_rank_1-30_2_breakpoint.ckpt", b"x").file("rank_0/llama_rank_0_1-27_3.tmp", b"").file("stray.ckpt", b"x");
+    t.file("rank_0/llama_rank_0-5_2.ckpt", b"");
+    let v = json(&bin(&["resolve", &t.d(), "--json"]));
+    let codes: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    for want in ["sink_size_changed", "breakpoint_file", "save_in_progress", "root_ckpt_hijacks_weights", "zero_byte_shard", "meta_lags_files"] {
+        assert!(codes.contains(&want), "{want} missing from {codes:?}");
+    }
+}

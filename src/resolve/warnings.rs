@@ -153,6 +153,7 @@ fn decision_checks(f: &Facts, out: &mut Vec<Warning>) {
         out.push(w("no_meta", "no usable meta.json on any rank: every rank loads its newest file by mtime (names were checked to agree; contents and mtimes were not)".into()));
     }
     async_lag(f, out);
+    sink_size_changed(f, out);
     older_prefix_fallback(f, out);
     stale_record(f, out);
     per_rank_missing(f, out);
@@ -245,6 +246,22 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
         out.push(w("meta_lags_files", format!(
             "every rank has a newer checkpoint ({e}_{s}) than the minimal meta.json ({}_{}) allows: typical of async_save (meta.json is written one save late and never for the last save); MindFormers resumes from {}_{} — set resume_training to the {e}_{s} file name to resume from the newer one (after verifying it)",
             meta.epoch, meta.step, chosen.epoch, chosen.step)));
+    }
+}
+
+/// Runs (restart prefixes) in rank 0 whose names use different, each constant, step-in-epoch
+/// values: the sink size changed between runs and `E × s` no longer maps names to steps.
+fn sink_size_changed(f: &Facts, out: &mut Vec<Warning>) {
+    let Some(rank0) = f.tree.dirs.get("rank_0") else { return };
+    let mut runs: BTreeMap<(String, u64), std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for c in rank0.listing.entries().iter().filter_map(|e| parse_ckpt_name(&e.name)) {
+        runs.entry((c.stem, c.restart)).or_default().insert(c.step);
+    }
+    let sinks: std::collections::BTreeSet<u64> = runs.values().filter(|s| s.len() == 1).flatten().copied().collect();
+    if sinks.len() > 1 {
+        out.push(w("sink_size_changed", format!(
+            "runs in {}/rank_0 were saved with different sink sizes ({}): file names no longer map to global steps by epoch × sink size, and MindFormers warns that resuming after a sink-size change may misbehave",
+            f.tree.root, sinks.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))));
     }
 }
 
