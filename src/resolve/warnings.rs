@@ -244,8 +244,8 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
     if let Some(c) = newer.iter().find(|c| complete(c)) {
         let (e, s) = (c.epoch, c.step);
         out.push(w("meta_lags_files", format!(
-            "every rank has a newer checkpoint ({e}_{s}) than the minimal meta.json ({}_{}) allows: typical of async_save (meta.json is written one save late and never for the last save); MindFormers resumes from {}_{} — set resume_training to the {e}_{s} file name to resume from the newer one (after verifying it)",
-            meta.epoch, meta.step, chosen.epoch, chosen.step)));
+            "every rank has a newer checkpoint ({e}_{s}) than the minimal meta.json ({}_{}) allows: typical of async_save (meta.json is written one save late and never for the last save); MindFormers resumes from {}_{}. To resume from {e}_{s} instead (after verifying its files), set resume_training: \"{}\"",
+            meta.epoch, meta.step, chosen.epoch, chosen.step, c.file_name())));
     }
 }
 
