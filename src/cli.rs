@@ -144,7 +144,8 @@ pub fn resolve_cmd(a: &ResolveArgs, fs: &dyn Fs, out: &mut dyn Write, err: &mut 
         run.new_global_batch_size = a.global_batch_size;
     }
     let fmt = config.fmt;
-    let read = |file: &str| read_append(&Path::new(&root).join("rank_0").join(file), fmt);
+    let read =
+        |file: &str| crate::verify::read_append(&Path::new(&root).join("rank_0").join(file), fmt);
     let analysis = analyze(&tree, &config, &env, &paths, &run, &read);
     let text = if a.json {
         let doc = crate::report::json::document(&analysis);
@@ -164,14 +165,6 @@ pub fn resolve_cmd(a: &ResolveArgs, fs: &dyn Fs, out: &mut dyn Write, err: &mut 
         .iter()
         .any(|r| matches!(r, RankResult::Error(_)));
     i32::from(any_error)
-}
-
-/// Stored append entries of a `.ckpt` or `.safetensors` file.
-fn read_append(path: &Path, fmt: Fmt) -> Option<crate::verify::ckpt::AppendValues> {
-    match fmt {
-        Fmt::Ckpt => crate::verify::ckpt::walk_path(path).ok().map(|w| w.append),
-        Fmt::Safetensors => crate::verify::safetensors::append_values_path(path),
-    }
 }
 
 /// The first input ckptscope could not read, as "path: cause; fix".

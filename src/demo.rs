@@ -40,9 +40,10 @@ pub fn resolve_dir(root: &Path) -> Analysis {
         ..Default::default()
     };
     let read = |file: &str| {
-        crate::verify::ckpt::walk_path(&root.join("rank_0").join(file))
-            .ok()
-            .map(|w| w.append)
+        crate::verify::read_append(
+            &root.join("rank_0").join(file),
+            crate::layout::mindformers::names::Fmt::Ckpt,
+        )
     };
     analyze(&tree, &cfg, &env, &paths, &RunSettings::default(), &read)
 }

@@ -348,11 +348,25 @@ fn hazard_warnings_name_the_files() {
         t.file(&format!("rank_{r}/llama_rank_{r}_1-26_3.ckpt"), b"x");
         t.meta(r, 25, 3, &format!("llama_rank_{r}_1-25_3.ckpt"));
     }
-    t.file("rank_1/llama_rank_1-30_2_breakpoint.ckpt", b"x").file("rank_0/llama_rank_0_1-27_3.tmp", b"").file("stray.ckpt", b"x");
+    t.file("rank_1/llama_rank_1-30_2_breakpoint.ckpt", b"x")
+        .file("rank_0/llama_rank_0_1-27_3.tmp", b"")
+        .file("stray.ckpt", b"x");
     t.file("rank_0/llama_rank_0-5_2.ckpt", b"");
     let v = json(&bin(&["resolve", &t.d(), "--json"]));
-    let codes: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
-    for want in ["sink_size_changed", "breakpoint_file", "save_in_progress", "root_ckpt_hijacks_weights", "zero_byte_shard", "meta_lags_files"] {
+    let codes: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    for want in [
+        "sink_size_changed",
+        "breakpoint_file",
+        "save_in_progress",
+        "root_ckpt_hijacks_weights",
+        "zero_byte_shard",
+        "meta_lags_files",
+    ] {
         assert!(codes.contains(&want), "{want} missing from {codes:?}");
     }
 }

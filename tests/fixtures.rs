@@ -125,7 +125,7 @@ fn resolve_with_fmt(
         realpath: d,
         ..Default::default()
     };
-    let read = |_: &str| None;
+    let read = |_: &str| Err("not read".to_owned());
     ckptscope::resolve::analyze(&tree, &cfg, &env, &paths, &Default::default(), &read)
 }
 

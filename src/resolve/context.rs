@@ -46,22 +46,17 @@ pub fn context_file(tree: &Tree, mf: &MfResolution, cfg: &ResumeConfig) -> Optio
 pub fn skip_inputs(
     tree: &Tree,
     file: &str,
-    stored: Option<&AppendValues>,
+    stored: &AppendValues,
     cfg: &ResumeConfig,
     run: &RunSettings,
     notes: &mut Vec<String>,
 ) -> SkipInputs {
     let get = |f: fn(&AppendValues) -> Option<crate::verify::ckpt::Num>| {
-        stored.and_then(f).and_then(|n| n.as_i64())
+        f(stored).and_then(|n| n.as_i64())
     };
     let step_num = get(|a| a.step_num);
     let epoch_num = get(|a| a.epoch_num);
     let stored_gbs = get(|a| a.global_batch_size);
-    if stored.is_none() {
-        notes.push(format!(
-            "{file}: stored step_num/epoch_num could not be read; data skip unknown"
-        ));
-    }
     let new_gbs = run.new_global_batch_size.or_else(|| {
         if stored_gbs.is_some() {
             notes.push("new global batch size not given: assumed unchanged (use --global-batch-size or --config)".into());

@@ -33,8 +33,10 @@ use warnings::Warning;
 pub struct Context {
     /// File name in `rank_0/`.
     pub file: String,
-    /// Its append entries, or `None` when they could not be read.
+    /// Its append entries, or `None` when MindSpore could not load the file.
     pub append: Option<AppendValues>,
+    /// Why the file cannot be loaded (damaged, unreadable …), when it cannot.
+    pub unusable: Option<String>,
     /// Inferences and assumptions made for the arithmetic.
     pub notes: Vec<String>,
 }
@@ -52,14 +54,15 @@ pub struct Analysis {
 }
 
 /// Run the MindFormers resolver, the data-skip arithmetic and the hazard checks.
-/// `read_append(file)` returns the append entries of `rank_0/<file>`.
+/// `read_append(file)` returns the append entries of `rank_0/<file>`, or why MindSpore could
+/// not load that file.
 pub fn analyze(
     tree: &Tree,
     config: &ResumeConfig,
     env: &EnvFacts,
     paths: &PathFacts,
     run: &RunSettings,
-    read_append: &dyn Fn(&str) -> Option<AppendValues>,
+    read_append: &dyn Fn(&str) -> Result<AppendValues, String>,
 ) -> Analysis {
     let mf = mindformers::resolve(&Inputs {
         tree,
@@ -69,18 +72,22 @@ pub fn analyze(
     });
     let file = context::context_file(tree, &mf, config);
     let context = file.map(|file| {
-        let append = read_append(&file);
+        let (append, unusable) = match read_append(&file) {
+            Ok(a) => (Some(a), None),
+            Err(why) => (None, Some(why)),
+        };
         Context {
             file,
             append,
+            unusable,
             notes: Vec::new(),
         }
     });
     let mut notes = Vec::new();
-    let data_skip = context.as_ref().map(|c| {
-        let inputs =
-            context::skip_inputs(tree, &c.file, c.append.as_ref(), config, run, &mut notes);
-        (data_skip::compute(&inputs), inputs.new_global_batch_size)
+    let data_skip = context.as_ref().and_then(|c| {
+        let append = c.append.as_ref()?;
+        let inputs = context::skip_inputs(tree, &c.file, append, config, run, &mut notes);
+        Some((data_skip::compute(&inputs), inputs.new_global_batch_size))
     });
     let context = context.map(|c| Context { notes, ..c });
     let warnings = warnings::collect(&warnings::Facts {

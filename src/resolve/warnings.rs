@@ -252,12 +252,24 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
 /// Runs (restart prefixes) in rank 0 whose names use different, each constant, step-in-epoch
 /// values: the sink size changed between runs and `E × s` no longer maps names to steps.
 fn sink_size_changed(f: &Facts, out: &mut Vec<Warning>) {
-    let Some(rank0) = f.tree.dirs.get("rank_0") else { return };
+    let Some(rank0) = f.tree.dirs.get("rank_0") else {
+        return;
+    };
     let mut runs: BTreeMap<(String, u64), std::collections::BTreeSet<u64>> = BTreeMap::new();
-    for c in rank0.listing.entries().iter().filter_map(|e| parse_ckpt_name(&e.name)) {
+    for c in rank0
+        .listing
+        .entries()
+        .iter()
+        .filter_map(|e| parse_ckpt_name(&e.name))
+    {
         runs.entry((c.stem, c.restart)).or_default().insert(c.step);
     }
-    let sinks: std::collections::BTreeSet<u64> = runs.values().filter(|s| s.len() == 1).flatten().copied().collect();
+    let sinks: std::collections::BTreeSet<u64> = runs
+        .values()
+        .filter(|s| s.len() == 1)
+        .flatten()
+        .copied()
+        .collect();
     if sinks.len() > 1 {
         out.push(w("sink_size_changed", format!(
             "runs in {}/rank_0 were saved with different sink sizes ({}): file names no longer map to global steps by epoch × sink size, and MindFormers warns that resuming after a sink-size change may misbehave",
