@@ -3,6 +3,7 @@
 //! then the seed's fault (rank 3 loses its newest file) and the new answer.
 
 use crate::fsys::RealFs;
+use crate::layout::mindformers::names::Fmt;
 use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use crate::resolve::context::RunSettings;
 use crate::resolve::mindformers::RankResult;
@@ -12,8 +13,14 @@ use crate::writer::run::{run, Launch};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Resolve `root` as a single-node job with default settings.
+/// Resolve `root` as a single-node job with default settings (`.ckpt` files).
 pub fn resolve_dir(root: &Path) -> Analysis {
+    resolve_dir_as(root, Fmt::Ckpt)
+}
+
+/// Resolve `root` as a single-node job whose `load_ckpt_format` is `fmt`, world size = the
+/// number of `rank_*` entries, output_dir = the root's parent.
+pub fn resolve_dir_as(root: &Path, fmt: Fmt) -> Analysis {
     let root_s = root.to_string_lossy().into_owned();
     let tree = scan(&RealFs, &root_s);
     let n = tree.root_listing().map_or(0, |l| {
@@ -24,6 +31,7 @@ pub fn resolve_dir(root: &Path) -> Analysis {
     });
     let cfg = ResumeConfig {
         load_checkpoint: Some(root_s.clone()),
+        fmt,
         output_dir: root
             .parent()
             .map_or(".".into(), |p| p.to_string_lossy().into_owned()),
@@ -39,12 +47,7 @@ pub fn resolve_dir(root: &Path) -> Analysis {
         realpath: root_s,
         ..Default::default()
     };
-    let read = |file: &str| {
-        crate::verify::read_append(
-            &root.join("rank_0").join(file),
-            crate::layout::mindformers::names::Fmt::Ckpt,
-        )
-    };
+    let read = |file: &str| crate::verify::read_append(&root.join("rank_0").join(file), fmt);
     analyze(&tree, &cfg, &env, &paths, &RunSettings::default(), &read)
 }
 

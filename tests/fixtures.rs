@@ -76,7 +76,7 @@ fn every_tree_resolves_as_mindformers_did() {
     for (name, want) in trees {
         let root = fx.join(name).join("checkpoint");
         let fmt = want["ckpt_format"].as_str().unwrap();
-        let a = resolve_with_fmt(
+        let a = ckptscope::demo::resolve_dir_as(
             &root,
             ckptscope::layout::mindformers::names::Fmt::parse(fmt).unwrap(),
         );
@@ -100,33 +100,6 @@ fn every_tree_resolves_as_mindformers_did() {
             "{name}"
         );
     }
-}
-
-fn resolve_with_fmt(
-    root: &Path,
-    fmt: ckptscope::layout::mindformers::names::Fmt,
-) -> ckptscope::resolve::Analysis {
-    use ckptscope::resolve::config::*;
-    let d = root.to_string_lossy().into_owned();
-    let tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &d);
-    let n = tree.dirs.len() as u64;
-    let cfg = ResumeConfig {
-        load_checkpoint: Some(d.clone()),
-        fmt,
-        ..Default::default()
-    };
-    let env = EnvFacts {
-        world_size: n,
-        device_num_per_node: 8,
-        ..Default::default()
-    };
-    let paths = PathFacts {
-        abspath: d.clone(),
-        realpath: d,
-        ..Default::default()
-    };
-    let read = |_: &str| Err("not read".to_owned());
-    ckptscope::resolve::analyze(&tree, &cfg, &env, &paths, &Default::default(), &read)
 }
 
 #[test]
