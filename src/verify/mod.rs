@@ -2,6 +2,7 @@
 pub mod ckpt;
 pub mod proto;
 pub mod safetensors;
+pub mod verdict;
 
 use crate::layout::mindformers::names::Fmt;
 use ckpt::{AppendValues, StreamEnd};

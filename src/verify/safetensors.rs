@@ -1,40 +1,59 @@
-//! Safetensors header reading: the 8-byte length, the JSON header, and the few scalar append
-//! entries MindSpore stores as ordinary tensors. Only the header and those scalars are read.
+//! Safetensors checks that read only the header (and a few scalar entries): the 8-byte length,
+//! the JSON header parsed and validated by the `safetensors` crate's `Metadata` (offsets
+//! contiguous, sizes matching dtype × shape), the file size it implies, MindSpore's
+//! `__metadata__`, and the append entries MindSpore stores as ordinary scalar tensors.
 
 use super::ckpt::{AppendValues, Num, APPEND_KEYS};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use safetensors::tensor::Metadata;
+use safetensors::Dtype;
 use std::io::{Read, Seek, SeekFrom};
 
 /// The safetensors format's own limit on the header size.
 pub const MAX_HEADER: u64 = 100_000_000;
 
-#[derive(Deserialize, Debug, Clone, PartialEq)]
-pub struct TensorInfo {
-    pub dtype: String,
-    pub shape: Vec<u64>,
-    pub data_offsets: (u64, u64),
-}
-
-/// A parsed header.
-#[derive(Debug, Clone, PartialEq)]
+/// A parsed and validated header.
+#[derive(Debug)]
 pub struct Header {
     pub header_len: u64,
-    pub tensors: BTreeMap<String, TensorInfo>,
-    pub metadata: BTreeMap<String, String>,
-    /// `8 + header_len + max(end offset)`: the size of a complete file.
+    pub metadata: Metadata,
+    /// `8 + header_len + data length`: the size of a complete file.
     pub expected_size: u64,
 }
 
 /// Why a header could not be used.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderError {
+    /// Shorter than the 8-byte length.
     TooShort(u64),
-    HeaderLenTooLarge(u64),
-    Json(String),
+    /// The declared header length does not fit the file (or the format's 100 MB limit).
+    HeaderLenTooLarge {
+        declared: u64,
+        file: u64,
+    },
+    /// The header is not valid JSON, or its offsets/sizes are inconsistent.
+    Invalid(String),
     Io(String),
 }
 
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::TooShort(n) => {
+                write!(f, "{n} bytes, shorter than the 8-byte header length")
+            }
+            HeaderError::HeaderLenTooLarge { declared, file } => {
+                write!(
+                    f,
+                    "header length {declared} does not fit the file ({file} bytes)"
+                )
+            }
+            HeaderError::Invalid(e) => write!(f, "invalid header: {e}"),
+            HeaderError::Io(e) => write!(f, "read error: {e}"),
+        }
+    }
+}
+
+/// Read and validate the header of a file of `len` bytes; the cursor is left after it.
 pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, HeaderError> {
     if len < 8 {
         return Err(HeaderError::TooShort(len));
@@ -44,34 +63,21 @@ pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, Heade
         .map_err(|e| HeaderError::Io(e.to_string()))?;
     let header_len = u64::from_le_bytes(n);
     if header_len > MAX_HEADER || header_len > len - 8 {
-        return Err(HeaderError::HeaderLenTooLarge(header_len));
+        return Err(HeaderError::HeaderLenTooLarge {
+            declared: header_len,
+            file: len,
+        });
     }
     let mut buf = vec![0u8; header_len as usize];
     src.read_exact(&mut buf)
         .map_err(|e| HeaderError::Io(e.to_string()))?;
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(&buf).map_err(|e| HeaderError::Json(e.to_string()))?;
-    let mut tensors = BTreeMap::new();
-    let mut metadata = BTreeMap::new();
-    for (k, v) in raw {
-        if k == "__metadata__" {
-            metadata = serde_json::from_value(v).map_err(|e| HeaderError::Json(e.to_string()))?;
-        } else {
-            let t: TensorInfo =
-                serde_json::from_value(v).map_err(|e| HeaderError::Json(format!("{k}: {e}")))?;
-            tensors.insert(k, t);
-        }
-    }
-    let data_end = tensors
-        .values()
-        .map(|t| t.data_offsets.1)
-        .max()
-        .unwrap_or(0);
+    let metadata: Metadata =
+        serde_json::from_slice(&buf).map_err(|e| HeaderError::Invalid(e.to_string()))?;
+    let expected_size = 8 + header_len + metadata.data_len() as u64;
     Ok(Header {
         header_len,
-        tensors,
         metadata,
-        expected_size: 8 + header_len + data_end,
+        expected_size,
     })
 }
 
@@ -80,27 +86,25 @@ pub fn append_values<R: Read + Seek>(mut src: R, h: &Header, len: u64) -> Append
     let mut out = AppendValues::default();
     let base = 8 + h.header_len;
     for key in APPEND_KEYS {
-        let Some(t) = h.tensors.get(key) else {
+        let Some(t) = h.metadata.info(key) else {
             continue;
         };
-        let (start, end) = t.data_offsets;
+        let (start, end) = (t.data_offsets.0 as u64, t.data_offsets.1 as u64);
         let n = end.saturating_sub(start);
         if n > 8 || base + end > len {
             continue;
         }
-        let mut b = vec![0u8; n as usize];
-        if src.seek(SeekFrom::Start(base + start)).is_err() || src.read_exact(&mut b).is_err() {
+        let mut b = [0u8; 8];
+        if src.seek(SeekFrom::Start(base + start)).is_err()
+            || src.read_exact(&mut b[..n as usize]).is_err()
+        {
             continue;
         }
-        let v = match (t.dtype.as_str(), b.len()) {
-            ("I64", 8) => Num::Int(i64::from_le_bytes(b[..8].try_into().unwrap_or_default())),
-            ("I32", 4) => {
-                Num::Int(i32::from_le_bytes(b[..4].try_into().unwrap_or_default()) as i64)
-            }
-            ("F32", 4) => {
-                Num::Float(f32::from_le_bytes(b[..4].try_into().unwrap_or_default()) as f64)
-            }
-            ("F64", 8) => Num::Float(f64::from_le_bytes(b[..8].try_into().unwrap_or_default())),
+        let v = match (t.dtype, n) {
+            (Dtype::I64, 8) => Num::Int(i64::from_le_bytes(b)),
+            (Dtype::I32, 4) => Num::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64),
+            (Dtype::F32, 4) => Num::Float(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
+            (Dtype::F64, 8) => Num::Float(f64::from_le_bytes(b)),
             _ => continue,
         };
         match key {
@@ -112,6 +116,31 @@ pub fn append_values<R: Read + Seek>(mut src: R, h: &Header, len: u64) -> Append
         }
     }
     out
+}
+
+/// MindSpore's safetensors CRC (`crc_num` in `__metadata__`): crc32 chained over each tensor's
+/// name bytes then data bytes, names in sorted order. Reads every tensor once.
+pub fn crc<R: Read + Seek>(mut src: R, h: &Header) -> std::io::Result<u32> {
+    let mut names = h.metadata.offset_keys();
+    names.sort();
+    let base = 8 + h.header_len;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for name in names {
+        let Some(t) = h.metadata.info(&name) else {
+            continue;
+        };
+        hasher.update(name.as_bytes());
+        src.seek(SeekFrom::Start(base + t.data_offsets.0 as u64))?;
+        let mut left = (t.data_offsets.1 - t.data_offsets.0) as u64;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            src.read_exact(&mut buf[..n])?;
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+    }
+    Ok(hasher.finalize())
 }
 
 /// Read the append entries of a safetensors file on disk.

@@ -1,0 +1,406 @@
+//! One verdict per shard, with a detail line that names the cause. The cheap pass walks the
+//! structure (headers only); the deep pass reads every byte once for the CRC trailer and
+//! SHA-256. Nothing here decides about resuming: the safe resolver reads these verdicts.
+
+use super::ckpt::{self, AppendValues, CkptWalk, StreamEnd};
+use super::safetensors;
+use crate::fsys::open_regular;
+use crate::model::{FileKind, Stat};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// What ckptscope found out about one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Structure walked completely and the resume context entries are present.
+    Ok,
+    /// A `.tmp` save under way, or abandoned.
+    InProgress,
+    ZeroByte,
+    /// The record stream (or safetensors data) is cut short.
+    Truncated,
+    /// Parses, but the resume context is missing: MindFormers would silently restart.
+    Incomplete,
+    /// A tensor whose content does not match its dims and type, an unknown type, or garbage
+    /// inside the stream: MindSpore zero-fills, ignores, or fails.
+    Corrupt,
+    CrcMismatch,
+    HashMismatch,
+    /// Encryption magic: present, content not checkable without the key.
+    Encrypted,
+    NotACheckpoint,
+    Unreadable,
+    NotRegular,
+}
+
+impl Verdict {
+    /// A shard MindFormers cannot resume from correctly.
+    pub fn is_damaged(self) -> bool {
+        !matches!(self, Verdict::Ok | Verdict::InProgress | Verdict::Encrypted)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::InProgress => "in_progress",
+            Verdict::ZeroByte => "zero_byte",
+            Verdict::Truncated => "truncated",
+            Verdict::Incomplete => "incomplete",
+            Verdict::Corrupt => "corrupt",
+            Verdict::CrcMismatch => "crc_mismatch",
+            Verdict::HashMismatch => "hash_mismatch",
+            Verdict::Encrypted => "encrypted",
+            Verdict::NotACheckpoint => "not_a_checkpoint",
+            Verdict::Unreadable => "unreadable",
+            Verdict::NotRegular => "not_regular",
+        }
+    }
+}
+
+/// The result of checking one file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardCheck {
+    pub verdict: Verdict,
+    pub detail: String,
+    pub size: u64,
+    pub append: Option<AppendValues>,
+    /// Hex SHA-256 when the deep pass computed it.
+    pub sha256: Option<String>,
+    /// Whether the deep pass (CRC, SHA-256) ran.
+    pub deep: bool,
+}
+
+impl ShardCheck {
+    fn new(verdict: Verdict, detail: impl Into<String>, size: u64) -> Self {
+        ShardCheck {
+            verdict,
+            detail: detail.into(),
+            size,
+            append: None,
+            sha256: None,
+            deep: false,
+        }
+    }
+}
+
+/// What to check.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckOptions {
+    /// Read the whole file: CRC trailer and SHA-256.
+    pub deep: bool,
+    /// A manifest's SHA-256 for this file (makes the deep pass run).
+    pub expected_sha256: Option<String>,
+}
+
+/// Check a `.ckpt` or `.safetensors` file. `stat` is what the scan saw (following links).
+pub fn check_file(path: &Path, stat: &Stat, opts: &CheckOptions) -> ShardCheck {
+    if stat.kind != FileKind::File {
+        return ShardCheck::new(
+            Verdict::NotRegular,
+            format!("a {:?}, not a regular file: never opened", stat.kind),
+            0,
+        );
+    }
+    if stat.size == 0 {
+        return ShardCheck::new(
+            Verdict::ZeroByte,
+            "0 bytes: MindSpore loads an empty parameter dict and fails",
+            0,
+        );
+    }
+    let is_st = path.extension().is_some_and(|e| e == "safetensors");
+    let file = match open_regular(path) {
+        Ok(f) => f,
+        Err(e) => {
+            return ShardCheck::new(
+                Verdict::Unreadable,
+                format!("cannot be opened: {e}"),
+                stat.size,
+            )
+        }
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(stat.size);
+    let mut r = BufReader::with_capacity(64 * 1024, file);
+    let mut check = if is_st {
+        check_safetensors(&mut r, len)
+    } else {
+        check_ckpt(&mut r, len)
+    };
+    if check.verdict == Verdict::Ok && (opts.deep || opts.expected_sha256.is_some()) {
+        deep_pass(&mut r, len, is_st, opts, &mut check);
+    }
+    check
+}
+
+fn check_ckpt<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
+    let w = ckpt::walk(&mut *r, len);
+    let mut c = ShardCheck::new(Verdict::Ok, "", len);
+    match &w.end {
+        StreamEnd::Complete => {}
+        StreamEnd::Empty => return ShardCheck::new(Verdict::ZeroByte, "0 bytes", 0),
+        StreamEnd::Encrypted { algorithm } => {
+            return ShardCheck::new(Verdict::Encrypted, format!("{algorithm} encrypted: present, structure not checkable without the key (MindFormers needs dec_key to load it)"), len)
+        }
+        StreamEnd::Truncated { record_offset } => {
+            return ShardCheck::new(Verdict::Truncated, format!("truncated: the record at byte {} runs past the end of the file ({} bytes); MindSpore fails to parse it", thousands(*record_offset), thousands(len)), len)
+        }
+        StreamEnd::Malformed { offset, why } => return malformed(r, len, *offset, why, w.records),
+        StreamEnd::Io { error } => return ShardCheck::new(Verdict::Unreadable, format!("read error: {error}"), len),
+    }
+    if let Some(t) = w.tensor_issues.first() {
+        c.verdict = Verdict::Corrupt;
+        c.detail = tensor_issue_text(t, w.tensor_issues.len());
+    } else if let Some(missing) = missing_context(&w) {
+        c.verdict = Verdict::Incomplete;
+        c.detail = format!("parses ({} records) but lacks {missing}: the stream ends at a record boundary (byte {}); MindFormers would silently restart the step counter", w.records, thousands(len));
+    } else {
+        c.detail = format!(
+            "{} records, append entries present{}",
+            w.records,
+            if w.crc_trailer.is_some() {
+                ", CRC trailer (checked with --hash)"
+            } else {
+                ""
+            }
+        );
+    }
+    c.append = Some(w.append);
+    c
+}
+
+/// Garbage at offset 0 is not a checkpoint; a partial CRC trailer is a truncation; anything
+/// else is corruption inside the stream.
+fn malformed<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    offset: u64,
+    why: &str,
+    records: u64,
+) -> ShardCheck {
+    let mut head = [0u8; 7];
+    let n = r
+        .seek(SeekFrom::Start(offset))
+        .ok()
+        .and_then(|_| r.read(&mut head).ok())
+        .unwrap_or(0);
+    if n > 0 && len - offset < 17 && b"crc_num"[..n.min(7)] == head[..n.min(7)] {
+        return ShardCheck::new(Verdict::Truncated, format!("truncated inside the 17-byte CRC trailer (it starts at byte {}, the file ends at {}); MindSpore no longer recognises the trailer and fails to parse", thousands(offset), thousands(len)), len);
+    }
+    if records == 0 {
+        return ShardCheck::new(
+            Verdict::NotACheckpoint,
+            format!("not a MindSpore checkpoint: {why} at byte 0"),
+            len,
+        );
+    }
+    ShardCheck::new(
+        Verdict::Corrupt,
+        format!(
+            "corrupt after {records} good records: {why} at byte {}",
+            thousands(offset)
+        ),
+        len,
+    )
+}
+
+fn missing_context(w: &CkptWalk) -> Option<String> {
+    let missing: Vec<&str> = [
+        ("epoch_num", w.append.epoch_num),
+        ("step_num", w.append.step_num),
+    ]
+    .iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(k, _)| *k)
+    .collect();
+    (!missing.is_empty()).then(|| missing.join(" and "))
+}
+
+fn tensor_issue_text(t: &ckpt::TensorIssue, count: usize) -> String {
+    let more = if count > 1 {
+        format!(" (and {} more tensors)", count - 1)
+    } else {
+        String::new()
+    };
+    match t.expected_bytes {
+        None if ckpt::element_size(&t.tensor_type).is_none() => format!("tensor {} has unknown type '{}': MindSpore fails to load it{more}", t.tag, t.tensor_type),
+        None => format!("tensor {} has dims {:?} too large to check{more}", t.tag, t.dims),
+        Some(want) if t.content_bytes < want => format!("tensor {} ({} {:?}) has {} content bytes, needs {}: MindSpore silently zero-fills the rest{more}", t.tag, t.tensor_type, t.dims, t.content_bytes, want),
+        Some(want) => format!("tensor {} ({} {:?}) has {} content bytes, needs {}: MindSpore silently ignores the extra bytes{more}", t.tag, t.tensor_type, t.dims, t.content_bytes, want),
+    }
+}
+
+fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
+    let h = match safetensors::read_header(&mut *r, len) {
+        Ok(h) => h,
+        Err(e @ safetensors::HeaderError::TooShort(_)) => {
+            return ShardCheck::new(Verdict::Truncated, format!("truncated: {e}"), len)
+        }
+        Err(safetensors::HeaderError::Io(e)) => {
+            return ShardCheck::new(Verdict::Unreadable, format!("read error: {e}"), len)
+        }
+        Err(e) => {
+            return ShardCheck::new(
+                Verdict::NotACheckpoint,
+                format!("not a valid safetensors file: {e}; MindSpore fails to parse it"),
+                len,
+            )
+        }
+    };
+    if h.expected_size > len {
+        return ShardCheck::new(
+            Verdict::Truncated,
+            format!(
+                "truncated: {} bytes, the header describes {}",
+                thousands(len),
+                thousands(h.expected_size)
+            ),
+            len,
+        );
+    }
+    if h.expected_size < len {
+        return ShardCheck::new(
+            Verdict::Corrupt,
+            format!(
+                "{} bytes, {} more than the header describes",
+                thousands(len),
+                thousands(len - h.expected_size)
+            ),
+            len,
+        );
+    }
+    let append = safetensors::append_values(&mut *r, &h, len);
+    let mut c = ShardCheck::new(Verdict::Ok, "", len);
+    let missing: Vec<&str> = [
+        ("epoch_num", append.epoch_num),
+        ("step_num", append.step_num),
+    ]
+    .iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(k, _)| *k)
+    .collect();
+    let format = h
+        .metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("format").cloned());
+    if !missing.is_empty() {
+        c.verdict = Verdict::Incomplete;
+        c.detail = format!(
+            "header valid but lacks {}: MindFormers would silently restart the step counter",
+            missing.join(" and ")
+        );
+    } else {
+        c.detail = format!(
+            "{} tensors, header and data offsets consistent, __metadata__ format {}",
+            h.metadata.offset_keys().len(),
+            format.as_deref().unwrap_or("absent")
+        );
+    }
+    c.append = Some(append);
+    c
+}
+
+/// Read the whole file once: SHA-256, and the CRC (`.ckpt` trailer or safetensors `crc_num`).
+fn deep_pass<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    is_st: bool,
+    opts: &CheckOptions,
+    c: &mut ShardCheck,
+) {
+    c.deep = true;
+    match hash_and_crc(r, len, is_st) {
+        Err(e) => {
+            c.verdict = Verdict::Unreadable;
+            c.detail = format!("read error during the deep check: {e}");
+        }
+        Ok((sha, crc_problem)) => {
+            if let Some(p) = crc_problem {
+                c.verdict = Verdict::CrcMismatch;
+                c.detail = p;
+            } else if let Some(want) = &opts.expected_sha256 {
+                if !want.eq_ignore_ascii_case(&sha) {
+                    c.verdict = Verdict::HashMismatch;
+                    c.detail = format!("SHA-256 {sha} differs from the manifest's {want}");
+                }
+            }
+            c.sha256 = Some(sha);
+        }
+    }
+}
+
+/// SHA-256 of the whole file and, when the file carries one, a CRC mismatch description.
+fn hash_and_crc<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    is_st: bool,
+) -> std::io::Result<(String, Option<String>)> {
+    r.seek(SeekFrom::Start(0))?;
+    let mut sha = Sha256::new();
+    let mut crc = crc32fast::Hasher::new();
+    let crc_end = len.saturating_sub(17);
+    let mut buf = vec![0u8; 4 << 20];
+    let mut pos = 0u64;
+    let mut tail = Vec::with_capacity(17);
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        sha.update(chunk);
+        let crc_part = (crc_end.saturating_sub(pos) as usize).min(n);
+        crc.update(&chunk[..crc_part]);
+        tail.extend_from_slice(&chunk[crc_part..]);
+        pos += n as u64;
+    }
+    let hex = sha
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let problem = if is_st {
+        safetensors_crc_problem(r, len)?
+    } else if tail.len() == 17 && &tail[..7] == b"crc_num" {
+        let stored = tail[7..].iter().fold(0u64, |a, b| (a << 8) | *b as u64);
+        let actual = crc.finalize() as u64;
+        (stored != actual).then(|| format!("CRC trailer says {stored}, the records give {actual}: the data changed after it was written (MindSpore loads it silently unless crc_check is on)"))
+    } else {
+        None
+    };
+    Ok((hex, problem))
+}
+
+fn safetensors_crc_problem<R: Read + Seek>(r: &mut R, len: u64) -> std::io::Result<Option<String>> {
+    r.seek(SeekFrom::Start(0))?;
+    let Ok(h) = safetensors::read_header(&mut *r, len) else {
+        return Ok(None);
+    };
+    let Some(stored) = h
+        .metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("crc_num").cloned())
+    else {
+        return Ok(None);
+    };
+    let actual = safetensors::crc(&mut *r, &h)?;
+    Ok((stored != actual.to_string())
+        .then(|| format!("__metadata__ crc_num {stored}, the tensors give {actual}")))
+}
+
+/// `18224` → `18,224` (offsets in messages are read by people).
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
