@@ -64,7 +64,15 @@ fn ckptscope_once(root: &str, ranks: u64) -> (Duration, RankResult) {
     let read = |file: &str| {
         ckptscope::verify::read_append(&Path::new(root).join("rank_0").join(file), cfg.fmt)
     };
-    let a = ckptscope::resolve::analyze(&tree, &cfg, &env, &paths, &RunSettings::default(), &read);
+    let a = ckptscope::resolve::analyze(
+        &tree,
+        &cfg,
+        &env,
+        &paths,
+        &RunSettings::default(),
+        &read,
+        None,
+    );
     if std::env::var_os("CKPTSCOPE_BENCH_SPLIT").is_some() {
         let total = t.elapsed();
         let t2 = Instant::now();

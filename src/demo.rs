@@ -48,7 +48,16 @@ pub fn resolve_dir_as(root: &Path, fmt: Fmt) -> Analysis {
         ..Default::default()
     };
     let read = |file: &str| crate::verify::read_append(&root.join("rank_0").join(file), fmt);
-    analyze(&tree, &cfg, &env, &paths, &RunSettings::default(), &read)
+    let checker = crate::verify::disk_checker(root);
+    analyze(
+        &tree,
+        &cfg,
+        &env,
+        &paths,
+        &RunSettings::default(),
+        &read,
+        Some(&checker),
+    )
 }
 
 /// One line: rank 0's pick, data skip and first printed step.

@@ -43,6 +43,20 @@ pub fn document(a: &Analysis) -> Value {
         "skip_batches": d.and_then(|d| d.skip_batches),
         "first_printed_step": d.and_then(|d| d.first_printed_step),
     });
+    let safe = a.safe.as_ref().map(|s| match &s.outcome.pick {
+        None => json!(null),
+        Some(p) => json!({
+            "epoch": p.epoch,
+            "step": p.step,
+            "restart": p.restart,
+            "per_rank": p.per_rank,
+            "config": p.config,
+            "same_as_mindformers": p.same_as_mindformers,
+            "reasons": p.reasons,
+            "data_skip": s.data_skip,
+            "passed_over": s.outcome.skipped,
+        }),
+    });
     json!({
         "load_checkpoint": a.load_checkpoint,
         "layout": a.layout.name(),
@@ -51,5 +65,8 @@ pub fn document(a: &Analysis) -> Value {
         "context": a.context,
         "data_skip": data_skip,
         "warnings": a.warnings,
+        "safe": safe,
+        "safe_passed_over": a.safe.as_ref().map(|s| &s.outcome.skipped),
+        "shards": a.shards,
     })
 }

@@ -42,6 +42,7 @@ pub fn render(a: &Analysis) -> String {
         }
     }
     data_skip(&mut s, a);
+    safe(&mut s, a);
     if !mf.log.is_empty() {
         let _ = writeln!(s, "\nMindFormers would log:");
         for l in &mf.log {
@@ -175,5 +176,53 @@ fn num(n: Option<crate::verify::ckpt::Num>) -> String {
         None => "absent".into(),
         Some(crate::verify::ckpt::Num::Int(i)) => i.to_string(),
         Some(crate::verify::ckpt::Num::Float(f)) => format!("{f}"),
+    }
+}
+
+fn safe(s: &mut String, a: &Analysis) {
+    let Some(safe) = &a.safe else { return };
+    let _ = writeln!(s);
+    match &safe.outcome.pick {
+        None => {
+            let _ = writeln!(
+                s,
+                "safe resume step: NONE — no step is present and intact on every rank"
+            );
+        }
+        Some(p) if p.same_as_mindformers => {
+            let _ = writeln!(s, "safe resume step: {}_{} — the same as MindFormers' pick; every rank's file is intact", p.epoch, p.step);
+        }
+        Some(p) => {
+            let _ = writeln!(
+                s,
+                "safe resume step: {}_{} (differs from MindFormers' pick)",
+                p.epoch, p.step
+            );
+            for r in &p.reasons {
+                let _ = writeln!(s, "  why: {r}");
+            }
+            let _ = writeln!(s, "  to resume there, set in the YAML:");
+            let _ = writeln!(s, "    load_checkpoint: {}", p.config.load_checkpoint);
+            let _ = writeln!(s, "    resume_training: \"{}\"", p.config.resume_training);
+            if let Some(d) = &safe.data_skip {
+                let o = |v: Option<i64>| v.map_or("unknown".to_owned(), |v| v.to_string());
+                let _ = writeln!(
+                    s,
+                    "  then: data skip {} batches, first printed step {}",
+                    o(d.skip_batches),
+                    o(d.first_printed_step)
+                );
+            }
+        }
+    }
+    for k in safe.outcome.skipped.iter().take(5) {
+        let _ = writeln!(s, "  passed over {k}");
+    }
+    if safe.outcome.skipped.len() > 5 {
+        let _ = writeln!(
+            s,
+            "  … and {} more steps passed over",
+            safe.outcome.skipped.len() - 5
+        );
     }
 }

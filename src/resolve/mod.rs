@@ -13,6 +13,7 @@ pub mod context;
 pub mod data_skip;
 pub mod mindformers;
 pub mod no_meta;
+pub mod safe;
 pub mod shared;
 pub mod view;
 pub mod warnings;
@@ -41,6 +42,22 @@ pub struct Context {
     pub notes: Vec<String>,
 }
 
+/// The integrity-aware recommendation and the data skip it would give.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Safe {
+    pub outcome: safe::SafeOutcome,
+    pub data_skip: Option<DataSkip>,
+}
+
+/// A shard that was verified while deciding, for the per-shard details.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckedShard {
+    pub rank: Option<u64>,
+    pub file: String,
+    #[serde(flatten)]
+    pub facts: safe::ShardFacts,
+}
+
 /// Everything `ckptscope resolve` reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Analysis {
@@ -51,7 +68,13 @@ pub struct Analysis {
     pub context: Option<Context>,
     pub data_skip: Option<DataSkip>,
     pub warnings: Vec<Warning>,
+    /// `None` when no shard checker was given.
+    pub safe: Option<Safe>,
+    pub shards: Vec<CheckedShard>,
 }
+
+/// Verifies one shard `(rank folder, file name)`; `None` when it cannot be examined.
+pub type ShardChecker<'a> = &'a dyn Fn(&str, &str) -> Option<safe::ShardFacts>;
 
 /// Run the MindFormers resolver, the data-skip arithmetic and the hazard checks.
 /// `read_append(file)` returns the append entries of `rank_0/<file>`, or why MindSpore could
@@ -63,6 +86,7 @@ pub fn analyze(
     paths: &PathFacts,
     run: &RunSettings,
     read_append: &dyn Fn(&str) -> Result<AppendValues, String>,
+    checker: Option<ShardChecker>,
 ) -> Analysis {
     let mf = mindformers::resolve(&Inputs {
         tree,
@@ -101,6 +125,10 @@ pub fn analyze(
             .map(|c| (c.file.as_str(), c.append.as_ref())),
         new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
     });
+    let (safe, shards) = match checker {
+        Some(check) => safe_analysis(tree, &mf, config, env, run, check),
+        None => (None, Vec::new()),
+    };
     Analysis {
         load_checkpoint: tree.root.clone(),
         layout: LayoutId::MindformersLegacy,
@@ -109,5 +137,43 @@ pub fn analyze(
         context,
         data_skip: data_skip.map(|d| d.0),
         warnings,
+        safe,
+        shards,
     }
+}
+
+/// The safe pick, its data skip, and every shard verified on the way (each checked once).
+fn safe_analysis(
+    tree: &Tree,
+    mf: &MfResolution,
+    config: &ResumeConfig,
+    env: &EnvFacts,
+    run: &RunSettings,
+    check: ShardChecker,
+) -> (Option<Safe>, Vec<CheckedShard>) {
+    let mut seen: std::collections::BTreeMap<(String, String), Option<safe::ShardFacts>> =
+        Default::default();
+    let mut cached = |dir: &str, name: &str| {
+        seen.entry((dir.to_owned(), name.to_owned()))
+            .or_insert_with(|| check(dir, name))
+            .clone()
+    };
+    let outcome = safe::resolve(tree, mf, env.world_size, config.fmt, &mut cached);
+    let data_skip = outcome.pick.as_ref().and_then(|p| {
+        let file = &p.per_rank.first()?.file;
+        let append = cached("rank_0", file)?.append?;
+        let inputs = context::skip_inputs(tree, file, &append, config, run, &mut Vec::new());
+        Some(data_skip::compute(&inputs))
+    });
+    let shards = seen
+        .into_iter()
+        .filter_map(|((dir, file), f)| {
+            Some(CheckedShard {
+                rank: crate::layout::rank_dir_number(&dir),
+                file,
+                facts: f?,
+            })
+        })
+        .collect();
+    (Some(Safe { outcome, data_skip }), shards)
 }

@@ -1,7 +1,10 @@
 //! Reading shards without loading them: the streaming `.ckpt` walker and safetensors headers.
 pub mod ckpt;
+pub mod digest;
+pub mod pool;
 pub mod proto;
 pub mod safetensors;
+pub mod tree;
 pub mod verdict;
 
 use crate::layout::mindformers::names::Fmt;
@@ -47,5 +50,23 @@ pub fn read_append(path: &Path, fmt: Fmt) -> Result<AppendValues, String> {
             }
             Ok(safetensors::append_values(&mut r, &h, len))
         }
+    }
+}
+
+/// A shard checker over the real disk (cheap pass) for [`crate::resolve::analyze`]: stat the
+/// file under `root/<dir>/<name>` and walk its structure.
+pub fn disk_checker(
+    root: &Path,
+) -> impl Fn(&str, &str) -> Option<crate::resolve::safe::ShardFacts> + '_ {
+    move |dir: &str, name: &str| {
+        let path = root.join(dir).join(name);
+        let st = crate::fsys::stat_of(&std::fs::metadata(&path).ok()?);
+        let c = verdict::check_file(&path, &st, &verdict::CheckOptions::default());
+        Some(crate::resolve::safe::ShardFacts {
+            verdict: c.verdict,
+            detail: c.detail,
+            size: c.size,
+            append: c.append,
+        })
     }
 }

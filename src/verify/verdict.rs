@@ -87,12 +87,14 @@ impl ShardCheck {
 }
 
 /// What to check.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
     /// Read the whole file: CRC trailer and SHA-256.
     pub deep: bool,
     /// A manifest's SHA-256 for this file (makes the deep pass run).
     pub expected_sha256: Option<String>,
+    /// Set by the verifier pool when the file changed: the deep pass stops early.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Check a `.ckpt` or `.safetensors` file. `stat` is what the scan saw (following links).
@@ -145,7 +147,7 @@ fn check_ckpt<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
             return ShardCheck::new(Verdict::Encrypted, format!("{algorithm} encrypted: present, structure not checkable without the key (MindFormers needs dec_key to load it)"), len)
         }
         StreamEnd::Truncated { record_offset } => {
-            return ShardCheck::new(Verdict::Truncated, format!("truncated: the record at byte {} runs past the end of the file ({} bytes); MindSpore fails to parse it", thousands(*record_offset), thousands(len)), len)
+            return ShardCheck::new(Verdict::Truncated, format!("truncated at byte {} of {}: the record starting there runs past the end of the file, so MindSpore fails to parse it", thousands(*record_offset), thousands(len)), len)
         }
         StreamEnd::Malformed { offset, why } => return malformed(r, len, *offset, why, w.records),
         StreamEnd::Io { error } => return ShardCheck::new(Verdict::Unreadable, format!("read error: {error}"), len),
@@ -312,7 +314,7 @@ fn deep_pass<R: Read + Seek>(
     c: &mut ShardCheck,
 ) {
     c.deep = true;
-    match hash_and_crc(r, len, is_st) {
+    match hash_and_crc(r, len, is_st, opts.cancel.as_deref()) {
         Err(e) => {
             c.verdict = Verdict::Unreadable;
             c.detail = format!("read error during the deep check: {e}");
@@ -337,6 +339,7 @@ fn hash_and_crc<R: Read + Seek>(
     r: &mut R,
     len: u64,
     is_st: bool,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<(String, Option<String>)> {
     r.seek(SeekFrom::Start(0))?;
     let mut sha = Sha256::new();
@@ -346,6 +349,9 @@ fn hash_and_crc<R: Read + Seek>(
     let mut pos = 0u64;
     let mut tail = Vec::with_capacity(17);
     loop {
+        if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(std::io::Error::other("cancelled: the file changed"));
+        }
         let n = r.read(&mut buf)?;
         if n == 0 {
             break;

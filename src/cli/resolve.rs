@@ -1,8 +1,7 @@
-//! Command-line adapter: clap parsing, environment gathering, exit codes. Each subcommand is a
-//! thin layer over the library.
+//! `ckptscope resolve`: flags and environment → configuration, then the report and exit code.
 
+use super::{fail, FormatArg};
 use crate::fsys::Fs;
-use crate::fsys::RealFs;
 use crate::layout::mindformers::names::Fmt;
 use crate::model::{FileRead, Listing, RootState, Tree};
 use crate::py::text::{abspath, join, normpath};
@@ -13,34 +12,8 @@ use crate::resolve::context::RunSettings;
 use crate::resolve::mindformers::RankResult;
 use crate::resolve::{analyze, yaml};
 use crate::scan::{scan, SMALL_FILE_LIMIT};
-use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "ckptscope",
-    version,
-    about = "See, verify and predict how a distributed training job resumes from its checkpoints"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// What MindFormers 2.1.0 would resume from, rank by rank, with the data skip and warnings.
-    Resolve(Box<ResolveArgs>),
-    /// Write the seed walkthrough into a fresh folder, save by save, then inject a fault.
-    Demo(DemoArgs),
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FormatArg {
-    Ckpt,
-    Safetensors,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct ResolveArgs {
@@ -100,30 +73,6 @@ pub struct ResolveArgs {
     pub json: bool,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {
-    /// Write into this folder (must be empty or absent) instead of a temporary one.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Keep the written files (a temporary folder is removed otherwise).
-    #[arg(long)]
-    pub keep: bool,
-}
-
-pub fn main() -> i32 {
-    let cli = Cli::parse();
-    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    match cli.command {
-        Command::Resolve(a) => resolve_cmd(&a, &RealFs, &mut out, &mut err),
-        Command::Demo(a) => demo_cmd(&a, &mut out, &mut err),
-    }
-}
-
-fn fail(err: &mut dyn Write, msg: &str) -> i32 {
-    let _ = writeln!(err, "ckptscope: {msg}");
-    2
-}
-
 /// `ckptscope resolve`, reading through `fs` (tests inject faults there).
 pub fn resolve_cmd(a: &ResolveArgs, fs: &dyn Fs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let (config, mut run) = match build_config(a) {
@@ -146,7 +95,8 @@ pub fn resolve_cmd(a: &ResolveArgs, fs: &dyn Fs, out: &mut dyn Write, err: &mut 
     let fmt = config.fmt;
     let read =
         |file: &str| crate::verify::read_append(&Path::new(&root).join("rank_0").join(file), fmt);
-    let analysis = analyze(&tree, &config, &env, &paths, &run, &read);
+    let checker = crate::verify::disk_checker(Path::new(&root));
+    let analysis = analyze(&tree, &config, &env, &paths, &run, &read, Some(&checker));
     let text = if a.json {
         let doc = crate::report::json::document(&analysis);
         serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
@@ -357,41 +307,5 @@ fn gather_paths(fs: &dyn Fs, root: &str, cfg: &ResumeConfig, env: &EnvFacts) -> 
         health_json: probe(&health),
         existing_record: probe(&record_path),
         record_path,
-    }
-}
-
-fn demo_cmd(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let (dir, guard) = match &a.out {
-        Some(dir) => {
-            if dir.exists()
-                && std::fs::read_dir(dir)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
-                return fail(
-                    err,
-                    &format!(
-                        "{}: not empty; the demo writes only into an empty or new folder",
-                        dir.display()
-                    ),
-                );
-            }
-            (dir.clone(), None)
-        }
-        None => match tempfile::Builder::new().prefix("ckptscope-demo-").tempdir() {
-            Ok(t) => (t.path().to_path_buf(), Some(t)),
-            Err(e) => return fail(err, &format!("cannot create a temporary folder: {e}")),
-        },
-    };
-    let r = crate::demo::seed_walkthrough(&dir, out);
-    if a.keep || a.out.is_some() {
-        let _ = writeln!(out, "files kept in {}", dir.display());
-        if let Some(g) = guard {
-            let _ = g.keep();
-        }
-    }
-    match r {
-        Ok(_) => 0,
-        Err(e) => fail(err, &format!("demo failed: {e}")),
     }
 }

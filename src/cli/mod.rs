@@ -1,0 +1,56 @@
+//! Command-line adapter: clap parsing and exit codes. Each subcommand is a thin layer over the
+//! library, in its own file.
+
+mod demo;
+mod resolve;
+mod verify;
+
+pub use demo::DemoArgs;
+pub use resolve::{py_realpath, resolve_cmd, ResolveArgs};
+pub use verify::{verify_cmd, VerifyArgs};
+
+use crate::fsys::RealFs;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ckptscope",
+    version,
+    about = "See, verify and predict how a distributed training job resumes from its checkpoints"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// What MindFormers 2.1.0 would resume from, rank by rank, with the data skip and warnings.
+    Resolve(Box<ResolveArgs>),
+    /// Write the seed walkthrough into a fresh folder, save by save, then inject a fault.
+    Demo(DemoArgs),
+    /// Check every shard without loading it: structure, tensor sizes, CRC and SHA-256 (--hash).
+    Verify(Box<VerifyArgs>),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Ckpt,
+    Safetensors,
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match cli.command {
+        Command::Resolve(a) => resolve_cmd(&a, &RealFs, &mut out, &mut err),
+        Command::Demo(a) => demo::demo_cmd(&a, &mut out, &mut err),
+        Command::Verify(a) => verify_cmd(&a, &mut out, &mut err),
+    }
+}
+
+pub(crate) fn fail(err: &mut dyn Write, msg: &str) -> i32 {
+    let _ = writeln!(err, "ckptscope: {msg}");
+    2
+}

@@ -1,0 +1,266 @@
+//! Background verification: worker threads take jobs from a priority queue (the step
+//! MindFormers picks first, then the safe candidate, then newest to oldest), skip or stop work
+//! on files that changed since they were queued, remember results per file version, count
+//! progress, and send each result back on a channel for the model to apply.
+
+use super::verdict::{check_file, CheckOptions, ShardCheck};
+use crate::model::Stat;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// One version of one file: a result is valid only while these stay the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+impl From<&Stat> for FileId {
+    fn from(s: &Stat) -> Self {
+        FileId {
+            dev: s.dev,
+            ino: s.ino,
+            size: s.size,
+            mtime_ns: s.mtime_ns(),
+        }
+    }
+}
+
+/// A file to check; `(dir, name)` identifies it in the model.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub dir: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub stat: Stat,
+    pub deep: bool,
+    pub expected_sha256: Option<String>,
+    /// Lower runs first.
+    pub priority: u32,
+}
+
+/// A finished check, for the model to apply.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub dir: String,
+    pub name: String,
+    pub id: FileId,
+    pub check: ShardCheck,
+}
+
+type Key = (String, String);
+/// Results are cached per file version and depth; a manifest hash is compared afterwards, so
+/// no unchanged file is ever hashed twice in a process.
+type CacheKey = (FileId, bool);
+
+struct Queued {
+    priority: Reverse<u32>,
+    seq: Reverse<u64>,
+    gen: u64,
+    job: Job,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.priority, self.seq) == (o.priority, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.priority, self.seq).cmp(&(o.priority, o.seq))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    heap: BinaryHeap<Queued>,
+    seq: u64,
+    /// The newest generation per file and the flag that stops its older runs.
+    latest: HashMap<Key, (u64, Arc<AtomicBool>)>,
+    shutdown: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    cache: Mutex<HashMap<CacheKey, ShardCheck>>,
+    submitted: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+/// The worker pool.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    results: Receiver<Verified>,
+}
+
+impl Pool {
+    /// Start `workers` threads (0: one per core).
+    pub fn new(workers: usize) -> Self {
+        let n = if workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            workers
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            cache: Mutex::new(HashMap::new()),
+            submitted: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+        });
+        let (tx, rx) = unbounded();
+        let workers = (0..n)
+            .map(|_| {
+                let (shared, tx) = (shared.clone(), tx.clone());
+                std::thread::spawn(move || worker(&shared, &tx))
+            })
+            .collect();
+        Pool {
+            shared,
+            workers,
+            results: rx,
+        }
+    }
+
+    /// Queue a check; a queued or running check of the same `(dir, name)` is superseded.
+    pub fn submit(&self, job: Job) {
+        let mut st = lock(&self.shared.state);
+        let key = (job.dir.clone(), job.name.clone());
+        let gen = st.latest.get(&key).map_or(1, |(g, flag)| {
+            flag.store(true, Ordering::Relaxed);
+            g + 1
+        });
+        st.latest
+            .insert(key, (gen, Arc::new(AtomicBool::new(false))));
+        st.seq += 1;
+        let seq = st.seq;
+        st.heap.push(Queued {
+            priority: Reverse(job.priority),
+            seq: Reverse(seq),
+            gen,
+            job,
+        });
+        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+    }
+
+    /// Drop any queued or running check of `(dir, name)` (the file vanished).
+    pub fn cancel(&self, dir: &str, name: &str) {
+        let mut st = lock(&self.shared.state);
+        if let Some((g, flag)) = st.latest.get_mut(&(dir.to_owned(), name.to_owned())) {
+            flag.store(true, Ordering::Relaxed);
+            *g += 1;
+        }
+    }
+
+    /// `(finished or skipped, submitted)`.
+    pub fn progress(&self) -> (usize, usize) {
+        (
+            self.shared.finished.load(Ordering::Relaxed),
+            self.shared.submitted.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Results as they finish.
+    pub fn results(&self) -> &Receiver<Verified> {
+        &self.results
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        lock(&self.shared.state).shutdown = true;
+        self.shared.wake.notify_all();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The job to run next with its cancel flag, or `None` at shutdown; superseded jobs are skipped.
+fn next(shared: &Shared) -> Option<(Job, u64, Arc<AtomicBool>)> {
+    let mut st = lock(&shared.state);
+    loop {
+        if st.shutdown {
+            return None;
+        }
+        match st.heap.pop() {
+            None => st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
+            Some(q) => {
+                let key = (q.job.dir.clone(), q.job.name.clone());
+                match st.latest.get(&key) {
+                    Some((g, flag)) if *g == q.gen => return Some((q.job, q.gen, flag.clone())),
+                    _ => {
+                        shared.finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn worker(shared: &Shared, tx: &Sender<Verified>) {
+    while let Some((job, gen, flag)) = next(shared) {
+        let id = FileId::from(&job.stat);
+        let deep = job.deep || job.expected_sha256.is_some();
+        let ck: CacheKey = (id, deep);
+        let cached = lock(&shared.cache).get(&ck).cloned();
+        let fresh = cached.is_none();
+        let mut check = cached.unwrap_or_else(|| {
+            let opts = CheckOptions {
+                deep,
+                expected_sha256: None,
+                cancel: Some(flag.clone()),
+            };
+            check_file(&job.path, &job.stat, &opts)
+        });
+        shared.finished.fetch_add(1, Ordering::Relaxed);
+        let current = lock(&shared.state)
+            .latest
+            .get(&(job.dir.clone(), job.name.clone()))
+            .is_some_and(|(g, _)| *g == gen);
+        if !current || flag.load(Ordering::Relaxed) {
+            continue;
+        }
+        if fresh {
+            lock(&shared.cache).insert(ck, check.clone());
+        }
+        compare_manifest(&mut check, job.expected_sha256.as_deref());
+        let _ = tx.send(Verified {
+            dir: job.dir,
+            name: job.name,
+            id,
+            check,
+        });
+    }
+}
+
+/// Turn an `ok` deep check into `hash_mismatch` when a manifest expects another SHA-256.
+fn compare_manifest(check: &mut ShardCheck, expected: Option<&str>) {
+    let (Some(want), Some(got)) = (expected, check.sha256.as_deref()) else {
+        return;
+    };
+    if check.verdict == super::verdict::Verdict::Ok && !want.eq_ignore_ascii_case(got) {
+        check.verdict = super::verdict::Verdict::HashMismatch;
+        check.detail = format!("SHA-256 {got} differs from the manifest's {want}");
+    }
+}

@@ -1,0 +1,249 @@
+//! Verifying a whole scanned tree: every `.ckpt` / `.safetensors` shard through the worker pool
+//! (highest priority first), `.tmp` files classified as saves in progress or abandoned, and a
+//! last pass that flags a shard lacking `loss_scale` or `global_batch_size` when files of the
+//! same run in the same folder have them (spec §9.7).
+
+use super::ckpt::AppendValues;
+use super::digest::Manifest;
+use super::pool::{Job, Pool};
+use super::verdict::Verdict;
+use crate::layout::mindformers::classify::is_meta_tmp;
+use crate::layout::mindformers::names::parse_ckpt_name;
+use crate::layout::rank_dir_number;
+use crate::model::{Entry, Tree};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// One shard's result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardReport {
+    pub rank: Option<u64>,
+    #[serde(skip)]
+    pub dir: String,
+    pub file: String,
+    pub size: u64,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub append: Option<AppendValues>,
+    pub sha256: Option<String>,
+}
+
+/// What to verify.
+#[derive(Clone, Debug)]
+pub struct TreeOptions {
+    /// CRC and SHA-256 (reads every byte).
+    pub deep: bool,
+    /// Only shards named `…-E_S.<fmt>` with this (epoch, step).
+    pub step: Option<(u64, u64)>,
+    /// "Now", for the age of `.tmp` files.
+    pub now: SystemTime,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+}
+
+/// A `.tmp` unchanged for this long is reported as abandoned rather than being written.
+pub const TMP_SETTLE: Duration = Duration::from_secs(600);
+
+fn is_shard(name: &str) -> bool {
+    name.ends_with(".ckpt") || name.ends_with(".safetensors")
+}
+
+/// Verify every shard of `tree`; `priority(dir, name)` orders the work (lower first);
+/// `progress(done, total)` is called as results arrive.
+pub fn verify_tree(
+    tree: &Tree,
+    opts: &TreeOptions,
+    manifest: &Manifest,
+    priority: &dyn Fn(&str, &str) -> u32,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<ShardReport> {
+    let root = Path::new(&tree.root);
+    let mut out = Vec::new();
+    let pool = Pool::new(opts.workers);
+    let mut submitted = 0;
+    for (dir, node) in &tree.dirs {
+        let rank = rank_dir_number(dir);
+        for e in node.listing.entries() {
+            if opts
+                .step
+                .is_some_and(|s| parse_ckpt_name(&e.name).is_none_or(|n| (n.epoch, n.step) != s))
+            {
+                continue;
+            }
+            if let Some(r) = tmp_report(dir, rank, e, node.listing.entries(), opts.now) {
+                out.push(r);
+                continue;
+            }
+            if !is_shard(&e.name) {
+                continue;
+            }
+            let path = root.join(dir).join(&e.name);
+            match e.stat() {
+                Err(err) => out.push(report(
+                    dir,
+                    rank,
+                    e,
+                    0,
+                    Verdict::Unreadable,
+                    format!("cannot be examined: {}", err.text),
+                )),
+                Ok(st) => {
+                    let expected_sha256 = manifest.expected.get(&path).cloned();
+                    pool.submit(Job {
+                        dir: dir.clone(),
+                        name: e.name.clone(),
+                        path,
+                        stat: st.clone(),
+                        deep: opts.deep,
+                        expected_sha256,
+                        priority: priority(dir, &e.name),
+                    });
+                    submitted += 1;
+                }
+            }
+        }
+    }
+    progress(0, submitted);
+    for done in 1..=submitted {
+        let Ok(v) = pool.results().recv() else { break };
+        let rank = rank_dir_number(&v.dir);
+        out.push(ShardReport {
+            rank,
+            dir: v.dir,
+            file: v.name,
+            size: v.check.size,
+            verdict: v.check.verdict,
+            detail: v.check.detail,
+            append: v.check.append,
+            sha256: v.check.sha256,
+        });
+        progress(done, submitted);
+    }
+    sibling_context(&mut out);
+    out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
+    out
+}
+
+fn report(
+    dir: &str,
+    rank: Option<u64>,
+    e: &Entry,
+    size: u64,
+    verdict: Verdict,
+    detail: String,
+) -> ShardReport {
+    ShardReport {
+        rank,
+        dir: dir.into(),
+        file: e.name.clone(),
+        size,
+        verdict,
+        detail,
+        append: None,
+        sha256: None,
+    }
+}
+
+/// `<stem>.tmp` next to (or instead of) its final file; `tmpXXXXXXXX` is meta.json in flight.
+fn tmp_report(
+    dir: &str,
+    rank: Option<u64>,
+    e: &Entry,
+    siblings: &[Entry],
+    now: SystemTime,
+) -> Option<ShardReport> {
+    let meta_tmp = is_meta_tmp(&e.name);
+    let stem = e.name.strip_suffix(".tmp").filter(|s| !s.is_empty());
+    if stem.is_none() && !meta_tmp {
+        return None;
+    }
+    let st = e.stat().ok()?;
+    let age = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64() - st.mtime_f64())
+        .unwrap_or(0.0);
+    let stale = age > TMP_SETTLE.as_secs_f64();
+    let detail = if meta_tmp {
+        if stale {
+            format!(
+                "meta.json replacement left behind {:.0} s ago: the writer died before renaming it",
+                age
+            )
+        } else {
+            "meta.json is being replaced".into()
+        }
+    } else {
+        let stem = stem.unwrap_or_default();
+        let final_file = siblings
+            .iter()
+            .find(|s| s.name == format!("{stem}.ckpt") || s.name == format!("{stem}.safetensors"));
+        match final_file.and_then(|f| f.stat().ok()) {
+            Some(f) if f.mtime_f64() > st.mtime_f64() => format!(
+                "abandoned: older than the final file {} (a crashed earlier save of the same step)",
+                final_file.map_or("", |f| f.name.as_str())
+            ),
+            _ if stale => format!(
+                "abandoned: unchanged for {:.0} s and no newer final file (the save was killed)",
+                age
+            ),
+            _ => "being written (its final file is not there yet)".into(),
+        }
+    };
+    Some(ShardReport {
+        rank,
+        dir: dir.into(),
+        file: e.name.clone(),
+        size: st.size,
+        verdict: Verdict::InProgress,
+        detail,
+        append: None,
+        sha256: None,
+    })
+}
+
+/// A shard of a run whose other files carry `loss_scale` / `global_batch_size` but which lacks
+/// them was cut inside its tail: MindFormers silently ignores a batch-size change (spec §11.8).
+fn sibling_context(out: &mut [ShardReport]) {
+    let run_of =
+        |r: &ShardReport| parse_ckpt_name(&r.file).map(|n| (r.dir.clone(), n.stem, n.restart));
+    let mut has: HashMap<(String, String, u64), (bool, bool)> = HashMap::new();
+    for r in out.iter().filter(|r| r.verdict == Verdict::Ok) {
+        let (Some(run), Some(a)) = (run_of(r), &r.append) else {
+            continue;
+        };
+        let e = has.entry(run).or_default();
+        e.0 |= a.loss_scale.is_some();
+        e.1 |= a.global_batch_size.is_some();
+    }
+    for r in out.iter_mut().filter(|r| r.verdict == Verdict::Ok) {
+        let (Some(run), Some(a)) = (run_of(r), &r.append) else {
+            continue;
+        };
+        let Some(&(ls, gbs)) = has.get(&run) else {
+            continue;
+        };
+        let mut missing = Vec::new();
+        if ls && a.loss_scale.is_none() {
+            missing.push("loss_scale");
+        }
+        if gbs && a.global_batch_size.is_none() {
+            missing.push("global_batch_size");
+        }
+        if !missing.is_empty() {
+            r.verdict = Verdict::Incomplete;
+            r.detail = format!("lacks {} while other files of the same run have it: cut inside its tail; MindFormers would silently ignore a batch-size change", missing.join(" and "));
+        }
+    }
+}
+
+/// Counts per verdict, for summaries.
+pub fn summary(shards: &[ShardReport]) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for s in shards {
+        *m.entry(s.verdict.name()).or_default() += 1;
+    }
+    m
+}
