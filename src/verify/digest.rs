@@ -102,6 +102,24 @@ pub fn check_outside(root: &Path, dest: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// SHA-256 of a whole file, streamed with a 4 MiB buffer (the deep pass computes the same hash
+/// in its own loop, together with the CRC).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = crate::fsys::open_regular(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,9 @@ impl From<io::Error> for WireError {
     }
 }
 
+/// Skips up to this many bytes by reading through the buffer instead of seeking.
+const SHORT_SKIP: u64 = 16 * 1024;
+
 /// A reader that knows its position and the length of the whole source.
 pub struct Cursor<R> {
     inner: R,
@@ -82,12 +85,20 @@ impl<R: Read + Seek> Cursor<R> {
         Ok(buf)
     }
 
-    /// Move forward by `n` bytes without reading them.
+    /// Move forward by `n` bytes. Short distances are read and dropped (a seek would throw away
+    /// a `BufReader`'s buffer and cost a system call per small tensor); long ones are seeked.
     pub fn skip(&mut self, n: u64) -> Result<(), WireError> {
         if self.pos + n > self.len {
             return Err(WireError::Eof);
         }
-        self.inner.seek(SeekFrom::Current(n as i64))?;
+        if n <= SHORT_SKIP {
+            let copied = std::io::copy(&mut (&mut self.inner).take(n), &mut std::io::sink())?;
+            if copied != n {
+                return Err(WireError::Eof);
+            }
+        } else {
+            self.inner.seek(SeekFrom::Current(n as i64))?;
+        }
         self.pos += n;
         Ok(())
     }

@@ -126,19 +126,38 @@ pub fn check_file(path: &Path, stat: &Stat, opts: &CheckOptions) -> ShardCheck {
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(stat.size);
     let mut r = BufReader::with_capacity(64 * 1024, file);
-    let mut check = if is_st {
-        check_safetensors(&mut r, len)
+    let (mut check, crc) = if is_st {
+        (check_safetensors(&mut r, len), Crc::Safetensors)
     } else {
         check_ckpt(&mut r, len)
     };
     if check.verdict == Verdict::Ok && (opts.deep || opts.expected_sha256.is_some()) {
-        deep_pass(&mut r, len, is_st, opts, &mut check);
+        deep_pass(&mut r, len, crc, opts, &mut check);
     }
     check
 }
 
-fn check_ckpt<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
+/// Which CRC the deep pass has to verify.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Crc {
+    None,
+    /// The 17-byte `.ckpt` trailer.
+    Trailer,
+    /// `crc_num` in a safetensors `__metadata__`.
+    Safetensors,
+}
+
+fn check_ckpt<R: Read + Seek>(r: &mut R, len: u64) -> (ShardCheck, Crc) {
     let w = ckpt::walk(&mut *r, len);
+    let crc = if w.crc_trailer.is_some() {
+        Crc::Trailer
+    } else {
+        Crc::None
+    };
+    (check_walk(r, len, w), crc)
+}
+
+fn check_walk<R: Read + Seek>(r: &mut R, len: u64, w: CkptWalk) -> ShardCheck {
     let mut c = ShardCheck::new(Verdict::Ok, "", len);
     match &w.end {
         StreamEnd::Complete => {}
@@ -309,12 +328,12 @@ fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
 fn deep_pass<R: Read + Seek>(
     r: &mut R,
     len: u64,
-    is_st: bool,
+    crc: Crc,
     opts: &CheckOptions,
     c: &mut ShardCheck,
 ) {
     c.deep = true;
-    match hash_and_crc(r, len, is_st, opts.cancel.as_deref()) {
+    match hash_and_crc(r, len, crc, opts.cancel.as_deref()) {
         Err(e) => {
             c.verdict = Verdict::Unreadable;
             c.detail = format!("read error during the deep check: {e}");
@@ -338,7 +357,7 @@ fn deep_pass<R: Read + Seek>(
 fn hash_and_crc<R: Read + Seek>(
     r: &mut R,
     len: u64,
-    is_st: bool,
+    kind: Crc,
     cancel: Option<&std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<(String, Option<String>)> {
     r.seek(SeekFrom::Start(0))?;
@@ -358,9 +377,11 @@ fn hash_and_crc<R: Read + Seek>(
         }
         let chunk = &buf[..n];
         sha.update(chunk);
-        let crc_part = (crc_end.saturating_sub(pos) as usize).min(n);
-        crc.update(&chunk[..crc_part]);
-        tail.extend_from_slice(&chunk[crc_part..]);
+        if kind == Crc::Trailer {
+            let crc_part = (crc_end.saturating_sub(pos) as usize).min(n);
+            crc.update(&chunk[..crc_part]);
+            tail.extend_from_slice(&chunk[crc_part..]);
+        }
         pos += n as u64;
     }
     let hex = sha
@@ -368,7 +389,7 @@ fn hash_and_crc<R: Read + Seek>(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    let problem = if is_st {
+    let problem = if kind == Crc::Safetensors {
         safetensors_crc_problem(r, len)?
     } else if tail.len() == 17 && &tail[..7] == b"crc_num" {
         let stored = tail[7..].iter().fold(0u64, |a, b| (a << 8) | *b as u64);
@@ -403,7 +424,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -1,0 +1,215 @@
+//! `ckptscope verify`: verdicts for a tree, a rank folder and one file; exit codes; JSON;
+//! manifests (checked, written only outside the tree); and the verifier pool's guarantees.
+
+mod common;
+use ckptscope::fsys::stat_of;
+use ckptscope::verify::pool::{Job, Pool};
+use common::{copy_tree, fixtures};
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tree_rank_folder_and_file() {
+    let Some(fx) = fixtures() else { return };
+    let tree = fx.join("tree-seed/checkpoint");
+    let o = bin(&["verify", tree.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["total"], 20);
+    assert_eq!(v["summary"]["by_verdict"]["ok"], 20);
+    let s = &v["shards"][0];
+    for k in [
+        "rank", "file", "size", "verdict", "detail", "append", "sha256",
+    ] {
+        assert!(s.get(k).is_some(), "shard key {k}");
+    }
+    for k in [
+        "epoch_num",
+        "step_num",
+        "global_step",
+        "loss_scale",
+        "global_batch_size",
+    ] {
+        assert!(s["append"].get(k).is_some(), "append key {k}");
+    }
+    let o = bin(&[
+        "verify",
+        tree.join("rank_2").to_str().unwrap(),
+        "--json",
+        "--step",
+        "15_2",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["total"], 1);
+    assert_eq!(v["shards"][0]["file"], "llama3_1_8b_rank_2-15_2.ckpt");
+    let o = bin(&[
+        "verify",
+        fx.join("files/damaged_garbage.ckpt").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not_a_checkpoint"));
+    assert_eq!(bin(&["verify", "/nonexistent/x"]).status.code(), Some(2));
+    assert_eq!(
+        bin(&["verify", tree.to_str().unwrap(), "--step", "bad"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn hash_checks_crc_and_manifests() {
+    let Some(fx) = fixtures() else { return };
+    let o = bin(&[
+        "verify",
+        fx.join("files/damaged_crc_bitflip_in_tensor_data.ckpt")
+            .to_str()
+            .unwrap(),
+        "--hash",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("crc_mismatch"));
+    // a manifest written outside the tree, then used inside a copy with one wrong line
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("tree");
+    copy_tree(&fx.join("tree-async"), &copy);
+    let root = copy.join("checkpoint");
+    let inside = root.join("SHA256SUMS");
+    let o = bin(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--write-manifest",
+        inside.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "refuses to write inside the tree");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("inside the checkpoint tree"));
+    assert!(!inside.exists());
+    let outside = tmp.path().join("sums.txt");
+    assert_eq!(
+        bin(&[
+            "verify",
+            root.to_str().unwrap(),
+            "--write-manifest",
+            outside.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    let sums = std::fs::read_to_string(&outside).unwrap();
+    assert_eq!(sums.lines().count(), 6);
+    assert!(sums.contains("  rank_0/llama3_1_8b_rank_0-10_2.ckpt"));
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg(&outside)
+        .current_dir(&root)
+        .output();
+    if let Ok(c) = check {
+        assert!(
+            c.status.success(),
+            "sha256sum -c agrees: {}",
+            String::from_utf8_lossy(&c.stdout)
+        );
+    }
+    let bad = sums.replacen(&sums[..64], &"0".repeat(64), 1);
+    std::fs::write(root.join("SHA256SUMS"), bad).unwrap();
+    let o = bin(&["verify", root.to_str().unwrap(), "--hash", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["by_verdict"]["hash_mismatch"], 1, "{v:#}");
+}
+
+#[test]
+fn tmp_files_are_in_progress_and_say_which() {
+    let mut t = common::TestTree::new();
+    t.seed(1);
+    t.file("rank_0/llama_rank_0-25_2.tmp", b"partial");
+    t.file("rank_0/llama_rank_0-10_2.tmp", b"old");
+    // make the 10_2 tmp older than its final file
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(t.path("rank_0/llama_rank_0-10_2.tmp"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let o = bin(&["verify", &t.d(), "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let find = |f: &str| {
+        v["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["file"] == f)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("llama_rank_0-10_2.tmp")["verdict"], "in_progress");
+    assert!(find("llama_rank_0-10_2.tmp")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("older than the final file"));
+    assert_eq!(find("llama_rank_0-25_2.tmp")["verdict"], "in_progress");
+}
+
+fn job(p: &std::path::Path, name: &str, priority: u32) -> Job {
+    Job {
+        dir: "d".into(),
+        name: name.into(),
+        path: p.to_path_buf(),
+        stat: stat_of(&std::fs::metadata(p).unwrap()),
+        deep: true,
+        expected_sha256: None,
+        priority,
+    }
+}
+
+#[test]
+fn pool_runs_by_priority_supersedes_and_caches() {
+    let Some(fx) = fixtures() else { return };
+    let files: Vec<_> = std::fs::read_dir(fx.join("tree-seed/checkpoint/rank_0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .collect();
+    let pool = Pool::new(1);
+    // the first job may start at once; the rest wait and must come out by priority
+    pool.submit(job(&files[0], "first", 0));
+    for (i, f) in files.iter().enumerate().skip(1) {
+        pool.submit(job(f, &format!("p{}", 10 - i), (10 - i) as u32));
+    }
+    let names: Vec<String> = (0..files.len())
+        .map(|_| pool.results().recv().unwrap().name)
+        .collect();
+    let mut sorted = names[1..].to_vec();
+    sorted.sort();
+    assert_eq!(names[1..], sorted[..], "lower priority value first");
+    // a superseded job produces one result
+    pool.submit(job(&files[0], "again", 5));
+    pool.submit(job(&files[0], "again", 5));
+    let r = pool
+        .results()
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(r.name, "again");
+    assert!(
+        pool.results()
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "only the newest submission reports"
+    );
+    let (done, total) = pool.progress();
+    assert_eq!((done, total), (files.len() + 2, files.len() + 2));
+}
