@@ -152,3 +152,42 @@ fn fifo_named_like_a_checkpoint_does_not_hang() {
     });
     drop(t);
 }
+
+/// Whole-file checks on mutated fixture files: no panic, the same verdict twice, and every
+/// damaged verdict comes with a detail.
+#[test]
+fn verdicts_on_mutated_files_are_stable() {
+    use ckptscope::verify::verdict::{check_file, CheckOptions};
+    let Some(fx) = common::fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = 0x9E3779B97F4A7C15u64;
+    let mut n = 0;
+    for e in std::fs::read_dir(fx.join("files")).unwrap() {
+        let src = e.unwrap().path();
+        let bytes = std::fs::read(&src).unwrap();
+        for i in 0..40 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut m = bytes.clone();
+            if !m.is_empty() {
+                let at = (rng as usize) % m.len();
+                match i % 3 {
+                    0 => m[at] ^= 1 << (rng % 8),
+                    1 => m.truncate(at),
+                    _ => m.insert(at, (rng >> 8) as u8),
+                }
+            }
+            let p = tmp.path().join(src.file_name().unwrap());
+            std::fs::write(&p, &m).unwrap();
+            let st = ckptscope::fsys::stat_of(&std::fs::metadata(&p).unwrap());
+            let opts = CheckOptions { deep: true, ..Default::default() };
+            let a = check_file(&p, &st, &opts);
+            let b = check_file(&p, &st, &opts);
+            assert_eq!(a, b, "{}", p.display());
+            assert!(!a.detail.is_empty());
+            n += 1;
+        }
+    }
+    assert!(n >= 500);
+}
