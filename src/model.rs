@@ -164,9 +164,10 @@ pub struct DirNode {
 }
 
 /// What `stat(root)` says, following symlinks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RootState {
+    #[default]
     Missing,
     Error(OsErr),
     File(Stat),
@@ -174,21 +175,53 @@ pub enum RootState {
     Other(FileKind),
 }
 
-/// A scanned checkpoint tree.
+/// One version of one file: a verdict is valid only while these stay the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+impl From<&Stat> for FileId {
+    fn from(s: &Stat) -> Self {
+        FileId {
+            dev: s.dev,
+            ino: s.ino,
+            size: s.size,
+            mtime_ns: s.mtime_ns(),
+        }
+    }
+}
+
+/// A verifier result for the file version it was computed on.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerdictEntry {
+    pub id: FileId,
+    pub check: crate::verify::verdict::ShardCheck,
+}
+
+/// A scanned checkpoint tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
 pub struct Tree {
     /// The root exactly as given (MindFormers' `load_checkpoint`, not normalised).
     pub root: String,
     pub state: RootState,
     /// Sub-folders of the root whose name starts with `rank_`, by name.
     pub dirs: BTreeMap<String, DirNode>,
+    /// Verifier results by `(rank folder, file name)`, each for the file version it checked.
+    #[serde(skip)]
+    pub verdicts: BTreeMap<(String, String), VerdictEntry>,
 }
 
-/// A change to one part of the tree, as a rescan of that part found it.
+/// A change to one part of the tree, as a rescan of that part (or the verifier) found it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
     Root(RootState),
     Dir(String, Option<DirNode>),
+    /// A verifier result for `(dir, name)` computed on file version `id`.
+    Verdict(String, String, VerdictEntry),
 }
 
 impl Tree {
@@ -204,15 +237,36 @@ impl Tree {
         self.root_listing().and_then(|l| l.find(name))
     }
 
+    /// Apply a change. Verdicts follow the files: a rescan that finds a file changed (or gone)
+    /// drops its verdict, and a verdict computed on an older version is ignored.
     pub fn apply(&mut self, delta: Delta) {
         match delta {
             Delta::Root(state) => self.state = state,
-            Delta::Dir(name, Some(node)) => {
-                self.dirs.insert(name, node);
+            Delta::Dir(name, node) => {
+                match node {
+                    Some(node) => self.dirs.insert(name.clone(), node),
+                    None => self.dirs.remove(&name),
+                };
+                let dirs = &self.dirs;
+                self.verdicts
+                    .retain(|(d, f), v| d != &name || current_id(dirs, d, f) == Some(v.id));
             }
-            Delta::Dir(name, None) => {
-                self.dirs.remove(&name);
+            Delta::Verdict(dir, name, entry) => {
+                if current_id(&self.dirs, &dir, &name) == Some(entry.id) {
+                    self.verdicts.insert((dir, name), entry);
+                }
             }
         }
     }
+
+    /// The verdict of `dir/name` if it was computed on the file as it is now.
+    pub fn verdict(&self, dir: &str, name: &str) -> Option<&crate::verify::verdict::ShardCheck> {
+        let v = self.verdicts.get(&(dir.to_owned(), name.to_owned()))?;
+        (current_id(&self.dirs, dir, name) == Some(v.id)).then_some(&v.check)
+    }
+}
+
+fn current_id(dirs: &BTreeMap<String, DirNode>, dir: &str, name: &str) -> Option<FileId> {
+    let e = dirs.get(dir)?.listing.find(name)?;
+    e.stat().ok().map(FileId::from)
 }

@@ -23,6 +23,7 @@ pub fn scan(fs: &dyn Fs, root: &str) -> Tree {
         root: root.to_owned(),
         state,
         dirs: BTreeMap::new(),
+        verdicts: Default::default(),
     };
     let names: Vec<String> = tree
         .root_listing()

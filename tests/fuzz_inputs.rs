@@ -181,7 +181,10 @@ fn verdicts_on_mutated_files_are_stable() {
             let p = tmp.path().join(src.file_name().unwrap());
             std::fs::write(&p, &m).unwrap();
             let st = ckptscope::fsys::stat_of(&std::fs::metadata(&p).unwrap());
-            let opts = CheckOptions { deep: true, ..Default::default() };
+            let opts = CheckOptions {
+                deep: true,
+                ..Default::default()
+            };
             let a = check_file(&p, &st, &opts);
             let b = check_file(&p, &st, &opts);
             assert_eq!(a, b, "{}", p.display());

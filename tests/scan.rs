@@ -148,3 +148,86 @@ fn listing_keeps_readdir_order() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// Verifier results enter the model as deltas and follow the files: a result for an older
+/// version is ignored, a rescan that finds the file changed drops it.
+#[test]
+fn verdicts_are_deltas_that_follow_file_versions() {
+    use ckptscope::model::Delta;
+    use ckptscope::verify::pool::{Job, Pool};
+    use ckptscope::verify::verdict::Verdict;
+    let mut t = TestTree::new();
+    let bytes = ckptscope::writer::ckpt::checkpoint_bytes(
+        0,
+        1,
+        &ckptscope::writer::ckpt::AppendEntries {
+            epoch_num: 1,
+            step_num: 2,
+            loss_scale: 1.0,
+            global_batch_size: Some(8),
+            resumed: false,
+        },
+    );
+    t.file("rank_0/llama_rank_0-1_2.ckpt", &bytes);
+    let mut tree = scan(&RealFs, &t.d());
+    let path = t.path("rank_0/llama_rank_0-1_2.ckpt");
+    let stat = tree.dirs["rank_0"]
+        .listing
+        .find("llama_rank_0-1_2.ckpt")
+        .unwrap()
+        .stat()
+        .unwrap()
+        .clone();
+    let pool = Pool::new(1);
+    pool.submit(Job {
+        dir: "rank_0".into(),
+        name: "llama_rank_0-1_2.ckpt".into(),
+        path: path.clone(),
+        stat,
+        deep: false,
+        expected_sha256: None,
+        priority: 0,
+    });
+    let result = pool.results().recv().unwrap();
+    // the file changes on disk before the result is applied
+    std::fs::write(&path, &bytes[..100]).unwrap();
+    t.touch("rank_0/llama_rank_0-1_2.ckpt");
+    let rescanned = ckptscope::scan::scan_dir(&RealFs, &t.path("rank_0"));
+    let stale = result.clone().into_delta();
+    tree.apply(Delta::Dir("rank_0".into(), Some(rescanned)));
+    tree.apply(stale);
+    assert!(
+        tree.verdict("rank_0", "llama_rank_0-1_2.ckpt").is_none(),
+        "a verdict for the old version is ignored"
+    );
+    // the result for the current version is kept, and dropped when the file changes again
+    let stat = tree.dirs["rank_0"]
+        .listing
+        .find("llama_rank_0-1_2.ckpt")
+        .unwrap()
+        .stat()
+        .unwrap()
+        .clone();
+    pool.submit(Job {
+        dir: "rank_0".into(),
+        name: "llama_rank_0-1_2.ckpt".into(),
+        path,
+        stat,
+        deep: false,
+        expected_sha256: None,
+        priority: 0,
+    });
+    tree.apply(pool.results().recv().unwrap().into_delta());
+    assert_eq!(
+        tree.verdict("rank_0", "llama_rank_0-1_2.ckpt")
+            .unwrap()
+            .verdict,
+        Verdict::Truncated
+    );
+    t.rm("rank_0/llama_rank_0-1_2.ckpt");
+    tree.apply(Delta::Dir(
+        "rank_0".into(),
+        Some(ckptscope::scan::scan_dir(&RealFs, &t.path("rank_0"))),
+    ));
+    assert!(tree.verdicts.is_empty());
+}

@@ -59,6 +59,7 @@ fn single(path: &Path, state: &RootState) -> Tree {
         root: parent.to_string_lossy().into_owned(),
         state: state.clone(),
         dirs: Default::default(),
+        verdicts: Default::default(),
     };
     match state {
         RootState::Dir(_) => {

@@ -4,6 +4,7 @@
 //! progress, and send each result back on a channel for the model to apply.
 
 use super::verdict::{check_file, CheckOptions, ShardCheck};
+pub use crate::model::FileId;
 use crate::model::Stat;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::cmp::Reverse;
@@ -12,26 +13,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-
-/// One version of one file: a result is valid only while these stay the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FileId {
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
-    pub mtime_ns: i128,
-}
-
-impl From<&Stat> for FileId {
-    fn from(s: &Stat) -> Self {
-        FileId {
-            dev: s.dev,
-            ino: s.ino,
-            size: s.size,
-            mtime_ns: s.mtime_ns(),
-        }
-    }
-}
 
 /// A file to check; `(dir, name)` identifies it in the model.
 #[derive(Clone, Debug)]
@@ -53,6 +34,20 @@ pub struct Verified {
     pub name: String,
     pub id: FileId,
     pub check: ShardCheck,
+}
+
+impl Verified {
+    /// The model delta that records this result.
+    pub fn into_delta(self) -> crate::model::Delta {
+        crate::model::Delta::Verdict(
+            self.dir,
+            self.name,
+            crate::model::VerdictEntry {
+                id: self.id,
+                check: self.check,
+            },
+        )
+    }
 }
 
 type Key = (String, String);

@@ -294,6 +294,7 @@ pub fn mem_tree(
         root: root.into(),
         state: RootState::Dir(Listing::Entries(root_entries)),
         dirs,
+        verdicts: Default::default(),
     }
 }
 
