@@ -94,6 +94,43 @@ fn single(path: &Path, state: &RootState) -> Tree {
     tree
 }
 
+/// MindFormers' pick with default settings (single node, by meta.json): verified first.
+fn mindformers_view(tree: &Tree) -> crate::resolve::mindformers::MfResolution {
+    use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
+    let n = tree.dirs.len() as u64;
+    let fmt = if tree
+        .dirs
+        .values()
+        .flat_map(|d| d.listing.entries())
+        .any(|e| e.name.ends_with(".safetensors"))
+    {
+        crate::layout::mindformers::names::Fmt::Safetensors
+    } else {
+        crate::layout::mindformers::names::Fmt::Ckpt
+    };
+    let config = ResumeConfig {
+        load_checkpoint: Some(tree.root.clone()),
+        fmt,
+        ..Default::default()
+    };
+    let env = EnvFacts {
+        world_size: n,
+        device_num_per_node: n.max(8) as i64,
+        ..Default::default()
+    };
+    let paths = PathFacts {
+        abspath: tree.root.clone(),
+        realpath: tree.root.clone(),
+        ..Default::default()
+    };
+    crate::resolve::mindformers::resolve(&crate::resolve::mindformers::Inputs {
+        tree,
+        config: &config,
+        env: &env,
+        paths: &paths,
+    })
+}
+
 fn parse_step(s: &str) -> Option<(u64, u64)> {
     let (e, st) = s.split_once('_')?;
     Some((e.parse().ok()?, st.parse().ok()?))
@@ -145,7 +182,14 @@ pub fn verify_cmd(a: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
         }
         None => {}
     };
-    let shards = verify_tree(&tree, &opts, &manifest, &|_, _| 0, &mut progress);
+    let order = crate::verify::tree::priorities(&tree, Some(&mindformers_view(&tree)));
+    let priority = |d: &str, n: &str| {
+        order
+            .get(&(d.to_owned(), n.to_owned()))
+            .copied()
+            .unwrap_or(u32::MAX)
+    };
+    let shards = verify_tree(&tree, &opts, &manifest, &priority, &mut progress);
     if let Some(b) = bar {
         b.finish_and_clear();
     }

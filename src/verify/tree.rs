@@ -247,3 +247,53 @@ pub fn summary(shards: &[ShardReport]) -> std::collections::BTreeMap<&'static st
     }
     m
 }
+
+/// The verifier's order: the files MindFormers would load first (0), then every canonical
+/// shard by step, newest first (the safe candidate is the newest step intact everywhere, so it
+/// comes next), then everything else.
+pub fn priorities(
+    tree: &Tree,
+    mf: Option<&crate::resolve::mindformers::MfResolution>,
+) -> HashMap<(String, String), u32> {
+    use crate::resolve::mindformers::RankResult;
+    let mut steps: Vec<(u64, u64, u64)> = tree
+        .dirs
+        .values()
+        .flat_map(|d| {
+            d.listing
+                .entries()
+                .iter()
+                .filter_map(|e| parse_ckpt_name(&e.name))
+        })
+        .map(|n| (n.restart, n.epoch, n.step))
+        .collect();
+    steps.sort_unstable_by(|a, b| b.cmp(a));
+    steps.dedup();
+    let rank_of: HashMap<(u64, u64, u64), u32> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i as u32 + 1))
+        .collect();
+    let mut out = HashMap::new();
+    for (dir, node) in &tree.dirs {
+        for e in node.listing.entries() {
+            if let Some(n) = parse_ckpt_name(&e.name) {
+                out.insert(
+                    (dir.clone(), e.name.clone()),
+                    rank_of[&(n.restart, n.epoch, n.step)],
+                );
+            }
+        }
+    }
+    for (r, res) in mf
+        .map(|m| m.per_rank.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if let RankResult::File(f) = res {
+            out.insert((format!("rank_{r}"), f.clone()), 0);
+        }
+    }
+    out
+}
