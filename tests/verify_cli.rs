@@ -176,6 +176,30 @@ fn job(p: &std::path::Path, name: &str, priority: u32) -> Job {
     }
 }
 
+/// A valid 64 MiB checkpoint: its deep check (SHA-256 of every byte) keeps a worker busy for
+/// long enough that jobs submitted meanwhile are all queued.
+fn blocker(dir: &std::path::Path) -> std::path::PathBuf {
+    use ckptscope::writer::ckpt::{record, AppendEntries, Tensor};
+    let p = dir.join("big.ckpt");
+    let t = Tensor {
+        tag: "w".into(),
+        dims: vec![16 << 20],
+        tensor_type: "Float32",
+        content: vec![7; 64 << 20],
+    };
+    let mut bytes = record(&t);
+    let tail = AppendEntries {
+        epoch_num: 1,
+        step_num: 2,
+        loss_scale: 1.0,
+        global_batch_size: Some(8),
+        resumed: false,
+    };
+    bytes.extend(tail.tensors().iter().flat_map(record));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
 #[test]
 fn pool_runs_by_priority_supersedes_and_caches() {
     let Some(fx) = fixtures() else { return };
@@ -184,21 +208,31 @@ fn pool_runs_by_priority_supersedes_and_caches() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
         .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let big = blocker(tmp.path());
     let pool = Pool::new(1);
-    // the first job may start at once; the rest wait and must come out by priority
-    pool.submit(job(&files[0], "first", 0));
-    for (i, f) in files.iter().enumerate().skip(1) {
+    pool.submit(job(&big, "blocker", 0));
+    for (i, f) in files.iter().enumerate() {
         pool.submit(job(f, &format!("p{}", 10 - i), (10 - i) as u32));
     }
+    let first = pool.results().recv().unwrap();
+    assert_eq!(
+        (first.name.as_str(), first.check.verdict),
+        ("blocker", ckptscope::verify::verdict::Verdict::Ok)
+    );
     let names: Vec<String> = (0..files.len())
         .map(|_| pool.results().recv().unwrap().name)
         .collect();
-    let mut sorted = names[1..].to_vec();
-    sorted.sort();
-    assert_eq!(names[1..], sorted[..], "lower priority value first");
-    // a superseded job produces one result
+    let prio = |n: &String| n[1..].parse::<u32>().unwrap();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(prio);
+    assert_eq!(names, sorted, "lower priority value first");
+    // a job superseded while it waits produces no result
+    pool.submit(job(&big, "blocker", 0));
+    let (done_before, _) = pool.progress();
     pool.submit(job(&files[0], "again", 5));
     pool.submit(job(&files[0], "again", 5));
+    assert_eq!(pool.results().recv().unwrap().name, "blocker");
     let r = pool
         .results()
         .recv_timeout(std::time::Duration::from_secs(10))
@@ -211,27 +245,5 @@ fn pool_runs_by_priority_supersedes_and_caches() {
         "only the newest submission reports"
     );
     let (done, total) = pool.progress();
-    assert_eq!((done, total), (files.len() + 2, files.len() + 2));
-}
-
-#[test]
-fn verification_order_starts_with_mindformers_pick_then_newest() {
-    let Some(fx) = fixtures() else { return };
-    let tree = ckptscope::scan::scan(
-        &ckptscope::fsys::RealFs,
-        fx.join("tree-async/checkpoint").to_str().unwrap(),
-    );
-    let d = ckptscope::demo::resolve_dir(&fx.join("tree-async/checkpoint"));
-    let p = ckptscope::verify::tree::priorities(&tree, Some(&d.mindformers));
-    let get = |dir: &str, f: &str| p[&(dir.to_owned(), f.to_owned())];
-    assert_eq!(
-        get("rank_1", "llama3_1_8b_rank_1-15_2.ckpt"),
-        0,
-        "MindFormers' pick first"
-    );
-    assert!(
-        get("rank_1", "llama3_1_8b_rank_1-20_2.ckpt")
-            < get("rank_1", "llama3_1_8b_rank_1-10_2.ckpt"),
-        "then newest to oldest"
-    );
+    assert_eq!((done, total), (done_before + 3, files.len() + 4));
 }
