@@ -247,3 +247,25 @@ fn pool_runs_by_priority_supersedes_and_caches() {
     let (done, total) = pool.progress();
     assert_eq!((done, total), (done_before + 3, files.len() + 4));
 }
+
+#[test]
+fn verification_order_starts_with_mindformers_pick_then_newest() {
+    let Some(fx) = fixtures() else { return };
+    let tree = ckptscope::scan::scan(
+        &ckptscope::fsys::RealFs,
+        fx.join("tree-async/checkpoint").to_str().unwrap(),
+    );
+    let d = ckptscope::demo::resolve_dir(&fx.join("tree-async/checkpoint"));
+    let p = ckptscope::verify::tree::priorities(&tree, Some(&d.mindformers));
+    let get = |dir: &str, f: &str| p[&(dir.to_owned(), f.to_owned())];
+    assert_eq!(
+        get("rank_1", "llama3_1_8b_rank_1-15_2.ckpt"),
+        0,
+        "MindFormers' pick first"
+    );
+    assert!(
+        get("rank_1", "llama3_1_8b_rank_1-20_2.ckpt")
+            < get("rank_1", "llama3_1_8b_rank_1-10_2.ckpt"),
+        "then newest to oldest"
+    );
+}
