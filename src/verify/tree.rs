@@ -66,10 +66,7 @@ pub fn verify_tree(
     for (dir, node) in &tree.dirs {
         let rank = rank_dir_number(dir);
         for e in node.listing.entries() {
-            if opts
-                .step
-                .is_some_and(|s| parse_ckpt_name(&e.name).is_none_or(|n| (n.epoch, n.step) != s))
-            {
+            if opts.step.is_some_and(|s| step_of(&e.name) != Some(s)) {
                 continue;
             }
             if let Some(r) = tmp_report(dir, rank, e, node.listing.entries(), opts.now) {
@@ -124,6 +121,15 @@ pub fn verify_tree(
     sibling_context(&mut out);
     out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
     out
+}
+
+/// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become.
+fn step_of(name: &str) -> Option<(u64, u64)> {
+    let n = match name.strip_suffix(".tmp") {
+        Some(stem) => parse_ckpt_name(&format!("{stem}.ckpt")),
+        None => parse_ckpt_name(name),
+    }?;
+    Some((n.epoch, n.step))
 }
 
 fn report(
