@@ -16,4 +16,5 @@ pub mod report;
 pub mod resolve;
 pub mod scan;
 pub mod verify;
+pub mod watch;
 pub mod writer;

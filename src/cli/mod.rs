@@ -4,10 +4,12 @@
 mod demo;
 mod resolve;
 mod verify;
+mod watch;
 
 pub use demo::DemoArgs;
 pub use resolve::{py_realpath, resolve_cmd, ResolveArgs};
 pub use verify::{verify_cmd, VerifyArgs};
+pub use watch::{network_reason, watch_cmd, WatchArgs};
 
 use crate::fsys::RealFs;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -32,6 +34,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check every shard without loading it: structure, tensor sizes, CRC and SHA-256 (--hash).
     Verify(Box<VerifyArgs>),
+    /// Follow a live tree: changes, verdicts and the resume decision as they happen.
+    Watch(Box<WatchArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -47,6 +51,7 @@ pub fn main() -> i32 {
         Command::Resolve(a) => resolve_cmd(&a, &RealFs, &mut out, &mut err),
         Command::Demo(a) => demo::demo_cmd(&a, &mut out, &mut err),
         Command::Verify(a) => verify_cmd(&a, &mut out, &mut err),
+        Command::Watch(a) => watch_cmd(&a, &mut out, &mut err),
     }
 }
 

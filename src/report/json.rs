@@ -17,8 +17,8 @@ fn rank_entry(rank: usize, r: &RankResult) -> Value {
     }
 }
 
-pub fn document(a: &Analysis) -> Value {
-    let mf = &a.mindformers;
+/// The contract's `mindformers` object plus the decision's details.
+pub fn mindformers_json(mf: &crate::resolve::mindformers::MfResolution) -> Value {
     let per_rank: Vec<Value> = mf
         .per_rank
         .iter()
@@ -35,15 +35,15 @@ pub fn document(a: &Analysis) -> Value {
     mindformers.insert("candidates".into(), json!(mf.candidates));
     mindformers.insert("rank0_error".into(), json!(mf.rank0_error));
     mindformers.insert("log".into(), json!(mf.log));
-    let d = a.data_skip.as_ref();
-    let data_skip = json!({
-        "scale": d.and_then(|d| d.scale),
-        "initial_step": d.and_then(|d| d.initial_step),
-        "initial_epoch": d.and_then(|d| d.initial_epoch),
-        "skip_batches": d.and_then(|d| d.skip_batches),
-        "first_printed_step": d.and_then(|d| d.first_printed_step),
-    });
-    let safe = a.safe.as_ref().map(|s| match &s.outcome.pick {
+    Value::Object(mindformers)
+}
+
+/// The `safe` object (or `null` when nothing is intact).
+pub fn safe_json(
+    outcome: &crate::resolve::safe::SafeOutcome,
+    data_skip: Option<&crate::resolve::data_skip::DataSkip>,
+) -> Value {
+    match &outcome.pick {
         None => json!(null),
         Some(p) => json!({
             "epoch": p.epoch,
@@ -53,15 +53,31 @@ pub fn document(a: &Analysis) -> Value {
             "config": p.config,
             "same_as_mindformers": p.same_as_mindformers,
             "reasons": p.reasons,
-            "data_skip": s.data_skip,
-            "passed_over": s.outcome.skipped,
+            "data_skip": data_skip,
+            "passed_over": outcome.skipped,
         }),
+    }
+}
+
+pub fn document(a: &Analysis) -> Value {
+    let mindformers = mindformers_json(&a.mindformers);
+    let d = a.data_skip.as_ref();
+    let data_skip = json!({
+        "scale": d.and_then(|d| d.scale),
+        "initial_step": d.and_then(|d| d.initial_step),
+        "initial_epoch": d.and_then(|d| d.initial_epoch),
+        "skip_batches": d.and_then(|d| d.skip_batches),
+        "first_printed_step": d.and_then(|d| d.first_printed_step),
     });
+    let safe = a
+        .safe
+        .as_ref()
+        .map(|s| safe_json(&s.outcome, s.data_skip.as_ref()));
     json!({
         "load_checkpoint": a.load_checkpoint,
         "layout": a.layout.name(),
         "world_size": a.world_size,
-        "mindformers": Value::Object(mindformers),
+        "mindformers": mindformers,
         "context": a.context,
         "data_skip": data_skip,
         "warnings": a.warnings,
