@@ -158,6 +158,9 @@ pub enum FileRead {
 /// One sub-folder of the root (normally `rank_R/`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DirNode {
+    /// The folder's own `stat`, taken *before* listing it: if its mtime later differs, the
+    /// listing may be stale (the watcher's cheap reconcile relists exactly those folders).
+    pub stat: Option<Stat>,
     pub listing: Listing,
     /// `meta.json`'s content when the listing has a `meta.json` that `stat` can follow.
     pub meta: Option<FileRead>,

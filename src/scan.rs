@@ -82,6 +82,7 @@ pub fn scan_dirs(fs: &dyn Fs, root: &str, names: &[String]) -> Vec<(String, DirN
 
 /// List one folder and read its `meta.json`.
 pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
+    let stat = fs.stat(dir).ok();
     let listing = list(fs, dir);
     let meta = listing
         .find("meta.json")
@@ -91,7 +92,11 @@ pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
             Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
             _ => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
         });
-    DirNode { listing, meta }
+    DirNode {
+        stat,
+        listing,
+        meta,
+    }
 }
 
 fn list(fs: &dyn Fs, dir: &Path) -> Listing {

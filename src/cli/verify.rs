@@ -85,6 +85,7 @@ fn single(path: &Path, state: &RootState) -> Tree {
             tree.dirs.insert(
                 dir,
                 DirNode {
+                    stat: None,
                     listing: crate::model::Listing::Entries(only),
                     meta: None,
                 },

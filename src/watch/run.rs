@@ -149,7 +149,7 @@ impl Loop {
             select! {
                 recv(self.hint_rx) -> r => if let Ok(r) = r { self.on_hints(r) },
                 recv(results) -> v => if let Ok(v) = v { self.on_verified(v) },
-                recv(ticker) -> _ => self.reconcile("poll"),
+                recv(ticker) -> _ => self.poll(),
                 recv(requests) -> r => match r {
                     Ok(Request::Snapshot(tx)) => { let _ = tx.send(self.tree.clone()); }
                     Ok(Request::Stop) | Err(_) => break,
@@ -276,6 +276,41 @@ impl Loop {
         }
     }
 
+    /// The periodic reconcile. Polling only: everything (no hints can say what changed). With
+    /// inotify hints: the root, and only the folders whose mtime moved since their listing —
+    /// a safety net that costs one `stat` per folder on an unchanged tree.
+    fn poll(&mut self) {
+        if matches!(self.mode, Mode::Poll { .. }) {
+            return self.reconcile("poll");
+        }
+        let had_root = matches!(self.tree.state, RootState::Dir(_));
+        self.rescan_root();
+        if !had_root {
+            if matches!(self.tree.state, RootState::Dir(_)) {
+                self.start_hints(); // its old inotify watch died with the old folder
+                self.reconcile("the folder reappeared");
+            }
+            return;
+        }
+        let stale: Vec<String> = self
+            .tree
+            .dirs
+            .iter()
+            .filter(|(name, node)| {
+                let now = self
+                    .tree
+                    .root_entry(name)
+                    .and_then(|e| e.stat().ok())
+                    .map(|s| s.mtime_ns());
+                now.is_none() || node.stat.as_ref().map(|s| s.mtime_ns()) != now
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for d in stale {
+            self.rescan_dir(&d);
+        }
+    }
+
     /// Everything again: the root, then every folder.
     fn reconcile(&mut self, reason: &str) {
         if reason != "poll" {
@@ -283,18 +318,10 @@ impl Loop {
                 reason: reason.into(),
             });
         }
-        let was_missing = !matches!(self.tree.state, RootState::Dir(_));
         self.rescan_root();
         let names: Vec<String> = self.tree.dirs.keys().cloned().collect();
         for d in names {
             self.rescan_dir(&d);
-        }
-        if was_missing
-            && matches!(self.tree.state, RootState::Dir(_))
-            && self.cfg.poll_only.is_none()
-            && matches!(self.mode, Mode::Inotify { .. })
-        {
-            self.start_hints(); // the root was recreated: its old inotify watch is gone
         }
     }
 

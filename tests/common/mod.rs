@@ -285,6 +285,7 @@ pub fn mem_tree(
         dirs.insert(
             name,
             DirNode {
+                stat: None,
                 listing: Listing::Entries(entries),
                 meta: meta.map(|m| FileRead::Bytes(m.into_bytes())),
             },
