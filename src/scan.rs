@@ -7,7 +7,7 @@
 //! thousands of ranks, `stat` latency, not CPU, is the cost.
 
 use crate::fsys::{Fs, RawEntry};
-use crate::model::{DirNode, Entry, FileKind, FileRead, Listing, OsErr, RootState, Tree};
+use crate::model::{DirNode, Entry, FileId, FileKind, FileRead, Listing, OsErr, RootState, Tree};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,16 +82,32 @@ pub fn scan_dirs(fs: &dyn Fs, root: &str, names: &[String]) -> Vec<(String, DirN
 
 /// List one folder and read its `meta.json`.
 pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
+    rescan_dir(fs, dir, None)
+}
+
+/// [`scan_dir`], reusing `prev`'s `meta.json` content when that file is the same version
+/// (same device, inode, size and mtime): a reconcile poll then costs no file reads.
+pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
     let stat = fs.stat(dir).ok();
     let listing = list(fs, dir);
-    let meta = listing
-        .find("meta.json")
-        .filter(|e| e.exists())
-        .map(|e| match e.stat() {
-            Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
-            Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
-            _ => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
-        });
+    let meta_id = |l: &Listing| {
+        l.find("meta.json")
+            .and_then(|e| e.stat().ok())
+            .map(FileId::from)
+    };
+    let reuse = prev
+        .filter(|p| meta_id(&p.listing).is_some() && meta_id(&p.listing) == meta_id(&listing))
+        .and_then(|p| p.meta.clone());
+    let meta = reuse.or_else(|| {
+        listing
+            .find("meta.json")
+            .filter(|e| e.exists())
+            .map(|e| match e.stat() {
+                Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
+                Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
+                _ => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
+            })
+    });
     DirNode {
         stat,
         listing,

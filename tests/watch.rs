@@ -166,7 +166,7 @@ fn stream_reports_changes_verdicts_and_resolution() {
     std::fs::remove_file(root.join("rank_3/llama3_1_8b_rank_3-20_2.ckpt")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let (mut removed, mut fallback, mut verdicts) = (false, false, 0);
-    while Instant::now() < deadline && !(removed && fallback) {
+    while Instant::now() < deadline && !(removed && fallback && verdicts > 0) {
         match h.events.recv_timeout(Duration::from_millis(200)) {
             Ok(WatchEvent::ShardRemoved {
                 rank: Some(3),

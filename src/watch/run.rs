@@ -11,7 +11,7 @@ use crate::model::{Delta, RootState, Tree};
 use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use crate::resolve::mindformers::{self, Inputs};
 use crate::resolve::safe::{self, ShardFacts};
-use crate::scan::{scan, scan_dir, scan_root};
+use crate::scan::{rescan_dir, scan, scan_dir, scan_root};
 use crate::verify::pool::{Job, Pool, Verified};
 use crossbeam_channel::{select, tick, unbounded, Receiver, Sender};
 use notify::{EventKind, RecursiveMode};
@@ -125,7 +125,17 @@ impl Loop {
     }
 
     fn run(mut self, requests: Receiver<Request>) {
-        self.start_hints();
+        // The snapshot goes out first (a huge tree takes a moment to put under watch); what
+        // changes meanwhile is caught by the cheap poll right after.
+        let planned = match &self.cfg.poll_only {
+            Some(reason) => Mode::Poll {
+                interval_secs: self.cfg.poll.as_secs_f64(),
+                reason: reason.clone(),
+            },
+            None => Mode::Inotify {
+                poll_secs: self.cfg.poll.as_secs_f64(),
+            },
+        };
         let files = self
             .tree
             .dirs
@@ -136,8 +146,10 @@ impl Loop {
             root: self.cfg.root.clone(),
             ranks: self.tree.dirs.len(),
             files,
-            mode: self.mode.clone(),
+            mode: planned,
         });
+        self.start_hints();
+        self.poll();
         let names: Vec<String> = self.tree.dirs.keys().cloned().collect();
         for d in names {
             self.submit_dir(&d);
@@ -177,10 +189,18 @@ impl Loop {
             NoCache,
             notify::Config::default(),
         );
-        match made.and_then(|mut d| {
-            d.watch(Path::new(&self.cfg.root), RecursiveMode::Recursive)
-                .map(|_| d)
-        }) {
+        // One non-recursive watch per folder: a recursive watch would walk every file of a
+        // huge tree before returning; rank folders that appear later are added as they appear.
+        let root = PathBuf::from(&self.cfg.root);
+        let dirs: Vec<PathBuf> = self.tree.dirs.keys().map(|d| root.join(d)).collect();
+        let watched = made.and_then(|mut d| {
+            d.watch(&root, RecursiveMode::NonRecursive)?;
+            for dir in &dirs {
+                d.watch(dir, RecursiveMode::NonRecursive)?;
+            }
+            Ok(d)
+        });
+        match watched {
             Ok(d) => {
                 self.hints = Some(d);
                 self.mode = Mode::Inotify {
@@ -188,6 +208,25 @@ impl Loop {
                 };
             }
             Err(e) => self.fall_back_to_polling(&e),
+        }
+    }
+
+    /// Follow a rank folder that appeared (or stop following one that went away).
+    fn rewatch(&mut self, dir: &str, present: bool) {
+        let path = Path::new(&self.cfg.root).join(dir);
+        let Some(h) = self.hints.as_mut() else { return };
+        let r = if present {
+            h.watch(&path, RecursiveMode::NonRecursive)
+        } else {
+            h.unwatch(&path)
+        };
+        if let Err(e) = r {
+            if present {
+                if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                    self.fall_back_to_polling(&e);
+                }
+                self.reconcile(&format!("could not watch {}: {e}", path.display()));
+            }
         }
     }
 
@@ -356,7 +395,7 @@ impl Loop {
         if !path.is_dir() {
             return self.rescan_root();
         }
-        let node = scan_dir(&RealFs, &path);
+        let node = rescan_dir(&RealFs, &path, self.tree.dirs.get(dir));
         self.replace_dir(dir, Some(node));
     }
 
@@ -366,7 +405,12 @@ impl Loop {
             return;
         }
         let events = dir_events(dir, self.tree.dirs.get(dir), node.as_ref());
+        let appeared = !self.tree.dirs.contains_key(dir) && node.is_some();
+        let vanished = self.tree.dirs.contains_key(dir) && node.is_none();
         self.tree.apply(Delta::Dir(dir.to_owned(), node));
+        if appeared || vanished {
+            self.rewatch(dir, appeared);
+        }
         self.dirty = true;
         for e in events {
             match &e {

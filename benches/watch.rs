@@ -1,0 +1,163 @@
+//! Watcher benchmarks (figures in the README):
+//! 1. latency from `rename(tmp → final)` to the `shard_added` event: inotify (p50/p95/p99) and
+//!    polling only (max, against the interval);
+//! 2. cost on the 4,096 × 51-file tree of `benches/scan_resolve.rs` (208,896 files): CPU used
+//!    while idle with inotify, and per poll interval when polling only.
+//!
+//! Run: `cargo bench --bench watch` (run `cargo bench --bench scan_resolve` first for part 2).
+
+use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
+use ckptscope::watch::{spawn, WatchConfig, WatchEvent};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn config(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> WatchConfig {
+    let r = root.to_string_lossy().into_owned();
+    WatchConfig {
+        root: r.clone(),
+        poll,
+        poll_only: poll_only.then(|| "bench".to_owned()),
+        debounce: Duration::from_millis(50),
+        verify,
+        config: ResumeConfig {
+            load_checkpoint: Some(r.clone()),
+            ..Default::default()
+        },
+        env: EnvFacts {
+            device_num_per_node: 8,
+            ..Default::default()
+        },
+        paths: PathFacts {
+            abspath: r.clone(),
+            realpath: r,
+            ..Default::default()
+        },
+    }
+}
+
+/// CPU time (user + system) of this process so far.
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // fields 14 and 15 (utime, stime) are at positions 11 and 12 after the state field
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Rename `n` finished files into place, `gap` apart; return rename → event latencies.
+fn latencies(poll_only: bool, poll: Duration, n: usize, gap: Duration) -> Vec<Duration> {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    for r in 0..8 {
+        std::fs::create_dir_all(root.join(format!("rank_{r}"))).unwrap();
+    }
+    let h = spawn(config(&root, poll, poll_only, false));
+    assert!(matches!(
+        h.events.recv().unwrap(),
+        WatchEvent::Snapshot { .. }
+    ));
+    let renamed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let (w_root, w_renamed) = (root.clone(), renamed.clone());
+    let writer = std::thread::spawn(move || {
+        for i in 0..n {
+            let dir = w_root.join(format!("rank_{}", i % 8));
+            let name = format!("llama_rank_{}-{}_2.ckpt", i % 8, i + 1);
+            std::fs::write(
+                dir.join(format!("llama_rank_{}-{}_2.tmp", i % 8, i + 1)),
+                b"x",
+            )
+            .unwrap();
+            let t = Instant::now();
+            std::fs::rename(
+                dir.join(format!("llama_rank_{}-{}_2.tmp", i % 8, i + 1)),
+                dir.join(&name),
+            )
+            .unwrap();
+            w_renamed.lock().unwrap().insert(name, t);
+            std::thread::sleep(gap);
+        }
+    });
+    let mut out = Vec::new();
+    let deadline = Instant::now() + gap * n as u32 + poll * 2 + Duration::from_secs(2);
+    while out.len() < n && Instant::now() < deadline {
+        if let Ok(WatchEvent::ShardAdded {
+            file,
+            kind: "checkpoint",
+            ..
+        }) = h.events.recv_timeout(Duration::from_millis(100))
+        {
+            let at = Instant::now();
+            if let Some(t) = renamed.lock().unwrap().get(&file) {
+                out.push(at - *t);
+            }
+        }
+    }
+    writer.join().unwrap();
+    h.stop();
+    out
+}
+
+fn main() {
+    let l = latencies(
+        false,
+        Duration::from_secs(30),
+        400,
+        Duration::from_millis(25),
+    );
+    println!(
+        "inotify: {} renames, latency p50 {:.1?}, p95 {:.1?}, p99 {:.1?}, max {:.1?}",
+        l.len(),
+        pct(l.clone(), 0.5),
+        pct(l.clone(), 0.95),
+        pct(l.clone(), 0.99),
+        pct(l, 1.0)
+    );
+    let interval = Duration::from_secs(1);
+    let l = latencies(true, interval, 30, Duration::from_millis(170));
+    println!(
+        "poll only ({interval:?}): {} renames, latency p50 {:.1?}, max {:.1?}",
+        l.len(),
+        pct(l.clone(), 0.5),
+        pct(l, 1.0)
+    );
+    let big = std::env::temp_dir().join("ckptscope-bench-4096x50");
+    if !big.join(".complete-4096-50").exists() {
+        println!(
+            "(run `cargo bench --bench scan_resolve` first for the 208,896-file cost figures)"
+        );
+        return;
+    }
+    for (poll_only, poll, idle) in [
+        (false, Duration::from_secs(30), Duration::from_secs(20)),
+        (true, Duration::from_secs(10), Duration::from_secs(30)),
+    ] {
+        let t = Instant::now();
+        let h = spawn(config(&big, poll, poll_only, false));
+        assert!(matches!(
+            h.events.recv().unwrap(),
+            WatchEvent::Snapshot { .. }
+        ));
+        let ready = t.elapsed();
+        std::thread::sleep(Duration::from_secs(1));
+        let c0 = cpu();
+        std::thread::sleep(idle);
+        let used = cpu() - c0;
+        h.stop();
+        let mode = if poll_only { "poll only" } else { "inotify" };
+        println!(
+            "{mode} (interval {poll:?}) on 208,896 files: ready after {ready:.2?}; idle {idle:?} used {used:.2?} CPU = {:.2}% of one core",
+            100.0 * used.as_secs_f64() / idle.as_secs_f64()
+        );
+    }
+}
