@@ -105,6 +105,22 @@ fn no_command_changes_the_tree() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+    // watch (inotify and polling) runs a while on the tree, then is stopped
+    for extra in [&[][..], &["--no-inotify", "--poll", "0.2"][..]] {
+        let mut child = Command::new(bin)
+            .args(["watch", seed, "--ndjson"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("\"event\":\"snapshot\""),
+            "watch {extra:?} ran"
+        );
+    }
     // the demo writes only into its own folder
     let demo_tmp = tempfile::tempdir().unwrap();
     let demo_out = demo_tmp.path().join("demo-out");

@@ -39,6 +39,7 @@ pub struct WatchConfig {
 
 enum Request {
     Snapshot(Sender<Tree>),
+    Mode(Sender<Mode>),
     Stop,
 }
 
@@ -54,6 +55,13 @@ impl WatchHandle {
     pub fn snapshot(&self) -> Option<Tree> {
         let (tx, rx) = unbounded();
         self.requests.send(Request::Snapshot(tx)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// How the tree is being watched right now (inotify, or polling and why).
+    pub fn mode(&self) -> Option<Mode> {
+        let (tx, rx) = unbounded();
+        self.requests.send(Request::Mode(tx)).ok()?;
         rx.recv().ok()
     }
 
@@ -164,6 +172,7 @@ impl Loop {
                 recv(ticker) -> _ => self.poll(),
                 recv(requests) -> r => match r {
                     Ok(Request::Snapshot(tx)) => { let _ = tx.send(self.tree.clone()); }
+                    Ok(Request::Mode(tx)) => { let _ = tx.send(self.mode.clone()); }
                     Ok(Request::Stop) | Err(_) => break,
                 },
             }
