@@ -34,6 +34,7 @@ fn config(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> WatchCo
             realpath: r,
             ..Default::default()
         },
+        watch_limit: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn config(root: &Path, poll: Duration, poll_only: bool) -> WatchConfig {
             realpath: r,
             ..Default::default()
         },
+        watch_limit: None,
     }
 }
 
@@ -186,5 +187,33 @@ fn stream_reports_changes_verdicts_and_resolution() {
         "removed {removed}, fallback {fallback}"
     );
     assert!(verdicts > 0);
+    h.stop();
+}
+
+/// Hitting the inotify watch limit switches to polling, says which sysctl to raise, and the
+/// model keeps following the tree.
+#[test]
+fn watch_limit_falls_back_to_polling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(&root, &Launch::seed(), |_| true).unwrap();
+    let mut cfg = config(&root, Duration::from_millis(500), false);
+    cfg.watch_limit = Some(3);
+    let h = spawn(cfg);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut reason = None;
+    while reason.is_none() && Instant::now() < deadline {
+        if let Ok(WatchEvent::Mode {
+            mode: Mode::Poll { reason: r, .. },
+            ..
+        }) = h.events.recv_timeout(Duration::from_millis(100))
+        {
+            reason = Some(r);
+        }
+    }
+    let reason = reason.expect("a mode event");
+    assert!(reason.contains("fs.inotify.max_user_watches"), "{reason}");
+    std::fs::write(root.join("rank_2/llama3_1_8b_rank_2-25_2.tmp"), b"x").unwrap();
+    assert!(converged_within(&h, &root, Duration::from_millis(1500)).is_some());
     h.stop();
 }

@@ -120,6 +120,7 @@ pub fn watch_cmd(a: &WatchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32
                 .collect(),
             ..Default::default()
         },
+        watch_limit: None,
     };
     let handle = spawn(cfg);
     for e in handle.events.iter() {

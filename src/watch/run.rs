@@ -35,6 +35,9 @@ pub struct WatchConfig {
     pub config: ResumeConfig,
     pub env: EnvFacts,
     pub paths: PathFacts,
+    /// Test seam: behave as if the OS allowed only this many inotify watches (the real limit
+    /// is a machine-wide sysctl that tests must not change).
+    pub watch_limit: Option<usize>,
 }
 
 enum Request {
@@ -202,9 +205,12 @@ impl Loop {
         // huge tree before returning; rank folders that appear later are added as they appear.
         let root = PathBuf::from(&self.cfg.root);
         let dirs: Vec<PathBuf> = self.tree.dirs.keys().map(|d| root.join(d)).collect();
+        let limit = self.cfg.watch_limit;
         let watched = made.and_then(|mut d| {
-            d.watch(&root, RecursiveMode::NonRecursive)?;
-            for dir in &dirs {
+            for (i, dir) in std::iter::once(&root).chain(&dirs).enumerate() {
+                if limit.is_some_and(|l| i >= l) {
+                    return Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+                }
                 d.watch(dir, RecursiveMode::NonRecursive)?;
             }
             Ok(d)
@@ -223,8 +229,14 @@ impl Loop {
     /// Follow a rank folder that appeared (or stop following one that went away).
     fn rewatch(&mut self, dir: &str, present: bool) {
         let path = Path::new(&self.cfg.root).join(dir);
+        let over = self
+            .cfg
+            .watch_limit
+            .is_some_and(|l| present && self.tree.dirs.len() + 1 > l);
         let Some(h) = self.hints.as_mut() else { return };
-        let r = if present {
+        let r = if over {
+            Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))
+        } else if present {
             h.watch(&path, RecursiveMode::NonRecursive)
         } else {
             h.unwatch(&path)
