@@ -432,6 +432,15 @@ impl Loop {
         if appeared || vanished {
             self.rewatch(dir, appeared);
         }
+        if appeared && self.hints.is_some() {
+            // files created between the listing and the new watch produced no event: list again
+            let again = rescan_dir(
+                &RealFs,
+                &Path::new(&self.cfg.root).join(dir),
+                self.tree.dirs.get(dir),
+            );
+            self.replace_dir(dir, Some(again));
+        }
         self.dirty = true;
         for e in events {
             match &e {
