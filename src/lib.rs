@@ -9,12 +9,14 @@
 pub mod cli;
 pub mod demo;
 pub mod fsys;
+pub mod grid;
 pub mod layout;
 pub mod model;
 pub mod py;
 pub mod report;
 pub mod resolve;
 pub mod scan;
+pub mod sim;
 pub mod verify;
 pub mod watch;
 pub mod writer;

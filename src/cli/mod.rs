@@ -2,11 +2,13 @@
 //! library, in its own file.
 
 mod demo;
+mod grid;
 mod resolve;
 mod verify;
 mod watch;
 
 pub use demo::DemoArgs;
+pub use grid::{grid_cmd, GridArgs};
 pub use resolve::{py_realpath, resolve_cmd, ResolveArgs};
 pub use verify::{verify_cmd, VerifyArgs};
 pub use watch::{network_reason, watch_cmd, WatchArgs};
@@ -36,6 +38,8 @@ pub enum Command {
     Verify(Box<VerifyArgs>),
     /// Follow a live tree: changes, verdicts and the resume decision as they happen.
     Watch(Box<WatchArgs>),
+    /// The step × rank grid as plain text (every shard verified, picks marked).
+    Grid(GridArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -52,6 +56,7 @@ pub fn main() -> i32 {
         Command::Demo(a) => demo::demo_cmd(&a, &mut out, &mut err),
         Command::Verify(a) => verify_cmd(&a, &mut out, &mut err),
         Command::Watch(a) => watch_cmd(&a, &mut out, &mut err),
+        Command::Grid(a) => grid_cmd(&a, &mut out, &mut err),
     }
 }
 

@@ -1,0 +1,216 @@
+//! Building the grid: columns are steps (one per restart prefix, epoch and step, oldest first),
+//! rows are ranks `0 … W−1`, and each cell is that rank's shard of that step. The columns
+//! MindFormers and the safe resolver pick are marked, and so is each rank's `meta.json` target.
+
+use super::cell::CellState;
+use crate::layout::mindformers::names::{parse_ckpt_name, CkptName, Fmt};
+use crate::layout::rank_dir_number;
+use crate::model::{FileRead, Tree};
+use crate::py::json::{self, PyValue};
+use crate::resolve::mindformers::{MfResolution, RankResult};
+use crate::resolve::safe::SafePick;
+use std::collections::{BTreeSet, HashSet};
+
+/// One step column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub stem: String,
+    pub restart: u64,
+    pub epoch: u64,
+    pub step: u64,
+    /// The global step stored in rank 0's file (`step_num`), once verified.
+    pub global_step: Option<i64>,
+}
+
+impl Column {
+    /// `20_2`, or `_1-25_2` for a restarted run.
+    pub fn label(&self) -> String {
+        if self.restart == 0 {
+            format!("{}_{}", self.epoch, self.step)
+        } else {
+            format!("_{}-{}_{}", self.restart, self.epoch, self.step)
+        }
+    }
+
+    pub fn file_for(&self, rank: u64, fmt: Fmt) -> String {
+        CkptName {
+            stem: self.stem.clone(),
+            rank,
+            restart: self.restart,
+            epoch: self.epoch,
+            step: self.step,
+            fmt,
+        }
+        .file_name()
+    }
+}
+
+/// The whole grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridModel {
+    pub fmt: Fmt,
+    pub columns: Vec<Column>,
+    /// Rank numbers, one row each.
+    pub ranks: Vec<u64>,
+    cells: Vec<CellState>,
+    /// The column MindFormers resumes from (rank 0's pick).
+    pub mf_column: Option<usize>,
+    pub safe_column: Option<usize>,
+    /// Per rank: the column its `meta.json` points at.
+    pub meta_target: Vec<Option<usize>>,
+}
+
+/// What the simulation changed, for cell states.
+#[derive(Clone, Debug, Default)]
+pub struct SimMarks<'a> {
+    pub deleted: Option<&'a HashSet<(String, String)>>,
+    pub marked: Option<&'a HashSet<(String, String)>>,
+}
+
+impl GridModel {
+    pub fn cell(&self, row: usize, col: usize) -> CellState {
+        self.cells[row * self.columns.len() + col]
+    }
+
+    pub fn build(
+        tree: &Tree,
+        fmt: Fmt,
+        world: u64,
+        mf: Option<&MfResolution>,
+        safe: Option<&SafePick>,
+        sim: &SimMarks,
+    ) -> Self {
+        let columns = columns(tree, fmt, sim);
+        let max_dir = tree
+            .dirs
+            .keys()
+            .filter_map(|d| rank_dir_number(d))
+            .max()
+            .map_or(0, |m| m + 1);
+        let ranks: Vec<u64> = (0..world.max(max_dir)).collect();
+        let mut cells = Vec::with_capacity(ranks.len() * columns.len());
+        for &r in &ranks {
+            for c in &columns {
+                cells.push(cell_state(tree, r, c, fmt, sim));
+            }
+        }
+        let find = |name: &str| {
+            parse_ckpt_name(name).and_then(|n| {
+                columns.iter().position(|c| {
+                    c.stem == n.stem
+                        && c.restart == n.restart
+                        && c.epoch == n.epoch
+                        && c.step == n.step
+                })
+            })
+        };
+        let mf_column = mf.and_then(|m| match m.per_rank.first() {
+            Some(RankResult::File(f)) => find(f),
+            _ => None,
+        });
+        let safe_column = safe.and_then(|s| find(&s.config.resume_training));
+        let meta_target = ranks
+            .iter()
+            .map(|r| meta_file(tree, *r).and_then(|f| find(&f)))
+            .collect();
+        GridModel {
+            fmt,
+            columns,
+            ranks,
+            cells,
+            mf_column,
+            safe_column,
+            meta_target,
+        }
+    }
+
+    /// Columns where some rank has a problem, for the "problems only" filter.
+    pub fn problem_columns(&self) -> Vec<usize> {
+        (0..self.columns.len())
+            .filter(|c| (0..self.ranks.len()).any(|r| self.cell(r, *c).is_problem()))
+            .collect()
+    }
+
+    /// The worst state among rows `rows` of column `col` (zoomed-out cells).
+    pub fn worst(&self, rows: std::ops::Range<usize>, col: usize) -> CellState {
+        rows.map(|r| self.cell(r, col))
+            .max_by_key(|s| s.severity())
+            .unwrap_or(CellState::Missing)
+    }
+}
+
+fn columns(tree: &Tree, fmt: Fmt, sim: &SimMarks) -> Vec<Column> {
+    let mut set: BTreeSet<(u64, u64, u64, String)> = BTreeSet::new();
+    let deleted = sim.deleted.into_iter().flatten().map(|(_, f)| f.as_str());
+    let names = tree
+        .dirs
+        .values()
+        .flat_map(|d| d.listing.entries().iter().map(|e| e.name.as_str()))
+        .chain(deleted);
+    for name in names {
+        let n = match name.strip_suffix(".tmp") {
+            Some(stem) => parse_ckpt_name(&format!("{stem}.{}", fmt.ext())),
+            None => parse_ckpt_name(name).filter(|n| n.fmt == fmt),
+        };
+        if let Some(n) = n {
+            set.insert((n.restart, n.epoch, n.step, n.stem));
+        }
+    }
+    set.into_iter()
+        .map(|(restart, epoch, step, stem)| {
+            let mut c = Column {
+                stem,
+                restart,
+                epoch,
+                step,
+                global_step: None,
+            };
+            c.global_step = tree
+                .verdict("rank_0", &c.file_for(0, fmt))
+                .and_then(|v| v.append.as_ref()?.step_num?.as_i64());
+            c
+        })
+        .collect()
+}
+
+fn cell_state(tree: &Tree, rank: u64, c: &Column, fmt: Fmt, sim: &SimMarks) -> CellState {
+    let dir = format!("rank_{rank}");
+    let file = c.file_for(rank, fmt);
+    let key = (dir.clone(), file.clone());
+    if sim.deleted.is_some_and(|d| d.contains(&key)) {
+        return CellState::SimDeleted;
+    }
+    let Some(node) = tree.dirs.get(&dir) else {
+        return CellState::Missing;
+    };
+    if node.listing.find(&file).is_some() {
+        if sim.marked.is_some_and(|m| m.contains(&key)) {
+            return CellState::SimCorrupt;
+        }
+        return tree
+            .verdict(&dir, &file)
+            .map_or(CellState::Unverified, |v| {
+                CellState::from_verdict(v.verdict)
+            });
+    }
+    let tmp = format!(
+        "{}.tmp",
+        file.rsplit_once('.').map_or(file.as_str(), |(s, _)| s)
+    );
+    if node.listing.find(&tmp).is_some() {
+        CellState::InProgress
+    } else {
+        CellState::Missing
+    }
+}
+
+/// The file name a rank's `meta.json` records (`last_ckpt_file`), when it parses.
+fn meta_file(tree: &Tree, rank: u64) -> Option<String> {
+    let Some(FileRead::Bytes(b)) = tree.dirs.get(&format!("rank_{rank}"))?.meta.as_ref() else {
+        return None;
+    };
+    match json::load(b).ok()?.get("last_ckpt_file")? {
+        PyValue::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}

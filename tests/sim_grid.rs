@@ -1,0 +1,238 @@
+//! Simulation (edits over the real model, undoable, never touching the disk) and the grid built
+//! from real and simulated views.
+
+mod common;
+use ckptscope::grid::model::{GridModel, SimMarks};
+use ckptscope::grid::{cell::CellState, facts_from, verify_into};
+use ckptscope::layout::mindformers::names::Fmt;
+use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig, ResumeTraining};
+use ckptscope::resolve::context::RunSettings;
+use ckptscope::resolve::mindformers::RankResult;
+use ckptscope::resolve::{analyze, Analysis};
+use ckptscope::sim::{Edit, Overlay, SimView};
+use ckptscope::verify::verdict::Verdict;
+use common::{copy_tree, fixtures};
+use std::path::Path;
+
+fn analyze_view(root: &Path, v: &SimView) -> Analysis {
+    let r = root.to_string_lossy().into_owned();
+    let env = EnvFacts {
+        world_size: 4,
+        device_num_per_node: 8,
+        ..Default::default()
+    };
+    let paths = PathFacts {
+        abspath: r.clone(),
+        realpath: r,
+        ..Default::default()
+    };
+    let read = |f: &str| ckptscope::verify::read_append(&root.join("rank_0").join(f), Fmt::Ckpt);
+    let facts = facts_from(&v.tree);
+    let check = |d: &str, f: &str| facts(d, f);
+    analyze(
+        &v.tree,
+        &v.config,
+        &env,
+        &paths,
+        &v.run,
+        &read,
+        Some(&check),
+    )
+}
+
+fn pick(a: &Analysis) -> String {
+    match &a.mindformers.per_rank[0] {
+        RankResult::File(f) => f.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn edits_change_the_answer_and_undo_restores_it() {
+    let Some(fx) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let mut real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
+    verify_into(&mut real);
+    let config = ResumeConfig {
+        load_checkpoint: Some(root.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    let run = RunSettings::default();
+    let mut o = Overlay::default();
+    let base = analyze_view(&root, &o.apply(&real, &config, &run));
+    assert_eq!(pick(&base), "llama3_1_8b_rank_0-20_2.ckpt");
+    assert_eq!(
+        base.data_skip.as_ref().unwrap().first_printed_step,
+        Some(42)
+    );
+
+    o.push(Edit::DeleteShard {
+        dir: "rank_3".into(),
+        file: "llama3_1_8b_rank_3-20_2.ckpt".into(),
+    });
+    let v = o.apply(&real, &config, &run);
+    let a = analyze_view(&root, &v);
+    assert_eq!(pick(&a), "llama3_1_8b_rank_0-15_2.ckpt");
+    assert_eq!(a.data_skip.as_ref().unwrap().first_printed_step, Some(32));
+    let g = GridModel::build(
+        &v.tree,
+        Fmt::Ckpt,
+        4,
+        Some(&a.mindformers),
+        a.safe.as_ref().and_then(|s| s.outcome.pick.as_ref()),
+        &SimMarks {
+            deleted: Some(&v.deleted),
+            marked: Some(&v.marked),
+        },
+    );
+    assert_eq!(g.cell(3, 2), CellState::SimDeleted);
+    assert_eq!((g.mf_column, g.safe_column), (Some(1), Some(1)));
+
+    o.push(Edit::SetGlobalBatchSize { value: 16 });
+    let a = analyze_view(&root, &o.apply(&real, &config, &run));
+    let d = a.data_skip.unwrap();
+    assert_eq!(
+        (d.initial_step, d.skip_batches, d.first_printed_step),
+        (Some(15), Some(15), Some(17))
+    );
+
+    o.undo();
+    o.undo();
+    assert_eq!(
+        pick(&analyze_view(&root, &o.apply(&real, &config, &run))),
+        "llama3_1_8b_rank_0-20_2.ckpt"
+    );
+    o.redo();
+    assert_eq!(
+        pick(&analyze_view(&root, &o.apply(&real, &config, &run))),
+        "llama3_1_8b_rank_0-15_2.ckpt"
+    );
+    o.reset();
+    assert!(o.is_empty());
+    // the disk was never touched
+    assert!(root.join("rank_3/llama3_1_8b_rank_3-20_2.ckpt").exists());
+}
+
+#[test]
+fn every_edit_kind() {
+    let Some(fx) = fixtures() else { return };
+    let root = fx.join("tree-seed-run1/checkpoint");
+    let mut real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
+    verify_into(&mut real);
+    let config = ResumeConfig {
+        load_checkpoint: Some(root.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    let run = RunSettings::default();
+    let with = |e: Edit| {
+        let mut o = Overlay::default();
+        o.push(e);
+        let v = o.apply(&real, &config, &run);
+        (analyze_view(&root, &v), v)
+    };
+    let (a, _) = with(Edit::DeleteStep {
+        stem: "llama3_1_8b".into(),
+        restart: 0,
+        epoch: 20,
+        step: 2,
+    });
+    assert_eq!(pick(&a), "llama3_1_8b_rank_0-15_2.ckpt");
+    let (a, _) = with(Edit::DeleteRank {
+        dir: "rank_1".into(),
+    });
+    assert!(
+        matches!(&a.mindformers.per_rank[0], RankResult::Error(e) if e.message.contains("rank_1 is not found!"))
+    );
+    let (a, v) = with(Edit::MarkDamaged {
+        dir: "rank_2".into(),
+        file: "llama3_1_8b_rank_2-20_2.ckpt".into(),
+        verdict: Verdict::Truncated,
+    });
+    assert_eq!(
+        pick(&a),
+        "llama3_1_8b_rank_0-20_2.ckpt",
+        "MindFormers checks names only"
+    );
+    assert_eq!(
+        a.safe.unwrap().outcome.pick.unwrap().config.resume_training,
+        "llama3_1_8b_rank_0-15_2.ckpt"
+    );
+    assert!(v.marked.contains(&(
+        "rank_2".to_owned(),
+        "llama3_1_8b_rank_2-20_2.ckpt".to_owned()
+    )));
+    let (a, _) = with(Edit::SetResumeTraining {
+        value: ResumeTraining::Name("llama3_1_8b_rank_0-10_2".into()),
+    });
+    assert_eq!(pick(&a), "llama3_1_8b_rank_0-10_2.ckpt");
+    let (a, _) = with(Edit::SetIgnoreDataSkip { value: true });
+    assert_eq!(a.data_skip.unwrap().skip_batches, Some(0));
+    let (a, _) = with(Edit::SetDataSkipSteps { value: Some(2) });
+    assert_eq!(a.data_skip.unwrap().skip_batches, Some(2));
+    let mut o = Overlay::default();
+    for r in 0..4 {
+        o.push(Edit::DeleteMeta {
+            dir: format!("rank_{r}"),
+        });
+    }
+    let a = analyze_view(&root, &o.apply(&real, &config, &run));
+    assert_eq!(a.mindformers.record.as_deref(), Some("FOUND NO META.JSON"));
+}
+
+#[test]
+fn an_edit_whose_file_vanished_says_so() {
+    let Some(fx) = fixtures() else { return };
+    let root = fx.join("tree-seed-run1/checkpoint");
+    let real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
+    let mut o = Overlay::default();
+    o.push(Edit::DeleteShard {
+        dir: "rank_0".into(),
+        file: "no-such-file.ckpt".into(),
+    });
+    let v = o.apply(&real, &ResumeConfig::default(), &RunSettings::default());
+    assert_eq!(v.stale.len(), 1);
+    assert!(v.stale[0].contains("the file is gone"), "{:?}", v.stale);
+}
+
+#[test]
+fn plain_text_grid_marks_picks_damage_and_meta() {
+    let Some(fx) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(
+            tmp.path()
+                .join("checkpoint/rank_2/llama3_1_8b_rank_2-20_2.ckpt"),
+        )
+        .unwrap()
+        .set_len(8000)
+        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["grid", tmp.path().join("checkpoint").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["S", "M"],
+        "{text}"
+    );
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["E_S", "10_2", "15_2", "20_2"]
+    );
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["step", "20", "30", "40"]
+    );
+    assert_eq!(
+        lines[6].split_whitespace().collect::<Vec<_>>(),
+        ["rank", "2", "●", "●", "~^"],
+        "{text}"
+    );
+    assert!(text.contains("~ truncated"));
+}
