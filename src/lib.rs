@@ -17,6 +17,7 @@ pub mod report;
 pub mod resolve;
 pub mod scan;
 pub mod sim;
+pub mod ui;
 pub mod verify;
 pub mod watch;
 pub mod writer;

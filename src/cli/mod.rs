@@ -4,6 +4,7 @@
 mod demo;
 mod grid;
 mod resolve;
+mod tui;
 mod verify;
 mod watch;
 
@@ -23,9 +24,15 @@ use std::io::Write;
     version,
     about = "See, verify and predict how a distributed training job resumes from its checkpoints"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Open the TUI on this checkpoint folder (or print the report when stdout is not a
+    /// terminal).
+    pub dir: Option<String>,
+    #[command(flatten)]
+    pub ui: tui::UiArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -51,7 +58,33 @@ pub enum FormatArg {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    match cli.command {
+    let command = match (cli.command, cli.dir) {
+        (Some(c), _) => c,
+        (None, Some(dir)) => {
+            use std::io::IsTerminal;
+            let sub = if std::io::stdout().is_terminal() {
+                "watch"
+            } else {
+                "resolve"
+            };
+            let parsed = Cli::parse_from(["ckptscope", sub, dir.as_str()]).command;
+            match parsed {
+                Some(Command::Watch(args)) => {
+                    return match watch::watch_config(&args) {
+                        Ok(cfg) => tui::run(cfg, &cli.ui, &mut err),
+                        Err(m) => fail(&mut err, &m),
+                    };
+                }
+                Some(c) => c,
+                None => return 2,
+            }
+        }
+        (None, None) => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return 2;
+        }
+    };
+    match command {
         Command::Resolve(a) => resolve_cmd(&a, &RealFs, &mut out, &mut err),
         Command::Demo(a) => demo::demo_cmd(&a, &mut out, &mut err),
         Command::Verify(a) => verify_cmd(&a, &mut out, &mut err),

@@ -7,7 +7,7 @@ use crate::layout::mindformers::names::Fmt;
 use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use crate::watch::mounts::{is_network_fs, mount_of, parse_mountinfo};
 use crate::watch::{spawn, WatchConfig};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -43,6 +43,8 @@ pub struct WatchArgs {
     /// Comma-separated shared path prefixes (env SHARED_PATHS).
     #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
     pub shared_paths: Option<String>,
+    #[command(flatten)]
+    pub ui: super::tui::UiArgs,
 }
 
 /// Why this folder must be polled, when it sits on a network or parallel filesystem.
@@ -59,15 +61,13 @@ pub fn network_reason(dir: &str) -> Option<String> {
     })
 }
 
-pub fn watch_cmd(a: &WatchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// The watcher configuration for these arguments (usage errors as messages).
+pub fn watch_config(a: &WatchArgs) -> Result<WatchConfig, String> {
     if !Path::new(&a.dir).is_dir() {
-        return fail(
-            err,
-            &format!(
-                "{}: not a folder; pass the checkpoint folder that holds rank_0/ …",
-                a.dir
-            ),
-        );
+        return Err(format!(
+            "{}: not a folder; pass the checkpoint folder that holds rank_0/ …",
+            a.dir
+        ));
     }
     let poll_only = if a.no_inotify {
         Some("--no-inotify".to_owned())
@@ -78,10 +78,9 @@ pub fn watch_cmd(a: &WatchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32
         .poll
         .unwrap_or(if poll_only.is_some() { 10.0 } else { 30.0 });
     if !(secs.is_finite() && secs > 0.0) {
-        return fail(
-            err,
-            &format!("--poll {secs}: expected a positive number of seconds"),
-        );
+        return Err(format!(
+            "--poll {secs}: expected a positive number of seconds"
+        ));
     }
     let fmt = match a.format {
         Some(FormatArg::Safetensors) => Fmt::Safetensors,
@@ -122,6 +121,17 @@ pub fn watch_cmd(a: &WatchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32
         },
         watch_limit: None,
     };
+    Ok(cfg)
+}
+
+pub fn watch_cmd(a: &WatchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let cfg = match watch_config(a) {
+        Ok(c) => c,
+        Err(m) => return fail(err, &m),
+    };
+    if !a.ndjson && std::io::stdout().is_terminal() {
+        return super::tui::run(cfg, &a.ui, err);
+    }
     let handle = spawn(cfg);
     for e in handle.events.iter() {
         let ts = SystemTime::now()

@@ -1,0 +1,118 @@
+//! The detail pane: the cell under the cursor (or the group of ranks it stands for).
+
+use crate::grid::cell::CellState;
+use crate::model::FileRead;
+use crate::ui::state::State;
+use crate::ui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
+    let block = Block::default().borders(Borders::ALL).title(" cell ");
+    let lines = if s.zoom > 1 {
+        group_lines(s)
+    } else {
+        cell_lines(s, t)
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
+    let Some((dir, file)) = s.cursor_file() else {
+        return vec![Line::raw("no cell")];
+    };
+    let g = &s.derived.grid;
+    let col = s.visible_columns().get(s.col).copied().unwrap_or(0);
+    let state = g.cell(s.row, col);
+    let tree = s.derived.sim.as_ref().map_or(&s.real, |(v, _)| &v.tree);
+    let mut out = vec![
+        Line::raw(format!("{}/{dir}/{file}", s.root)),
+        Line::styled(format!("{} {}", state.glyph(), state.name()), t.cell(state)),
+    ];
+    if let Some(e) = tree.dirs.get(&dir).and_then(|d| d.listing.find(&file)) {
+        if let Ok(st) = e.stat() {
+            let age = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+                - st.mtime_f64();
+            out.push(Line::raw(format!(
+                "{} · modified {:.0}s ago · mode {:o}",
+                humansize::format_size(st.size, humansize::BINARY),
+                age.max(0.0),
+                st.mode & 0o7777
+            )));
+        }
+    }
+    if let Some(v) = tree.verdict(&dir, &file) {
+        out.push(Line::raw(v.detail.clone()));
+        if let Some(a) = &v.append {
+            let n = |x: Option<crate::verify::ckpt::Num>| {
+                x.map_or("-".to_owned(), |v| match v {
+                    crate::verify::ckpt::Num::Int(i) => i.to_string(),
+                    crate::verify::ckpt::Num::Float(f) => f.to_string(),
+                })
+            };
+            out.push(Line::raw(format!(
+                "epoch {} · step {} · gbs {} · loss scale {}",
+                n(a.epoch_num),
+                n(a.step_num),
+                n(a.global_batch_size),
+                n(a.loss_scale)
+            )));
+        }
+        out.push(Line::raw(format!(
+            "SHA-256: {}",
+            v.sha256
+                .as_deref()
+                .unwrap_or("not computed (ckptscope verify --hash)")
+        )));
+    }
+    let meta = match tree.dirs.get(&dir).and_then(|d| d.meta.as_ref()) {
+        Some(FileRead::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(other) => format!("{other:?}"),
+        None => "absent".into(),
+    };
+    let points = if meta.contains(&format!("\"{file}\"")) {
+        " ← points here"
+    } else {
+        ""
+    };
+    out.push(Line::raw(format!("meta.json: {meta}{points}")));
+    if state == CellState::Missing {
+        out.push(Line::styled("no such file in this rank's folder", t.dim()));
+    }
+    out
+}
+
+/// A zoomed-out cell: counts of each state among its ranks.
+fn group_lines(s: &State) -> Vec<Line<'_>> {
+    let g = &s.derived.grid;
+    let Some(&col) = s.visible_columns().get(s.col) else {
+        return vec![];
+    };
+    let first = s.row * s.zoom;
+    let last = ((s.row + 1) * s.zoom).min(g.ranks.len());
+    let mut counts: std::collections::BTreeMap<CellState, usize> = Default::default();
+    for r in first..last {
+        *counts.entry(g.cell(r, col)).or_default() += 1;
+    }
+    let mut out = vec![Line::raw(format!(
+        "step {} · ranks {}–{}",
+        g.columns[col].label(),
+        first,
+        last.saturating_sub(1)
+    ))];
+    out.extend(
+        counts
+            .iter()
+            .map(|(st, n)| Line::raw(format!("{} {:<6} {}", st.glyph(), n, st.name()))),
+    );
+    out
+}

@@ -1,0 +1,134 @@
+//! The grid widget. It paints only the visible cells straight into the buffer, so a frame costs
+//! the same for 8 ranks and for 8,192: rows are ranks (or groups of ranks when zoomed out, the
+//! worst state winning), columns are steps, and the three header lines (markers, `E_S`, stored
+//! step) stay put while the body scrolls.
+
+use crate::ui::state::State;
+use crate::ui::theme::Theme;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Block, Borders, Widget};
+use ratatui::Frame;
+
+const HEAD: u16 = 12;
+const HEADER_ROWS: u16 = 3;
+
+/// The first visible index so that `cursor` stays within `visible` slots.
+fn first_visible(cursor: usize, visible: usize) -> usize {
+    if visible == 0 || cursor < visible {
+        0
+    } else {
+        cursor + 1 - visible
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
+    let zoom = if s.zoom > 1 {
+        format!(" · {} ranks per row", s.zoom)
+    } else {
+        String::new()
+    };
+    let filter = if s.problems_only {
+        " · problems only"
+    } else {
+        ""
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" steps × ranks{zoom}{filter} "));
+    let inner = block.inner(area);
+    block.render(area, f.buffer_mut());
+    paint(f.buffer_mut(), inner, s, t);
+}
+
+fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
+    let g = &s.derived.grid;
+    let cols = s.visible_columns();
+    if inner.height <= HEADER_ROWS || inner.width <= HEAD {
+        return;
+    }
+    if cols.is_empty() || g.ranks.is_empty() {
+        buf.set_string(inner.x, inner.y, "no checkpoint steps here", t.dim());
+        return;
+    }
+    let cw = cols
+        .iter()
+        .map(|c| g.columns[*c].label().len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 14) as u16
+        + 1;
+    let vis_cols = ((inner.width - HEAD) / cw) as usize;
+    let vis_rows = (inner.height - HEADER_ROWS) as usize;
+    let (row0, col0) = (
+        first_visible(s.row, vis_rows),
+        first_visible(s.col, vis_cols),
+    );
+    let shown: Vec<(usize, usize)> = cols
+        .iter()
+        .copied()
+        .enumerate()
+        .skip(col0)
+        .take(vis_cols)
+        .collect();
+    for (slot, (vi, c)) in shown.iter().enumerate() {
+        let x = inner.x + HEAD + slot as u16 * cw;
+        let col = &g.columns[*c];
+        let mark = match (g.mf_column == Some(*c), g.safe_column == Some(*c)) {
+            (true, true) => "M S",
+            (true, false) => "M",
+            (false, true) => "S",
+            _ => "",
+        };
+        let right = |text: &str| x + cw.saturating_sub(text.len() as u16 + 1);
+        buf.set_string(right(mark), inner.y, mark, t.mark());
+        let label = col.label();
+        let style = if *vi == s.col {
+            t.cursor()
+        } else {
+            ratatui::style::Style::default()
+        };
+        buf.set_string(right(&label), inner.y + 1, &label, style);
+        let step = col.global_step.map_or("?".to_owned(), |v| v.to_string());
+        buf.set_string(right(&step), inner.y + 2, &step, t.dim());
+    }
+    buf.set_string(inner.x, inner.y + 1, "E_S", t.dim());
+    buf.set_string(inner.x, inner.y + 2, "step", t.dim());
+    for vr in 0..vis_rows {
+        let row = row0 + vr;
+        if row >= s.rows() {
+            break;
+        }
+        let y = inner.y + HEADER_ROWS + vr as u16;
+        let first = row * s.zoom;
+        let last = ((row + 1) * s.zoom).min(g.ranks.len());
+        let label = if s.zoom == 1 {
+            format!("rank {}", g.ranks[first])
+        } else {
+            format!("r{}-{}", g.ranks[first], g.ranks[last - 1])
+        };
+        let style = if row == s.row {
+            t.cursor()
+        } else {
+            ratatui::style::Style::default()
+        };
+        buf.set_string(
+            inner.x,
+            y,
+            format!("{label:<w$}", w = HEAD as usize - 1),
+            style,
+        );
+        for (slot, (vi, c)) in shown.iter().enumerate() {
+            let state = g.worst(first..last, *c);
+            let x = inner.x + HEAD + slot as u16 * cw + cw - 2;
+            let mut st = t.cell(state);
+            if row == s.row && *vi == s.col {
+                st = st.patch(t.cursor());
+            }
+            buf.set_string(x, y, state.glyph().to_string(), st);
+            if s.zoom == 1 && g.meta_target.get(first) == Some(&Some(*c)) {
+                buf.set_string(x + 1, y, "^", t.dim());
+            }
+        }
+    }
+}

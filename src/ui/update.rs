@@ -1,0 +1,275 @@
+//! State transitions: actions from keys, prompt input, and model updates from the watcher.
+
+use super::action::Action;
+use super::state::{Popup, PromptKind, State};
+use crate::model::Tree;
+use crate::resolve::config::ResumeTraining;
+use crate::sim::Edit;
+use crate::verify::verdict::Verdict;
+
+/// Rows a page moves.
+pub const PAGE: usize = 20;
+
+pub fn update(s: &mut State, a: Action) {
+    match a {
+        Action::Quit => s.quit = true,
+        Action::CloseMost => s.popup = None,
+        Action::Help => s.popup = Some(Popup::Help),
+        Action::Legend => s.popup = Some(Popup::Legend),
+        Action::Freeze => freeze(s),
+        Action::Up
+        | Action::Down
+        | Action::Left
+        | Action::Right
+        | Action::PageUp
+        | Action::PageDown => step_cursor(s, a),
+        Action::FirstRank => s.row = 0,
+        Action::LastRank => s.row = s.rows().saturating_sub(1),
+        Action::FirstStep => s.col = 0,
+        Action::LastStep => s.col = s.visible_columns().len().saturating_sub(1),
+        Action::NextProblem => seek_problem(s, true),
+        Action::PrevProblem => seek_problem(s, false),
+        Action::ZoomOut => zoom(s, true),
+        Action::ZoomIn => zoom(s, false),
+        Action::ProblemsOnly => {
+            s.problems_only = !s.problems_only;
+            s.col = 0;
+        }
+        Action::Jump => s.popup = Some(Popup::Prompt(PromptKind::Jump, String::new())),
+        Action::LogUp => s.log_back = (s.log_back + 1).min(s.log.len().saturating_sub(1)),
+        Action::LogDown => s.log_back = s.log_back.saturating_sub(1),
+        Action::SetBatchSize => s.popup = Some(Popup::Prompt(PromptKind::BatchSize, String::new())),
+        Action::SetDataSkipSteps => {
+            s.popup = Some(Popup::Prompt(PromptKind::DataSkipSteps, String::new()))
+        }
+        Action::Undo => {
+            if let Some(e) = s.overlay.undo() {
+                let d = e.describe();
+                s.log(format!("undo: {d}"));
+                s.recompute();
+            }
+        }
+        Action::Redo => {
+            if let Some(e) = s.overlay.redo() {
+                let d = e.describe();
+                s.log(format!("redo: {d}"));
+                s.recompute();
+            }
+        }
+        Action::Reset => {
+            s.overlay.reset();
+            s.log("simulation reset");
+            s.recompute();
+        }
+        Action::Yank => yank(s),
+        _ => simulate(s, a),
+    }
+}
+
+fn freeze(s: &mut State) {
+    s.frozen = !s.frozen;
+    s.log(if s.frozen {
+        "live updates frozen"
+    } else {
+        "live updates resumed"
+    });
+}
+
+fn step_cursor(s: &mut State, a: Action) {
+    let (rows, cols) = (s.rows(), s.visible_columns().len());
+    match a {
+        Action::Up => s.row = s.row.saturating_sub(1),
+        Action::Down => s.row = (s.row + 1).min(rows.saturating_sub(1)),
+        Action::Left => s.col = s.col.saturating_sub(1),
+        Action::Right => s.col = (s.col + 1).min(cols.saturating_sub(1)),
+        Action::PageUp => s.row = s.row.saturating_sub(PAGE),
+        _ => s.row = (s.row + PAGE).min(rows.saturating_sub(1)),
+    }
+}
+
+/// Zoom levels: 1, 8, 64, 512, 4096 ranks per row.
+fn zoom(s: &mut State, out: bool) {
+    let first_rank = s.row * s.zoom;
+    s.zoom = if out {
+        (s.zoom * 8).min(4096)
+    } else {
+        (s.zoom / 8).max(1)
+    };
+    s.row = first_rank / s.zoom;
+}
+
+fn seek_problem(s: &mut State, forward: bool) {
+    let g = &s.derived.grid;
+    let cols = s.visible_columns();
+    let rows = s.rows();
+    let total = rows * cols.len();
+    if total == 0 {
+        return;
+    }
+    let here = s.col * rows + s.row;
+    for k in 1..=total {
+        let i = if forward {
+            (here + k) % total
+        } else {
+            (here + total - k % total) % total
+        };
+        let (c, r) = (i / rows, i % rows);
+        let ranks = (r * s.zoom)..((r + 1) * s.zoom).min(g.ranks.len());
+        if g.worst(ranks, cols[c]).is_problem() {
+            s.col = c;
+            s.row = r;
+            return;
+        }
+    }
+    s.log("no problem cells");
+}
+
+/// Apply a prompt's answer (Enter).
+pub fn submit_prompt(s: &mut State, kind: PromptKind, text: &str) {
+    let t = text.trim();
+    match kind {
+        PromptKind::BatchSize => match t.parse::<i64>() {
+            Ok(v) if v > 0 => push(s, Edit::SetGlobalBatchSize { value: v }),
+            _ => s.log(format!("global batch size: '{t}' is not a positive number")),
+        },
+        PromptKind::DataSkipSteps => match t {
+            "" => push(s, Edit::SetDataSkipSteps { value: None }),
+            _ => match t.parse::<i64>() {
+                Ok(v) if v >= 0 => push(s, Edit::SetDataSkipSteps { value: Some(v) }),
+                _ => s.log(format!("data_skip_steps: '{t}' is not a number")),
+            },
+        },
+        PromptKind::Jump => jump(s, t),
+    }
+}
+
+fn jump(s: &mut State, t: &str) {
+    let g = &s.derived.grid;
+    if let Ok(rank) = t.trim_start_matches("rank").trim().parse::<u64>() {
+        if let Some(i) = g.ranks.iter().position(|r| *r == rank) {
+            s.row = i / s.zoom;
+            return;
+        }
+    }
+    let cols = s.visible_columns();
+    if let Some(c) = cols.iter().position(|c| g.columns[*c].label() == t) {
+        s.col = c;
+        return;
+    }
+    s.log(format!("jump: no rank or step '{t}'"));
+}
+
+fn push(s: &mut State, e: Edit) {
+    s.log(format!("simulate: {}", e.describe()));
+    s.overlay.push(e);
+    s.recompute();
+}
+
+/// The global batch size the simulation currently assumes (set, or the stored one).
+fn current_gbs(s: &State) -> Option<i64> {
+    let a = s.current();
+    let stored = a
+        .context
+        .as_ref()?
+        .append
+        .as_ref()?
+        .global_batch_size?
+        .as_i64()?;
+    let scale = a.data_skip.as_ref()?.scale?;
+    Some((stored as f64 / scale).round() as i64)
+}
+
+fn simulate(s: &mut State, a: Action) {
+    let cursor = s.cursor_file();
+    let col = s.visible_columns().get(s.col).copied();
+    let edit = match (a, cursor) {
+        (Action::DeleteShard, Some((dir, file))) => Some(Edit::DeleteShard { dir, file }),
+        (Action::DeleteRank, Some((dir, _))) => Some(Edit::DeleteRank { dir }),
+        (Action::DeleteMeta, Some((dir, _))) => Some(Edit::DeleteMeta { dir }),
+        (Action::MarkTruncated, Some((dir, file))) => Some(Edit::MarkDamaged {
+            dir,
+            file,
+            verdict: Verdict::Truncated,
+        }),
+        (Action::MarkCorrupt, Some((dir, file))) => Some(Edit::MarkDamaged {
+            dir,
+            file,
+            verdict: Verdict::Corrupt,
+        }),
+        (Action::DeleteStep, _) => col.map(|c| {
+            let c = &s.derived.grid.columns[c];
+            Edit::DeleteStep {
+                stem: c.stem.clone(),
+                restart: c.restart,
+                epoch: c.epoch,
+                step: c.step,
+            }
+        }),
+        (Action::DoubleBatchSize, _) => {
+            current_gbs(s).map(|g| Edit::SetGlobalBatchSize { value: g * 2 })
+        }
+        (Action::HalveBatchSize, _) => current_gbs(s).map(|g| Edit::SetGlobalBatchSize {
+            value: (g / 2).max(1),
+        }),
+        (Action::ToggleIgnoreDataSkip, _) => Some(Edit::SetIgnoreDataSkip {
+            value: !s.current_run().ignore_data_skip,
+        }),
+        (Action::CycleResumeTraining, cur) => Some(Edit::SetResumeTraining {
+            value: next_resume(s, cur.map(|c| c.1)),
+        }),
+        _ => None,
+    };
+    match edit {
+        Some(e) => push(s, e),
+        None => s.log(
+            "nothing to simulate here (no shard under the cursor, or the batch size is unknown)",
+        ),
+    }
+}
+
+/// `true` → the file under the cursor (as rank 0's name) → `false` → `true`.
+fn next_resume(s: &State, file: Option<String>) -> ResumeTraining {
+    match (&s.current_config().resume_training, file) {
+        (ResumeTraining::Bool(true), Some(f)) => {
+            let rank0 = crate::layout::mindformers::names::replace_rank_id(
+                &f,
+                &crate::py::int::PyInt::from_i64(0),
+            )
+            .unwrap_or(f);
+            ResumeTraining::Name(rank0)
+        }
+        (ResumeTraining::Name(_), _) => ResumeTraining::Bool(false),
+        _ => ResumeTraining::Bool(true),
+    }
+}
+
+/// Copy the safe pick's YAML to the clipboard with OSC 52 (the terminal does the copying).
+fn yank(s: &mut State) {
+    let Some(p) = s
+        .current()
+        .safe
+        .as_ref()
+        .and_then(|x| x.outcome.pick.as_ref())
+    else {
+        return s.log("no safe pick to copy");
+    };
+    let text = format!(
+        "load_checkpoint: {}\nresume_training: \"{}\"\n",
+        p.config.load_checkpoint, p.config.resume_training
+    );
+    s.clipboard = Some(text);
+    s.log("safe config copied to the clipboard (OSC 52)");
+}
+
+/// Replace the real model (a watcher snapshot); frozen screens only count what they miss.
+pub fn new_model(s: &mut State, tree: Tree, changes: usize, mode: String) {
+    s.mode = mode;
+    if s.frozen {
+        s.pending += changes;
+        return;
+    }
+    s.pending = 0;
+    s.real = tree;
+    s.last_change = std::time::Instant::now();
+    s.recompute();
+}
