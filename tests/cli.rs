@@ -284,7 +284,8 @@ fn non_utf8_names_are_named_in_a_warning() {
 fn unreadable_rank_folder_is_exit_2_with_path_and_cause() {
     let mut t = TestTree::new();
     t.seed(2);
-    let Some(Command::Resolve(args)) = Cli::parse_from(["ckptscope", "resolve", &t.d()]).command else {
+    let Some(Command::Resolve(args)) = Cli::parse_from(["ckptscope", "resolve", &t.d()]).command
+    else {
         unreachable!()
     };
     let fs = FaultyFs {

@@ -69,6 +69,8 @@ pub struct State {
     pub flashes: Vec<(u64, String, Instant)>,
     /// Text waiting to be sent to the terminal's clipboard (OSC 52).
     pub clipboard: Option<String>,
+    /// "Now" for file ages; `None` is the real clock (tests fix it so frames are reproducible).
+    pub now: Option<std::time::SystemTime>,
 }
 
 pub const LOG_MAX: usize = 500;
@@ -97,6 +99,7 @@ impl State {
             quit: false,
             flashes: Vec::new(),
             clipboard: None,
+            now: None,
         }
     }
 

@@ -38,7 +38,9 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     ];
     if let Some(e) = tree.dirs.get(&dir).and_then(|d| d.listing.find(&file)) {
         if let Ok(st) = e.stat() {
-            let age = std::time::SystemTime::now()
+            let age = s
+                .now
+                .unwrap_or_else(std::time::SystemTime::now)
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64())
                 - st.mtime_f64();

@@ -1,4 +1,5 @@
-//! The header line: where, how watched, how fresh, and whether anything is simulated or frozen.
+//! The header line: whether anything is simulated or frozen (first, so a long path can never
+//! push it off the screen), then where, how watched, and how fresh.
 
 use crate::ui::state::State;
 use crate::ui::theme::Theme;
@@ -9,19 +10,11 @@ use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let age = s.last_change.elapsed().as_secs();
-    let mut spans = vec![
-        Span::styled(" ckptscope ", t.title()),
-        Span::raw(format!(
-            "{}  mindformers-legacy  {}  changed {}s ago ",
-            s.root, s.mode, age
-        )),
-    ];
+    let mut spans = vec![Span::styled(" ckptscope ", t.title())];
     if !s.overlay.is_empty() {
+        let n = s.overlay.edits().len();
         spans.push(Span::styled(
-            format!(
-                " SIMULATION: {} edit(s), disk untouched ",
-                s.overlay.edits().len()
-            ),
+            format!(" SIMULATION: {n} edit(s), disk untouched "),
             t.alert(),
         ));
     }
@@ -31,5 +24,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             t.alert(),
         ));
     }
+    spans.push(Span::raw(format!(
+        " {}  {}  changed {age}s ago  mindformers-legacy",
+        s.root, s.mode
+    )));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -1,0 +1,222 @@
+//! The TUI on ratatui's TestBackend: whole-frame snapshots (insta) at 80×24, 120×40 and a tiny
+//! size, the simulation walk-through of the seed example driven by keys, and cell styles.
+
+mod common;
+use ckptscope::grid::verify_into;
+use ckptscope::layout::mindformers::names::Fmt;
+use ckptscope::model::Tree;
+use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
+use ckptscope::ui::render::draw;
+use ckptscope::ui::run::on_key;
+use ckptscope::ui::state::{Inputs, State};
+use ckptscope::ui::theme::Theme;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
+use ratatui::Terminal;
+use std::time::{Duration, SystemTime};
+
+fn state_for(tree: Tree, color: bool) -> State {
+    let root = tree.root.clone();
+    let inputs = Inputs {
+        fmt: Fmt::Ckpt,
+        config: ResumeConfig {
+            load_checkpoint: Some(root.clone()),
+            ..Default::default()
+        },
+        env: EnvFacts {
+            device_num_per_node: 8,
+            ..Default::default()
+        },
+        paths: PathFacts {
+            abspath: root.clone(),
+            realpath: root.clone(),
+            ..Default::default()
+        },
+        run: Default::default(),
+    };
+    let mut s = State::new(root, inputs, tree, color);
+    s.mode = "inotify + poll 30s".into();
+    s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+    s
+}
+
+/// A copy of `tree-seed-run1` with fixed mtimes (file ages appear on screen), shown under a
+/// fixed name so that frames are the same on every machine.
+fn seed_state(color: bool) -> Option<(State, tempfile::TempDir)> {
+    let fx = common::fixtures()?;
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    let root = tmp.path().join("checkpoint");
+    for (i, e) in walk(&root).iter().enumerate() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i as u64 * 60);
+        std::fs::File::options()
+            .write(true)
+            .open(e)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    let mut tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
+    verify_into(&mut tree);
+    let mut s = state_for(tree, color);
+    s.root = "tree-seed-run1/checkpoint".into();
+    s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
+    Some((s, tmp))
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v.into_iter()
+        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
+        .collect()
+}
+
+fn frame(s: &mut State, w: u16, h: u16, theme: Theme) -> Terminal<TestBackend> {
+    s.last_change = std::time::Instant::now();
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, s, &theme)).unwrap();
+    t
+}
+
+fn text(t: &Terminal<TestBackend>) -> String {
+    t.backend().to_string()
+}
+
+fn keys(s: &mut State, keys: &str) {
+    for c in keys.chars() {
+        on_key(s, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+}
+
+const COLOR: Theme = Theme {
+    color: true,
+    light: false,
+};
+
+#[test]
+fn snapshots_of_the_seed_tree() {
+    let Some((mut s, _tmp)) = seed_state(true) else {
+        return;
+    };
+    insta::assert_snapshot!("seed_120x40", text(&frame(&mut s, 120, 40, COLOR)));
+    insta::assert_snapshot!("seed_80x24", text(&frame(&mut s, 80, 24, COLOR)));
+    insta::assert_snapshot!("seed_tiny", text(&frame(&mut s, 40, 10, COLOR)));
+    keys(&mut s, "?");
+    insta::assert_snapshot!("seed_help_120x40", text(&frame(&mut s, 120, 40, COLOR)));
+}
+
+#[test]
+fn the_seed_walkthrough_by_keys() {
+    let Some((mut s, _tmp)) = seed_state(true) else {
+        return;
+    };
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(
+        t.contains("MindFormers: 20_2") && t.contains("print 42"),
+        "{t}"
+    );
+    keys(&mut s, "jjjll");
+    assert_eq!(s.cursor_file().unwrap().1, "llama3_1_8b_rank_3-20_2.ckpt");
+    keys(&mut s, "x");
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains("SIMULATION: 1 edit(s)"), "{t}");
+    assert!(
+        t.contains("MindFormers: 20_2 → 15_2") && t.contains("→ skip 30 · print 32"),
+        "{t}"
+    );
+    keys(&mut s, ">");
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains("→ skip 15 · print 17 · scale 0.5"), "{t}");
+    insta::assert_snapshot!("seed_simulated_120x40", t);
+    keys(&mut s, "uu");
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(
+        !t.contains("SIMULATION") && t.contains("MindFormers: 20_2"),
+        "{t}"
+    );
+    keys(&mut s, "q");
+    assert!(s.quit);
+}
+
+#[test]
+fn damaged_cells_are_red_and_have_their_glyph_and_no_color_keeps_glyphs() {
+    let Some((mut s, _tmp)) = seed_state(true) else {
+        return;
+    };
+    keys(&mut s, "jjll");
+    keys(&mut s, "t"); // simulate rank 2's 20_2 truncated
+    keys(&mut s, "k"); // move the cursor away from the cell
+    let t = frame(&mut s, 120, 40, COLOR);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "rank 2").unwrap();
+    let row: Vec<(String, Color)> = (x..buf.area.width)
+        .map(|i| (buf[(i, y)].symbol().to_owned(), buf[(i, y)].fg))
+        .filter(|(g, _)| g.trim() != "")
+        .collect();
+    let marked = row
+        .iter()
+        .find(|(g, _)| g == "※")
+        .expect("the simulated-damage glyph");
+    assert_eq!(marked.1, Color::Magenta);
+    let ok = row.iter().find(|(g, _)| g == "●").unwrap();
+    assert_eq!(ok.1, Color::Green);
+    let (mut plain, _tmp2) = seed_state(false).unwrap();
+    let t = frame(
+        &mut plain,
+        120,
+        40,
+        Theme {
+            color: false,
+            light: false,
+        },
+    );
+    let buf = t.backend().buffer();
+    assert!(
+        buf.content().iter().all(|c| c.fg == Color::Reset),
+        "NO_COLOR: no foreground colours"
+    );
+    assert!(text(&t).contains('●'), "glyphs carry the states");
+}
+
+/// 4,096 ranks, zoomed out to 512 ranks per row: the worst state of each group shows.
+#[test]
+fn thousands_of_ranks_zoomed_out() {
+    let mut ranks: Vec<Vec<(String, i64)>> = (0..4096)
+        .map(|r| {
+            (1..=3)
+                .map(|e| {
+                    (
+                        format!("llama_rank_{r}-{}_2.ckpt", e * 5),
+                        1_700_000_000 + e,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    ranks[3000].remove(2); // one rank lost its newest shard
+    let metas: Vec<Option<String>> = (0..4096).map(|r| Some(format!("{{\"last_epoch\": 15, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-15_2.ckpt\"}}"))).collect();
+    let tree = common::mem_tree("/synthetic/checkpoint", &ranks, &metas);
+    let mut s = state_for(tree, true);
+    keys(&mut s, "zzz");
+    assert_eq!(s.zoom, 512);
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    insta::assert_snapshot!("synthetic_4096_zoomed_120x40", t);
+    assert!(t.contains("r2560-3071"), "{t}");
+}
+
+fn find(buf: &ratatui::buffer::Buffer, needle: &str) -> Option<(u16, u16)> {
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_owned())
+            .collect();
+        if let Some(i) = line.find(needle) {
+            return Some((line[..i].chars().count() as u16, y));
+        }
+    }
+    None
+}
