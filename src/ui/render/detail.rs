@@ -33,7 +33,8 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     let state = g.cell(s.row, col);
     let tree = s.derived.sim.as_ref().map_or(&s.real, |(v, _)| &v.tree);
     let mut out = vec![
-        Line::raw(format!("{}/{dir}/{file}", s.root)),
+        Line::raw(format!("{} · {file}", dir.replace('_', " "))),
+        Line::styled(format!("{}/{dir}/{file}", s.root), t.dim()),
         Line::styled(format!("{} {}", state.glyph(), state.name()), t.cell(state)),
     ];
     if let Some(e) = tree.dirs.get(&dir).and_then(|d| d.listing.find(&file)) {

@@ -1,0 +1,179 @@
+//! End to end: the real binary in a pseudo-terminal, read back through a terminal emulator
+//! (vt100). The seed walkthrough by keys, then quitting restores the terminal; and a second run
+//! sees a truncation and a new step appear on disk while it is open.
+
+mod common;
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Tui {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Tui {
+    fn start(args: &[&str]) -> Tui {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 40,
+                cols: 120,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_ckptscope"));
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        let child = pty.slave.spawn_command(cmd).unwrap();
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer = pty.master.take_writer().unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(40, 120, 0)));
+        let p = parser.clone();
+        std::thread::spawn(move || {
+            let _keep = pty.master;
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Tui {
+            parser,
+            writer,
+            child,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Wait until the screen shows every one of `texts`.
+    fn wait_for(&self, texts: &[&str], limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if texts.iter().all(|t| s.contains(t)) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "waited {limit:?} for {texts:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&mut self, k: &str) {
+        for c in k.chars() {
+            self.writer.write_all(c.to_string().as_bytes()).unwrap();
+            self.writer.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+fn snapshot(root: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    let mut v = Vec::new();
+    for d in std::fs::read_dir(root).unwrap() {
+        let d = d.unwrap().path();
+        for f in std::fs::read_dir(&d).unwrap() {
+            let f = f.unwrap();
+            let m = f.metadata().unwrap();
+            v.push((
+                f.path().display().to_string(),
+                m.len(),
+                m.modified().unwrap(),
+            ));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn seed_walkthrough_in_a_real_terminal() {
+    let Some(fx) = common::fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let before = snapshot(&root);
+    let mut t = Tui::start(&[root.to_str().unwrap()]);
+    t.wait_for(&["MindFormers: 20_2", "print 42"], Duration::from_secs(20));
+    t.keys("jjjll");
+    t.wait_for(
+        &["rank 3 · llama3_1_8b_rank_3-20_2.ckpt"],
+        Duration::from_secs(5),
+    );
+    t.keys("x");
+    t.wait_for(
+        &[
+            "SIMULATION: 1 edit(s)",
+            "MindFormers: 20_2 → 15_2",
+            "print 32",
+        ],
+        Duration::from_secs(5),
+    );
+    t.keys(">");
+    t.wait_for(
+        &["→ skip 15 · print 17 · scale 0.5"],
+        Duration::from_secs(5),
+    );
+    t.keys("u");
+    t.wait_for(&["→ skip 30 · print 32"], Duration::from_secs(5));
+    t.keys("q");
+    let start = Instant::now();
+    while t.child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the TUI did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let p = t.parser.lock().unwrap();
+    assert!(!p.screen().alternate_screen(), "left the alternate screen");
+    assert!(!p.screen().hide_cursor(), "the cursor is visible again");
+    drop(p);
+    assert_eq!(snapshot(&root), before, "the tree on disk is unchanged");
+}
+
+#[test]
+fn live_changes_show_up_within_the_poll_period() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    ckptscope::writer::run::run(&root, &ckptscope::writer::run::Launch::seed(), |_| true).unwrap();
+    let mut t = Tui::start(&["watch", root.to_str().unwrap(), "--poll", "1"]);
+    t.wait_for(&["MindFormers: 20_2"], Duration::from_secs(20));
+    // truncate one shard and write a newer step on every rank
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("rank_2/llama3_1_8b_rank_2-20_2.ckpt"))
+        .unwrap()
+        .set_len(5000)
+        .unwrap();
+    let resumed = ckptscope::writer::run::Launch {
+        initial_step: 40,
+        initial_epoch: 20,
+        steps: 10,
+        save_steps: 10,
+        ..ckptscope::writer::run::Launch::seed()
+    };
+    ckptscope::writer::run::run(&root, &resumed, |_| true).unwrap();
+    let s = t.wait_for(&["_1-25_2", "MindFormers: _1-25_2"], Duration::from_secs(3));
+    t.keys("jjll");
+    let s2 = t.wait_for(&["truncated"], Duration::from_secs(3));
+    assert!(
+        s.contains('~') || s2.contains('~'),
+        "the truncated glyph is on screen:\n{s2}"
+    );
+    t.keys("q");
+    let _ = t.child.wait();
+}
