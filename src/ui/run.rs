@@ -16,6 +16,9 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, Mo
 use ratatui::Terminal;
 use std::time::{Duration, Instant};
 
+/// The least time between two model snapshots taken from the watcher.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
+
 /// One input to the loop.
 #[derive(Debug)]
 pub enum Msg {
@@ -88,6 +91,7 @@ pub fn event_loop<B: Backend>(
     let frame = Duration::from_millis(33);
     let (mut dirty, mut changes, mut last_draw) = (true, 0usize, Instant::now() - frame);
     let mut shown_age = u64::MAX;
+    let mut last_snapshot = Instant::now() - SNAPSHOT_EVERY;
     while !s.quit {
         let age = s.last_change.elapsed().as_secs();
         if dirty || age != shown_age {
@@ -98,9 +102,15 @@ pub fn event_loop<B: Backend>(
             write_clipboard(s);
             (dirty, shown_age, last_draw) = (false, age, Instant::now());
         }
-        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+        let timeout = if changes > 0 {
+            SNAPSHOT_EVERY.saturating_sub(last_snapshot.elapsed())
+        } else {
+            Duration::from_secs(1)
+        };
+        let first = match rx.recv_timeout(timeout) {
             Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) if changes == 0 => continue,
+            Err(RecvTimeoutError::Timeout) => Msg::Resize, // time to take the pending snapshot
             Err(RecvTimeoutError::Disconnected) => break,
         };
         for m in std::iter::once(first).chain(rx.try_iter()) {
@@ -112,7 +122,9 @@ pub fn event_loop<B: Backend>(
             }
             dirty = true;
         }
-        if changes > 0 {
+        // a snapshot copies the model and re-runs the resolvers: at most a few per second
+        if changes > 0 && last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+            last_snapshot = Instant::now();
             if let Some(tree) = watch.and_then(WatchHandle::snapshot) {
                 let mode = watch
                     .and_then(WatchHandle::mode)

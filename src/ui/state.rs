@@ -65,8 +65,8 @@ pub struct State {
     pub last_change: Instant,
     pub color: bool,
     pub quit: bool,
-    /// Cells that changed recently: `(rank, column label)` and when.
-    pub flashes: Vec<(u64, String, Instant)>,
+    /// Cells that changed recently: `(rank, column label)` → when.
+    pub flashes: std::collections::HashMap<(u64, String), Instant>,
     /// Text waiting to be sent to the terminal's clipboard (OSC 52).
     pub clipboard: Option<String>,
     /// "Now" for file ages; `None` is the real clock (tests fix it so frames are reproducible).
@@ -74,6 +74,9 @@ pub struct State {
 }
 
 pub const LOG_MAX: usize = 500;
+
+/// How long a changed cell stays highlighted.
+pub const FLASH: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl State {
     pub fn new(root: String, inputs: Inputs, real: Tree, color: bool) -> Self {
@@ -97,7 +100,7 @@ impl State {
             last_change: Instant::now(),
             color,
             quit: false,
-            flashes: Vec::new(),
+            flashes: Default::default(),
             clipboard: None,
             now: None,
         }

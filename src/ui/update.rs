@@ -271,5 +271,34 @@ pub fn new_model(s: &mut State, tree: Tree, changes: usize, mode: String) {
     s.pending = 0;
     s.real = tree;
     s.last_change = std::time::Instant::now();
+    let before = cells_by_name(&s.derived.grid);
     s.recompute();
+    flash_changes(s, &before);
+}
+
+type CellMap = std::collections::HashMap<(u64, String), crate::grid::cell::CellState>;
+
+fn cells_by_name(g: &crate::grid::model::GridModel) -> CellMap {
+    let mut m = CellMap::new();
+    for (r, rank) in g.ranks.iter().enumerate() {
+        for (c, col) in g.columns.iter().enumerate() {
+            m.insert((*rank, col.label()), g.cell(r, c));
+        }
+    }
+    m
+}
+
+/// Remember the cells whose state changed, so the grid can highlight them for a moment.
+fn flash_changes(s: &mut State, before: &CellMap) {
+    let now = std::time::Instant::now();
+    s.flashes
+        .retain(|_, at| now.duration_since(*at) < super::state::FLASH);
+    if before.is_empty() {
+        return;
+    }
+    for (key, state) in cells_by_name(&s.derived.grid) {
+        if before.get(&key) != Some(&state) {
+            s.flashes.insert(key, now);
+        }
+    }
 }

@@ -96,6 +96,9 @@ pub fn spawn(cfg: WatchConfig) -> WatchHandle {
 
 type Hints = Debouncer<notify::RecommendedWatcher, NoCache>;
 
+/// The least time between two resolution events.
+const RESOLUTION_EVERY: Duration = Duration::from_millis(300);
+
 struct Loop {
     cfg: WatchConfig,
     tree: Tree,
@@ -167,11 +170,29 @@ impl Loop {
         }
         let ticker = tick(self.cfg.poll);
         let results = self.pool.results().clone();
+        let mut last_publish = std::time::Instant::now() - RESOLUTION_EVERY;
         loop {
-            self.publish_resolution();
+            // Re-resolving a huge tree costs tens of milliseconds: while verdicts stream in,
+            // do it at most every RESOLUTION_EVERY (and once more when they stop).
+            let wait = RESOLUTION_EVERY.saturating_sub(last_publish.elapsed());
+            if self.dirty && wait.is_zero() {
+                self.publish_resolution();
+                last_publish = std::time::Instant::now();
+            }
+            let deferred = if self.dirty {
+                crossbeam_channel::after(wait)
+            } else {
+                crossbeam_channel::never()
+            };
             select! {
+                recv(deferred) -> _ => {},
                 recv(self.hint_rx) -> r => if let Ok(r) = r { self.on_hints(r) },
-                recv(results) -> v => if let Ok(v) = v { self.on_verified(v) },
+                recv(results) -> v => if let Ok(v) = v {
+                    self.on_verified(v);
+                    for more in results.try_iter().take(10_000) {
+                        self.on_verified(more);
+                    }
+                },
                 recv(ticker) -> _ => self.poll(),
                 recv(requests) -> r => match r {
                     Ok(Request::Snapshot(tx)) => { let _ = tx.send(self.tree.clone()); }

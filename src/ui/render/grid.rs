@@ -41,6 +41,14 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     paint(f.buffer_mut(), inner, s, t);
 }
 
+/// Whether this cell changed within the last few seconds.
+fn flashed(s: &State, rank: u64, label: &str) -> bool {
+    !s.flashes.is_empty()
+        && s.flashes
+            .get(&(rank, label.to_owned()))
+            .is_some_and(|at| at.elapsed() < crate::ui::state::FLASH)
+}
+
 fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
     let g = &s.derived.grid;
     let cols = s.visible_columns();
@@ -122,6 +130,11 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
             let state = g.worst(first..last, *c);
             let x = inner.x + HEAD + slot as u16 * cw + cw - 2;
             let mut st = t.cell(state);
+            if s.zoom == 1 && flashed(s, g.ranks[first], &g.columns[*c].label()) {
+                st = st.add_modifier(
+                    ratatui::style::Modifier::UNDERLINED | ratatui::style::Modifier::BOLD,
+                );
+            }
             if row == s.row && *vi == s.col {
                 st = st.patch(t.cursor());
             }

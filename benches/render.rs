@@ -1,0 +1,112 @@
+//! Rendering benchmark (figures in the README): one full frame at 200×60 on a `TestBackend`,
+//! for 8 ranks × 50 steps and for 8,192 ranks × 200 steps. The grid paints only visible cells,
+//! so the two should cost about the same.
+//!
+//! Run: `cargo bench --bench render`.
+
+use ckptscope::layout::mindformers::names::Fmt;
+use ckptscope::model::*;
+use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
+use ckptscope::ui::render::draw;
+use ckptscope::ui::state::{Inputs, State};
+use ckptscope::ui::theme::Theme;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// An in-memory tree: `ranks` folders with `steps` shards each, meta.json on the newest.
+fn tree(ranks: u64, steps: u64) -> Tree {
+    let stat = |kind, t| Stat {
+        kind,
+        size: 1 << 30,
+        mtime_sec: t,
+        mtime_nsec: 0,
+        ino: 1,
+        dev: 1,
+        mode: 0o400,
+    };
+    let entry = |name: String, kind, t| Entry {
+        name,
+        non_utf8: false,
+        lstat: Ok(stat(kind, t)),
+        target: None,
+    };
+    let mut dirs = BTreeMap::new();
+    let mut root = Vec::new();
+    for r in 0..ranks {
+        let name = format!("rank_{r}");
+        root.push(entry(name.clone(), FileKind::Dir, 0));
+        let mut entries: Vec<Entry> = (1..=steps)
+            .map(|e| {
+                entry(
+                    format!("llama_rank_{r}-{e}_2.ckpt"),
+                    FileKind::File,
+                    1_700_000_000 + e as i64,
+                )
+            })
+            .collect();
+        entries.push(entry("meta.json".into(), FileKind::File, 1));
+        let meta = format!("{{\"last_epoch\": {steps}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{steps}_2.ckpt\"}}");
+        dirs.insert(
+            name,
+            DirNode {
+                stat: None,
+                listing: Listing::Entries(entries),
+                meta: Some(FileRead::Bytes(meta.into_bytes())),
+            },
+        );
+    }
+    Tree {
+        root: "/bench/checkpoint".into(),
+        state: RootState::Dir(Listing::Entries(root)),
+        dirs,
+        verdicts: Default::default(),
+    }
+}
+
+fn frame_time(ranks: u64, steps: u64) -> (Duration, Duration) {
+    let t0 = Instant::now();
+    let inputs = Inputs {
+        fmt: Fmt::Ckpt,
+        config: ResumeConfig {
+            load_checkpoint: Some("/bench/checkpoint".into()),
+            ..Default::default()
+        },
+        env: EnvFacts {
+            world_size: ranks,
+            device_num_per_node: ranks as i64,
+            ..Default::default()
+        },
+        paths: PathFacts {
+            abspath: "/bench/checkpoint".into(),
+            realpath: "/bench/checkpoint".into(),
+            ..Default::default()
+        },
+        run: Default::default(),
+    };
+    let mut s = State::new("/bench/checkpoint".into(), inputs, tree(ranks, steps), true);
+    let derive = t0.elapsed();
+    s.row = s.rows() / 2;
+    s.col = steps as usize / 2;
+    let theme = Theme {
+        color: true,
+        light: false,
+    };
+    let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    let mut v = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        term.draw(|f| draw(f, &s, &theme)).unwrap();
+        v.push(t.elapsed());
+    }
+    v.sort();
+    (v[v.len() / 2], derive)
+}
+
+fn main() {
+    let (small, ds) = frame_time(8, 50);
+    let (big, db) = frame_time(8192, 200);
+    println!("frame 200x60: 8 ranks x 50 steps {small:.2?}; 8,192 ranks x 200 steps {big:.2?}; ratio {:.2}", big.as_secs_f64() / small.as_secs_f64());
+    println!("(model + resolvers + grid, once per change: {ds:.2?} and {db:.2?})");
+}
