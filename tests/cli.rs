@@ -371,3 +371,21 @@ fn hazard_warnings_name_the_files() {
         assert!(codes.contains(&want), "{want} missing from {codes:?}");
     }
 }
+
+/// `ckptscope DIR` prints the report when stdout is not a terminal (here: a pipe).
+#[test]
+fn bare_dir_without_a_terminal_prints_the_report() {
+    let Some(fx) = common::fixtures() else { return };
+    let o = bin(&[fx.join("tree-seed-run1/checkpoint").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("MindFormers 2.1.0 would: resume from llama3_1_8b_rank_0-20_2.ckpt"),
+        "{s}"
+    );
+    assert_eq!(
+        bin(&[]).status.code(),
+        Some(2),
+        "no folder and no command is a usage error"
+    );
+}

@@ -44,9 +44,13 @@ fn state_for(tree: Tree, color: bool) -> State {
 /// A copy of `tree-seed-run1` with fixed mtimes (file ages appear on screen), shown under a
 /// fixed name so that frames are the same on every machine.
 fn seed_state(color: bool) -> Option<(State, tempfile::TempDir)> {
+    fixture_state("tree-seed-run1", color)
+}
+
+fn fixture_state(name: &str, color: bool) -> Option<(State, tempfile::TempDir)> {
     let fx = common::fixtures()?;
     let tmp = tempfile::tempdir().unwrap();
-    common::copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    common::copy_tree(&fx.join(name), tmp.path());
     let root = tmp.path().join("checkpoint");
     for (i, e) in walk(&root).iter().enumerate() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i as u64 * 60);
@@ -60,7 +64,7 @@ fn seed_state(color: bool) -> Option<(State, tempfile::TempDir)> {
     let mut tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
     verify_into(&mut tree);
     let mut s = state_for(tree, color);
-    s.root = "tree-seed-run1/checkpoint".into();
+    s.root = format!("{name}/checkpoint");
     s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
     Some((s, tmp))
 }
@@ -108,6 +112,19 @@ fn snapshots_of_the_seed_tree() {
     insta::assert_snapshot!("seed_tiny", text(&frame(&mut s, 40, 10, COLOR)));
     keys(&mut s, "?");
     insta::assert_snapshot!("seed_help_120x40", text(&frame(&mut s, 120, 40, COLOR)));
+}
+
+#[test]
+fn snapshot_of_the_async_tree() {
+    let Some((mut s, _tmp)) = fixture_state("tree-async", true) else {
+        return;
+    };
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(
+        t.contains("MindFormers: 15_2") && t.contains("safe: 20_2"),
+        "{t}"
+    );
+    insta::assert_snapshot!("async_120x40", t);
 }
 
 #[test]
@@ -219,4 +236,38 @@ fn find(buf: &ratatui::buffer::Buffer, needle: &str) -> Option<(u16, u16)> {
         }
     }
     None
+}
+
+/// With `--mouse`, a click selects the cell under it (same geometry as the frame).
+#[test]
+fn a_click_maps_to_the_cell_under_it() {
+    let Some((mut s, _tmp)) = seed_state(true) else {
+        return;
+    };
+    let t = frame(&mut s, 120, 40, COLOR);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "rank 3").unwrap();
+    // the third step column's glyph on rank 3's line
+    let glyph_x = (x..buf.area.width)
+        .filter(|i| buf[(*i, y)].symbol() == "●")
+        .nth(2)
+        .unwrap();
+    let hit =
+        ckptscope::ui::render::cell_at(&s, ratatui::layout::Rect::new(0, 0, 120, 40), glyph_x, y);
+    assert_eq!(hit, Some((3, 2)));
+    assert_eq!(
+        ckptscope::ui::render::cell_at(&s, ratatui::layout::Rect::new(0, 0, 120, 40), 0, 0),
+        None
+    );
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_message_not_a_panic() {
+    let Some((mut s, _tmp)) = seed_state(true) else {
+        return;
+    };
+    for (w, h) in [(1, 1), (10, 3), (59, 40), (120, 15)] {
+        let t = text(&frame(&mut s, w, h, COLOR));
+        assert!(t.contains("terminal") || w < 12, "{w}x{h}: {t}");
+    }
 }

@@ -24,6 +24,8 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
 pub enum Msg {
     Key(KeyEvent),
     Scroll(bool),
+    /// A left click at a screen position.
+    Click(u16, u16),
     Resize,
     Watch(WatchEvent),
 }
@@ -117,6 +119,17 @@ pub fn event_loop<B: Backend>(
             match m {
                 Msg::Key(k) => on_key(s, k),
                 Msg::Scroll(down) => update(s, if down { Action::Down } else { Action::Up }),
+                Msg::Click(x, y) => {
+                    let size = term.size()?;
+                    if let Some((row, col)) = super::render::cell_at(
+                        s,
+                        ratatui::layout::Rect::new(0, 0, size.width, size.height),
+                        x,
+                        y,
+                    ) {
+                        (s.row, s.col) = (row, col);
+                    }
+                }
                 Msg::Resize => {}
                 Msg::Watch(e) => changes += usize::from(on_watch(s, &e)),
             }
@@ -158,6 +171,7 @@ pub fn spawn_input(tx: crossbeam_channel::Sender<Msg>) {
             Ok(Event::Mouse(m)) => match m.kind {
                 MouseEventKind::ScrollDown => Msg::Scroll(true),
                 MouseEventKind::ScrollUp => Msg::Scroll(false),
+                MouseEventKind::Down(event::MouseButton::Left) => Msg::Click(m.column, m.row),
                 _ => continue,
             },
             Ok(_) => continue,

@@ -49,15 +49,19 @@ fn flashed(s: &State, rank: u64, label: &str) -> bool {
             .is_some_and(|at| at.elapsed() < crate::ui::state::FLASH)
 }
 
-fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
+/// Column width, visible columns and rows, and the first visible row and column.
+struct Geometry {
+    cw: u16,
+    vis_cols: usize,
+    vis_rows: usize,
+    row0: usize,
+    col0: usize,
+}
+
+fn geometry(s: &State, inner: Rect, cols: &[usize]) -> Option<Geometry> {
     let g = &s.derived.grid;
-    let cols = s.visible_columns();
-    if inner.height <= HEADER_ROWS || inner.width <= HEAD {
-        return;
-    }
-    if cols.is_empty() || g.ranks.is_empty() {
-        buf.set_string(inner.x, inner.y, "no checkpoint steps here", t.dim());
-        return;
+    if inner.height <= HEADER_ROWS || inner.width <= HEAD || cols.is_empty() || g.ranks.is_empty() {
+        return None;
     }
     let cw = cols
         .iter()
@@ -68,10 +72,46 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
         + 1;
     let vis_cols = ((inner.width - HEAD) / cw) as usize;
     let vis_rows = (inner.height - HEADER_ROWS) as usize;
-    let (row0, col0) = (
-        first_visible(s.row, vis_rows),
-        first_visible(s.col, vis_cols),
+    Some(Geometry {
+        cw,
+        vis_cols,
+        vis_rows,
+        row0: first_visible(s.row, vis_rows),
+        col0: first_visible(s.col, vis_cols),
+    })
+}
+
+/// The cell under screen position `(x, y)` inside the grid region `area`.
+pub fn hit(s: &State, area: Rect, x: u16, y: u16) -> Option<(usize, usize)> {
+    let inner = Block::default().borders(Borders::ALL).inner(area);
+    let cols = s.visible_columns();
+    let geo = geometry(s, inner, &cols)?;
+    let (dx, dy) = (
+        x.checked_sub(inner.x + HEAD)?,
+        y.checked_sub(inner.y + HEADER_ROWS)?,
     );
+    let (slot, vr) = ((dx / geo.cw) as usize, dy as usize);
+    let (row, col) = (geo.row0 + vr, geo.col0 + slot);
+    (slot < geo.vis_cols && vr < geo.vis_rows && row < s.rows() && col < cols.len())
+        .then_some((row, col))
+}
+
+fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
+    let g = &s.derived.grid;
+    let cols = s.visible_columns();
+    let Some(geo) = geometry(s, inner, &cols) else {
+        if inner.height > 0 && inner.width > 0 {
+            buf.set_string(inner.x, inner.y, "no checkpoint steps here", t.dim());
+        }
+        return;
+    };
+    let Geometry {
+        cw,
+        vis_cols,
+        vis_rows,
+        row0,
+        col0,
+    } = geo;
     let shown: Vec<(usize, usize)> = cols
         .iter()
         .copied()

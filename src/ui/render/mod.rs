@@ -27,15 +27,20 @@ use ratatui::Frame;
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
 
-pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
-    let area = f.area();
+/// Where each region goes on a screen of `area` (`None`: too small). Pure, so that mouse
+/// clicks can be mapped to cells with the same geometry the frame was drawn with.
+pub struct Areas {
+    pub header: Rect,
+    pub grid: Rect,
+    pub detail: Rect,
+    pub resume: Rect,
+    pub log: Rect,
+    pub bar: Rect,
+}
+
+pub fn areas(area: Rect) -> Option<Areas> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let msg = format!("terminal too small: {}×{} (ckptscope needs {MIN_WIDTH}×{MIN_HEIGHT}); enlarge it or press q", area.width, area.height);
-        f.render_widget(
-            Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }),
-            area,
-        );
-        return;
+        return None;
     }
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -46,25 +51,50 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
             Constraint::Length(1),
         ])
         .split(area);
-    header::draw(f, rows[0], s, theme);
     let side = if area.width >= 120 { 50 } else { 36 };
     let mid = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Min(20), Constraint::Length(side)])
         .split(rows[1]);
-    grid::draw(f, mid[0], s, theme);
     let right = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
         .split(mid[1]);
-    detail::draw(f, right[0], s, theme);
-    resume::draw(f, right[1], s, theme);
-    log::draw(f, rows[2], s, theme);
+    Some(Areas {
+        header: rows[0],
+        grid: mid[0],
+        detail: right[0],
+        resume: right[1],
+        log: rows[2],
+        bar: rows[3],
+    })
+}
+
+pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
+    let area = f.area();
+    let Some(a) = areas(area) else {
+        let msg = format!("terminal too small: {}×{} (ckptscope needs {MIN_WIDTH}×{MIN_HEIGHT}); enlarge it or press q", area.width, area.height);
+        f.render_widget(
+            Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    };
+    header::draw(f, a.header, s, theme);
+    grid::draw(f, a.grid, s, theme);
+    detail::draw(f, a.detail, s, theme);
+    resume::draw(f, a.resume, s, theme);
+    log::draw(f, a.log, s, theme);
     f.render_widget(
         Paragraph::new(Line::styled(keymap::bar(), theme.dim())),
-        rows[3],
+        a.bar,
     );
     popup::draw(f, centered(area), s, theme);
+}
+
+/// The grid cell at screen position `(x, y)`, as `(row, visible column)`.
+pub fn cell_at(s: &State, screen: Rect, x: u16, y: u16) -> Option<(usize, usize)> {
+    grid::hit(s, areas(screen)?.grid, x, y)
 }
 
 fn centered(a: Rect) -> Rect {
