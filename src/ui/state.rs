@@ -81,6 +81,12 @@ pub const FLASH: std::time::Duration = std::time::Duration::from_secs(3);
 impl State {
     pub fn new(root: String, inputs: Inputs, real: Tree, color: bool) -> Self {
         let derived = derive(&real, &Overlay::default(), &inputs);
+        let log = derived
+            .real
+            .warnings
+            .iter()
+            .map(|w| format!("warning [{}]: {}", w.code, w.message))
+            .collect();
         State {
             root,
             inputs,
@@ -94,7 +100,7 @@ impl State {
             frozen: false,
             pending: 0,
             popup: None,
-            log: VecDeque::new(),
+            log,
             log_back: 0,
             mode: "scan".into(),
             last_change: Instant::now(),
