@@ -236,3 +236,65 @@ fn plain_text_grid_marks_picks_damage_and_meta() {
     );
     assert!(text.contains("~ truncated"));
 }
+
+/// A breakpoint file for a step is shown as "another file", not as the shard; a truncated shard
+/// is red with its own glyph; with a verifier running, unchecked shards read "being verified".
+#[test]
+fn other_files_truncation_and_verifying_cells() {
+    use ckptscope::ui::state::{Inputs, State};
+    let Some(fx) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    let root = tmp.path().join("checkpoint");
+    std::fs::remove_file(root.join("rank_1/llama3_1_8b_rank_1-20_2.ckpt")).unwrap();
+    std::fs::write(
+        root.join("rank_1/llama3_1_8b_rank_1-20_2_breakpoint.ckpt"),
+        b"x",
+    )
+    .unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("rank_2/llama3_1_8b_rank_2-20_2.ckpt"))
+        .unwrap()
+        .set_len(4000)
+        .unwrap();
+    let mut tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
+    verify_into(&mut tree);
+    let g = GridModel::build(&tree, Fmt::Ckpt, 4, None, None, &SimMarks::default());
+    assert_eq!(
+        (g.cell(1, 2), g.cell(2, 2), g.cell(3, 2)),
+        (CellState::Other, CellState::Truncated, CellState::Ok)
+    );
+    let theme = ckptscope::ui::theme::Theme {
+        color: true,
+        light: false,
+    };
+    assert_eq!(
+        theme.cell(CellState::Truncated).fg,
+        Some(ratatui::style::Color::Red)
+    );
+    assert_eq!(CellState::Truncated.glyph(), '~');
+    let unverified = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
+    let r = root.to_string_lossy().into_owned();
+    let inputs = Inputs {
+        fmt: Fmt::Ckpt,
+        config: ResumeConfig {
+            load_checkpoint: Some(r.clone()),
+            ..Default::default()
+        },
+        env: EnvFacts {
+            device_num_per_node: 8,
+            ..Default::default()
+        },
+        paths: PathFacts {
+            abspath: r.clone(),
+            realpath: r.clone(),
+            ..Default::default()
+        },
+        run: Default::default(),
+    };
+    let mut s = State::new(r, inputs, unverified, true);
+    assert_eq!(s.shown(s.derived.grid.cell(0, 0)), CellState::Unverified);
+    s.verifying = true;
+    assert_eq!(s.shown(s.derived.grid.cell(0, 0)), CellState::Verifying);
+}

@@ -48,12 +48,14 @@ pub fn run(cfg: WatchConfig, ui: &UiArgs, err: &mut dyn Write) -> i32 {
         run: Default::default(),
     };
     let root = cfg.root.clone();
+    let verifying = cfg.verify;
     let handle = spawn(cfg);
     if !matches!(handle.events.recv(), Ok(WatchEvent::Snapshot { .. })) {
         return super::fail(err, &format!("{root}: the watcher did not start"));
     }
     let tree = handle.snapshot().unwrap_or_default();
     let mut state = State::new(root, inputs, tree, theme.color);
+    state.verifying = verifying;
     state.mode = handle.mode().map_or_else(String::new, |m| mode_text(&m));
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_input(tx.clone());

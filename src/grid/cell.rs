@@ -11,6 +11,8 @@ pub enum CellState {
     Ok,
     /// Present; not checked yet.
     Unverified,
+    /// Present and queued for the background verifier.
+    Verifying,
     /// A `.tmp` for this step: being written (or abandoned).
     InProgress,
     /// Verdicts that mean damage, worst last.
@@ -51,6 +53,7 @@ impl CellState {
         match self {
             CellState::Ok => '●',
             CellState::Unverified => '○',
+            CellState::Verifying => '◌',
             CellState::InProgress => '◐',
             CellState::Incomplete => '◔',
             CellState::Encrypted => '⊘',
@@ -70,11 +73,12 @@ impl CellState {
     pub fn name(self) -> &'static str {
         match self {
             CellState::Ok => "ok",
-            CellState::Unverified => "present, not verified yet",
+            CellState::Unverified => "present, not verified",
+            CellState::Verifying => "present, being verified",
             CellState::InProgress => "being written (.tmp)",
             CellState::Incomplete => "incomplete (resume context missing)",
             CellState::Encrypted => "encrypted",
-            CellState::Other => "other file",
+            CellState::Other => "another file for this step (breakpoint, odd name): not this shard",
             CellState::Missing => "missing",
             CellState::CrcMismatch => "CRC mismatch",
             CellState::HashMismatch => "SHA-256 mismatch",
@@ -103,7 +107,7 @@ impl CellState {
     pub fn severity(self) -> u8 {
         match self {
             CellState::Ok => 0,
-            CellState::Unverified => 1,
+            CellState::Unverified | CellState::Verifying => 1,
             CellState::Other => 2,
             CellState::InProgress => 3,
             CellState::Encrypted => 4,
@@ -118,9 +122,10 @@ impl CellState {
         }
     }
 
-    pub const ALL: [CellState; 15] = [
+    pub const ALL: [CellState; 16] = [
         CellState::Ok,
         CellState::Unverified,
+        CellState::Verifying,
         CellState::InProgress,
         CellState::Incomplete,
         CellState::Encrypted,

@@ -208,6 +208,11 @@ fn fill_cells(
                 continue;
             }
             let Some(c) = col_of(&e.name, rank).filter(|_| e.name.ends_with(fmt.ext())) else {
+                if let Some(c) = other_file_column(&e.name, rank, fmt, columns) {
+                    if row[c] == CellState::Missing {
+                        row[c] = CellState::Other;
+                    }
+                }
                 continue;
             };
             let marked = sim
@@ -238,6 +243,20 @@ fn fill_cells(
         }
     }
     cells
+}
+
+/// A non-canonical file of this rank that names a step (a `_breakpoint.ckpt`, a leading-zero
+/// `-020_2`, a `.bak` …): it is shown, but it is not the shard MindFormers would use.
+fn other_file_column(name: &str, rank: u64, fmt: Fmt, columns: &[Column]) -> Option<usize> {
+    let base = name.replace("_breakpoint.", ".");
+    let (e, s) = crate::layout::mindformers::names::epoch_and_step(&base, fmt).ok()?;
+    let (e, s) = (e.to_i64()? as u64, s.to_i64()? as u64);
+    (crate::layout::mindformers::names::rank_id(name)
+        .ok()?
+        .to_i64()? as u64
+        == rank)
+        .then_some(())?;
+    columns.iter().position(|c| c.epoch == e && c.step == s)
 }
 
 /// The file name a rank's `meta.json` records (`last_ckpt_file`), when it parses.

@@ -69,6 +69,8 @@ pub struct State {
     pub flashes: std::collections::HashMap<(u64, String), Instant>,
     /// Text waiting to be sent to the terminal's clipboard (OSC 52).
     pub clipboard: Option<String>,
+    /// A background verifier checks every present shard (so "not verified yet" means queued).
+    pub verifying: bool,
     /// "Now" for file ages; `None` is the real clock (tests fix it so frames are reproducible).
     pub now: Option<std::time::SystemTime>,
 }
@@ -109,6 +111,7 @@ impl State {
             flashes: Default::default(),
             clipboard: None,
             now: None,
+            verifying: false,
         }
     }
 
@@ -148,6 +151,16 @@ impl State {
             format!("rank_{rank}"),
             g.columns.get(col)?.file_for(rank, g.fmt),
         ))
+    }
+
+    /// A cell's state as shown: unverified cells are "being verified" while a verifier runs.
+    pub fn shown(&self, st: crate::grid::cell::CellState) -> crate::grid::cell::CellState {
+        use crate::grid::cell::CellState;
+        if self.verifying && st == CellState::Unverified {
+            CellState::Verifying
+        } else {
+            st
+        }
     }
 
     /// The configuration in force (simulated when edits are active).

@@ -22,6 +22,7 @@ impl Theme {
         match s {
             CellState::Ok => self.c(Color::Green, Color::Green),
             CellState::Unverified => self.c(Color::Gray, Color::DarkGray),
+            CellState::Verifying => self.c(Color::Cyan, Color::Blue),
             CellState::InProgress => self.c(Color::Yellow, Color::Rgb(160, 110, 0)),
             CellState::Encrypted => self.c(Color::Blue, Color::Blue),
             CellState::Other => self.c(Color::White, Color::Black),

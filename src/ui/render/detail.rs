@@ -30,7 +30,7 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     };
     let g = &s.derived.grid;
     let col = s.visible_columns().get(s.col).copied().unwrap_or(0);
-    let state = g.cell(s.row, col);
+    let state = s.shown(g.cell(s.row, col));
     let tree = s.derived.sim.as_ref().map_or(&s.real, |(v, _)| &v.tree);
     let mut out = vec![
         Line::raw(format!("{} · {file}", dir.replace('_', " "))),

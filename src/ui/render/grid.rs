@@ -167,7 +167,7 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
             style,
         );
         for (slot, (vi, c)) in shown.iter().enumerate() {
-            let state = g.worst(first..last, *c);
+            let state = s.shown(g.worst(first..last, *c));
             let x = inner.x + HEAD + slot as u16 * cw + cw - 2;
             let mut st = t.cell(state);
             if s.zoom == 1 && flashed(s, g.ranks[first], &g.columns[*c].label()) {
