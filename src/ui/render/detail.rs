@@ -104,7 +104,7 @@ fn group_lines(s: &State) -> Vec<Line<'_>> {
     let last = ((s.row + 1) * s.zoom).min(g.ranks.len());
     let mut counts: std::collections::BTreeMap<CellState, usize> = Default::default();
     for r in first..last {
-        *counts.entry(g.cell(r, col)).or_default() += 1;
+        *counts.entry(s.shown(g.cell(r, col))).or_default() += 1;
     }
     let mut out = vec![Line::raw(format!(
         "step {} · ranks {}–{}",
