@@ -125,7 +125,7 @@ fn no_command_changes_the_tree() {
     let demo_tmp = tempfile::tempdir().unwrap();
     let demo_out = demo_tmp.path().join("demo-out");
     let o = Command::new(bin)
-        .args(["demo", "--out", demo_out.to_str().unwrap()])
+        .args(["demo", "--speed", "50", "--out", demo_out.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(

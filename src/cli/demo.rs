@@ -1,51 +1,225 @@
-//! `ckptscope demo`: the seed walkthrough into a fresh (or given, empty) folder.
+//! `ckptscope demo [SCENARIO]`: a simulated trainer writes real checkpoints into a fresh folder
+//! (or `--out DIR`, empty or absent) while the TUI watches it with a caption narrating each
+//! event; `--no-tui` / `--ndjson` print the timeline and the resolver's answers instead, then
+//! check the outcome the scenario states. The demo never writes anywhere else; Ctrl-c stops it
+//! and removes the temporary folder unless `--keep`.
 
 use super::fail;
-use std::io::Write;
+use crate::demo::scenario::{load, BUILTIN};
+use crate::demo::trainer::Play;
+use serde_json::json;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
+    /// A scenario name (see --list) or a scenario .toml file.
+    #[arg(default_value = "seed-walkthrough")]
+    pub scenario: String,
+    /// List the scenarios.
+    #[arg(long)]
+    pub list: bool,
+    /// Print the timeline and the resolver's answers instead of opening the TUI.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Like --no-tui, one JSON object per line.
+    #[arg(long)]
+    pub ndjson: bool,
+    /// Time compression: 1 = a quarter second per sink, 10 = ten times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
     /// Write into this folder (must be empty or absent) instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Keep the written files (a temporary folder is removed otherwise).
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub ui: super::tui::UiArgs,
 }
 
 pub fn demo_cmd(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let (dir, guard) = match &a.out {
+    if a.list {
+        for (name, text) in BUILTIN {
+            let desc = crate::demo::scenario::parse(text)
+                .map(|s| s.outcome)
+                .unwrap_or_default();
+            let _ = writeln!(out, "{name:<22} {desc}");
+        }
+        return 0;
+    }
+    let sc = match load(&a.scenario) {
+        Ok(s) => s,
+        Err(m) => return fail(err, &m),
+    };
+    if !(a.speed.is_finite() && a.speed > 0.0) {
+        return fail(
+            err,
+            &format!("--speed {}: expected a positive number", a.speed),
+        );
+    }
+    let (dir, guard) = match folder(a) {
+        Ok(x) => x,
+        Err(m) => return fail(err, &m),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let pace = Duration::from_secs_f64(0.25 / a.speed);
+    let headless = a.no_tui || a.ndjson || !std::io::stdout().is_terminal();
+    let code = if headless {
+        headless_run(a, &sc, &dir, pace, &stop, out)
+    } else {
+        tui_run(a, &sc, &dir, pace, &stop, err)
+    };
+    if a.keep || a.out.is_some() {
+        let line = format!("files kept in {}", dir.display());
+        let _ = if headless {
+            writeln!(out, "{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
+        if let Some(g) = guard {
+            let _ = g.keep();
+        }
+    }
+    code
+}
+
+/// The demo's folder: `--out` (empty or absent) or a fresh temporary one (removed on drop).
+fn folder(a: &DemoArgs) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+    match &a.out {
         Some(dir) => {
             if dir.exists()
                 && std::fs::read_dir(dir)
                     .map(|mut d| d.next().is_some())
                     .unwrap_or(true)
             {
-                return fail(
-                    err,
-                    &format!(
-                        "{}: not empty; the demo writes only into an empty or new folder",
-                        dir.display()
-                    ),
-                );
+                return Err(format!(
+                    "{}: not empty; the demo writes only into an empty or new folder",
+                    dir.display()
+                ));
             }
-            (dir.clone(), None)
+            Ok((dir.clone(), None))
         }
-        None => match tempfile::Builder::new().prefix("ckptscope-demo-").tempdir() {
-            Ok(t) => (t.path().to_path_buf(), Some(t)),
-            Err(e) => return fail(err, &format!("cannot create a temporary folder: {e}")),
-        },
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("ckptscope-demo-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}
+
+fn headless_run(
+    a: &DemoArgs,
+    sc: &crate::demo::scenario::Scenario,
+    dir: &std::path::Path,
+    pace: Duration,
+    stop: &Arc<AtomicBool>,
+    out: &mut dyn Write,
+) -> i32 {
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let ts = || {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
     };
-    let r = crate::demo::seed_walkthrough(&dir, out);
-    if a.keep || a.out.is_some() {
-        let _ = writeln!(out, "files kept in {}", dir.display());
-        if let Some(g) = guard {
-            let _ = g.keep();
+    let mut say = |line: &str| {
+        let text = if a.ndjson {
+            json!({"ts": ts(), "kind": "narration", "text": line.trim()}).to_string()
+        } else {
+            line.to_owned()
+        };
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    };
+    say(&format!("scenario {}: {}", sc.name, sc.description));
+    say(&format!(
+        "writing into {}",
+        dir.join("checkpoint").display()
+    ));
+    let play = Play {
+        root: dir.join("checkpoint"),
+        scenario: sc,
+        pace,
+        stop,
+    };
+    if let Err(e) = play.play(&mut say) {
+        say(&format!("the trainer failed: {e}"));
+        return 2;
+    }
+    if stop.load(Ordering::Relaxed) {
+        say("stopped (Ctrl-c)");
+        return 130;
+    }
+    say(&format!("outcome: {}", sc.outcome));
+    let mut all = true;
+    for (label, ok, got) in play.check() {
+        all &= ok;
+        if a.ndjson {
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"ts": ts(), "kind": "check", "label": label, "ok": ok, "got": got})
+            );
+        } else {
+            let _ = writeln!(out, "{} {label}: {got}", if ok { "✓" } else { "✗" });
         }
     }
-    match r {
-        Ok(_) => 0,
-        Err(e) => fail(err, &format!("demo failed: {e}")),
+    i32::from(!all)
+}
+
+fn tui_run(
+    a: &DemoArgs,
+    sc: &crate::demo::scenario::Scenario,
+    dir: &std::path::Path,
+    pace: Duration,
+    stop: &Arc<AtomicBool>,
+    err: &mut dyn Write,
+) -> i32 {
+    let root = dir.join("checkpoint");
+    if let Err(e) = std::fs::create_dir_all(&root) {
+        return fail(err, &format!("{}: {e}", root.display()));
     }
+    let (tx, captions) = crossbeam_channel::unbounded();
+    let (sc2, root2, stop2) = (sc.clone(), root.clone(), stop.clone());
+    let trainer = std::thread::spawn(move || {
+        let play = Play {
+            root: root2,
+            scenario: &sc2,
+            pace,
+            stop: &stop2,
+        };
+        let mut say = |l: &str| {
+            let _ = tx.send(l.trim().to_owned());
+        };
+        say(&format!("scenario {}: {}", sc2.name, sc2.description));
+        let _ = play.play(&mut say);
+        if !stop2.load(Ordering::Relaxed) {
+            say(&format!("done — {}", sc2.outcome));
+        }
+    });
+    let args = super::WatchArgs {
+        dir: root.to_string_lossy().into_owned(),
+        ndjson: false,
+        poll: Some(2.0),
+        no_inotify: false,
+        no_verify: false,
+        format: None,
+        world_size: sc.run.world_size,
+        device_num_per_node: sc.run.device_num_per_node.unwrap_or(8),
+        shared_paths: None,
+        ui: a.ui.clone(),
+    };
+    let code = match super::watch::watch_config(&args) {
+        Ok(cfg) => super::tui::run_with_captions(cfg, &a.ui, Some(captions), err),
+        Err(m) => fail(err, &m),
+    };
+    stop.store(true, Ordering::Relaxed);
+    let _ = trainer.join();
+    code
 }

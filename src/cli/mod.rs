@@ -39,8 +39,8 @@ pub struct Cli {
 pub enum Command {
     /// What MindFormers 2.1.0 would resume from, rank by rank, with the data skip and warnings.
     Resolve(Box<ResolveArgs>),
-    /// Write the seed walkthrough into a fresh folder, save by save, then inject a fault.
-    Demo(DemoArgs),
+    /// A simulated trainer writes real checkpoints live, with scripted faults (--list).
+    Demo(Box<DemoArgs>),
     /// Check every shard without loading it: structure, tensor sizes, CRC and SHA-256 (--hash).
     Verify(Box<VerifyArgs>),
     /// Follow a live tree: changes, verdicts and the resume decision as they happen.

@@ -36,6 +36,16 @@ impl UiArgs {
 }
 
 pub fn run(cfg: WatchConfig, ui: &UiArgs, err: &mut dyn Write) -> i32 {
+    run_with_captions(cfg, ui, None, err)
+}
+
+/// The TUI with a caption line fed by `captions` (the demo narrates its timeline there).
+pub fn run_with_captions(
+    cfg: WatchConfig,
+    ui: &UiArgs,
+    captions: Option<crossbeam_channel::Receiver<String>>,
+    err: &mut dyn Write,
+) -> i32 {
     let theme = match ui.theme() {
         Ok(t) => t,
         Err(m) => return super::fail(err, &m),
@@ -59,6 +69,16 @@ pub fn run(cfg: WatchConfig, ui: &UiArgs, err: &mut dyn Write) -> i32 {
     state.mode = handle.mode().map_or_else(String::new, |m| mode_text(&m));
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_input(tx.clone());
+    if let Some(c) = captions {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in c.iter() {
+                if tx.send(crate::ui::run::Msg::Caption(line)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     forward_watch(handle.events.clone(), tx);
     let mut term = match ratatui::try_init() {
         Ok(t) => t,

@@ -26,6 +26,8 @@ pub enum Msg {
     Scroll(bool),
     /// A left click at a screen position.
     Click(u16, u16),
+    /// A narration line (the demo's current event).
+    Caption(String),
     Resize,
     Watch(WatchEvent),
 }
@@ -131,6 +133,10 @@ pub fn event_loop<B: Backend>(
                     }
                 }
                 Msg::Resize => {}
+                Msg::Caption(c) => {
+                    s.log(format!("demo: {c}"));
+                    s.caption = Some(c);
+                }
                 Msg::Watch(e) => changes += usize::from(on_watch(s, &e)),
             }
             dirty = true;

@@ -69,6 +69,8 @@ pub struct State {
     pub flashes: std::collections::HashMap<(u64, String), Instant>,
     /// Text waiting to be sent to the terminal's clipboard (OSC 52).
     pub clipboard: Option<String>,
+    /// The demo's narration of its current event.
+    pub caption: Option<String>,
     /// A background verifier checks every present shard (so "not verified yet" means queued).
     pub verifying: bool,
     /// "Now" for file ages; `None` is the real clock (tests fix it so frames are reproducible).
@@ -112,6 +114,7 @@ impl State {
             clipboard: None,
             now: None,
             verifying: false,
+            caption: None,
         }
     }
 

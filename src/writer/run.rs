@@ -22,6 +22,9 @@ pub struct Launch {
     pub global_batch_size: Option<i64>,
     pub async_save: bool,
     pub width: u64,
+    /// Wall time per sink (0: as fast as possible). Saves then run on all ranks at once, each
+    /// starting after a random delay of up to half a sink, like real ranks.
+    pub pace: std::time::Duration,
 }
 
 impl Launch {
@@ -39,6 +42,7 @@ impl Launch {
             global_batch_size: Some(8),
             async_save: false,
             width: 1,
+            pace: std::time::Duration::ZERO,
         }
     }
 }
@@ -80,6 +84,7 @@ pub fn run(
     let mut last_saved = 0;
     let mut local = 0;
     for k in 1..=(launch.steps / s) {
+        std::thread::sleep(launch.pace);
         local = k * s;
         let epoch = launch.initial_epoch + k;
         for w in writers.iter_mut() {
@@ -93,6 +98,7 @@ pub fn run(
                 s,
                 launch.initial_step + local,
                 local,
+                launch.pace,
                 &mut on_save,
             )? {
                 return Ok(());
@@ -107,6 +113,7 @@ pub fn run(
             s,
             launch.initial_step + local,
             local,
+            launch.pace,
             &mut on_save,
         )?;
     }
@@ -119,10 +126,37 @@ fn save_all(
     s: i64,
     step_num: i64,
     local: i64,
+    pace: std::time::Duration,
     on_save: &mut impl FnMut(&Saved) -> bool,
 ) -> io::Result<bool> {
-    for w in writers.iter_mut() {
-        w.save(epoch, s, step_num)?;
+    if pace.is_zero() {
+        for w in writers.iter_mut() {
+            w.save(epoch, s, step_num)?;
+        }
+    } else {
+        // every rank saves on its own thread after its own small delay
+        let results: Vec<io::Result<std::path::PathBuf>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = writers
+                .iter_mut()
+                .map(|w| {
+                    let delay = pace.mul_f64(jitter(w.rank, step_num) * 0.5);
+                    sc.spawn(move || {
+                        std::thread::sleep(delay);
+                        w.save(epoch, s, step_num)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("a rank's writer panicked")))
+                })
+                .collect()
+        });
+        for r in results {
+            r?;
+        }
     }
     let file = writers
         .first()
@@ -135,4 +169,15 @@ fn save_all(
         local_step: local,
         file,
     }))
+}
+
+/// A deterministic pseudo-random fraction in [0, 1) per rank and step.
+fn jitter(rank: u64, step: i64) -> f64 {
+    let mut x = rank.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+        | 1;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -1,6 +1,9 @@
-//! `ckptscope demo` (headless first version): the spec's seed walkthrough written live into a
-//! fresh folder by the checkpoint writer, with MindFormers' answer printed after every save,
-//! then the seed's fault (rank 3 loses its newest file) and the new answer.
+//! `ckptscope demo`: scenarios ([`scenario`]) played by a simulated trainer ([`trainer`]) into a
+//! fresh folder, with MindFormers' answer after every save and the outcome each scenario
+//! states checked at the end. Also the helpers the tests use to resolve a folder.
+
+pub mod scenario;
+pub mod trainer;
 
 use crate::fsys::RealFs;
 use crate::layout::mindformers::names::Fmt;
@@ -9,8 +12,6 @@ use crate::resolve::context::RunSettings;
 use crate::resolve::mindformers::RankResult;
 use crate::resolve::{analyze, Analysis};
 use crate::scan::scan;
-use crate::writer::run::{run, Launch};
-use std::io::{self, Write};
 use std::path::Path;
 
 /// Resolve `root` as a single-node job with default settings (`.ckpt` files).
@@ -21,6 +22,21 @@ pub fn resolve_dir(root: &Path) -> Analysis {
 /// Resolve `root` as a single-node job whose `load_ckpt_format` is `fmt`, world size = the
 /// number of `rank_*` entries, output_dir = the root's parent.
 pub fn resolve_dir_as(root: &Path, fmt: Fmt) -> Analysis {
+    resolve_with(root, fmt, &Settings::default())
+}
+
+/// What a demo check may change about the job.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Default: the number of `rank_*` entries.
+    pub world_size: Option<u64>,
+    /// Default: 8.
+    pub device_num_per_node: Option<i64>,
+    pub run: RunSettings,
+}
+
+/// Resolve `root` with these job settings (MindFormers, data skip, safe pick from the disk).
+pub fn resolve_with(root: &Path, fmt: Fmt, settings: &Settings) -> Analysis {
     let root_s = root.to_string_lossy().into_owned();
     let tree = scan(&RealFs, &root_s);
     let n = tree.root_listing().map_or(0, |l| {
@@ -38,8 +54,8 @@ pub fn resolve_dir_as(root: &Path, fmt: Fmt) -> Analysis {
         ..Default::default()
     };
     let env = EnvFacts {
-        world_size: n as u64,
-        device_num_per_node: 8,
+        world_size: settings.world_size.unwrap_or(n as u64),
+        device_num_per_node: settings.device_num_per_node.unwrap_or(8),
         ..Default::default()
     };
     let paths = PathFacts {
@@ -54,7 +70,7 @@ pub fn resolve_dir_as(root: &Path, fmt: Fmt) -> Analysis {
         &cfg,
         &env,
         &paths,
-        &RunSettings::default(),
+        &settings.run,
         &read,
         Some(&checker),
     )
@@ -76,46 +92,4 @@ pub fn summary(a: &Analysis) -> String {
         o(d.and_then(|d| d.skip_batches)),
         o(d.and_then(|d| d.first_printed_step))
     )
-}
-
-/// Run the seed walkthrough into `out` (its `checkpoint/` sub-folder), narrating to `w`.
-pub fn seed_walkthrough(out: &Path, w: &mut dyn Write) -> io::Result<(Analysis, Analysis)> {
-    let root = out.join("checkpoint");
-    std::fs::create_dir_all(&root)?;
-    let launch = Launch::seed();
-    writeln!(
-        w,
-        "seed walkthrough: {} ranks, sink size {}, save every {} steps, keep {}, writing into {}",
-        launch.ranks,
-        launch.sink_size,
-        launch.save_steps,
-        launch.keep_max,
-        root.display()
-    )?;
-    let mut saves = 0;
-    let mut err = Ok(());
-    run(&root, &launch, |s| {
-        saves += 1;
-        let a = resolve_dir(&root);
-        err = writeln!(
-            w,
-            "step {:>3}: saved {} on every rank → {}",
-            s.step_num,
-            s.file,
-            summary(&a)
-        );
-        saves < 4 && err.is_ok()
-    })?;
-    err?;
-    writeln!(w, "training killed after the fourth save.")?;
-    let before = resolve_dir(&root);
-    writeln!(w, "resume now: {}", summary(&before))?;
-    let victim = root
-        .join("rank_3")
-        .join(format!("{}_rank_3-20_2.ckpt", launch.prefix));
-    std::fs::remove_file(&victim)?;
-    writeln!(w, "fault: {} deleted", victim.display())?;
-    let after = resolve_dir(&root);
-    writeln!(w, "resume now: {}", summary(&after))?;
-    Ok((before, after))
 }

@@ -1,0 +1,298 @@
+//! The simulated trainer: plays a scenario's timeline into `<out>/checkpoint` with the
+//! checkpoint writer (MindFormers' save protocol, real `.ckpt` files), narrating each event and
+//! each save with MindFormers' answer at that moment, and checks the scenario's expectations.
+
+use super::scenario::{Event, Expect, Scenario};
+use super::{resolve_with, summary, Settings};
+use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
+use crate::resolve::context::RunSettings;
+use crate::resolve::mindformers::RankResult;
+use crate::writer::run::{run, Launch};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How to play.
+pub struct Play<'a> {
+    pub root: PathBuf,
+    pub scenario: &'a Scenario,
+    /// Wall time per sink (0: as fast as possible).
+    pub pace: Duration,
+    /// Set (e.g. by Ctrl-c) to stop after the current save.
+    pub stop: &'a AtomicBool,
+}
+
+/// One narrated line: what happened, and MindFormers' answer right after.
+pub type Narrate<'a> = &'a mut dyn FnMut(&str);
+
+impl Play<'_> {
+    fn launch(&self, steps: i64, initial_step: i64, initial_epoch: i64, gbs: i64) -> Launch {
+        let r = &self.scenario.run;
+        Launch {
+            ranks: r.ranks,
+            prefix: r.prefix.clone(),
+            sink_size: r.sink_size,
+            save_steps: r.save_steps,
+            keep_max: r.keep_max,
+            steps,
+            initial_step,
+            initial_epoch,
+            global_batch_size: Some(gbs),
+            async_save: r.async_save,
+            width: 1,
+            pace: self.pace,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            world_size: self.scenario.run.world_size,
+            device_num_per_node: self.scenario.run.device_num_per_node,
+            run: RunSettings::default(),
+        }
+    }
+
+    /// Play the timeline.
+    pub fn play(&self, narrate: Narrate) -> io::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        let mut gbs = self.scenario.run.global_batch_size;
+        for ev in &self.scenario.timeline {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            narrate(&format!("▶ {}", ev.say().unwrap_or("next event")));
+            match ev {
+                Event::Train { steps, .. } => {
+                    self.train(&self.launch(*steps, 0, 0, gbs), narrate)?
+                }
+                Event::Resume {
+                    steps,
+                    global_batch_size,
+                    ..
+                } => {
+                    let new_gbs = global_batch_size.unwrap_or(gbs);
+                    self.resume(*steps, new_gbs, narrate)?;
+                    gbs = new_gbs;
+                }
+                Event::Pause { seconds, .. } => {
+                    if !self.pace.is_zero() {
+                        std::thread::sleep(Duration::from_secs_f64(seconds.max(0.0)));
+                    }
+                }
+                other => self.fault(other)?,
+            }
+            if !matches!(
+                ev,
+                Event::Train { .. } | Event::Resume { .. } | Event::Pause { .. }
+            ) {
+                narrate(&format!(
+                    "  → {}",
+                    summary(&resolve_with(&self.root, Fmt::Ckpt, &self.settings()))
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn train(&self, launch: &Launch, narrate: Narrate) -> io::Result<()> {
+        run(&self.root, launch, |s| {
+            let a = resolve_with(&self.root, Fmt::Ckpt, &self.settings());
+            narrate(&format!(
+                "  step {:>4}: saved {} on every rank → {}",
+                s.step_num,
+                s.file,
+                summary(&a)
+            ));
+            !self.stop.load(Ordering::Relaxed)
+        })
+    }
+
+    /// A new launch from where MindFormers would resume (its pick and its data-skip arithmetic).
+    fn resume(&self, steps: i64, gbs: i64, narrate: Narrate) -> io::Result<()> {
+        let settings = Settings {
+            run: RunSettings {
+                new_global_batch_size: Some(gbs),
+                ..Default::default()
+            },
+            ..self.settings()
+        };
+        let a = resolve_with(&self.root, Fmt::Ckpt, &settings);
+        match (a.mindformers.per_rank.first(), &a.data_skip) {
+            (Some(RankResult::File(_)), Some(d)) => {
+                let (step, epoch) = (d.initial_step.unwrap_or(0), d.initial_epoch.unwrap_or(0));
+                narrate(&format!(
+                    "  resuming at step {step} (epoch {epoch}), global batch size {gbs}"
+                ));
+                self.train(&self.launch(steps, step, epoch, gbs), narrate)
+            }
+            _ => {
+                narrate(&format!("  MindFormers cannot resume: {}", summary(&a)));
+                Ok(())
+            }
+        }
+    }
+
+    fn fault(&self, ev: &Event) -> io::Result<()> {
+        let ranks = |sel: &Option<Vec<u64>>| {
+            sel.clone()
+                .unwrap_or_else(|| (0..self.scenario.run.ranks).collect())
+        };
+        match ev {
+            Event::Kill { ranks: sel, .. } => {
+                for r in ranks(sel) {
+                    if let Some((prefix, e, s)) = newest(&self.rank_dir(r)) {
+                        let next = e
+                            + (self.scenario.run.save_steps / self.scenario.run.sink_size.max(1))
+                                .max(1) as u64;
+                        std::fs::write(
+                            self.rank_dir(r).join(format!("{prefix}-{next}_{s}.tmp")),
+                            vec![0x0a; 4096],
+                        )?;
+                    }
+                }
+            }
+            Event::Delete { rank, step, .. } => std::fs::remove_file(self.shard(*rank, step)?)?,
+            Event::Truncate {
+                rank, step, bytes, ..
+            } => with_write(&self.shard(*rank, step)?, |f| f.set_len(*bytes))?,
+            Event::Corrupt {
+                rank, step, offset, ..
+            } => with_write(&self.shard(*rank, step)?, |f| flip(f, *offset))?,
+            Event::RemoveMeta { rank, .. } => {
+                std::fs::remove_file(self.rank_dir(*rank).join("meta.json"))?
+            }
+            Event::Breakpoint {
+                ranks: sel, step, ..
+            } => {
+                for r in ranks(sel) {
+                    let src = self.shard(r, step)?;
+                    let name = src
+                        .file_name()
+                        .map(|n| n.to_string_lossy().replace(".ckpt", "_breakpoint.ckpt"))
+                        .unwrap_or_default();
+                    std::fs::copy(&src, self.rank_dir(r).join(name))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn rank_dir(&self, r: u64) -> PathBuf {
+        self.root.join(format!("rank_{r}"))
+    }
+
+    /// Rank `r`'s file of step `E_S` (the newest restart that has it).
+    fn shard(&self, r: u64, step: &str) -> io::Result<PathBuf> {
+        let dir = self.rank_dir(r);
+        let mut best: Option<(u64, String)> = None;
+        for e in std::fs::read_dir(&dir)? {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if let Some(n) =
+                parse_ckpt_name(&name).filter(|n| format!("{}_{}", n.epoch, n.step) == step)
+            {
+                if best.as_ref().is_none_or(|b| n.restart >= b.0) {
+                    best = Some((n.restart, name));
+                }
+            }
+        }
+        best.map(|(_, n)| dir.join(n)).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no shard of step {step}", dir.display()),
+            )
+        })
+    }
+
+    /// Check every expectation; returns `(label, passed, explanation)`.
+    pub fn check(&self) -> Vec<(String, bool, String)> {
+        self.scenario
+            .expect
+            .iter()
+            .enumerate()
+            .map(|(i, x)| self.check_one(i, x))
+            .collect()
+    }
+
+    fn check_one(&self, i: usize, x: &Expect) -> (String, bool, String) {
+        let settings = Settings {
+            run: RunSettings {
+                new_global_batch_size: x.global_batch_size,
+                ignore_data_skip: x.ignore_data_skip,
+                data_skip_steps: x.data_skip_steps,
+                ..Default::default()
+            },
+            ..self.settings()
+        };
+        let a = resolve_with(&self.root, Fmt::Ckpt, &settings);
+        let mf = match a.mindformers.per_rank.first() {
+            Some(RankResult::File(f)) => f.clone(),
+            Some(RankResult::Newest) => "newest".into(),
+            Some(RankResult::Off) => "off".into(),
+            Some(RankResult::Error(e)) => format!("error: {}", e.first_line()),
+            None => "-".into(),
+        };
+        let safe = a
+            .safe
+            .as_ref()
+            .and_then(|s| s.outcome.pick.as_ref())
+            .map_or("none".to_owned(), |p| p.config.resume_training.clone());
+        let d = a.data_skip.as_ref();
+        let mf_ok = if let Some(text) = x.mindformers.strip_prefix("error: ") {
+            mf.starts_with("error:") && mf.contains(text)
+        } else {
+            mf == x.mindformers
+        };
+        let ok = mf_ok
+            && x.safe.as_ref().is_none_or(|s| *s == safe)
+            && x.skip
+                .is_none_or(|v| d.and_then(|d| d.skip_batches) == Some(v))
+            && x.first_printed
+                .is_none_or(|v| d.and_then(|d| d.first_printed_step) == Some(v));
+        let o = |v: Option<i64>| v.map_or("?".to_owned(), |v| v.to_string());
+        let got = format!(
+            "MindFormers {mf}; safe {safe}; skip {}; first printed {}",
+            o(d.and_then(|d| d.skip_batches)),
+            o(d.and_then(|d| d.first_printed_step))
+        );
+        (
+            x.label
+                .clone()
+                .unwrap_or_else(|| format!("check {}", i + 1)),
+            ok,
+            got,
+        )
+    }
+}
+
+/// `(per-rank prefix, epoch, step)` of the newest canonical file in a folder.
+fn newest(dir: &Path) -> Option<(String, u64, u64)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| parse_ckpt_name(&e.file_name().to_string_lossy()))
+        .max_by_key(|n| (n.restart, n.epoch, n.step))
+        .map(|n| (n.prefix(), n.epoch, n.step))
+}
+
+/// Open a read-only (0400) checkpoint for writing just long enough to damage it.
+fn with_write(p: &Path, f: impl FnOnce(&std::fs::File) -> io::Result<()>) -> io::Result<()> {
+    let mode = std::fs::metadata(p)?.permissions().mode();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o200))?;
+    let r = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .and_then(|file| f(&file));
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+    r
+}
+
+fn flip(f: &std::fs::File, offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset)?;
+    f.write_all_at(&[b[0] ^ 0x55], offset)
+}
