@@ -16,10 +16,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .take(height)
         .map(|l| Line::raw(l.as_str()))
         .collect();
-    let title = if s.log_back > 0 {
-        format!(" log (back {}) ", s.log_back)
-    } else {
-        " log ".into()
+    // the demo's narration of its current event is the log's title
+    let title = match (&s.caption, s.log_back) {
+        (_, n) if n > 0 => format!(" log (back {n}) "),
+        (Some(c), _) => format!(" ▶ {c} "),
+        (None, _) => " log ".into(),
     };
     let block = Block::default()
         .borders(Borders::ALL)
