@@ -210,9 +210,11 @@ fn tui_run(
         no_inotify: false,
         no_verify: false,
         format: None,
-        world_size: sc.run.world_size,
-        device_num_per_node: sc.run.device_num_per_node.unwrap_or(8),
-        shared_paths: None,
+        job: super::JobArgs {
+            world_size: sc.run.world_size,
+            device_num_per_node: sc.run.device_num_per_node.unwrap_or(8),
+            shared_paths: None,
+        },
         ui: a.ui.clone(),
     };
     let code = match super::watch::watch_config(&args) {

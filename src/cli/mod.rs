@@ -49,6 +49,34 @@ pub enum Command {
     Grid(GridArgs),
 }
 
+/// The job's shape, as MindFormers reads it from the environment (flags override).
+#[derive(clap::Args, Debug, Clone)]
+pub struct JobArgs {
+    /// The job's world size (default: env RANK_SIZE, else the number of rank_* entries).
+    #[arg(long, env = "RANK_SIZE", value_name = "N")]
+    pub world_size: Option<u64>,
+    #[arg(
+        long,
+        env = "DEVICE_NUM_PER_NODE",
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub device_num_per_node: i64,
+    /// Comma-separated shared path prefixes (env SHARED_PATHS).
+    #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
+    pub shared_paths: Option<String>,
+}
+
+impl Default for JobArgs {
+    fn default() -> Self {
+        JobArgs {
+            world_size: None,
+            device_num_per_node: 8,
+            shared_paths: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FormatArg {
     Ckpt,

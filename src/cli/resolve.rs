@@ -34,19 +34,8 @@ pub struct ResolveArgs {
     /// output_dir (resume_record/ and health_ckpts.json live there); default LOAD_CHECKPOINT/..
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<String>,
-    /// The job's world size (default: env RANK_SIZE, else the number of rank_* entries).
-    #[arg(long, env = "RANK_SIZE", value_name = "N")]
-    pub world_size: Option<u64>,
-    #[arg(
-        long,
-        env = "DEVICE_NUM_PER_NODE",
-        value_name = "N",
-        default_value_t = 8
-    )]
-    pub device_num_per_node: i64,
-    /// Comma-separated shared path prefixes (env SHARED_PATHS).
-    #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
-    pub shared_paths: Option<String>,
+    #[command(flatten)]
+    pub job: super::JobArgs,
     /// A MindFormers YAML; explicit flags win over its keys.
     #[arg(long, value_name = "FILE.yaml")]
     pub config: Option<PathBuf>,
@@ -200,7 +189,7 @@ fn build_config(a: &ResolveArgs) -> Result<(ResumeConfig, RunSettings), String> 
     run.new_global_batch_size = a.global_batch_size;
     if run.new_global_batch_size.is_none() {
         if let Some(f) = gbs_formula {
-            let w = a.world_size.unwrap_or(0);
+            let w = a.job.world_size.unwrap_or(0);
             if w > 0 || f.semi_or_auto {
                 run.new_global_batch_size = Some(f.global_batch_size(w));
             }
@@ -227,9 +216,9 @@ fn gather_env(a: &ResolveArgs, n_entries: u64) -> EnvFacts {
             .any(|k| v.contains(k))
     });
     EnvFacts {
-        world_size: a.world_size.unwrap_or(n_entries),
-        device_num_per_node: a.device_num_per_node,
-        shared_paths: a.shared_paths.clone(),
+        world_size: a.job.world_size.unwrap_or(n_entries),
+        device_num_per_node: a.job.device_num_per_node,
+        shared_paths: a.job.shared_paths.clone(),
         modelarts: [
             "MA_LOG_DIR",
             "MA_JOB_DIR",

@@ -30,19 +30,8 @@ pub struct WatchArgs {
     /// load_ckpt_format.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// The job's world size (default: env RANK_SIZE, else the number of rank_* entries).
-    #[arg(long, env = "RANK_SIZE", value_name = "N")]
-    pub world_size: Option<u64>,
-    #[arg(
-        long,
-        env = "DEVICE_NUM_PER_NODE",
-        value_name = "N",
-        default_value_t = 8
-    )]
-    pub device_num_per_node: i64,
-    /// Comma-separated shared path prefixes (env SHARED_PATHS).
-    #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
-    pub shared_paths: Option<String>,
+    #[command(flatten)]
+    pub job: super::JobArgs,
     #[command(flatten)]
     pub ui: super::tui::UiArgs,
 }
@@ -101,15 +90,16 @@ pub fn watch_config(a: &WatchArgs) -> Result<WatchConfig, String> {
             ..Default::default()
         },
         env: EnvFacts {
-            world_size: a.world_size.unwrap_or(0),
-            device_num_per_node: a.device_num_per_node,
-            shared_paths: a.shared_paths.clone(),
+            world_size: a.job.world_size.unwrap_or(0),
+            device_num_per_node: a.job.device_num_per_node,
+            shared_paths: a.job.shared_paths.clone(),
             ..Default::default()
         },
         paths: PathFacts {
             abspath: crate::py::text::abspath(&a.dir, &cwd),
             realpath: super::py_realpath(&a.dir, &cwd),
             shared_realpaths: a
+                .job
                 .shared_paths
                 .as_deref()
                 .unwrap_or("")

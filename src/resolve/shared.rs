@@ -89,7 +89,8 @@ pub fn parse_mounts(text: &str) -> Vec<Mount> {
         .collect()
 }
 
-fn unescape(s: &str) -> String {
+/// Decode the octal escapes (`\040` …) the kernel uses in mount tables.
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1,6 +1,7 @@
 //! Which filesystem a path lives on, from `/proc/self/mountinfo`. On network and parallel
 //! filesystems another host's writes produce no local inotify events, so the watcher must poll.
 
+use crate::resolve::shared::unescape;
 use serde::Serialize;
 
 /// One `mountinfo` line's useful fields.
@@ -28,25 +29,6 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             })
         })
         .collect()
-}
-
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push(((b[i + 1] - b'0') << 6) | ((b[i + 2] - b'0') << 3) | (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Filesystem types whose writes from other hosts are invisible to local inotify.
