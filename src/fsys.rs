@@ -64,17 +64,13 @@ pub fn stat_of(md: &fs::Metadata) -> Stat {
 pub fn open_regular(path: &Path) -> io::Result<fs::File> {
     let f = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc_o_nonblock())
+        // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     if !f.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
     Ok(f)
-}
-
-/// `O_NONBLOCK` on Linux; opening a FIFO with it returns at once instead of waiting for a writer.
-const fn libc_o_nonblock() -> i32 {
-    0o4000
 }
 
 impl Fs for RealFs {
