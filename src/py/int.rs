@@ -61,13 +61,6 @@ impl PyInt {
         Some((PyInt(Repr::Big { neg, digits: out }), non_ascii))
     }
 
-    pub fn is_negative(&self) -> bool {
-        match &self.0 {
-            Repr::Small(v) => *v < 0,
-            Repr::Big { neg, .. } => *neg,
-        }
-    }
-
     pub fn is_zero(&self) -> bool {
         self.0 == Repr::Small(0)
     }

@@ -390,10 +390,6 @@ pub fn record_lines(text: &str) -> Vec<String> {
 }
 
 /// `get_resume_ckpt(T, R)`: how a rank reads the record rank 0 wrote.
-pub fn read_record(text: &str, rank: usize) -> RankResult {
-    rank_reads_record(&record_lines(text), rank)
-}
-
 fn rank_reads_record(lines: &[String], rank: usize) -> RankResult {
     let Some(first) = lines.first() else {
         return RankResult::Error(PyException::new("IndexError", "list index out of range"));

@@ -1,7 +1,7 @@
 //! What each name in a `rank_R/` folder is, for display and hazard warnings (spec §2.5, §4.6).
 //! Nothing is guessed: a name that is not one of the known kinds is `Other` and shown as such.
 
-use super::names::{parse_ckpt_name, CkptName, Fmt};
+use super::names::{parse_ckpt_name, CkptName};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -51,11 +51,6 @@ pub fn is_meta_tmp(name: &str) -> bool {
         && name[3..]
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// The final name a `.tmp` becomes (`x-20_2.tmp` → `x-20_2.<fmt>`).
-pub fn final_name_of_tmp(stem: &str, fmt: Fmt) -> String {
-    format!("{stem}.{}", fmt.ext())
 }
 
 #[cfg(test)]
