@@ -6,7 +6,6 @@
 //!
 //! Run: `cargo bench --bench watch` (run `cargo bench --bench scan_resolve` first for part 2).
 
-use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use ckptscope::watch::{spawn, WatchConfig, WatchEvent};
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,27 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn config(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> WatchConfig {
-    let r = root.to_string_lossy().into_owned();
     WatchConfig {
-        root: r.clone(),
         poll,
         poll_only: poll_only.then(|| "bench".to_owned()),
-        debounce: Duration::from_millis(50),
         verify,
-        config: ResumeConfig {
-            load_checkpoint: Some(r.clone()),
-            ..Default::default()
-        },
-        env: EnvFacts {
-            device_num_per_node: 8,
-            ..Default::default()
-        },
-        paths: PathFacts {
-            abspath: r.clone(),
-            realpath: r,
-            ..Default::default()
-        },
-        watch_limit: None,
+        ..WatchConfig::local(&root.to_string_lossy())
     }
 }
 

@@ -235,6 +235,17 @@ impl Tree {
         }
     }
 
+    /// How many root entries are named `rank_*` — what MindFormers counts as the rank count,
+    /// and the world size we assume when the user gives none.
+    pub fn rank_entry_count(&self) -> usize {
+        self.root_listing().map_or(0, |l| {
+            l.entries()
+                .iter()
+                .filter(|e| e.name.starts_with("rank_"))
+                .count()
+        })
+    }
+
     /// The root entry called `name` (e.g. `rank_3`).
     pub fn root_entry(&self, name: &str) -> Option<&Entry> {
         self.root_listing().and_then(|l| l.find(name))

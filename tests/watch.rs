@@ -4,7 +4,6 @@
 //! period — with inotify hints, and polling only (what network filesystems get).
 
 use ckptscope::fsys::RealFs;
-use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use ckptscope::scan::scan;
 use ckptscope::watch::{spawn, Mode, WatchConfig, WatchEvent, WatchHandle};
 use ckptscope::writer::run::{run, Launch};
@@ -12,27 +11,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn config(root: &Path, poll: Duration, poll_only: bool) -> WatchConfig {
-    let r = root.to_string_lossy().into_owned();
     WatchConfig {
-        root: r.clone(),
         poll,
         poll_only: poll_only.then(|| "test: forced polling".to_owned()),
-        debounce: Duration::from_millis(50),
         verify: true,
-        config: ResumeConfig {
-            load_checkpoint: Some(r.clone()),
-            ..Default::default()
-        },
-        env: EnvFacts {
-            device_num_per_node: 8,
-            ..Default::default()
-        },
-        paths: PathFacts {
-            abspath: r.clone(),
-            realpath: r,
-            ..Default::default()
-        },
-        watch_limit: None,
+        ..WatchConfig::local(&root.to_string_lossy())
     }
 }
 

@@ -70,12 +70,7 @@ pub fn resolve_cmd(a: &ResolveArgs, fs: &dyn Fs, out: &mut dyn Write, err: &mut 
     };
     let root = a.load_checkpoint.clone();
     let tree = scan(fs, &root);
-    let n_entries = tree.root_listing().map_or(0, |l| {
-        l.entries()
-            .iter()
-            .filter(|e| e.name.starts_with("rank_"))
-            .count()
-    });
+    let n_entries = tree.rank_entry_count();
     let env = gather_env(a, n_entries as u64);
     let paths = gather_paths(fs, &root, &config, &env);
     if run.new_global_batch_size.is_none() {

@@ -39,12 +39,7 @@ pub struct Settings {
 pub fn resolve_with(root: &Path, fmt: Fmt, settings: &Settings) -> Analysis {
     let root_s = root.to_string_lossy().into_owned();
     let tree = scan(&RealFs, &root_s);
-    let n = tree.root_listing().map_or(0, |l| {
-        l.entries()
-            .iter()
-            .filter(|e| e.name.starts_with("rank_"))
-            .count()
-    });
+    let n = tree.rank_entry_count();
     let cfg = ResumeConfig {
         load_checkpoint: Some(root_s.clone()),
         fmt,

@@ -97,19 +97,10 @@ fn sink_size(
     let (e, s) = epoch_and_step(file, cfg.fmt).ok()?;
     let (e, s) = (e.to_i64()?, s.to_i64()?);
     let prefix = parse_ckpt_name(file).map(|n| n.prefix());
-    let steps: Vec<u64> = tree
-        .dirs
-        .get("rank_0")
-        .map(|d| {
-            d.listing
-                .entries()
-                .iter()
-                .filter_map(|en| parse_ckpt_name(&en.name))
-                .filter(|n| Some(n.prefix()) == prefix)
-                .map(|n| n.step)
-                .collect()
-        })
-        .unwrap_or_default();
+    let steps: Vec<u64> = super::rank0_names(tree)
+        .filter(|n| Some(n.prefix()) == prefix)
+        .map(|n| n.step)
+        .collect();
     let uniform = steps.iter().all(|x| *x as i64 == s);
     if uniform && step_num.is_none_or(|n| e.checked_mul(s) == Some(n)) {
         notes.push(format!("sink mode inferred from the file names: sink_size {s} (every name ends in _{s}, and epoch × {s} = step_num)"));

@@ -19,6 +19,7 @@ pub mod view;
 pub mod warnings;
 pub mod yaml;
 
+use crate::layout::mindformers::names::{parse_ckpt_name, CkptName};
 use crate::layout::LayoutId;
 use crate::model::Tree;
 use crate::verify::ckpt::AppendValues;
@@ -176,4 +177,14 @@ fn safe_analysis(
         })
         .collect();
     (Some(Safe { outcome, data_skip }), shards)
+}
+
+/// The canonical checkpoint names in `rank_0/` (any format, any run), in listing order: the
+/// candidates every analysis that reasons from rank 0's files starts with.
+pub(crate) fn rank0_names(tree: &Tree) -> impl Iterator<Item = CkptName> + '_ {
+    tree.dirs
+        .get("rank_0")
+        .into_iter()
+        .flat_map(|d| d.listing.entries())
+        .filter_map(|e| parse_ckpt_name(&e.name))
 }

@@ -59,18 +59,9 @@ pub struct SafeOutcome {
 
 /// Candidate steps: canonical names in `rank_0/`, newest first.
 fn candidates(tree: &Tree, fmt: Fmt) -> Vec<CkptName> {
-    let mut c: Vec<CkptName> = tree
-        .dirs
-        .get("rank_0")
-        .map(|d| {
-            d.listing
-                .entries()
-                .iter()
-                .filter_map(|e| parse_ckpt_name(&e.name))
-                .filter(|n| n.fmt == fmt && n.rank == 0)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut c: Vec<CkptName> = super::rank0_names(tree)
+        .filter(|n| n.fmt == fmt && n.rank == 0)
+        .collect();
     c.sort_by(|a, b| {
         (b.restart, b.epoch, b.step, &b.stem).cmp(&(a.restart, a.epoch, a.step, &a.stem))
     });

@@ -3,9 +3,8 @@
 
 use super::config::{EnvFacts, PathFacts, ResumeConfig};
 use super::mindformers::{Branch, MfResolution, RankResult};
-use super::shared::SharedDecision;
 use crate::layout::mindformers::classify::{classify, EntryKind};
-use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
+use crate::layout::mindformers::names::{parse_ckpt_name, CkptName, Fmt};
 use crate::layout::rank_dir_number;
 use crate::model::{FileRead, Tree};
 use crate::verify::ckpt::AppendValues;
@@ -136,15 +135,11 @@ fn quick_kind(name: &str) -> EntryKind {
 
 fn decision_checks(f: &Facts, out: &mut Vec<Warning>) {
     let mf = f.mf;
-    match (&mf.branch, &mf.shared) {
-        (Branch::NotShared, _) => {
-            out.push(w("not_shared_multinode", format!(
-                "world size {} > DEVICE_NUM_PER_NODE {} and {} is not recognised as shared: every rank loads its own newest file by mtime, with no cross-rank check (set SHARED_PATHS if the folder is shared)",
-                f.env.world_size, f.env.device_num_per_node, f.tree.root)));
-            unrecognised_shared_fs(f, out);
-        }
-        (_, Some(SharedDecision::SingleNode { .. })) | (_, Some(SharedDecision::ModelArts)) => {}
-        _ => {}
+    if mf.branch == Branch::NotShared {
+        out.push(w("not_shared_multinode", format!(
+            "world size {} > DEVICE_NUM_PER_NODE {} and {} is not recognised as shared: every rank loads its own newest file by mtime, with no cross-rank check (set SHARED_PATHS if the folder is shared)",
+            f.env.world_size, f.env.device_num_per_node, f.tree.root)));
+        unrecognised_shared_fs(f, out);
     }
     if mf.branch == Branch::NoMeta && f.config.fmt == Fmt::Safetensors && mf.rank0_error.is_some() {
         out.push(w("safetensors_no_meta_bug", "no usable meta.json on any rank: with safetensors MindFormers' NO_META check looks for .ckpt files and always fails; restore a meta.json or set resume_training to a file name".into()));
@@ -211,14 +206,7 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
         return;
     };
     let n = f.mf.rank_entries.unwrap_or(0) as u64;
-    let Some(rank0) = f.tree.dirs.get("rank_0") else {
-        return;
-    };
-    let mut newer: Vec<_> = rank0
-        .listing
-        .entries()
-        .iter()
-        .filter_map(|e| parse_ckpt_name(&e.name))
+    let mut newer: Vec<_> = super::rank0_names(f.tree)
         .filter(|c| {
             c.fmt == f.config.fmt
                 && c.stem == chosen.stem
@@ -228,9 +216,9 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
         .filter(|c| (c.epoch, c.step) > (chosen.epoch, chosen.step))
         .collect();
     newer.sort_by_key(|c| std::cmp::Reverse((c.epoch, c.step)));
-    let complete = |c: &crate::layout::mindformers::names::CkptName| {
+    let complete = |c: &CkptName| {
         (0..n).all(|r| {
-            let name = crate::layout::mindformers::names::CkptName {
+            let name = CkptName {
                 rank: r,
                 ..c.clone()
             }
@@ -252,16 +240,8 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
 /// Runs (restart prefixes) in rank 0 whose names use different, each constant, step-in-epoch
 /// values: the sink size changed between runs and `E × s` no longer maps names to steps.
 fn sink_size_changed(f: &Facts, out: &mut Vec<Warning>) {
-    let Some(rank0) = f.tree.dirs.get("rank_0") else {
-        return;
-    };
     let mut runs: BTreeMap<(String, u64), std::collections::BTreeSet<u64>> = BTreeMap::new();
-    for c in rank0
-        .listing
-        .entries()
-        .iter()
-        .filter_map(|e| parse_ckpt_name(&e.name))
-    {
+    for c in super::rank0_names(f.tree) {
         runs.entry((c.stem, c.restart)).or_default().insert(c.step);
     }
     let sinks: std::collections::BTreeSet<u64> = runs

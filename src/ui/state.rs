@@ -194,12 +194,7 @@ impl State {
 /// the resume context come from the verdicts in the model: the UI never reads the disk.
 pub fn derive(real: &Tree, overlay: &Overlay, inputs: &Inputs) -> Derived {
     let run_one = |tree: &Tree, config: &ResumeConfig, run: &RunSettings| {
-        let n = tree.root_listing().map_or(0, |l| {
-            l.entries()
-                .iter()
-                .filter(|e| e.name.starts_with("rank_"))
-                .count()
-        });
+        let n = tree.rank_entry_count();
         let env = EnvFacts {
             world_size: if inputs.env.world_size == 0 {
                 n as u64

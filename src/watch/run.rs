@@ -40,6 +40,35 @@ pub struct WatchConfig {
     pub watch_limit: Option<usize>,
 }
 
+impl WatchConfig {
+    /// A job on an absolute local path `root` with MindFormers' defaults and no environment
+    /// (world size from the `rank_*` count, 8 devices per node, not shared): what embedders,
+    /// tests and benches start from before setting the fields they care about.
+    pub fn local(root: &str) -> Self {
+        WatchConfig {
+            root: root.to_owned(),
+            poll: Duration::from_secs(1),
+            poll_only: None,
+            debounce: Duration::from_millis(50),
+            verify: true,
+            config: ResumeConfig {
+                load_checkpoint: Some(root.to_owned()),
+                ..Default::default()
+            },
+            env: EnvFacts {
+                device_num_per_node: 8,
+                ..Default::default()
+            },
+            paths: PathFacts {
+                abspath: root.to_owned(),
+                realpath: root.to_owned(),
+                ..Default::default()
+            },
+            watch_limit: None,
+        }
+    }
+}
+
 enum Request {
     Snapshot(Sender<Tree>),
     Mode(Sender<Mode>),
@@ -543,12 +572,7 @@ impl Loop {
         if !std::mem::take(&mut self.dirty) {
             return;
         }
-        let n = self.tree.root_listing().map_or(0, |l| {
-            l.entries()
-                .iter()
-                .filter(|e| e.name.starts_with("rank_"))
-                .count()
-        });
+        let n = self.tree.rank_entry_count();
         let env = EnvFacts {
             world_size: if self.cfg.env.world_size == 0 {
                 n as u64

@@ -153,12 +153,7 @@ impl TestTree {
 
     pub fn resolve(&self) -> MfResolution {
         let tree = scan(&RealFs, &self.d());
-        let n = tree.root_listing().map_or(0, |l| {
-            l.entries()
-                .iter()
-                .filter(|e| e.name.starts_with("rank_"))
-                .count()
-        });
+        let n = tree.rank_entry_count();
         let env = EnvFacts {
             world_size: self.world.unwrap_or(n as u64),
             ..self.env.clone()
