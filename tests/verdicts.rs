@@ -28,6 +28,12 @@ fn every_fixture_file_gets_the_true_verdict() {
         ("with_string.ckpt", Verdict::Ok, Verdict::Ok),
         ("split_records.ckpt", Verdict::Ok, Verdict::Ok),
         ("valid.safetensors", Verdict::Ok, Verdict::Ok),
+        ("valid_crc.safetensors", Verdict::Ok, Verdict::Ok),
+        (
+            "damaged_crc_bitflip.safetensors",
+            Verdict::Ok,
+            Verdict::CrcMismatch,
+        ),
         (
             "encrypted_aes_gcm.ckpt",
             Verdict::Encrypted,
@@ -227,4 +233,80 @@ fn a_manifest_hash_that_differs_is_a_hash_mismatch() {
         },
     );
     assert_eq!(c.verdict, Verdict::HashMismatch, "{}", c.detail);
+}
+
+/// `valid_crc.safetensors` with one tensor's data (or its `crc_num` text) edited; the header
+/// is re-serialised with its length, data offsets are relative and stay valid.
+fn edit_crc_safetensors(
+    fx: &Path,
+    dir: &Path,
+    name: &str,
+    edit: impl Fn(&mut serde_json::Value, &mut [u8], u64),
+) -> std::path::PathBuf {
+    let b = std::fs::read(fx.join("files/valid_crc.safetensors")).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    let mut data = b[8 + n..].to_vec();
+    edit(&mut header, &mut data, 0);
+    let text = serde_json::to_vec(&header).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&data);
+    let p = dir.join(name);
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+fn tensor_range(h: &serde_json::Value, key: &str) -> std::ops::Range<usize> {
+    let o = &h[key]["data_offsets"];
+    o[0].as_u64().unwrap() as usize..o[1].as_u64().unwrap() as usize
+}
+
+/// MindSpore's safetensors CRC hashes a 0-d integer tensor as `bytes(value)` (value zero
+/// bytes), so changing `step_num` changes the CRC; a negative one makes the loader raise;
+/// `crc_num` is read with Python's `int()` (whitespace, `+`, underscores allowed).
+#[test]
+fn safetensors_crc_follows_mindspore_rules() {
+    let fx = common::fixtures().expect("shared fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let set_i64 = |key: &'static str, v: i64| {
+        move |h: &mut serde_json::Value, d: &mut [u8], _| {
+            let r = tensor_range(h, key);
+            d[r].copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    let p = edit_crc_safetensors(&fx, tmp.path(), "same.safetensors", |_, _, _| {});
+    assert_eq!(check(&p, true).verdict, Verdict::Ok);
+    let p = edit_crc_safetensors(&fx, tmp.path(), "step.safetensors", set_i64("step_num", 7));
+    let c = check(&p, true);
+    assert_eq!(c.verdict, Verdict::CrcMismatch, "{}", c.detail);
+    assert!(c.detail.contains("crc_num 3503682224"), "{}", c.detail);
+    let p = edit_crc_safetensors(&fx, tmp.path(), "neg.safetensors", set_i64("step_num", -1));
+    let c = check(&p, true);
+    assert_eq!(c.verdict, Verdict::CrcMismatch, "{}", c.detail);
+    assert!(c.detail.contains("negative count"), "{}", c.detail);
+    // A huge corrupted value is hashed arithmetically, not by allocating 2^61 zero bytes.
+    let p = edit_crc_safetensors(
+        &fx,
+        tmp.path(),
+        "huge.safetensors",
+        set_i64("step_num", 1 << 61),
+    );
+    assert_eq!(check(&p, true).verdict, Verdict::CrcMismatch);
+    let spaced = |h: &mut serde_json::Value, _: &mut [u8], _| {
+        h["__metadata__"]["crc_num"] = " +3_503_682_224\n".into();
+    };
+    let p = edit_crc_safetensors(&fx, tmp.path(), "spaced.safetensors", spaced);
+    let c = check(&p, true);
+    assert_eq!(c.verdict, Verdict::Ok, "{}", c.detail);
+    let garbage = |h: &mut serde_json::Value, _: &mut [u8], _| {
+        h["__metadata__"]["crc_num"] = "0x1f".into();
+    };
+    let p = edit_crc_safetensors(&fx, tmp.path(), "garbage.safetensors", garbage);
+    let c = check(&p, true);
+    assert_eq!(c.verdict, Verdict::CrcMismatch, "{}", c.detail);
+    assert!(c.detail.contains("not an integer"), "{}", c.detail);
+    // The cheap pass does not read the data, so it cannot tell.
+    let c = check(&fx.join("files/damaged_crc_bitflip.safetensors"), false);
+    assert_eq!(c.verdict, Verdict::Ok);
 }

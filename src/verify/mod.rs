@@ -4,6 +4,7 @@ pub mod digest;
 pub mod pool;
 pub mod proto;
 pub mod safetensors;
+pub mod safetensors_crc;
 pub mod tree;
 pub mod verdict;
 

@@ -118,31 +118,6 @@ pub fn append_values<R: Read + Seek>(mut src: R, h: &Header, len: u64) -> Append
     out
 }
 
-/// MindSpore's safetensors CRC (`crc_num` in `__metadata__`): crc32 chained over each tensor's
-/// name bytes then data bytes, names in sorted order. Reads every tensor once.
-pub fn crc<R: Read + Seek>(mut src: R, h: &Header) -> std::io::Result<u32> {
-    let mut names = h.metadata.offset_keys();
-    names.sort();
-    let base = 8 + h.header_len;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for name in names {
-        let Some(t) = h.metadata.info(&name) else {
-            continue;
-        };
-        hasher.update(name.as_bytes());
-        src.seek(SeekFrom::Start(base + t.data_offsets.0 as u64))?;
-        let mut left = (t.data_offsets.1 - t.data_offsets.0) as u64;
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            src.read_exact(&mut buf[..n])?;
-            hasher.update(&buf[..n]);
-            left -= n as u64;
-        }
-    }
-    Ok(hasher.finalize())
-}
-
 /// Read the append entries of a safetensors file on disk.
 pub fn append_values_path(path: &std::path::Path) -> Option<AppendValues> {
     let f = crate::fsys::open_regular(path).ok()?;

@@ -4,6 +4,7 @@
 
 use super::ckpt::{self, AppendValues, CkptWalk, StreamEnd};
 use super::safetensors;
+use super::safetensors_crc::SafetensorsCrc;
 use crate::fsys::open_regular;
 use crate::model::{FileKind, Stat};
 use serde::Serialize;
@@ -354,12 +355,20 @@ fn deep_pass<R: Read + Seek>(
 }
 
 /// SHA-256 of the whole file and, when the file carries one, a CRC mismatch description.
+/// One sequential read serves both: the safetensors CRC is assembled from per-tensor CRCs.
 fn hash_and_crc<R: Read + Seek>(
     r: &mut R,
     len: u64,
     kind: Crc,
     cancel: Option<&std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<(String, Option<String>)> {
+    let mut st_crc = None;
+    if kind == Crc::Safetensors {
+        r.seek(SeekFrom::Start(0))?;
+        st_crc = safetensors::read_header(&mut *r, len)
+            .ok()
+            .and_then(|h| SafetensorsCrc::new(&h));
+    }
     r.seek(SeekFrom::Start(0))?;
     let mut sha = Sha256::new();
     let mut crc = crc32fast::Hasher::new();
@@ -382,6 +391,9 @@ fn hash_and_crc<R: Read + Seek>(
             crc.update(&chunk[..crc_part]);
             tail.extend_from_slice(&chunk[crc_part..]);
         }
+        if let Some(c) = st_crc.as_mut() {
+            c.update(pos, chunk);
+        }
         pos += n as u64;
     }
     let hex = sha
@@ -389,8 +401,8 @@ fn hash_and_crc<R: Read + Seek>(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    let problem = if kind == Crc::Safetensors {
-        safetensors_crc_problem(r, len)?
+    let problem = if let Some(c) = st_crc {
+        c.problem()
     } else if tail.len() == 17 && &tail[..7] == b"crc_num" {
         let stored = tail[7..].iter().fold(0u64, |a, b| (a << 8) | *b as u64);
         let actual = crc.finalize() as u64;
@@ -399,24 +411,6 @@ fn hash_and_crc<R: Read + Seek>(
         None
     };
     Ok((hex, problem))
-}
-
-fn safetensors_crc_problem<R: Read + Seek>(r: &mut R, len: u64) -> std::io::Result<Option<String>> {
-    r.seek(SeekFrom::Start(0))?;
-    let Ok(h) = safetensors::read_header(&mut *r, len) else {
-        return Ok(None);
-    };
-    let Some(stored) = h
-        .metadata
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("crc_num").cloned())
-    else {
-        return Ok(None);
-    };
-    let actual = safetensors::crc(&mut *r, &h)?;
-    Ok((stored != actual.to_string())
-        .then(|| format!("__metadata__ crc_num {stored}, the tensors give {actual}")))
 }
 
 /// `18224` → `18,224` (offsets in messages are read by people).
