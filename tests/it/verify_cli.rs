@@ -1,10 +1,10 @@
 //! `ckptscope verify`: verdicts for a tree, a rank folder and one file; exit codes; JSON;
 //! manifests (checked, written only outside the tree); and the verifier pool's guarantees.
 
-mod common;
+use crate::common;
 use ckptscope::fsys::stat_of;
 use ckptscope::verify::pool::{Job, Pool};
-use common::{copy_tree, fixtures};
+use common::{copy_fixture, fixtures};
 use serde_json::Value;
 use std::process::{Command, Output};
 
@@ -17,8 +17,9 @@ fn bin(args: &[&str]) -> Output {
 
 #[test]
 fn tree_rank_folder_and_file() {
-    let Some(fx) = fixtures() else { return };
-    let tree = fx.join("tree-seed/checkpoint");
+    let fx = fixtures();
+    let ft_seed = crate::common::fixture_tree("tree-seed");
+    let tree = ft_seed.root.clone();
     let o = bin(&["verify", tree.to_str().unwrap(), "--json"]);
     assert_eq!(
         o.status.code(),
@@ -71,7 +72,7 @@ fn tree_rank_folder_and_file() {
 
 #[test]
 fn hash_checks_crc_and_manifests() {
-    let Some(fx) = fixtures() else { return };
+    let fx = fixtures();
     let o = bin(&[
         "verify",
         fx.join("files/damaged_crc_bitflip_in_tensor_data.ckpt")
@@ -84,7 +85,7 @@ fn hash_checks_crc_and_manifests() {
     // a manifest written outside the tree, then used inside a copy with one wrong line
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("tree");
-    copy_tree(&fx.join("tree-async"), &copy);
+    copy_fixture("tree-async", &copy);
     let root = copy.join("checkpoint");
     let inside = root.join("SHA256SUMS");
     let o = bin(&[
@@ -202,8 +203,8 @@ fn blocker(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn pool_runs_by_priority_supersedes_and_caches() {
-    let Some(fx) = fixtures() else { return };
-    let files: Vec<_> = std::fs::read_dir(fx.join("tree-seed/checkpoint/rank_0"))
+    let ft_seed = crate::common::fixture_tree("tree-seed");
+    let files: Vec<_> = std::fs::read_dir(ft_seed.root.join("rank_0"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
@@ -250,12 +251,12 @@ fn pool_runs_by_priority_supersedes_and_caches() {
 
 #[test]
 fn verification_order_starts_with_mindformers_pick_then_newest() {
-    let Some(fx) = fixtures() else { return };
+    let ft_async = crate::common::fixture_tree("tree-async");
     let tree = ckptscope::scan::scan(
         &ckptscope::fsys::RealFs,
-        fx.join("tree-async/checkpoint").to_str().unwrap(),
+        ft_async.root.clone().to_str().unwrap(),
     );
-    let d = ckptscope::demo::resolve_dir(&fx.join("tree-async/checkpoint"));
+    let d = ckptscope::demo::resolve_dir(&ft_async.root.clone());
     let p = ckptscope::verify::tree::priorities(&tree, Some(&d.mindformers));
     let get = |dir: &str, f: &str| p[&(dir.to_owned(), f.to_owned())];
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The `ckptscope` binary: the contract's flags, JSON keys and exit codes, and clear messages
 //! (path + cause) for inputs it cannot use.
 
-mod common;
+use crate::common;
 use ckptscope::cli::{resolve_cmd, Cli, Command};
 use ckptscope::fsys::FaultyFs;
 use clap::Parser;
@@ -135,8 +135,8 @@ fn data_skip_flags() {
         v["data_skip"]["first_printed_step"].is_number()
             || v["data_skip"]["first_printed_step"].is_null()
     );
-    let Some(fx) = common::fixtures() else { return };
-    let root = fx.join("tree-seed-run1/checkpoint");
+    let ft_seed_run1 = common::fixture_tree("tree-seed-run1");
+    let root = ft_seed_run1.root.clone();
     let r = root.to_str().unwrap();
     let v = json(&bin(&["resolve", r, "--json"]));
     assert_eq!(
@@ -157,8 +157,8 @@ fn data_skip_flags() {
 
 #[test]
 fn yaml_config_is_read_and_flags_win() {
-    let Some(fx) = common::fixtures() else { return };
-    let root = fx.join("tree-seed-run1/checkpoint");
+    let ft_seed_run1 = common::fixture_tree("tree-seed-run1");
+    let root = ft_seed_run1.root.clone();
     let tmp = tempfile::tempdir().unwrap();
     let yaml = tmp.path().join("run.yaml");
     std::fs::write(
@@ -327,11 +327,8 @@ fn unreadable_rank_folder_for_real_when_not_root() {
 
 #[test]
 fn human_report_names_the_decision() {
-    let Some(fx) = common::fixtures() else { return };
-    let o = bin(&[
-        "resolve",
-        fx.join("tree-seed-run1/checkpoint").to_str().unwrap(),
-    ]);
+    let ft_seed_run1 = common::fixture_tree("tree-seed-run1");
+    let o = bin(&["resolve", ft_seed_run1.root.clone().to_str().unwrap()]);
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(
         s.contains("resume from llama3_1_8b_rank_0-20_2.ckpt"),
@@ -375,8 +372,8 @@ fn hazard_warnings_name_the_files() {
 /// `ckptscope DIR` prints the report when stdout is not a terminal (here: a pipe).
 #[test]
 fn bare_dir_without_a_terminal_prints_the_report() {
-    let Some(fx) = common::fixtures() else { return };
-    let o = bin(&[fx.join("tree-seed-run1/checkpoint").to_str().unwrap()]);
+    let ft_seed_run1 = common::fixture_tree("tree-seed-run1");
+    let o = bin(&[ft_seed_run1.root.clone().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(

@@ -8,7 +8,7 @@ use serde_json::Value;
 #[test]
 fn reader_matches_cpython() {
     let vectors: Vec<Value> =
-        serde_json::from_str(include_str!("data/pyjson_vectors.json")).unwrap();
+        serde_json::from_str(include_str!("../data/pyjson_vectors.json")).unwrap();
     assert!(vectors.len() > 3000);
     let mut bad = Vec::new();
     for v in &vectors {

@@ -73,7 +73,7 @@ fn demo_prints_the_seed_walkthrough() {
 /// of the fixture `tree-seed` file, and the first-run append-entry order.
 #[test]
 fn written_ckpt_matches_the_fixture_structure() {
-    let Some(fx) = common_fixture() else { return };
+    let fx = crate::common::fixtures();
     let real = fx.join("tree-seed-run1/checkpoint/rank_0/llama3_1_8b_rank_0-20_2.ckpt");
     let bytes = std::fs::read(&real).unwrap();
     let want = walk_detailed(std::io::Cursor::new(bytes.clone()), bytes.len() as u64);
@@ -109,22 +109,12 @@ fn written_ckpt_matches_the_fixture_structure() {
     assert_eq!(ours.len(), bytes.len());
 }
 
-fn common_fixture() -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mindspore");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} not found", p.display());
-        None
-    }
-}
-
 /// A resumed launch into the same folders: restart suffix `_1`, the older run's files kept,
 /// rotation among the new prefix only, and the resumed-run append order — as in `tree-seed`.
 #[test]
 fn resumed_launch_matches_tree_seed() {
     use ckptscope::writer::run::{run, Launch};
-    let Some(fx) = common_fixture() else { return };
+    let fx = crate::common::fixtures();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("checkpoint");
     run(&root, &Launch::seed(), |_| true).unwrap();

@@ -2,11 +2,11 @@
 //! real resolver did (MANIFEST.json, README), and the `.ckpt` walker reads every file's record
 //! structure and append entries exactly as the manifest records them.
 
-mod common;
+use crate::common;
 use ckptscope::demo::resolve_dir;
 use ckptscope::resolve::mindformers::RankResult;
 use ckptscope::verify::ckpt::{walk_detailed, walk_path, Num, StreamEnd};
-use common::{copy_tree, fixtures};
+use common::{copy_fixture, fixtures};
 use serde_json::Value;
 use std::path::Path;
 
@@ -27,8 +27,8 @@ fn files(r: &ckptscope::resolve::Analysis) -> Vec<String> {
 
 #[test]
 fn seed_run1_resumes_at_20_2_and_prints_42() {
-    let Some(fx) = fixtures() else { return };
-    let a = resolve_dir(&fx.join("tree-seed-run1/checkpoint"));
+    let ft_seed_run1 = crate::common::fixture_tree("tree-seed-run1");
+    let a = resolve_dir(&ft_seed_run1.root.clone());
     assert_eq!(
         files(&a),
         (0..4)
@@ -44,9 +44,8 @@ fn seed_run1_resumes_at_20_2_and_prints_42() {
 
 #[test]
 fn seed_run1_without_rank3_20_2_falls_back_to_15_2_and_32() {
-    let Some(fx) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    copy_fixture("tree-seed-run1", tmp.path());
     std::fs::remove_file(
         tmp.path()
             .join("checkpoint/rank_3/llama3_1_8b_rank_3-20_2.ckpt"),
@@ -69,7 +68,7 @@ fn seed_run1_without_rank3_20_2_falls_back_to_15_2_and_32() {
 /// `resolver_on_final_tree` of MANIFEST.json, tree by tree, including the record text.
 #[test]
 fn every_tree_resolves_as_mindformers_did() {
-    let Some(fx) = fixtures() else { return };
+    let fx = fixtures();
     let m = manifest(&fx);
     let trees = m["resolver_on_final_tree"].as_object().unwrap();
     assert!(trees.len() >= 4);
@@ -104,16 +103,16 @@ fn every_tree_resolves_as_mindformers_did() {
 
 #[test]
 fn gbs_change_tree_reports_the_stored_batch_size() {
-    let Some(fx) = fixtures() else { return };
-    let a = resolve_dir(&fx.join("tree-gbs-change/checkpoint"));
+    let ft_gbs_change = crate::common::fixture_tree("tree-gbs-change");
+    let a = resolve_dir(&ft_gbs_change.root.clone());
     let c = a.context.unwrap();
     assert_eq!(c.append.unwrap().global_batch_size, Some(Num::Int(16)));
 }
 
 #[test]
 fn async_tree_warns_about_meta_lag() {
-    let Some(fx) = fixtures() else { return };
-    let a = resolve_dir(&fx.join("tree-async/checkpoint"));
+    let ft_async = crate::common::fixture_tree("tree-async");
+    let a = resolve_dir(&ft_async.root.clone());
     assert_eq!(files(&a)[0], "llama3_1_8b_rank_0-15_2.ckpt");
     assert!(
         a.warnings.iter().any(|w| w.code == "meta_lags_files"),
@@ -135,7 +134,7 @@ fn num(v: &Value) -> Option<Num> {
 /// Every `.ckpt` in the manifest: record map, append values, and how the stream ends.
 #[test]
 fn walker_matches_the_manifest_for_every_ckpt() {
-    let Some(fx) = fixtures() else { return };
+    let fx = fixtures();
     let m = manifest(&fx);
     let mut checked = 0;
     for f in m["files"].as_array().unwrap() {
@@ -217,9 +216,12 @@ fn walker_matches_the_manifest_for_every_ckpt() {
 
 #[test]
 fn safetensors_append_values() {
-    let Some(fx) = fixtures() else { return };
+    let fx = fixtures();
+    let ft_safetensors = crate::common::fixture_tree("tree-safetensors");
     let a = ckptscope::verify::safetensors::append_values_path(
-        &fx.join("tree-safetensors/checkpoint/rank_0/llama3_1_8b_rank_0-20_2.safetensors"),
+        &ft_safetensors
+            .root
+            .join("rank_0/llama3_1_8b_rank_0-20_2.safetensors"),
     )
     .unwrap();
     assert_eq!(

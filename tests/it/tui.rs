@@ -1,7 +1,7 @@
 //! The TUI on ratatui's TestBackend: whole-frame snapshots (insta) at 80×24, 120×40 and a tiny
 //! size, the simulation walk-through of the seed example driven by keys, and cell styles.
 
-mod common;
+use crate::common;
 use ckptscope::grid::verify_into;
 use ckptscope::layout::mindformers::names::Fmt;
 use ckptscope::model::Tree;
@@ -48,9 +48,8 @@ fn seed_state(color: bool) -> Option<(State, tempfile::TempDir)> {
 }
 
 fn fixture_state(name: &str, color: bool) -> Option<(State, tempfile::TempDir)> {
-    let fx = common::fixtures()?;
     let tmp = tempfile::tempdir().unwrap();
-    common::copy_tree(&fx.join(name), tmp.path());
+    common::copy_fixture(name, tmp.path());
     let root = tmp.path().join("checkpoint");
     for (i, e) in walk(&root).iter().enumerate() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i as u64 * 60);

@@ -1,7 +1,7 @@
 //! ckptscope never changes a tree it reads: names, sizes, mtimes (ns) and modes of every entry
 //! are identical before and after running every command on it.
 
-mod common;
+use crate::common;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,6 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u64, i64, i64, u32)> {
 
 #[test]
 fn no_command_changes_the_tree() {
-    let Some(fx) = common::fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
     for tree in [
         "tree-seed",
@@ -36,7 +35,7 @@ fn no_command_changes_the_tree() {
         "tree-async",
         "tree-gbs-change",
     ] {
-        common::copy_tree(&fx.join(tree), &tmp.path().join(tree));
+        common::copy_fixture(tree, &tmp.path().join(tree));
     }
     // output_dir content that a by-meta resolution would touch in MindFormers
     std::fs::create_dir_all(tmp.path().join("tree-seed/resume_record")).unwrap();

@@ -1,7 +1,7 @@
 //! Simulation (edits over the real model, undoable, never touching the disk) and the grid built
 //! from real and simulated views.
 
-mod common;
+use crate::common;
 use ckptscope::grid::model::{GridModel, SimMarks};
 use ckptscope::grid::{cell::CellState, facts_from, verify_into};
 use ckptscope::layout::mindformers::names::Fmt;
@@ -11,7 +11,7 @@ use ckptscope::resolve::mindformers::RankResult;
 use ckptscope::resolve::{analyze, Analysis};
 use ckptscope::sim::{Edit, Overlay, SimView};
 use ckptscope::verify::verdict::Verdict;
-use common::{copy_tree, fixtures};
+use common::copy_fixture;
 use std::path::Path;
 
 fn analyze_view(root: &Path, v: &SimView) -> Analysis {
@@ -49,9 +49,8 @@ fn pick(a: &Analysis) -> String {
 
 #[test]
 fn edits_change_the_answer_and_undo_restores_it() {
-    let Some(fx) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    copy_fixture("tree-seed-run1", tmp.path());
     let root = tmp.path().join("checkpoint");
     let mut real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
     verify_into(&mut real);
@@ -117,8 +116,8 @@ fn edits_change_the_answer_and_undo_restores_it() {
 
 #[test]
 fn every_edit_kind() {
-    let Some(fx) = fixtures() else { return };
-    let root = fx.join("tree-seed-run1/checkpoint");
+    let ft_seed_run1 = crate::common::fixture_tree("tree-seed-run1");
+    let root = ft_seed_run1.root.clone();
     let mut real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
     verify_into(&mut real);
     let config = ResumeConfig {
@@ -183,8 +182,8 @@ fn every_edit_kind() {
 
 #[test]
 fn an_edit_whose_file_vanished_says_so() {
-    let Some(fx) = fixtures() else { return };
-    let root = fx.join("tree-seed-run1/checkpoint");
+    let ft_seed_run1 = crate::common::fixture_tree("tree-seed-run1");
+    let root = ft_seed_run1.root.clone();
     let real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
     let mut o = Overlay::default();
     o.push(Edit::DeleteShard {
@@ -198,9 +197,8 @@ fn an_edit_whose_file_vanished_says_so() {
 
 #[test]
 fn plain_text_grid_marks_picks_damage_and_meta() {
-    let Some(fx) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    copy_fixture("tree-seed-run1", tmp.path());
     std::fs::OpenOptions::new()
         .write(true)
         .open(
@@ -242,9 +240,8 @@ fn plain_text_grid_marks_picks_damage_and_meta() {
 #[test]
 fn other_files_truncation_and_verifying_cells() {
     use ckptscope::ui::state::{Inputs, State};
-    let Some(fx) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    copy_fixture("tree-seed-run1", tmp.path());
     let root = tmp.path().join("checkpoint");
     std::fs::remove_file(root.join("rank_1/llama3_1_8b_rank_1-20_2.ckpt")).unwrap();
     std::fs::write(

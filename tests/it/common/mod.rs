@@ -1,6 +1,6 @@
 //! Test helpers: build checkpoint trees in a temporary folder with controlled mtimes, resolve
 //! them through the real scan, and compare with MindFormers' expected answers.
-#![allow(dead_code)]
+#![allow(dead_code)] // each test module uses a different subset
 
 use ckptscope::fsys::RealFs;
 use ckptscope::layout::mindformers::names::Fmt;
@@ -209,18 +209,104 @@ pub fn assert_raises(r: &MfResolution, class: &str, message: &str) {
     }
 }
 
-/// The shared fixtures, or `None` (with a printed reason) when `../shared` is absent.
-pub fn fixtures() -> Option<PathBuf> {
+/// The shared fixtures (`../shared/fixtures/mindspore`). A test that needs them fails when
+/// they are absent: CI must never pass by checking nothing.
+pub fn fixtures() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mindspore");
-    if p.is_dir() {
-        Some(p)
+    assert!(
+        p.is_dir(),
+        "{} not found: the shared fixtures live beside the repository (clone it next to shared/)",
+        p.display()
+    );
+    p
+}
+
+/// A private copy of a fixture tree with the mtimes its files were written with.
+pub struct FixtureTree {
+    pub tmp: tempfile::TempDir,
+    /// `<tmp>/<name>` (holds `checkpoint/`, maybe `resume_record/`).
+    pub base: PathBuf,
+    /// `<tmp>/<name>/checkpoint`.
+    pub root: PathBuf,
+}
+
+/// Copy fixture tree `name` (e.g. `tree-seed-run1`) into a temporary folder and set every
+/// file's mtime from `MANIFEST.json`'s `mtime_as_written`: git keeps no mtimes, so a checkout
+/// has any order, and "newest by mtime" must not depend on it. `tree-seed-run1` is not in the
+/// manifest: its checkpoints are `tree-seed`'s, and its `meta.json` was written just after
+/// that rank's `-20_2` save.
+pub fn fixture_tree(name: &str) -> FixtureTree {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = tmp.path().join(name);
+    copy_fixture(name, &base);
+    let root = base.join("checkpoint");
+    FixtureTree { tmp, base, root }
+}
+
+/// Copy fixture tree `name` to `to` with its files' mtimes as written (see [`fixture_tree`]).
+pub fn copy_fixture(name: &str, to: &Path) {
+    let fx = fixtures();
+    copy_tree(&fx.join(name), to);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.join("MANIFEST.json")).expect("MANIFEST.json"))
+            .expect("MANIFEST.json parses");
+    let mtimes: std::collections::HashMap<String, f64> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().expect("path").to_owned();
+            (path, f["mtime_as_written"].as_f64().expect("mtime"))
+        })
+        .collect();
+    let source = if name == "tree-seed-run1" {
+        "tree-seed"
     } else {
-        eprintln!(
-            "SKIPPED: {} not found (the shared fixtures live beside the repository)",
-            p.display()
-        );
-        None
+        name
+    };
+    let mut set = 0;
+    for file in walk_files(to) {
+        let rel = file
+            .strip_prefix(to)
+            .expect("inside")
+            .to_string_lossy()
+            .into_owned();
+        let t = if name == "tree-seed-run1" && rel.ends_with("meta.json") {
+            let dir = Path::new(&rel).parent().expect("rank folder");
+            let rank = dir
+                .file_name()
+                .expect("rank_R")
+                .to_string_lossy()
+                .replace("rank_", "");
+            let key = format!(
+                "{source}/{}/llama3_1_8b_rank_{rank}-20_2.ckpt",
+                dir.display()
+            );
+            mtimes.get(&key).map(|t| t + 0.001)
+        } else {
+            mtimes.get(&format!("{source}/{rel}")).copied()
+        };
+        let t = t.unwrap_or_else(|| panic!("{name}/{rel}: no mtime_as_written in MANIFEST.json"));
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t);
+        fs::File::open(&file)
+            .and_then(|f| f.set_modified(when))
+            .expect("set mtime");
+        set += 1;
     }
+    assert!(set > 0, "{name}: no files copied");
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).expect("readdir") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Copy a folder recursively (for tests that modify a fixture tree).

@@ -2,7 +2,7 @@
 //! (vt100). The seed walkthrough by keys, then quitting restores the terminal; and a second run
 //! sees a truncation and a new step appear on disk while it is open.
 
-mod common;
+use crate::common;
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -100,9 +100,8 @@ fn snapshot(root: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime)>
 
 #[test]
 fn seed_walkthrough_in_a_real_terminal() {
-    let Some(fx) = common::fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    common::copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    common::copy_fixture("tree-seed-run1", tmp.path());
     let root = tmp.path().join("checkpoint");
     let before = snapshot(&root);
     let mut t = Tui::start(&[root.to_str().unwrap()]);

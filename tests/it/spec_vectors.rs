@@ -1,7 +1,7 @@
 //! Every row of the spec's test-vector tables (§7.1, §7.2, §7.3) and the corrections of §13,
 //! run through the real scan and the MindFormers resolver.
 
-mod common;
+use crate::common;
 use ckptscope::layout::mindformers::names::Fmt;
 use ckptscope::resolve::config::ResumeTraining;
 use ckptscope::resolve::mindformers::RankResult;

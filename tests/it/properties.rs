@@ -1,6 +1,6 @@
 //! Property tests of the MindFormers resolver on random in-memory trees (no filesystem).
 
-mod common;
+use crate::common;
 use ckptscope::layout::mindformers::names::parse_ckpt_name;
 use ckptscope::resolve::mindformers::RankResult;
 use common::{mem_resolve, mem_tree};

@@ -2,7 +2,7 @@
 //! where it happened, nothing is opened that should not be, and the resolver sees what
 //! MindFormers' `os.path` calls would see.
 
-mod common;
+use crate::common;
 use ckptscope::fsys::{FaultyFs, Fs, RealFs};
 use ckptscope::model::{FileKind, FileRead, Listing, RootState};
 use ckptscope::scan::scan;

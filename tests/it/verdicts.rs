@@ -1,7 +1,7 @@
 //! Verdicts tell the truth about every real fixture file, judged against MANIFEST.json (what
 //! MindSpore's loader actually did), plus hand-built files for what the loader does not check.
 
-mod common;
+use crate::common;
 use ckptscope::fsys::stat_of;
 use ckptscope::verify::verdict::{check_file, CheckOptions, ShardCheck, Verdict};
 use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
@@ -21,7 +21,7 @@ fn check(path: &Path, deep: bool) -> ShardCheck {
 
 #[test]
 fn every_fixture_file_gets_the_true_verdict() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let want = [
         ("valid.ckpt", Verdict::Ok, Verdict::Ok),
         ("valid_crc.ckpt", Verdict::Ok, Verdict::Ok),
@@ -101,7 +101,7 @@ fn every_fixture_file_gets_the_true_verdict() {
 /// Every tree file is `ok` with the manifest's append values, and its SHA-256 is the manifest's.
 #[test]
 fn tree_files_are_ok_with_manifest_values_and_hashes() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fx.join("MANIFEST.json")).unwrap()).unwrap();
     let mut n = 0;
@@ -205,7 +205,7 @@ fn tensor_content_is_checked_against_dims_and_type() {
 
 #[test]
 fn truncation_names_the_byte_offset() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let c = check(&fx.join("files/damaged_truncated_mid_record.ckpt"), false);
     assert!(
         c.detail.starts_with("truncated at byte 573 of 616"),
@@ -221,7 +221,7 @@ fn truncation_names_the_byte_offset() {
 
 #[test]
 fn a_manifest_hash_that_differs_is_a_hash_mismatch() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let p = fx.join("files/valid.ckpt");
     let st = stat_of(&std::fs::metadata(&p).unwrap());
     let c = check_file(
@@ -267,7 +267,7 @@ fn tensor_range(h: &serde_json::Value, key: &str) -> std::ops::Range<usize> {
 /// `crc_num` is read with Python's `int()` (whitespace, `+`, underscores allowed).
 #[test]
 fn safetensors_crc_follows_mindspore_rules() {
-    let fx = common::fixtures().expect("shared fixtures");
+    let fx = common::fixtures();
     let tmp = tempfile::tempdir().unwrap();
     let set_i64 = |key: &'static str, v: i64| {
         move |h: &mut serde_json::Value, d: &mut [u8], _| {

@@ -1,8 +1,8 @@
 //! The safe resume step: MindFormers picks a damaged shard, the safe pick is the newest step
 //! intact on every rank, and the report says why and how to get there.
 
-mod common;
-use common::{copy_tree, fixtures};
+use crate::common;
+use common::{copy_fixture, fixtures};
 use serde_json::Value;
 use std::process::Command;
 
@@ -16,9 +16,8 @@ fn resolve_json(root: &std::path::Path) -> (Option<i32>, Value) {
 
 #[test]
 fn truncated_rank2_shard_moves_the_safe_pick_to_15_2() {
-    let Some(fx) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&fx.join("tree-seed-run1"), tmp.path());
+    copy_fixture("tree-seed-run1", tmp.path());
     let victim = tmp
         .path()
         .join("checkpoint/rank_2/llama3_1_8b_rank_2-20_2.ckpt");
@@ -75,8 +74,8 @@ fn truncated_rank2_shard_moves_the_safe_pick_to_15_2() {
 
 #[test]
 fn async_tree_recommends_the_newer_complete_step() {
-    let Some(fx) = fixtures() else { return };
-    let (_, v) = resolve_json(&fx.join("tree-async/checkpoint"));
+    let ft_async = crate::common::fixture_tree("tree-async");
+    let (_, v) = resolve_json(&ft_async.root.clone());
     assert_eq!(
         v["mindformers"]["per_rank"][0]["resume_training"],
         "llama3_1_8b_rank_0-15_2.ckpt"
@@ -99,7 +98,7 @@ fn async_tree_recommends_the_newer_complete_step() {
 
 #[test]
 fn intact_trees_agree_with_mindformers() {
-    let Some(fx) = fixtures() else { return };
+    let fx = fixtures();
     for (tree, file) in [
         ("tree-seed-run1", "llama3_1_8b_rank_0-20_2.ckpt"),
         ("tree-seed", "llama3_1_8b_rank_0_1-30_2.ckpt"),

@@ -1,0 +1,20 @@
+//! Every integration test in one binary: the library is linked once, not once per file.
+
+mod cli;
+mod common;
+mod demo;
+mod demo_scenarios;
+mod fixtures;
+mod fuzz_inputs;
+mod properties;
+mod pyjson_vectors;
+mod readonly;
+mod safe;
+mod scan;
+mod sim_grid;
+mod spec_vectors;
+mod tui;
+mod tui_pty;
+mod verdicts;
+mod verify_cli;
+mod watch;
