@@ -4,15 +4,15 @@
 //!
 //! Run: `cargo bench --bench render`.
 
-use ckptscope::layout::mindformers::names::Fmt;
+use ckptscope::fsys::RealFs;
 use ckptscope::model::*;
-use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use ckptscope::ui::render::draw;
-use ckptscope::ui::state::{Inputs, State};
+use ckptscope::ui::state::State;
 use ckptscope::ui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// An in-memory tree: `ranks` folders with `steps` shards each, meta.json on the newest.
@@ -67,25 +67,16 @@ fn tree(ranks: u64, steps: u64) -> Tree {
 
 fn frame_time(ranks: u64, steps: u64) -> (Duration, Duration) {
     let t0 = Instant::now();
-    let inputs = Inputs {
-        fmt: Fmt::Ckpt,
-        config: ResumeConfig {
-            load_checkpoint: Some("/bench/checkpoint".into()),
-            ..Default::default()
-        },
-        env: EnvFacts {
-            world_size: ranks,
-            device_num_per_node: ranks as i64,
-            ..Default::default()
-        },
-        paths: PathFacts {
-            abspath: "/bench/checkpoint".into(),
-            realpath: "/bench/checkpoint".into(),
-            ..Default::default()
-        },
-        run: Default::default(),
+    let env = ckptscope::Environment::with(&[], "/");
+    let flags = ckptscope::JobFlags {
+        world_size: Some(ranks),
+        device_num_per_node: Some(ranks as i64),
+        ..Default::default()
     };
-    let mut s = State::new("/bench/checkpoint".into(), inputs, tree(ranks, steps), true);
+    let ctx = ckptscope::JobContext::gather(&RealFs, &env, "/bench/checkpoint", &flags).unwrap();
+    let session = ckptscope::Session::from_tree(Arc::new(RealFs), ctx, tree(ranks, steps))
+        .without_disk_checks();
+    let mut s = State::new(session, true);
     let derive = t0.elapsed();
     s.row = s.rows() / 2;
     s.col = steps as usize / 2;

@@ -1,16 +1,17 @@
-//! Benchmark: full scan + MindFormers resolution of a synthetic tree of 4,096 ranks × 50
-//! checkpoint files + meta.json each, against `find ROOT -printf '%s %T@ %p\n'` over the same
+//! Benchmark: job context, full scan and the session's analysis (MindFormers' resolution, data
+//! skip, warnings, safe pick) of a synthetic tree of 4,096 ranks × 50 checkpoint files +
+//! meta.json each, against `find ROOT -printf '%s %T@ %p\n'` over the same
 //! tree in the same run (both warm-cache, median of several alternating runs).
 //!
 //! Run: `cargo bench --bench scan_resolve` (env `CKPTSCOPE_BENCH_RANKS`, `..._FILES`,
 //! `..._ROUNDS` to change the size). The tree is generated once under the system temp folder.
 
 use ckptscope::fsys::RealFs;
-use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
-use ckptscope::resolve::context::RunSettings;
 use ckptscope::resolve::mindformers::RankResult;
+use ckptscope::{Environment, JobContext, JobFlags, Session};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn env_or(k: &str, d: usize) -> usize {
@@ -41,46 +42,34 @@ fn generate(root: &Path, ranks: usize, files: usize) {
     std::fs::write(marker, b"").unwrap();
 }
 
-fn ckptscope_once(root: &str, ranks: u64) -> (Duration, RankResult) {
-    let t = Instant::now();
-    let tree = ckptscope::scan::scan(&RealFs, root);
-    let cfg = ResumeConfig {
-        load_checkpoint: Some(root.into()),
-        ..Default::default()
-    };
-    let env = EnvFacts {
-        world_size: ranks,
-        device_num_per_node: 8,
+/// The job context every command gathers, for a `ranks`-rank job whose folder is shared.
+fn context(root: &str, ranks: u64) -> JobContext {
+    let flags = JobFlags {
+        world_size: Some(ranks),
         shared_paths: Some(root.into()),
         ..Default::default()
     };
-    let paths = PathFacts {
-        abspath: root.into(),
-        realpath: root.into(),
-        shared_realpaths: vec![(root.into(), root.into())],
-        ..Default::default()
-    };
+    let env = Environment::with(&[], "/");
+    JobContext::gather(&RealFs, &env, root, &flags).expect("job context")
+}
+
+/// Scan, then the session's whole analysis (MindFormers, data skip, warnings, and the safe
+/// pick with the cheap check of every shard it needs) — what `resolve` does.
+fn ckptscope_once(root: &str, ranks: u64) -> (Duration, RankResult) {
+    let t = Instant::now();
+    let ctx = context(root, ranks);
+    let mut session = Session::open(Arc::new(RealFs), ctx);
     let scanned = t.elapsed();
-    let read = |file: &str| {
-        ckptscope::verify::read_append(&Path::new(root).join("rank_0").join(file), cfg.fmt)
-    };
-    let a = ckptscope::resolve::analyze(
-        &tree,
-        &cfg,
-        &env,
-        &paths,
-        &RunSettings::default(),
-        &read,
-        None,
-    );
+    let pick = session.analysis().mindformers.per_rank[0].clone();
     if std::env::var_os("CKPTSCOPE_BENCH_SPLIT").is_some() {
         let total = t.elapsed();
         let t2 = Instant::now();
+        let ctx = session.ctx();
         let inputs = ckptscope::resolve::mindformers::Inputs {
-            tree: &tree,
-            config: &cfg,
-            env: &env,
-            paths: &paths,
+            tree: session.tree(),
+            config: &ctx.config,
+            env: &ctx.env,
+            paths: &ctx.paths,
         };
         let _ = ckptscope::resolve::mindformers::resolve(&inputs);
         eprintln!(
@@ -89,7 +78,7 @@ fn ckptscope_once(root: &str, ranks: u64) -> (Duration, RankResult) {
             t2.elapsed()
         );
     }
-    (t.elapsed(), a.mindformers.per_rank[0].clone())
+    (t.elapsed(), pick)
 }
 
 fn find_once(root: &str) -> Duration {
@@ -127,30 +116,15 @@ fn main() {
         .and_then(|v| v.parse::<usize>().ok())
     {
         // for `perf record`: the resolver alone, n times, on one scan
+        let ctx = context(&r, ranks as u64);
         let tree = ckptscope::scan::scan(&RealFs, &r);
-        let cfg = ResumeConfig {
-            load_checkpoint: Some(r.clone()),
-            ..Default::default()
-        };
-        let env = EnvFacts {
-            world_size: ranks as u64,
-            device_num_per_node: 8,
-            shared_paths: Some(r.clone()),
-            ..Default::default()
-        };
-        let paths = PathFacts {
-            abspath: r.clone(),
-            realpath: r.clone(),
-            shared_realpaths: vec![(r.clone(), r.clone())],
-            ..Default::default()
-        };
         for _ in 0..n {
             let _ = ckptscope::resolve::mindformers::resolve(
                 &ckptscope::resolve::mindformers::Inputs {
                     tree: &tree,
-                    config: &cfg,
-                    env: &env,
-                    paths: &paths,
+                    config: &ctx.config,
+                    env: &ctx.env,
+                    paths: &ctx.paths,
                 },
             );
         }

@@ -158,7 +158,7 @@ fn external(cmd: &str, args: &[&str], file: &Path) -> Option<Duration> {
 }
 
 fn pool_hash(files: &[PathBuf]) -> Duration {
-    let pool = Pool::new(files.len());
+    let pool = Pool::new(files.len(), std::sync::Arc::new(ckptscope::fsys::RealFs));
     let t = Instant::now();
     for (i, f) in files.iter().enumerate() {
         let stat = stat_of(&std::fs::metadata(f).unwrap());
@@ -207,6 +207,7 @@ fn main() {
     let b = random_gib(&dir, "random-b.ckpt", 2);
     let st = stat_of(&std::fs::metadata(&a).unwrap());
     let deep = ckptscope::verify::verdict::check_file(
+        &ckptscope::fsys::RealFs,
         &a,
         &st,
         &ckptscope::verify::verdict::CheckOptions {
@@ -216,7 +217,7 @@ fn main() {
     );
     assert_eq!(
         deep.verdict,
-        ckptscope::verify::verdict::Verdict::Ok,
+        ckptscope::model::Verdict::Ok,
         "{}",
         deep.detail
     );

@@ -1,24 +1,33 @@
 //! Watcher benchmarks (figures in the README):
-//! 1. latency from `rename(tmp → final)` to the `shard_added` event: inotify (p50/p95/p99) and
-//!    polling only (max, against the interval);
+//! 1. latency from `rename(tmp → final)` to the session's `shard_added` event (watcher, delta,
+//!    session diff): inotify (p50/p95/p99) and polling only (max, against the interval);
 //! 2. cost on the 4,096 × 51-file tree of `benches/scan_resolve.rs` (208,896 files): CPU used
 //!    while idle with inotify, and per poll interval when polling only.
 //!
 //! Run: `cargo bench --bench watch` (run `cargo bench --bench scan_resolve` first for part 2).
 
-use ckptscope::watch::{spawn, WatchConfig, WatchEvent};
+use ckptscope::fsys::RealFs;
+use ckptscope::watch::{spawn, WatchConfig, WatchHandle, WatchMsg};
+use ckptscope::{Environment, Event, JobContext, Session};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn config(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> WatchConfig {
-    WatchConfig {
-        poll,
-        poll_only: poll_only.then(|| "bench".to_owned()),
-        verify,
-        ..WatchConfig::local(&root.to_string_lossy())
-    }
+/// A watcher on `root` and the session it feeds (as `watch --ndjson` runs them).
+fn start(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> (WatchHandle, Session) {
+    let env = Environment::with(&[], root.parent().unwrap());
+    let ctx =
+        JobContext::gather(&RealFs, &env, &root.to_string_lossy(), &Default::default()).unwrap();
+    let mut cfg =
+        WatchConfig::for_job(&ctx, Arc::new(RealFs), Some(poll.as_secs_f64()), poll_only).unwrap();
+    cfg.verify = verify;
+    let h = spawn(cfg);
+    let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
+        panic!("the watcher did not start")
+    };
+    let s = Session::from_tree(Arc::new(RealFs), ctx, tree);
+    (h, s)
 }
 
 /// CPU time (user + system) of this process so far.
@@ -46,11 +55,7 @@ fn latencies(poll_only: bool, poll: Duration, n: usize, gap: Duration) -> Vec<Du
     for r in 0..8 {
         std::fs::create_dir_all(root.join(format!("rank_{r}"))).unwrap();
     }
-    let h = spawn(config(&root, poll, poll_only, false));
-    assert!(matches!(
-        h.events.recv().unwrap(),
-        WatchEvent::Snapshot { .. }
-    ));
+    let (h, mut session) = start(&root, poll, poll_only, false);
     let renamed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let (w_root, w_renamed) = (root.clone(), renamed.clone());
     let writer = std::thread::spawn(move || {
@@ -75,15 +80,21 @@ fn latencies(poll_only: bool, poll: Duration, n: usize, gap: Duration) -> Vec<Du
     let mut out = Vec::new();
     let deadline = Instant::now() + gap * n as u32 + poll * 2 + Duration::from_secs(2);
     while out.len() < n && Instant::now() < deadline {
-        if let Ok(WatchEvent::ShardAdded {
-            file,
-            kind: "checkpoint",
-            ..
-        }) = h.events.recv_timeout(Duration::from_millis(100))
-        {
-            let at = Instant::now();
-            if let Some(t) = renamed.lock().unwrap().get(&file) {
-                out.push(at - *t);
+        let Ok(msg) = h.events.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        session.absorb(msg).unwrap();
+        for e in session.drain_events() {
+            if let Event::ShardAdded {
+                file,
+                kind: "checkpoint",
+                ..
+            } = e
+            {
+                let at = Instant::now();
+                if let Some(t) = renamed.lock().unwrap().get(&file) {
+                    out.push(at - *t);
+                }
             }
         }
     }
@@ -127,11 +138,7 @@ fn main() {
         (true, Duration::from_secs(10), Duration::from_secs(30)),
     ] {
         let t = Instant::now();
-        let h = spawn(config(&big, poll, poll_only, false));
-        assert!(matches!(
-            h.events.recv().unwrap(),
-            WatchEvent::Snapshot { .. }
-        ));
+        let (h, _session) = start(&big, poll, poll_only, false);
         let ready = t.elapsed();
         std::thread::sleep(Duration::from_secs(1));
         let c0 = cpu();

@@ -15,14 +15,32 @@ pub struct RawEntry {
     pub lstat: io::Result<Stat>,
 }
 
+/// A file opened for reading (seekable: the `.ckpt` walker skips tensor payloads).
+pub trait ReadSeek: io::Read + io::Seek + Send {}
+impl<T: io::Read + io::Seek + Send> ReadSeek for T {}
+
+/// Where `/proc/self/mounts` is: the mount table every job context reads.
+pub const MOUNT_TABLE: &str = "/proc/self/mounts";
+
 /// Read-only filesystem access.
-pub trait Fs: Sync {
+pub trait Fs: Sync + Send {
     /// `stat`, following symlinks.
     fn stat(&self, path: &Path) -> io::Result<Stat>;
     /// List a directory in `readdir` order, with each entry's `lstat`.
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>>;
     /// Read a small regular file whole, refusing files over `limit` bytes and non-regular files.
     fn read_small(&self, path: &Path, limit: u64) -> FileRead;
+    /// Open a regular file read-only (never blocking on a FIFO), with its `fstat`.
+    fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)>;
+    /// Resolve symlinks and `..` (the path must exist).
+    fn canonicalize(&self, path: &Path) -> io::Result<std::path::PathBuf>;
+    /// The text of the mount table (`/proc/self/mounts`), or `None` when it cannot be read.
+    fn mount_table(&self) -> Option<String> {
+        match self.read_small(Path::new(MOUNT_TABLE), 16 << 20) {
+            FileRead::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        }
+    }
 }
 
 /// The real filesystem.
@@ -78,6 +96,16 @@ impl Fs for RealFs {
         fs::metadata(path).map(|m| stat_of(&m))
     }
 
+    fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)> {
+        let f = open_regular(path)?;
+        let st = stat_of(&f.metadata()?);
+        Ok((Box::new(f), st))
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        fs::canonicalize(path)
+    }
+
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
         let mut out = Vec::new();
         for e in fs::read_dir(path)? {
@@ -117,12 +145,14 @@ impl Fs for RealFs {
 }
 
 /// A test seam: the real filesystem, except that chosen paths fail with chosen errno values
-/// (`read_dir` and `read_small` of that path), and chosen entries vanish between `readdir` and
-/// their `stat` (listed, but `lstat` fails with ENOENT), as in a race with a writer.
+/// (`read_dir`, `read_small` and `open` of that path), chosen entries vanish between `readdir`
+/// and their `stat` (listed, but `lstat` fails with ENOENT), as in a race with a writer, and
+/// the mount table can be replaced (to put a folder on NFS or Lustre).
 #[derive(Default)]
 pub struct FaultyFs {
     pub faults: Vec<(std::path::PathBuf, i32)>,
     pub vanish: Vec<std::path::PathBuf>,
+    pub mount_table: Option<String>,
 }
 
 impl FaultyFs {
@@ -157,5 +187,20 @@ impl Fs for FaultyFs {
             Some(e) => FileRead::Error(OsErr::from_io(&e)),
             None => RealFs.read_small(path, limit),
         }
+    }
+
+    fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)> {
+        match self.fault(path) {
+            Some(e) => Err(e),
+            None => RealFs.open(path),
+        }
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        RealFs.canonicalize(path)
+    }
+
+    fn mount_table(&self) -> Option<String> {
+        self.mount_table.clone().or_else(|| RealFs.mount_table())
     }
 }

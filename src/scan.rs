@@ -16,11 +16,18 @@ use std::sync::Mutex;
 /// Small control files larger than this are not read (a real `meta.json` is under 200 bytes).
 pub const SMALL_FILE_LIMIT: u64 = 4 << 20;
 
-/// Scan `root` (as given on the command line) into a tree.
+/// Scan `root` (as given on the command line, read as given) into a tree.
 pub fn scan(fs: &dyn Fs, root: &str) -> Tree {
-    let state = scan_root(fs, root);
+    let path = Path::new(if root.is_empty() { "." } else { root });
+    scan_at(fs, path, root)
+}
+
+/// Scan the folder at `path` into a tree labelled `label` (the root as the user gave it:
+/// MindFormers' messages quote it, while the canonical path is what is read).
+pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
+    let state = scan_root(fs, path);
     let mut tree = Tree {
-        root: root.to_owned(),
+        root: label.to_owned(),
         state,
         dirs: BTreeMap::new(),
         verdicts: Default::default(),
@@ -35,15 +42,14 @@ pub fn scan(fs: &dyn Fs, root: &str) -> Tree {
                 .collect()
         })
         .unwrap_or_default();
-    for (name, node) in scan_dirs(fs, root, &names) {
+    for (name, node) in scan_dirs(fs, path, &names) {
         tree.dirs.insert(name, node);
     }
     tree
 }
 
 /// The root's own state (missing, a file, a listed directory …).
-pub fn scan_root(fs: &dyn Fs, root: &str) -> RootState {
-    let path = Path::new(if root.is_empty() { "." } else { root });
+pub fn scan_root(fs: &dyn Fs, path: &Path) -> RootState {
     match fs.stat(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => RootState::Missing,
         Err(e) => RootState::Error(OsErr::from_io(&e)),
@@ -56,7 +62,7 @@ pub fn scan_root(fs: &dyn Fs, root: &str) -> RootState {
 }
 
 /// Scan the named sub-folders of `root` in parallel.
-pub fn scan_dirs(fs: &dyn Fs, root: &str, names: &[String]) -> Vec<(String, DirNode)> {
+pub fn scan_dirs(fs: &dyn Fs, root: &Path, names: &[String]) -> Vec<(String, DirNode)> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -70,7 +76,7 @@ pub fn scan_dirs(fs: &dyn Fs, root: &str, names: &[String]) -> Vec<(String, DirN
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    let dir = Path::new(root).join(name);
+                    let dir = root.join(name);
                     local.push((name.clone(), scan_dir(fs, &dir)));
                 }
                 out.lock().unwrap_or_else(|p| p.into_inner()).extend(local);

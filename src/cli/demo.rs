@@ -41,7 +41,12 @@ pub struct DemoArgs {
     pub ui: super::tui::UiArgs,
 }
 
-pub fn demo_cmd(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn demo_cmd(
+    a: &DemoArgs,
+    env: &crate::job::Environment,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     if a.list {
         for (name, text) in BUILTIN {
             let desc = crate::demo::scenario::parse(text)
@@ -71,7 +76,7 @@ pub fn demo_cmd(a: &DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let code = if headless {
         headless_run(a, &sc, &dir, pace, &stop, out)
     } else {
-        tui_run(a, &sc, &dir, pace, &stop, err)
+        tui_run(a, env, &sc, &dir, pace, &stop, err)
     };
     if a.keep || a.out.is_some() {
         let line = format!("files kept in {}", dir.display());
@@ -173,8 +178,10 @@ fn headless_run(
     i32::from(!all)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn tui_run(
     a: &DemoArgs,
+    env: &crate::job::Environment,
     sc: &crate::demo::scenario::Scenario,
     dir: &std::path::Path,
     pace: Duration,
@@ -185,6 +192,24 @@ fn tui_run(
     if let Err(e) = std::fs::create_dir_all(&root) {
         return fail(err, &format!("{}: {e}", root.display()));
     }
+    let play = Play {
+        root: root.clone(),
+        scenario: sc,
+        pace,
+        stop,
+    };
+    // the very context the headless demo and its checks use
+    let (ctx, cfg) = match crate::demo::job_context(&root, &play.flags())
+        .map_err(|e| e.to_string())
+        .and_then(|ctx| {
+            let fs: std::sync::Arc<dyn crate::fsys::Fs> = std::sync::Arc::new(crate::fsys::RealFs);
+            let cfg = crate::watch::WatchConfig::for_job(&ctx, fs, Some(2.0), false)
+                .map_err(|e| e.to_string())?;
+            Ok((ctx, cfg))
+        }) {
+        Ok(x) => x,
+        Err(m) => return fail(err, &m),
+    };
     let (tx, captions) = crossbeam_channel::unbounded();
     let (sc2, root2, stop2) = (sc.clone(), root.clone(), stop.clone());
     let trainer = std::thread::spawn(move || {
@@ -198,29 +223,13 @@ fn tui_run(
             let _ = tx.send(l.trim().to_owned());
         };
         say(&format!("scenario {}: {}", sc2.name, sc2.description));
-        let _ = play.play(&mut say);
-        if !stop2.load(Ordering::Relaxed) {
-            say(&format!("done — {}", sc2.outcome));
+        match play.play(&mut say) {
+            Err(e) => say(&format!("the trainer FAILED: {e}")),
+            Ok(()) if !stop2.load(Ordering::Relaxed) => say(&format!("done — {}", sc2.outcome)),
+            Ok(()) => {}
         }
     });
-    let args = super::WatchArgs {
-        dir: root.to_string_lossy().into_owned(),
-        ndjson: false,
-        poll: Some(2.0),
-        no_inotify: false,
-        no_verify: false,
-        format: None,
-        job: super::JobArgs {
-            world_size: sc.run.world_size,
-            device_num_per_node: sc.run.device_num_per_node.unwrap_or(8),
-            shared_paths: None,
-        },
-        ui: a.ui.clone(),
-    };
-    let code = match super::watch::watch_config(&args) {
-        Ok(cfg) => super::tui::run_with_captions(cfg, &a.ui, Some(captions), err),
-        Err(m) => fail(err, &m),
-    };
+    let code = super::tui::run(ctx, cfg, &a.ui, env, Some(captions), err);
     stop.store(true, Ordering::Relaxed);
     let _ = trainer.join();
     code

@@ -1,25 +1,37 @@
 //! `ckptscope grid DIR`: the step × rank grid as plain text (for bug reports and terminals
-//! without the TUI).
+//! without the TUI): the session's grid after every shard was verified (cheap pass).
 
-use super::{fail, FormatArg};
-use crate::layout::mindformers::names::Fmt;
+use super::fail;
+use crate::fsys::Fs;
+use crate::job::{Environment, JobContext, JobFlags};
+use crate::session::Session;
+use crate::verify::tree::TreeOptions;
 use std::io::Write;
-use std::path::Path;
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct GridArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
     pub dir: String,
-    /// load_ckpt_format.
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
-    /// The job's world size (default: the number of rank_* entries).
-    #[arg(long, value_name = "N")]
-    pub world_size: Option<u64>,
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
-pub fn grid_cmd(a: &GridArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    if !Path::new(&a.dir).is_dir() {
+pub fn grid_cmd(
+    a: &GridArgs,
+    fs: Arc<dyn Fs>,
+    env: &Environment,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let ctx = match JobContext::gather(&*fs, env, &a.dir, &a.job) {
+        Ok(c) => c,
+        Err(e) => return fail(err, &e.to_string()),
+    };
+    if !fs
+        .stat(&ctx.canonical)
+        .is_ok_and(|s| s.kind == crate::model::FileKind::Dir)
+    {
         return fail(
             err,
             &format!(
@@ -28,13 +40,29 @@ pub fn grid_cmd(a: &GridArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             ),
         );
     }
-    let fmt = match a.format {
-        Some(FormatArg::Safetensors) => Fmt::Safetensors,
-        _ => Fmt::Ckpt,
+    let mut session = Session::open(fs, ctx);
+    let opts = TreeOptions {
+        deep: false,
+        step: None,
+        now: std::time::SystemTime::now(),
+        workers: 0,
     };
-    let text = crate::grid::text_for(Path::new(&a.dir), fmt, a.world_size);
-    if out.write_all(text.as_bytes()).is_err() {
-        return 2;
+    session.verify_all(&opts, &Default::default(), &mut |_, _| {});
+    let g = session.grid();
+    let title = format!(
+        "ckptscope grid — {} ({} ranks × {} steps)",
+        crate::report::terminal::safe(&a.dir),
+        g.ranks.len(),
+        g.columns.len()
+    );
+    let text = crate::grid::text::render(g, &title);
+    if let Err(e) = out.write_all(text.as_bytes()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return fail(err, &format!("cannot write the grid: {e}"));
+        }
     }
-    0
+    match super::resolve::unreadable(session.tree()) {
+        Some(msg) => fail(err, &msg),
+        None => 0,
+    }
 }

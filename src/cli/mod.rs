@@ -1,5 +1,6 @@
 //! Command-line adapter: clap parsing and exit codes. Each subcommand is a thin layer over the
-//! library, in its own file.
+//! library, in its own file: it gathers the job context ([`crate::job`]), opens a
+//! [`crate::session::Session`] and prints what the session answers.
 
 mod demo;
 mod grid;
@@ -10,13 +11,16 @@ mod watch;
 
 pub use demo::DemoArgs;
 pub use grid::{grid_cmd, GridArgs};
-pub use resolve::{py_realpath, resolve_cmd, ResolveArgs};
+pub use resolve::{resolve_cmd, ResolveArgs};
+pub use tui::UiArgs;
 pub use verify::{verify_cmd, VerifyArgs};
-pub use watch::{network_reason, watch_cmd, WatchArgs};
+pub use watch::{watch_cmd, WatchArgs};
 
-use crate::fsys::RealFs;
-use clap::{Parser, Subcommand, ValueEnum};
+use crate::fsys::{Fs, RealFs};
+use crate::job::Environment;
+use clap::{Parser, Subcommand};
 use std::io::Write;
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,46 +50,14 @@ pub enum Command {
     /// Follow a live tree: changes, verdicts and the resume decision as they happen.
     Watch(Box<WatchArgs>),
     /// The step × rank grid as plain text (every shard verified, picks marked).
-    Grid(GridArgs),
-}
-
-/// The job's shape, as MindFormers reads it from the environment (flags override).
-#[derive(clap::Args, Debug, Clone)]
-pub struct JobArgs {
-    /// The job's world size (default: env RANK_SIZE, else the number of rank_* entries).
-    #[arg(long, env = "RANK_SIZE", value_name = "N")]
-    pub world_size: Option<u64>,
-    #[arg(
-        long,
-        env = "DEVICE_NUM_PER_NODE",
-        value_name = "N",
-        default_value_t = 8
-    )]
-    pub device_num_per_node: i64,
-    /// Comma-separated shared path prefixes (env SHARED_PATHS).
-    #[arg(long, env = "SHARED_PATHS", value_name = "P1,P2")]
-    pub shared_paths: Option<String>,
-}
-
-impl Default for JobArgs {
-    fn default() -> Self {
-        JobArgs {
-            world_size: None,
-            device_num_per_node: 8,
-            shared_paths: None,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FormatArg {
-    Ckpt,
-    Safetensors,
+    Grid(Box<GridArgs>),
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let env = Environment::from_process();
+    let fs: Arc<dyn Fs> = Arc::new(RealFs);
     let command = match (cli.command, cli.dir) {
         (Some(c), _) => c,
         (None, Some(dir)) => {
@@ -95,13 +67,10 @@ pub fn main() -> i32 {
             } else {
                 "resolve"
             };
-            let parsed = Cli::parse_from(["ckptscope", sub, dir.as_str()]).command;
-            match parsed {
-                Some(Command::Watch(args)) => {
-                    return match watch::watch_config(&args) {
-                        Ok(cfg) => tui::run(cfg, &cli.ui, &mut err),
-                        Err(m) => fail(&mut err, &m),
-                    };
+            match Cli::parse_from(["ckptscope", sub, dir.as_str()]).command {
+                Some(Command::Watch(mut args)) => {
+                    args.ui = cli.ui;
+                    Command::Watch(args)
                 }
                 Some(c) => c,
                 None => return 2,
@@ -113,15 +82,15 @@ pub fn main() -> i32 {
         }
     };
     match command {
-        Command::Resolve(a) => resolve_cmd(&a, &RealFs, &mut out, &mut err),
-        Command::Demo(a) => demo::demo_cmd(&a, &mut out, &mut err),
-        Command::Verify(a) => verify_cmd(&a, &mut out, &mut err),
-        Command::Watch(a) => watch_cmd(&a, &mut out, &mut err),
-        Command::Grid(a) => grid_cmd(&a, &mut out, &mut err),
+        Command::Resolve(a) => resolve_cmd(&a, fs, &env, &mut out, &mut err),
+        Command::Demo(a) => demo::demo_cmd(&a, &env, &mut out, &mut err),
+        Command::Verify(a) => verify_cmd(&a, fs, &env, &mut out, &mut err),
+        Command::Watch(a) => watch_cmd(&a, fs, &env, &mut out, &mut err),
+        Command::Grid(a) => grid_cmd(&a, fs, &env, &mut out, &mut err),
     }
 }
 
 pub(crate) fn fail(err: &mut dyn Write, msg: &str) -> i32 {
-    let _ = writeln!(err, "ckptscope: {msg}");
+    let _ = writeln!(err, "ckptscope: {}", crate::report::terminal::safe(msg));
     2
 }

@@ -1,10 +1,12 @@
 //! Starting the TUI: terminal setup and restore (also on error and on panic, via ratatui's
 //! hook), the input thread, the watcher, and the event loop.
 
-use crate::ui::run::{event_loop, forward_watch, mode_text, spawn_input};
-use crate::ui::state::{Inputs, State};
+use crate::job::JobContext;
+use crate::session::Session;
+use crate::ui::run::{event_loop, forward_watch, spawn_input};
+use crate::ui::state::State;
 use crate::ui::theme::Theme;
-use crate::watch::{spawn, WatchConfig, WatchEvent};
+use crate::watch::{spawn, WatchConfig, WatchMsg};
 use std::io::Write;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -21,9 +23,10 @@ pub struct UiArgs {
 }
 
 impl UiArgs {
-    pub fn theme(&self) -> Result<Theme, String> {
+    /// The theme for `env` (NO_COLOR, when set and not empty, turns colour off in `auto`).
+    pub fn theme(&self, env: &crate::job::Environment) -> Result<Theme, String> {
         let color = match self.color.as_str() {
-            "auto" => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            "auto" => env.get("NO_COLOR").is_none_or(|v| v.is_empty()),
             "always" => true,
             "never" => false,
             other => return Err(format!("--color {other}: expected auto, always or never")),
@@ -35,38 +38,36 @@ impl UiArgs {
     }
 }
 
-pub fn run(cfg: WatchConfig, ui: &UiArgs, err: &mut dyn Write) -> i32 {
-    run_with_captions(cfg, ui, None, err)
-}
-
-/// The TUI with a caption line fed by `captions` (the demo narrates its timeline there).
-pub fn run_with_captions(
+/// The TUI on a live session of `ctx`, watched as `cfg` says; `captions` feeds the narration
+/// line (the demo narrates its timeline there).
+pub fn run(
+    ctx: JobContext,
     cfg: WatchConfig,
     ui: &UiArgs,
+    env: &crate::job::Environment,
     captions: Option<crossbeam_channel::Receiver<String>>,
     err: &mut dyn Write,
 ) -> i32 {
-    let theme = match ui.theme() {
+    let theme = match ui.theme(env) {
         Ok(t) => t,
         Err(m) => return super::fail(err, &m),
     };
-    let inputs = Inputs {
-        fmt: cfg.config.fmt,
-        config: cfg.config.clone(),
-        env: cfg.env.clone(),
-        paths: cfg.paths.clone(),
-        run: Default::default(),
-    };
-    let root = cfg.root.clone();
+    let fs = cfg.fs.clone();
     let verifying = cfg.verify;
     let handle = spawn(cfg);
-    if !matches!(handle.events.recv(), Ok(WatchEvent::Snapshot { .. })) {
-        return super::fail(err, &format!("{root}: the watcher did not start"));
-    }
-    let tree = handle.snapshot().unwrap_or_default();
-    let mut state = State::new(root, inputs, tree, theme.color);
+    let (tree, mode) = match handle.events.recv() {
+        Ok(WatchMsg::Started { tree, mode }) => (tree, mode),
+        Ok(WatchMsg::Failed(e)) => return super::fail(err, &e.to_string()),
+        _ => {
+            return super::fail(
+                err,
+                &format!("{}: the watcher stopped before its first scan", ctx.root),
+            )
+        }
+    };
+    let mut state = State::new(Session::from_tree(fs, ctx, tree), theme.color);
     state.verifying = verifying;
-    state.mode = handle.mode().map_or_else(String::new, |m| mode_text(&m));
+    state.mode = Some(mode);
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_input(tx.clone());
     if let Some(c) = captions {

@@ -2,15 +2,20 @@
 //! optional SHA-256 (against manifests, or written to a manifest outside the tree).
 
 use super::fail;
-use crate::fsys::RealFs;
+use crate::fsys::Fs;
+use crate::job::{Environment, JobContext, JobFlags};
+use crate::model::ShardResult;
 use crate::model::{DirNode, RootState, Tree};
-use crate::scan::{scan, scan_dir};
+use crate::scan::{scan_dir, scan_root};
+use crate::session::Session;
 use crate::verify::digest::{check_outside, read_manifests, render_sums, Manifest};
-use crate::verify::tree::{summary, verify_tree, ShardReport, TreeOptions};
+use crate::verify::tree::priorities;
+use crate::verify::tree::{summary, verify_tree, TreeOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -31,23 +36,14 @@ pub struct VerifyArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
-/// What PATH is, as a tree to verify (a single folder or file becomes a one-folder tree).
-fn target(path: &Path) -> Result<Tree, String> {
-    let p = path.to_string_lossy().into_owned();
-    let tree = scan(&RealFs, &p);
-    match &tree.state {
-        RootState::Missing => Err(format!("{p}: no such file or directory")),
-        RootState::Error(e) => Err(format!("{p}: {}", e.text)),
-        RootState::Other(k) => Err(format!("{p} is a {k:?}: not a checkpoint")),
-        RootState::File(_) | RootState::Dir(_) if !tree.dirs.is_empty() => Ok(tree),
-        RootState::File(_) | RootState::Dir(_) => Ok(single(path, &tree.state)),
-    }
-}
-
-/// A rank folder or a single file, wrapped so the tree verifier can handle it.
-fn single(path: &Path, state: &RootState) -> Tree {
+/// A rank folder or a single file, wrapped as a one-folder tree so the tree verifier can
+/// handle it (no job around it: nothing is resolved). Returns the tree and the folder it is
+/// read from.
+fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -61,75 +57,35 @@ fn single(path: &Path, state: &RootState) -> Tree {
         dirs: Default::default(),
         verdicts: Default::default(),
     };
-    match state {
-        RootState::Dir(_) => {
-            tree.dirs.insert(name, scan_dir(&RealFs, path));
-        }
-        _ => {
-            let listing = crate::scan::scan_dir(&RealFs, parent).listing;
-            let only: Vec<_> = listing
-                .entries()
-                .iter()
-                .filter(|e| e.name == name)
-                .cloned()
-                .collect();
-            let dir = parent
-                .file_name()
-                .map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned());
-            tree.root = parent
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_string_lossy()
-                .into_owned();
-            tree.dirs.insert(
-                dir,
-                DirNode {
-                    stat: None,
-                    listing: crate::model::Listing::Entries(only),
-                    meta: None,
-                },
-            );
-        }
+    if let RootState::Dir(_) = state {
+        tree.dirs.insert(name, scan_dir(fs, path));
+        return (tree, parent.to_path_buf());
     }
-    tree
-}
-
-/// MindFormers' pick with default settings (single node, by meta.json): verified first.
-fn mindformers_view(tree: &Tree) -> crate::resolve::mindformers::MfResolution {
-    use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
-    let n = tree.dirs.len() as u64;
-    let fmt = if tree
-        .dirs
-        .values()
-        .flat_map(|d| d.listing.entries())
-        .any(|e| e.name.ends_with(".safetensors"))
-    {
-        crate::layout::mindformers::names::Fmt::Safetensors
-    } else {
-        crate::layout::mindformers::names::Fmt::Ckpt
-    };
-    let config = ResumeConfig {
-        load_checkpoint: Some(tree.root.clone()),
-        fmt,
-        ..Default::default()
-    };
-    let env = EnvFacts {
-        world_size: n,
-        device_num_per_node: n.max(8) as i64,
-        ..Default::default()
-    };
-    let paths = PathFacts {
-        abspath: tree.root.clone(),
-        realpath: tree.root.clone(),
-        ..Default::default()
-    };
-    crate::resolve::mindformers::resolve(&crate::resolve::mindformers::Inputs {
-        tree,
-        config: &config,
-        env: &env,
-        paths: &paths,
-    })
+    let listing = scan_dir(fs, parent).listing;
+    let only: Vec<_> = listing
+        .entries()
+        .iter()
+        .filter(|e| e.name == name)
+        .cloned()
+        .collect();
+    let dir = parent
+        .file_name()
+        .map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned());
+    let grand = parent
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    tree.root = grand.to_string_lossy().into_owned();
+    tree.dirs.insert(
+        dir,
+        DirNode {
+            stat: None,
+            listing: crate::model::Listing::Entries(only),
+            meta: None,
+        },
+    );
+    (tree, grand)
 }
 
 fn parse_step(s: &str) -> Option<(u64, u64)> {
@@ -137,35 +93,43 @@ fn parse_step(s: &str) -> Option<(u64, u64)> {
     Some((e.parse().ok()?, st.parse().ok()?))
 }
 
-pub fn verify_cmd(a: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn verify_cmd(
+    a: &VerifyArgs,
+    fs: Arc<dyn Fs>,
+    env: &Environment,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let step = match a.step.as_deref().map(|s| parse_step(s).ok_or(s)) {
         Some(Err(s)) => return fail(err, &format!("--step {s}: expected EPOCH_STEP, e.g. 20_2")),
         Some(Ok(s)) => Some(s),
         None => None,
     };
-    let tree = match target(&a.path) {
-        Ok(t) => t,
-        Err(m) => {
-            return fail(
-                err,
-                &format!("{m}; pass a checkpoint folder, a rank folder or a shard"),
-            )
-        }
-    };
+    if a.jobs > MAX_JOBS {
+        return fail(
+            err,
+            &format!(
+                "--jobs {}: expected at most {MAX_JOBS} worker threads",
+                a.jobs
+            ),
+        );
+    }
     if let Some(dest) = &a.write_manifest {
         if let Err(m) = check_outside(&a.path, dest) {
             return fail(err, &m);
         }
     }
-    let root = PathBuf::from(&tree.root);
-    let dirs: Vec<PathBuf> = tree.dirs.keys().map(|d| root.join(d)).collect();
-    let manifest = if a.hash || a.write_manifest.is_some() {
-        read_manifests(&root, &dirs)
-    } else {
-        Manifest::default()
-    };
+    let shown = a.path.to_string_lossy().into_owned();
+    let state = scan_root(&*fs, &a.path);
+    match &state {
+        RootState::Missing => return fail(err, &format!("{shown}: no such file or directory; pass a checkpoint folder, a rank folder or a shard")),
+        RootState::Error(e) => return fail(err, &format!("{shown}: {}; pass a checkpoint folder, a rank folder or a shard", e.text)),
+        RootState::Other(k) => return fail(err, &format!("{shown} is a {k:?}: not a checkpoint; pass a checkpoint folder, a rank folder or a shard")),
+        _ => {}
+    }
+    let deep = a.hash || a.write_manifest.is_some();
     let opts = TreeOptions {
-        deep: a.hash || a.write_manifest.is_some(),
+        deep,
         step,
         now: std::time::SystemTime::now(),
         workers: a.jobs,
@@ -183,35 +147,77 @@ pub fn verify_cmd(a: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
         }
         None => {}
     };
-    let order = crate::verify::tree::priorities(&tree, Some(&mindformers_view(&tree)));
-    let priority = |d: &str, n: &str| {
-        order
-            .get(&(d.to_owned(), n.to_owned()))
-            .copied()
-            .unwrap_or(u32::MAX)
+    let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| e.name.starts_with("rank_") && e.is_dir()));
+    let (shards, manifest, root) = if is_tree {
+        let ctx = match JobContext::gather(&*fs, env, &shown, &a.job) {
+            Ok(c) => c,
+            Err(e) => return fail(err, &e.to_string()),
+        };
+        let mut session = Session::open(fs.clone(), ctx);
+        let root = session.ctx().canonical.clone();
+        let manifest = manifests(&root, session.tree(), deep);
+        (
+            session.verify_all(&opts, &manifest, &mut progress),
+            manifest,
+            root,
+        )
+    } else {
+        let (tree, root) = single(&*fs, &a.path, &state);
+        let manifest = manifests(&root, &tree, deep);
+        let order = priorities(&tree, None);
+        let priority = |d: &str, n: &str| {
+            order
+                .get(&(d.to_owned(), n.to_owned()))
+                .copied()
+                .unwrap_or(u32::MAX)
+        };
+        let shards = verify_tree(
+            fs.clone(),
+            &root,
+            &tree,
+            &opts,
+            &manifest,
+            &priority,
+            &mut progress,
+        );
+        (shards, manifest, root)
     };
-    let shards = verify_tree(&tree, &opts, &manifest, &priority, &mut progress);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     if let Some(dest) = &a.write_manifest {
         let hashes: Vec<(PathBuf, String)> = shards
             .iter()
-            .filter_map(|s| Some((root.join(&s.dir).join(&s.file), s.sha256.clone()?)))
+            .filter_map(|s| Some((root.join(&s.dir).join(&s.file), s.check.sha256.clone()?)))
             .collect();
         if let Err(e) = std::fs::write(dest, render_sums(&root, &hashes)) {
             return fail(err, &format!("{}: {e}", dest.display()));
         }
     }
     let text = if a.json {
-        json_text(&shards, &manifest)
+        match json_text(&shards, &manifest) {
+            Ok(t) => t,
+            Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
+        }
     } else {
         human(&shards, &manifest)
     };
     if out.write_all(text.as_bytes()).is_err() {
         return 2;
     }
-    i32::from(shards.iter().any(|s| s.verdict.is_damaged()))
+    i32::from(shards.iter().any(|s| s.check.verdict.is_damaged()))
+}
+
+/// The most worker threads `--jobs` accepts (more only thrash the disk).
+const MAX_JOBS: usize = 1024;
+
+/// The SHA-256 manifests beside the tree and its folders (read only for a deep check).
+fn manifests(root: &Path, tree: &Tree, deep: bool) -> Manifest {
+    if !deep {
+        return Manifest::default();
+    }
+    let dirs: Vec<PathBuf> = tree.dirs.keys().map(|d| root.join(d)).collect();
+    read_manifests(root, &dirs)
 }
 
 fn progress_bar(json: bool) -> Option<ProgressBar> {
@@ -227,17 +233,20 @@ fn progress_bar(json: bool) -> Option<ProgressBar> {
     Some(b)
 }
 
-fn json_text(shards: &[ShardReport], manifest: &Manifest) -> String {
+fn json_text(shards: &[ShardResult], manifest: &Manifest) -> Result<String, serde_json::Error> {
     let counts = summary(shards);
-    let damaged = shards.iter().filter(|s| s.verdict.is_damaged()).count();
+    let damaged = shards
+        .iter()
+        .filter(|s| s.check.verdict.is_damaged())
+        .count();
     let doc = json!({
         "shards": shards,
         "summary": {"total": shards.len(), "damaged": damaged, "by_verdict": counts, "manifests": manifest.sources},
     });
-    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
 
-fn human(shards: &[ShardReport], manifest: &Manifest) -> String {
+fn human(shards: &[ShardResult], manifest: &Manifest) -> String {
     let mut s = String::new();
     for r in shards {
         let rank = r
@@ -246,11 +255,11 @@ fn human(shards: &[ShardReport], manifest: &Manifest) -> String {
         s.push_str(&format!(
             "{:<11} {:<16} {}  {}\n",
             rank,
-            r.verdict.name(),
+            r.check.verdict.name(),
             r.file,
-            r.detail
+            r.check.detail
         ));
-        if let Some(h) = &r.sha256 {
+        if let Some(h) = &r.check.sha256 {
             s.push_str(&format!("{:<28} sha256 {h}\n", ""));
         }
     }

@@ -1,15 +1,18 @@
-//! `ckptscope watch DIR`: follow a live tree. `--ndjson` streams one JSON object per line
-//! (flushed per line) for scripts and alerting; without it the same stream is printed for people
-//! (the TUI will take over that role).
+//! `ckptscope watch DIR`: follow a live tree. On a terminal (without `--ndjson`) the TUI opens;
+//! otherwise the session's events stream out, one JSON object per line with `--ndjson` (flushed
+//! per line) or one line of text each. The watcher only keeps the session's model current; the
+//! `resolution` lines come from the same session code as `resolve --json`.
 
-use super::{fail, FormatArg};
-use crate::layout::mindformers::names::Fmt;
-use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
-use crate::watch::mounts::{is_network_fs, mount_of, parse_mountinfo};
-use crate::watch::{spawn, WatchConfig};
+use super::fail;
+use crate::fsys::Fs;
+use crate::job::{Environment, JobContext, JobFlags};
+use crate::session::events::Event;
+use crate::session::Session;
+use crate::watch::{spawn, WatchConfig, WatchError, WatchMsg};
+use crossbeam_channel::RecvTimeoutError;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(clap::Args, Debug)]
 pub struct WatchArgs {
@@ -24,113 +27,153 @@ pub struct WatchArgs {
     /// Never use inotify, poll only (what network filesystems get automatically).
     #[arg(long)]
     pub no_inotify: bool,
-    /// Do not verify shards in the background (no verdict events, no safe pick).
+    /// Do not verify every shard in the background (the shards the answer needs are still
+    /// checked).
     #[arg(long)]
     pub no_verify: bool,
-    /// load_ckpt_format.
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
     #[command(flatten)]
-    pub job: super::JobArgs,
+    pub job: JobFlags,
     #[command(flatten)]
     pub ui: super::tui::UiArgs,
 }
 
-/// Why this folder must be polled, when it sits on a network or parallel filesystem.
-pub fn network_reason(dir: &str) -> Option<String> {
-    let real = std::fs::canonicalize(dir).ok()?;
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mounts = parse_mountinfo(&text);
-    let m = mount_of(&mounts, &real.to_string_lossy())?;
-    is_network_fs(&m.fstype).then(|| {
-        format!(
-            "{} is on {} ({}): writes from other hosts produce no local events, so it is polled",
-            dir, m.fstype, m.mountpoint
-        )
-    })
+/// The least time between two resolutions while changes stream in.
+pub const RESOLUTION_EVERY: Duration = Duration::from_millis(300);
+
+/// The job context and watcher configuration for these arguments (usage errors as messages).
+pub fn setup(
+    a: &WatchArgs,
+    fs: &Arc<dyn Fs>,
+    env: &Environment,
+) -> Result<(JobContext, WatchConfig), String> {
+    let ctx = JobContext::gather(&**fs, env, &a.dir, &a.job).map_err(|e| e.to_string())?;
+    let mut cfg =
+        WatchConfig::for_job(&ctx, fs.clone(), a.poll, a.no_inotify).map_err(|e| e.to_string())?;
+    cfg.verify = !a.no_verify;
+    Ok((ctx, cfg))
 }
 
-/// The watcher configuration for these arguments (usage errors as messages).
-pub fn watch_config(a: &WatchArgs) -> Result<WatchConfig, String> {
-    if !Path::new(&a.dir).is_dir() {
-        return Err(format!(
-            "{}: not a folder; pass the checkpoint folder that holds rank_0/ …",
-            a.dir
-        ));
-    }
-    let poll_only = if a.no_inotify {
-        Some("--no-inotify".to_owned())
-    } else {
-        network_reason(&a.dir)
-    };
-    let secs = a
-        .poll
-        .unwrap_or(if poll_only.is_some() { 10.0 } else { 30.0 });
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!(
-            "--poll {secs}: expected a positive number of seconds"
-        ));
-    }
-    let fmt = match a.format {
-        Some(FormatArg::Safetensors) => Fmt::Safetensors,
-        _ => Fmt::Ckpt,
-    };
-    let cwd = std::env::current_dir()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let cfg = WatchConfig {
-        root: a.dir.clone(),
-        poll: Duration::from_secs_f64(secs),
-        poll_only,
-        debounce: Duration::from_millis(50),
-        verify: !a.no_verify,
-        config: ResumeConfig {
-            load_checkpoint: Some(a.dir.clone()),
-            fmt,
-            ..Default::default()
-        },
-        env: EnvFacts {
-            world_size: a.job.world_size.unwrap_or(0),
-            device_num_per_node: a.job.device_num_per_node,
-            shared_paths: a.job.shared_paths.clone(),
-            ..Default::default()
-        },
-        paths: PathFacts {
-            abspath: crate::py::text::abspath(&a.dir, &cwd),
-            realpath: super::py_realpath(&a.dir, &cwd),
-            shared_realpaths: a
-                .job
-                .shared_paths
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| (s.to_owned(), super::py_realpath(s, &cwd)))
-                .collect(),
-            ..Default::default()
-        },
-        watch_limit: None,
-    };
-    Ok(cfg)
-}
-
-pub fn watch_cmd(a: &WatchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let cfg = match watch_config(a) {
-        Ok(c) => c,
+pub fn watch_cmd(
+    a: &WatchArgs,
+    fs: Arc<dyn Fs>,
+    env: &Environment,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let (ctx, cfg) = match setup(a, &fs, env) {
+        Ok(x) => x,
         Err(m) => return fail(err, &m),
     };
     if !a.ndjson && std::io::stdout().is_terminal() {
-        return super::tui::run(cfg, &a.ui, err);
+        return super::tui::run(ctx, cfg, &a.ui, env, None, err);
     }
+    stream(ctx, cfg, a.ndjson, out, err)
+}
+
+fn now_ts() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Why the stream ended early.
+enum Stop {
+    /// The reader went away (`| head`): not an error.
+    ReaderGone,
+    Failed(String),
+}
+
+fn print(out: &mut dyn Write, e: &Event, ndjson: bool) -> Result<(), Stop> {
+    let line = if ndjson {
+        e.to_ndjson(now_ts())
+            .map_err(|x| Stop::Failed(format!("cannot write an event as JSON: {x}")))?
+    } else {
+        e.human()
+    };
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .map_err(|_| Stop::ReaderGone)
+}
+
+/// Print the session's events as they come, and the resolution whenever it changes.
+fn stream(
+    ctx: JobContext,
+    cfg: WatchConfig,
+    ndjson: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let fs = cfg.fs.clone();
     let handle = spawn(cfg);
-    for e in handle.events.iter() {
-        let ts = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let line = if a.ndjson { e.to_ndjson(ts) } else { e.human() };
-        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-            return 0; // the reader went away (e.g. `| head`)
+    let mut session = match handle.events.recv() {
+        Ok(WatchMsg::Started { tree, mode }) => {
+            let files = tree.dirs.values().map(|d| d.listing.entries().len()).sum();
+            let ranks = tree.dirs.len();
+            let mut s = Session::from_tree(fs, ctx, tree);
+            s.note(Event::Snapshot {
+                root: s.ctx().root.clone(),
+                ranks,
+                files,
+                mode,
+            });
+            s
         }
+        Ok(WatchMsg::Failed(e)) => return fail(err, &e.to_string()),
+        _ => return fail(err, &died("before its first scan").to_string()),
+    };
+    let r = follow(&mut session, &handle.events, ndjson, out);
+    handle.stop();
+    match r {
+        Ok(()) | Err(Stop::ReaderGone) => 0,
+        Err(Stop::Failed(m)) => fail(err, &m),
     }
-    0
+}
+
+fn died(when: &str) -> WatchError {
+    WatchError::Died {
+        why: format!("its channel closed {when}"),
+    }
+}
+
+fn follow(
+    session: &mut Session,
+    events: &crossbeam_channel::Receiver<WatchMsg>,
+    ndjson: bool,
+    out: &mut dyn Write,
+) -> Result<(), Stop> {
+    let mut last = None;
+    let mut dirty = true;
+    let mut last_resolution = Instant::now() - RESOLUTION_EVERY;
+    loop {
+        if dirty && last_resolution.elapsed() >= RESOLUTION_EVERY {
+            let r = session.resolution();
+            for e in session.drain_events() {
+                print(out, &e, ndjson)?;
+            }
+            if last.as_ref() != Some(&r) {
+                print(out, &Event::Resolution(Box::new(r.clone())), ndjson)?;
+                last = Some(r);
+            }
+            (dirty, last_resolution) = (false, Instant::now());
+        }
+        let wait = if dirty {
+            RESOLUTION_EVERY.saturating_sub(last_resolution.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        let msg = match events.recv_timeout(wait) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Stop::Failed(died("while watching").to_string()))
+            }
+        };
+        for m in std::iter::once(msg).chain(events.try_iter()) {
+            session.absorb(m).map_err(|e| Stop::Failed(e.to_string()))?;
+        }
+        for e in session.drain_events() {
+            print(out, &e, ndjson)?;
+        }
+        dirty = true;
+    }
 }

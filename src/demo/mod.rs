@@ -1,74 +1,35 @@
 //! `ckptscope demo`: scenarios ([`scenario`]) played by a simulated trainer ([`trainer`]) into a
 //! fresh folder, with MindFormers' answer after every save and the outcome each scenario
-//! states checked at the end. Also the helpers the tests use to resolve a folder.
+//! states checked at the end. The answers come from a session, as in every command.
 
 pub mod scenario;
 pub mod trainer;
 
 use crate::fsys::RealFs;
-use crate::layout::mindformers::names::Fmt;
-use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
-use crate::resolve::context::RunSettings;
+use crate::job::{Environment, JobContext, JobError, JobFlags};
 use crate::resolve::mindformers::RankResult;
-use crate::resolve::{analyze, Analysis};
-use crate::scan::scan;
+use crate::resolve::Analysis;
+use crate::session::Session;
 use std::path::Path;
+use std::sync::Arc;
 
-/// Resolve `root` as a single-node job with default settings (`.ckpt` files).
-pub fn resolve_dir(root: &Path) -> Analysis {
-    resolve_dir_as(root, Fmt::Ckpt)
-}
-
-/// Resolve `root` as a single-node job whose `load_ckpt_format` is `fmt`, world size = the
-/// number of `rank_*` entries, output_dir = the root's parent.
-pub fn resolve_dir_as(root: &Path, fmt: Fmt) -> Analysis {
-    resolve_with(root, fmt, &Settings::default())
-}
-
-/// What a demo check may change about the job.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    /// Default: the number of `rank_*` entries.
-    pub world_size: Option<u64>,
-    /// Default: 8.
-    pub device_num_per_node: Option<i64>,
-    pub run: RunSettings,
-}
-
-/// Resolve `root` with these job settings (MindFormers, data skip, safe pick from the disk).
-pub fn resolve_with(root: &Path, fmt: Fmt, settings: &Settings) -> Analysis {
-    let root_s = root.to_string_lossy().into_owned();
-    let tree = scan(&RealFs, &root_s);
-    let n = tree.rank_entry_count();
-    let cfg = ResumeConfig {
-        load_checkpoint: Some(root_s.clone()),
-        fmt,
-        output_dir: root
-            .parent()
-            .map_or(".".into(), |p| p.to_string_lossy().into_owned()),
-        ..Default::default()
-    };
-    let env = EnvFacts {
-        world_size: settings.world_size.unwrap_or(n as u64),
-        device_num_per_node: settings.device_num_per_node.unwrap_or(8),
-        ..Default::default()
-    };
-    let paths = PathFacts {
-        abspath: root_s.clone(),
-        realpath: root_s,
-        ..Default::default()
-    };
-    let read = |file: &str| crate::verify::read_append(&root.join("rank_0").join(file), fmt);
-    let checker = crate::verify::disk_checker(root);
-    analyze(
-        &tree,
-        &cfg,
-        &env,
-        &paths,
-        &settings.run,
-        &read,
-        Some(&checker),
+/// The demo job's context: the scenario's shape given as flags, and an empty environment (so
+/// that the user's `RANK_SIZE` or `SHARED_PATHS` cannot change what the demo shows), gathered
+/// the same way as every command's.
+pub fn job_context(root: &Path, flags: &JobFlags) -> Result<JobContext, JobError> {
+    let cwd = root.parent().unwrap_or(Path::new("/"));
+    JobContext::gather(
+        &RealFs,
+        &Environment::with(&[], cwd),
+        &root.to_string_lossy(),
+        flags,
     )
+}
+
+/// MindFormers' answer, the data skip and the safe pick for the demo folder `root`.
+pub fn answer(root: &Path, flags: &JobFlags) -> Result<Analysis, JobError> {
+    let ctx = job_context(root, flags)?;
+    Ok(Session::open(Arc::new(RealFs), ctx).analysis().clone())
 }
 
 /// One line: rank 0's pick, data skip and first printed step.

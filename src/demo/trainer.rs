@@ -3,10 +3,11 @@
 //! each save with MindFormers' answer at that moment, and checks the scenario's expectations.
 
 use super::scenario::{Event, Expect, Scenario};
-use super::{resolve_with, summary, Settings};
-use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
-use crate::resolve::context::RunSettings;
+use super::{answer, summary};
+use crate::job::JobFlags;
+use crate::layout::mindformers::names::parse_ckpt_name;
 use crate::resolve::mindformers::RankResult;
+use crate::resolve::Analysis;
 use crate::writer::run::{run, Launch};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -46,12 +47,17 @@ impl Play<'_> {
         }
     }
 
-    fn settings(&self) -> Settings {
-        Settings {
+    /// The job's shape as flags (the scenario's world size and devices per node).
+    pub fn flags(&self) -> JobFlags {
+        JobFlags {
             world_size: self.scenario.run.world_size,
             device_num_per_node: self.scenario.run.device_num_per_node,
-            run: RunSettings::default(),
+            ..Default::default()
         }
+    }
+
+    fn answer(&self, flags: &JobFlags) -> io::Result<Analysis> {
+        answer(&self.root, flags).map_err(|e| io::Error::other(e.to_string()))
     }
 
     /// Play the timeline.
@@ -87,38 +93,37 @@ impl Play<'_> {
                 ev,
                 Event::Train { .. } | Event::Resume { .. } | Event::Pause { .. }
             ) {
-                narrate(&format!(
-                    "  → {}",
-                    summary(&resolve_with(&self.root, Fmt::Ckpt, &self.settings()))
-                ));
+                narrate(&format!("  → {}", summary(&self.answer(&self.flags())?)));
             }
         }
         Ok(())
     }
 
     fn train(&self, launch: &Launch, narrate: Narrate) -> io::Result<()> {
+        let mut failed = None;
         run(&self.root, launch, |s| {
-            let a = resolve_with(&self.root, Fmt::Ckpt, &self.settings());
+            let text = match self.answer(&self.flags()) {
+                Ok(a) => summary(&a),
+                Err(e) => {
+                    failed = Some(e);
+                    return false;
+                }
+            };
             narrate(&format!(
-                "  step {:>4}: saved {} on every rank → {}",
-                s.step_num,
-                s.file,
-                summary(&a)
+                "  step {:>4}: saved {} on every rank → {text}",
+                s.step_num, s.file
             ));
             !self.stop.load(Ordering::Relaxed)
-        })
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// A new launch from where MindFormers would resume (its pick and its data-skip arithmetic).
     fn resume(&self, steps: i64, gbs: i64, narrate: Narrate) -> io::Result<()> {
-        let settings = Settings {
-            run: RunSettings {
-                new_global_batch_size: Some(gbs),
-                ..Default::default()
-            },
-            ..self.settings()
-        };
-        let a = resolve_with(&self.root, Fmt::Ckpt, &settings);
+        let a = self.answer(&JobFlags {
+            global_batch_size: Some(gbs),
+            ..self.flags()
+        })?;
         match (a.mindformers.per_rank.first(), &a.data_skip) {
             (Some(RankResult::File(_)), Some(d)) => {
                 let (step, epoch) = (d.initial_step.unwrap_or(0), d.initial_epoch.unwrap_or(0));
@@ -217,16 +222,20 @@ impl Play<'_> {
     }
 
     fn check_one(&self, i: usize, x: &Expect) -> (String, bool, String) {
-        let settings = Settings {
-            run: RunSettings {
-                new_global_batch_size: x.global_batch_size,
-                ignore_data_skip: x.ignore_data_skip,
-                data_skip_steps: x.data_skip_steps,
-                ..Default::default()
-            },
-            ..self.settings()
+        let label = x
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("check {}", i + 1));
+        let flags = JobFlags {
+            global_batch_size: x.global_batch_size,
+            ignore_data_skip: x.ignore_data_skip,
+            data_skip_steps: x.data_skip_steps,
+            ..self.flags()
         };
-        let a = resolve_with(&self.root, Fmt::Ckpt, &settings);
+        let a = match self.answer(&flags) {
+            Ok(a) => a,
+            Err(e) => return (label, false, format!("no answer: {e}")),
+        };
         let mf = match a.mindformers.per_rank.first() {
             Some(RankResult::File(f)) => f.clone(),
             Some(RankResult::Newest) => "newest".into(),
@@ -236,8 +245,9 @@ impl Play<'_> {
         };
         let safe = a
             .safe
+            .outcome
+            .pick
             .as_ref()
-            .and_then(|s| s.outcome.pick.as_ref())
             .map_or("none".to_owned(), |p| p.config.resume_training.clone());
         let d = a.data_skip.as_ref();
         let mf_ok = if let Some(text) = x.mindformers.strip_prefix("error: ") {
@@ -257,13 +267,7 @@ impl Play<'_> {
             o(d.and_then(|d| d.skip_batches)),
             o(d.and_then(|d| d.first_printed_step))
         );
-        (
-            x.label
-                .clone()
-                .unwrap_or_else(|| format!("check {}", i + 1)),
-            ok,
-            got,
-        )
+        (label, ok, got)
     }
 }
 

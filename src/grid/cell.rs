@@ -1,7 +1,7 @@
 //! Cell states of the step × rank grid, each with its own glyph (so the grid reads without
 //! colour: NO_COLOR users and colour-blind users see the same information).
 
-use crate::verify::verdict::Verdict;
+use crate::model::Verdict;
 use serde::Serialize;
 
 /// What one cell (one rank's shard of one step) shows.

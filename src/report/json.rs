@@ -1,88 +1,229 @@
 //! The `resolve --json` document (resolve-contract.md): the contract's keys exactly, plus the
-//! documented additions (`data_skip`, `warnings`, and the decision's details).
+//! documented additions (`data_skip`, `warnings`, `safe`, the decision's details). The same
+//! typed pieces make up the `resolution` event of `watch --ndjson`, so the two cannot drift.
 
-use crate::resolve::mindformers::RankResult;
-use crate::resolve::Analysis;
-use serde_json::{json, Map, Value};
+use crate::model::ShardResult;
+use crate::py::PyException;
+use crate::resolve::by_meta::MinMeta;
+use crate::resolve::data_skip::DataSkip;
+use crate::resolve::mindformers::{Branch, MfResolution, RankResult};
+use crate::resolve::safe::{RankFile, SafeConfig, SafeOutcome};
+use crate::resolve::shared::SharedDecision;
+use crate::resolve::warnings::Warning;
+use crate::resolve::{Analysis, Context};
+use serde::Serialize;
 
-/// One `per_rank` entry.
-fn rank_entry(rank: usize, r: &RankResult) -> Value {
-    match r {
-        RankResult::File(name) => json!({"rank": rank, "resume_training": name}),
-        RankResult::Newest => json!({"rank": rank, "resume_training": true}),
-        RankResult::Off => json!({"rank": rank, "resume_training": false}),
-        RankResult::Error(e) => {
-            json!({"rank": rank, "error": {"type": e.class, "message": e.first_line()}})
+/// `resume_training` as MindFormers would hold it on one rank.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ResumeValue {
+    Name(String),
+    Bool(bool),
+}
+
+/// The exception a rank raises: class and the first line of its message.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorDoc {
+    #[serde(rename = "type")]
+    pub class: String,
+    pub message: String,
+}
+
+/// One `per_rank` entry: `{"rank": R, "resume_training": …}` or `{"rank": R, "error": …}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RankDoc {
+    pub rank: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_training: Option<ResumeValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDoc>,
+}
+
+impl RankDoc {
+    fn new(rank: usize, r: &RankResult) -> Self {
+        let (resume_training, error) = match r {
+            RankResult::File(name) => (Some(ResumeValue::Name(name.clone())), None),
+            RankResult::Newest => (Some(ResumeValue::Bool(true)), None),
+            RankResult::Off => (Some(ResumeValue::Bool(false)), None),
+            RankResult::Error(e) => (
+                None,
+                Some(ErrorDoc {
+                    class: e.class.clone(),
+                    message: e.first_line().to_owned(),
+                }),
+            ),
+        };
+        RankDoc {
+            rank,
+            resume_training,
+            error,
         }
     }
 }
 
 /// The contract's `mindformers` object plus the decision's details.
-pub fn mindformers_json(mf: &crate::resolve::mindformers::MfResolution) -> Value {
-    let per_rank: Vec<Value> = mf
-        .per_rank
-        .iter()
-        .enumerate()
-        .map(|(r, x)| rank_entry(r, x))
-        .collect();
-    let mut mindformers = Map::new();
-    mindformers.insert("per_rank".into(), Value::Array(per_rank));
-    mindformers.insert("record".into(), json!(mf.record));
-    mindformers.insert("branch".into(), json!(mf.branch));
-    mindformers.insert("rank_entries".into(), json!(mf.rank_entries));
-    mindformers.insert("shared".into(), json!(mf.shared));
-    mindformers.insert("min_meta".into(), json!(mf.min_meta));
-    mindformers.insert("candidates".into(), json!(mf.candidates));
-    mindformers.insert("rank0_error".into(), json!(mf.rank0_error));
-    mindformers.insert("log".into(), json!(mf.log));
-    Value::Object(mindformers)
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MindformersDoc {
+    pub per_rank: Vec<RankDoc>,
+    pub record: Option<String>,
+    pub branch: Branch,
+    pub rank_entries: Option<usize>,
+    pub shared: Option<SharedDecision>,
+    pub min_meta: Option<MinMeta>,
+    pub candidates: Vec<String>,
+    pub rank0_error: Option<PyException>,
+    pub log: Vec<String>,
 }
 
-/// The `safe` object (or `null` when nothing is intact).
-pub fn safe_json(
-    outcome: &crate::resolve::safe::SafeOutcome,
-    data_skip: Option<&crate::resolve::data_skip::DataSkip>,
-) -> Value {
-    match &outcome.pick {
-        None => json!(null),
-        Some(p) => json!({
-            "epoch": p.epoch,
-            "step": p.step,
-            "restart": p.restart,
-            "per_rank": p.per_rank,
-            "config": p.config,
-            "same_as_mindformers": p.same_as_mindformers,
-            "reasons": p.reasons,
-            "data_skip": data_skip,
-            "passed_over": outcome.skipped,
-        }),
+impl MindformersDoc {
+    pub fn new(mf: &MfResolution) -> Self {
+        MindformersDoc {
+            per_rank: mf
+                .per_rank
+                .iter()
+                .enumerate()
+                .map(|(r, x)| RankDoc::new(r, x))
+                .collect(),
+            record: mf.record.clone(),
+            branch: mf.branch.clone(),
+            rank_entries: mf.rank_entries,
+            shared: mf.shared.clone(),
+            min_meta: mf.min_meta.clone(),
+            candidates: mf.candidates.clone(),
+            rank0_error: mf.rank0_error.clone(),
+            log: mf.log.clone(),
+        }
     }
 }
 
-pub fn document(a: &Analysis) -> Value {
-    let mindformers = mindformers_json(&a.mindformers);
-    let d = a.data_skip.as_ref();
-    let data_skip = json!({
-        "scale": d.and_then(|d| d.scale),
-        "initial_step": d.and_then(|d| d.initial_step),
-        "initial_epoch": d.and_then(|d| d.initial_epoch),
-        "skip_batches": d.and_then(|d| d.skip_batches),
-        "first_printed_step": d.and_then(|d| d.first_printed_step),
-    });
-    let safe = a
-        .safe
-        .as_ref()
-        .map(|s| safe_json(&s.outcome, s.data_skip.as_ref()));
-    json!({
-        "load_checkpoint": a.load_checkpoint,
-        "layout": a.layout.name(),
-        "world_size": a.world_size,
-        "mindformers": mindformers,
-        "context": a.context,
-        "data_skip": data_skip,
-        "warnings": a.warnings,
-        "safe": safe,
-        "safe_passed_over": a.safe.as_ref().map(|s| &s.outcome.skipped),
-        "shards": a.shards,
-    })
+/// The safe pick (`null` in the document when no step is intact everywhere).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SafeDoc {
+    pub epoch: u64,
+    pub step: u64,
+    pub restart: u64,
+    pub per_rank: Vec<RankFile>,
+    pub config: SafeConfig,
+    pub same_as_mindformers: bool,
+    pub reasons: Vec<String>,
+    pub data_skip: Option<DataSkip>,
+    pub passed_over: Vec<String>,
+}
+
+impl SafeDoc {
+    pub fn new(outcome: &SafeOutcome, data_skip: Option<&DataSkip>) -> Option<Self> {
+        let p = outcome.pick.as_ref()?;
+        Some(SafeDoc {
+            epoch: p.epoch,
+            step: p.step,
+            restart: p.restart,
+            per_rank: p.per_rank.clone(),
+            config: p.config.clone(),
+            same_as_mindformers: p.same_as_mindformers,
+            reasons: p.reasons.clone(),
+            data_skip: data_skip.cloned(),
+            passed_over: outcome.skipped.clone(),
+        })
+    }
+}
+
+/// The data-skip arithmetic's results (every key present, `null` when unknown).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DataSkipDoc {
+    pub scale: Option<f64>,
+    pub initial_step: Option<i64>,
+    pub initial_epoch: Option<i64>,
+    pub skip_batches: Option<i64>,
+    pub first_printed_step: Option<i64>,
+}
+
+impl DataSkipDoc {
+    pub fn new(d: Option<&DataSkip>) -> Self {
+        DataSkipDoc {
+            scale: d.and_then(|d| d.scale),
+            initial_step: d.and_then(|d| d.initial_step),
+            initial_epoch: d.and_then(|d| d.initial_epoch),
+            skip_batches: d.and_then(|d| d.skip_batches),
+            first_printed_step: d.and_then(|d| d.first_printed_step),
+        }
+    }
+}
+
+/// The answer in short: what `watch --ndjson` emits as `resolution` whenever it changes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Resolution {
+    pub world_size: u64,
+    pub mindformers: MindformersDoc,
+    pub data_skip: DataSkipDoc,
+    pub safe: Option<SafeDoc>,
+}
+
+impl Resolution {
+    /// One line: rank 0's pick, the data skip, the first printed step and the safe pick.
+    pub fn summary(&self) -> String {
+        let pick = match self.mindformers.per_rank.first() {
+            Some(RankDoc {
+                resume_training: Some(ResumeValue::Name(n)),
+                ..
+            }) => n.clone(),
+            Some(RankDoc {
+                resume_training: Some(ResumeValue::Bool(true)),
+                ..
+            }) => "newest by mtime".into(),
+            Some(RankDoc {
+                resume_training: Some(ResumeValue::Bool(false)),
+                ..
+            }) => "no resume".into(),
+            Some(RankDoc { error: Some(e), .. }) => format!("FAILS ({}: {})", e.class, e.message),
+            _ => "-".into(),
+        };
+        let o = |v: Option<i64>| v.map_or("?".to_owned(), |v| v.to_string());
+        let safe = self.safe.as_ref().map_or("none intact".to_owned(), |s| {
+            s.config.resume_training.clone()
+        });
+        format!(
+            "MindFormers {pick}; data skip {}; first printed step {}; safe {safe}",
+            o(self.data_skip.skip_batches),
+            o(self.data_skip.first_printed_step)
+        )
+    }
+
+    pub fn new(a: &Analysis) -> Self {
+        Resolution {
+            world_size: a.world_size,
+            mindformers: MindformersDoc::new(&a.mindformers),
+            data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
+            safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
+        }
+    }
+}
+
+/// The whole `resolve --json` document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolveDoc<'a> {
+    pub load_checkpoint: &'a str,
+    pub layout: &'static str,
+    pub world_size: u64,
+    pub mindformers: MindformersDoc,
+    pub context: &'a Option<Context>,
+    pub data_skip: DataSkipDoc,
+    pub warnings: &'a [Warning],
+    pub safe: Option<SafeDoc>,
+    pub safe_passed_over: &'a [String],
+    pub shards: &'a [ShardResult],
+}
+
+pub fn document(a: &Analysis) -> ResolveDoc<'_> {
+    ResolveDoc {
+        load_checkpoint: &a.load_checkpoint,
+        layout: a.layout.name(),
+        world_size: a.world_size,
+        mindformers: MindformersDoc::new(&a.mindformers),
+        context: &a.context,
+        data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
+        warnings: &a.warnings,
+        safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
+        safe_passed_over: &a.safe.outcome.skipped,
+        shards: &a.shards,
+    }
 }

@@ -171,16 +171,16 @@ fn data_skip(s: &mut String, a: &Analysis) {
     }
 }
 
-fn num(n: Option<crate::verify::ckpt::Num>) -> String {
+fn num(n: Option<crate::model::Num>) -> String {
     match n {
         None => "absent".into(),
-        Some(crate::verify::ckpt::Num::Int(i)) => i.to_string(),
-        Some(crate::verify::ckpt::Num::Float(f)) => format!("{f}"),
+        Some(crate::model::Num::Int(i)) => i.to_string(),
+        Some(crate::model::Num::Float(f)) => format!("{f}"),
     }
 }
 
 fn safe(s: &mut String, a: &Analysis) {
-    let Some(safe) = &a.safe else { return };
+    let safe = &a.safe;
     let _ = writeln!(s);
     match &safe.outcome.pick {
         None => {

@@ -3,6 +3,7 @@
 //! (realpaths, the mount table, files under `output_dir`). They are gathered once by the caller,
 //! so the resolvers themselves stay pure.
 
+pub use crate::job::mounts::Mount;
 use crate::layout::mindformers::names::Fmt;
 use crate::model::FileRead;
 use serde::Serialize;
@@ -94,20 +95,12 @@ impl ResumeConfig {
     }
 }
 
-/// One line of the mount table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Mount {
-    pub device: String,
-    pub mountpoint: String,
-    pub fstype: String,
-    pub opts: String,
-}
-
 /// Environment variables and machine facts MindFormers consults.
 #[derive(Clone, Debug, PartialEq, Serialize, Default)]
 pub struct EnvFacts {
-    /// `RANK_SIZE` (the job's world size `W`).
-    pub world_size: u64,
+    /// `RANK_SIZE` / `--world-size` (the job's world size `W`); `None`: the number of `rank_*`
+    /// entries in the checkpoint folder, counted at resolution time — the one convention.
+    pub world_size: Option<u64>,
     /// `DEVICE_NUM_PER_NODE` (default 8).
     pub device_num_per_node: i64,
     /// `SHARED_PATHS` as one string, unsplit.
@@ -119,6 +112,14 @@ pub struct EnvFacts {
     pub tft: bool,
     /// The mount table of the machine ckptscope runs on.
     pub mounts: Vec<Mount>,
+}
+
+impl EnvFacts {
+    /// The world size the resolvers use: the configured one, else the `rank_*` entry count.
+    pub fn world_size_for(&self, tree: &crate::model::Tree) -> u64 {
+        self.world_size
+            .unwrap_or_else(|| tree.rank_entry_count() as u64)
+    }
 }
 
 /// Facts about paths that need the disk: realpaths and files under `output_dir`.

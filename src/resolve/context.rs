@@ -7,14 +7,19 @@ use super::data_skip::SkipInputs;
 use super::mindformers::{MfResolution, RankResult};
 use super::no_meta::last_checkpoint;
 use super::view::View;
+use super::yaml::GbsFormula;
 use crate::layout::mindformers::names::{epoch_and_step, parse_ckpt_name};
+use crate::model::AppendValues;
 use crate::model::Tree;
-use crate::verify::ckpt::AppendValues;
 
 /// Run settings that only the YAML (or flags) know.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunSettings {
+    /// The new run's global batch size, when given outright (flag or simulation).
     pub new_global_batch_size: Option<i64>,
+    /// The YAML's batch-size formula: data-parallel mode needs the world size, known only when
+    /// resolving (it may be the `rank_*` count of a tree that is still growing).
+    pub global_batch_formula: Option<GbsFormula>,
     /// `Some(true/false)` when the YAML says whether sink mode is on.
     pub sink_mode: Option<bool>,
     pub sink_size: Option<i64>,
@@ -43,21 +48,29 @@ pub fn context_file(tree: &Tree, mf: &MfResolution, cfg: &ResumeConfig) -> Optio
 }
 
 /// Combine stored values, settings and what the names tell into the arithmetic's inputs.
+/// `world_size` is the job's effective world size (for the YAML's batch-size formula).
 pub fn skip_inputs(
     tree: &Tree,
+    world_size: u64,
     file: &str,
     stored: &AppendValues,
     cfg: &ResumeConfig,
     run: &RunSettings,
     notes: &mut Vec<String>,
 ) -> SkipInputs {
-    let get = |f: fn(&AppendValues) -> Option<crate::verify::ckpt::Num>| {
-        f(stored).and_then(|n| n.as_i64())
-    };
+    let get =
+        |f: fn(&AppendValues) -> Option<crate::model::Num>| f(stored).and_then(|n| n.as_i64());
     let step_num = get(|a| a.step_num);
     let epoch_num = get(|a| a.epoch_num);
     let stored_gbs = get(|a| a.global_batch_size);
-    let new_gbs = run.new_global_batch_size.or_else(|| {
+    let from_yaml = run.global_batch_formula.as_ref().map(|f| {
+        let g = f.global_batch_size(world_size);
+        notes.push(format!(
+            "new global batch size {g} from the YAML (world size {world_size})"
+        ));
+        g
+    });
+    let new_gbs = run.new_global_batch_size.or(from_yaml).or_else(|| {
         if stored_gbs.is_some() {
             notes.push("new global batch size not given: assumed unchanged (use --global-batch-size or --config)".into());
         }

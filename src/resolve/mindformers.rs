@@ -87,7 +87,7 @@ pub struct Inputs<'a> {
 }
 
 pub fn resolve(inp: &Inputs) -> MfResolution {
-    let w = inp.env.world_size as usize;
+    let w = inp.env.world_size_for(inp.tree) as usize;
     let mut res = MfResolution {
         per_rank: vec![RankResult::Off; w],
         record: None,
@@ -279,7 +279,7 @@ fn resolver_stage(inp: &Inputs, rt: &ResumeTraining, res: &mut MfResolution) {
         }
         return;
     }
-    let shared = publicly_accessible(inp.env, inp.paths);
+    let shared = publicly_accessible(inp.env, inp.paths, inp.env.world_size_for(inp.tree));
     let is_shared = shared.is_shared();
     res.shared = Some(shared);
     let newest = |res: &mut MfResolution, b: Branch| {

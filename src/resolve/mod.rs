@@ -4,8 +4,9 @@
 //! * [`data_skip`] — the resume arithmetic (float32 rules);
 //! * [`warnings`] — the hazards the tree and the decision show.
 //!
-//! [`analyze`] runs them together. Reading the chosen file's append entries is the only I/O the
-//! analysis needs; the caller supplies it as a function, so tests run without a filesystem.
+//! [`analyze`] runs them together. Everything it knows about a shard's content (its verdict and
+//! append entries) comes from one caller-supplied function, so the analysis itself does no I/O
+//! and tests run without a filesystem. [`crate::session`] is the only caller in the program.
 
 pub mod by_meta;
 pub mod config;
@@ -21,8 +22,7 @@ pub mod yaml;
 
 use crate::layout::mindformers::names::{parse_ckpt_name, CkptName};
 use crate::layout::LayoutId;
-use crate::model::Tree;
-use crate::verify::ckpt::AppendValues;
+use crate::model::{AppendValues, ShardCheck, ShardResult, Tree};
 use config::{EnvFacts, PathFacts, ResumeConfig};
 use context::RunSettings;
 use data_skip::DataSkip;
@@ -50,15 +50,6 @@ pub struct Safe {
     pub data_skip: Option<DataSkip>,
 }
 
-/// A shard that was verified while deciding, for the per-shard details.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CheckedShard {
-    pub rank: Option<u64>,
-    pub file: String,
-    #[serde(flatten)]
-    pub facts: safe::ShardFacts,
-}
-
 /// Everything `ckptscope resolve` reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Analysis {
@@ -69,25 +60,36 @@ pub struct Analysis {
     pub context: Option<Context>,
     pub data_skip: Option<DataSkip>,
     pub warnings: Vec<Warning>,
-    /// `None` when no shard checker was given.
-    pub safe: Option<Safe>,
-    pub shards: Vec<CheckedShard>,
+    pub safe: Safe,
+    /// Every shard examined on the way, each once.
+    pub shards: Vec<ShardResult>,
 }
 
-/// Verifies one shard `(rank folder, file name)`; `None` when it cannot be examined.
-pub type ShardChecker<'a> = &'a dyn Fn(&str, &str) -> Option<safe::ShardFacts>;
+/// What is known about shard `(rank folder, file name)`; `None` when it is not in the tree or
+/// cannot be examined.
+pub type ShardSource<'a> = &'a dyn Fn(&str, &str) -> Option<ShardCheck>;
 
-/// Run the MindFormers resolver, the data-skip arithmetic and the hazard checks.
-/// `read_append(file)` returns the append entries of `rank_0/<file>`, or why MindSpore could
-/// not load that file.
+/// The append entries MindSpore's loader would read from a checked shard, or why it could not
+/// load it (the stream does not parse, the file is encrypted, missing …).
+pub fn loadable_append(check: Option<ShardCheck>) -> Result<AppendValues, String> {
+    match check {
+        Some(ShardCheck {
+            append: Some(a), ..
+        }) => Ok(a),
+        Some(c) => Err(format!("is {}: {}", c.verdict.name(), c.detail)),
+        None => Err("could not be examined".into()),
+    }
+}
+
+/// Run the MindFormers resolver, the data-skip arithmetic, the hazard checks and the safe
+/// resolver. `shards` tells what each shard holds (the context file's append entries included).
 pub fn analyze(
     tree: &Tree,
     config: &ResumeConfig,
     env: &EnvFacts,
     paths: &PathFacts,
     run: &RunSettings,
-    read_append: &dyn Fn(&str) -> Result<AppendValues, String>,
-    checker: Option<ShardChecker>,
+    shards: ShardSource,
 ) -> Analysis {
     let mf = mindformers::resolve(&Inputs {
         tree,
@@ -97,7 +99,7 @@ pub fn analyze(
     });
     let file = context::context_file(tree, &mf, config);
     let context = file.map(|file| {
-        let (append, unusable) = match read_append(&file) {
+        let (append, unusable) = match loadable_append(shards("rank_0", &file)) {
             Ok(a) => (Some(a), None),
             Err(why) => (None, Some(why)),
         };
@@ -111,7 +113,15 @@ pub fn analyze(
     let mut notes = Vec::new();
     let data_skip = context.as_ref().and_then(|c| {
         let append = c.append.as_ref()?;
-        let inputs = context::skip_inputs(tree, &c.file, append, config, run, &mut notes);
+        let inputs = context::skip_inputs(
+            tree,
+            env.world_size_for(tree),
+            &c.file,
+            append,
+            config,
+            run,
+            &mut notes,
+        );
         Some((data_skip::compute(&inputs), inputs.new_global_batch_size))
     });
     let context = context.map(|c| Context { notes, ..c });
@@ -126,14 +136,11 @@ pub fn analyze(
             .map(|c| (c.file.as_str(), c.append.as_ref())),
         new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
     });
-    let (safe, shards) = match checker {
-        Some(check) => safe_analysis(tree, &mf, config, env, run, check),
-        None => (None, Vec::new()),
-    };
+    let (safe, shards) = safe_analysis(tree, &mf, config, env, run, shards);
     Analysis {
         load_checkpoint: tree.root.clone(),
         layout: LayoutId::MindformersLegacy,
-        world_size: env.world_size,
+        world_size: env.world_size_for(tree),
         mindformers: mf,
         context,
         data_skip: data_skip.map(|d| d.0),
@@ -150,33 +157,35 @@ fn safe_analysis(
     config: &ResumeConfig,
     env: &EnvFacts,
     run: &RunSettings,
-    check: ShardChecker,
-) -> (Option<Safe>, Vec<CheckedShard>) {
-    let mut seen: std::collections::BTreeMap<(String, String), Option<safe::ShardFacts>> =
+    check: ShardSource,
+) -> (Safe, Vec<ShardResult>) {
+    let mut seen: std::collections::BTreeMap<(String, String), Option<ShardCheck>> =
         Default::default();
     let mut cached = |dir: &str, name: &str| {
         seen.entry((dir.to_owned(), name.to_owned()))
             .or_insert_with(|| check(dir, name))
             .clone()
     };
-    let outcome = safe::resolve(tree, mf, env.world_size, config.fmt, &mut cached);
+    let outcome = safe::resolve(tree, mf, env.world_size_for(tree), config.fmt, &mut cached);
     let data_skip = outcome.pick.as_ref().and_then(|p| {
         let file = &p.per_rank.first()?.file;
         let append = cached("rank_0", file)?.append?;
-        let inputs = context::skip_inputs(tree, file, &append, config, run, &mut Vec::new());
+        let world = env.world_size_for(tree);
+        let inputs = context::skip_inputs(tree, world, file, &append, config, run, &mut Vec::new());
         Some(data_skip::compute(&inputs))
     });
     let shards = seen
         .into_iter()
         .filter_map(|((dir, file), f)| {
-            Some(CheckedShard {
+            Some(ShardResult {
                 rank: crate::layout::rank_dir_number(&dir),
+                dir,
                 file,
-                facts: f?,
+                check: f?,
             })
         })
         .collect();
-    (Some(Safe { outcome, data_skip }), shards)
+    (Safe { outcome, data_skip }, shards)
 }
 
 /// The canonical checkpoint names in `rank_0/` (any format, any run), in listing order: the

@@ -8,20 +8,10 @@ use super::mindformers::{MfResolution, RankResult};
 use super::no_meta::last_checkpoint;
 use super::view::View;
 use crate::layout::mindformers::names::{parse_ckpt_name, replace_rank_id, CkptName, Fmt};
-use crate::model::Tree;
+use crate::model::Verdict;
+use crate::model::{ShardCheck, Tree};
 use crate::py::int::PyInt;
-use crate::verify::ckpt::AppendValues;
-use crate::verify::verdict::Verdict;
 use serde::Serialize;
-
-/// What the safe resolver needs to know about one shard.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ShardFacts {
-    pub verdict: Verdict,
-    pub detail: String,
-    pub size: u64,
-    pub append: Option<AppendValues>,
-}
 
 /// The configuration that reaches the safe pick.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -73,7 +63,7 @@ fn blocker(
     tree: &Tree,
     c: &CkptName,
     world: u64,
-    facts: &mut dyn FnMut(&str, &str) -> Option<ShardFacts>,
+    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
 ) -> Option<String> {
     let rank0 = c.file_name();
     for r in 0..world {
@@ -112,7 +102,7 @@ pub fn resolve(
     mf: &MfResolution,
     world: u64,
     fmt: Fmt,
-    facts: &mut dyn FnMut(&str, &str) -> Option<ShardFacts>,
+    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
 ) -> SafeOutcome {
     let mut skipped = Vec::new();
     for c in candidates(tree, fmt) {
@@ -201,7 +191,7 @@ fn differences(
     mf: &MfResolution,
     fmt: Fmt,
     safe: &CkptName,
-    facts: &mut dyn FnMut(&str, &str) -> Option<ShardFacts>,
+    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
 ) -> Vec<String> {
     let Some(files) = mf_files(tree, mf, fmt) else {
         let err = mf.per_rank.iter().find_map(|r| match r {
@@ -266,7 +256,7 @@ fn differences(
 }
 
 /// "truncated at byte 7,642 of 8,000 …" or "corrupt (…)": reads after "<file> is".
-fn damage_text(f: &ShardFacts) -> String {
+fn damage_text(f: &ShardCheck) -> String {
     let name = f.verdict.name().replace('_', " ");
     if f.detail.starts_with(&name) {
         f.detail.clone()

@@ -6,8 +6,8 @@ use super::mindformers::{Branch, MfResolution, RankResult};
 use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::{parse_ckpt_name, CkptName, Fmt};
 use crate::layout::rank_dir_number;
+use crate::model::AppendValues;
 use crate::model::{FileRead, Tree};
-use crate::verify::ckpt::AppendValues;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -63,8 +63,9 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
         .iter()
         .filter(|e| e.name.starts_with("rank_"))
         .count() as u64;
-    if n != f.env.world_size && n > 0 {
-        out.push(w("rank_count_mismatch", format!("{d} holds {n} rank_* entries but the world size is {}: MindFormers never compares them; ranks without a folder fail when they load", f.env.world_size)));
+    let world = f.env.world_size_for(f.tree);
+    if n != world && n > 0 {
+        out.push(w("rank_count_mismatch", format!("{d} holds {n} rank_* entries but the world size is {world}: MindFormers never compares them; ranks without a folder fail when they load")));
     }
 }
 
@@ -138,7 +139,7 @@ fn decision_checks(f: &Facts, out: &mut Vec<Warning>) {
     if mf.branch == Branch::NotShared {
         out.push(w("not_shared_multinode", format!(
             "world size {} > DEVICE_NUM_PER_NODE {} and {} is not recognised as shared: every rank loads its own newest file by mtime, with no cross-rank check (set SHARED_PATHS if the folder is shared)",
-            f.env.world_size, f.env.device_num_per_node, f.tree.root)));
+            f.env.world_size_for(f.tree), f.env.device_num_per_node, f.tree.root)));
         unrecognised_shared_fs(f, out);
     }
     if mf.branch == Branch::NoMeta && f.config.fmt == Fmt::Safetensors && mf.rank0_error.is_some() {

@@ -25,8 +25,6 @@ pub struct YamlConfig {
     pub checkpoint_name_or_path: Option<String>,
     pub callback_prefix: Option<String>,
     pub run: RunSettings,
-    /// `global_batch_size` needs the world size for data-parallel mode; kept as a formula.
-    pub gbs: Option<GbsFormula>,
 }
 
 /// The pieces of MindFormers' global-batch-size formula (spec §8.1).
@@ -141,23 +139,25 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         dataset_size: None,
         ignore_data_skip: boolean(&v, &["ignore_data_skip"]).unwrap_or(false),
         data_skip_steps: int(&v, &["data_skip_steps"]),
+        global_batch_formula: None,
     };
-    y.gbs = int(&v, &["runner_config", "batch_size"]).map(|batch_size| GbsFormula {
-        semi_or_auto: matches!(
-            path(&v, &["parallel", "parallel_mode"]),
-            Some(Value::Number(n)) if matches!(n.as_i64(), Some(1 | 2))
-        ) || matches!(
-            string(&v, &["parallel", "parallel_mode"]).as_deref(),
-            Some("semi_auto_parallel" | "auto_parallel")
-        ),
-        batch_size,
-        data_parallel: int(&v, &["parallel_config", "data_parallel"]).unwrap_or(1),
-        pipeline_stages: int(&v, &["parallel_config", "pipeline_stage"]).unwrap_or(1),
-        micro_batch_num: int(&v, &["parallel_config", "micro_batch_num"]).unwrap_or(1),
-        micro_batch_interleave_num: int(&v, &["micro_batch_interleave_num"]).unwrap_or(1),
-        gradient_accumulation_steps: int(&v, &["runner_config", "gradient_accumulation_steps"])
-            .unwrap_or(1),
-    });
+    y.run.global_batch_formula =
+        int(&v, &["runner_config", "batch_size"]).map(|batch_size| GbsFormula {
+            semi_or_auto: matches!(
+                path(&v, &["parallel", "parallel_mode"]),
+                Some(Value::Number(n)) if matches!(n.as_i64(), Some(1 | 2))
+            ) || matches!(
+                string(&v, &["parallel", "parallel_mode"]).as_deref(),
+                Some("semi_auto_parallel" | "auto_parallel")
+            ),
+            batch_size,
+            data_parallel: int(&v, &["parallel_config", "data_parallel"]).unwrap_or(1),
+            pipeline_stages: int(&v, &["parallel_config", "pipeline_stage"]).unwrap_or(1),
+            micro_batch_num: int(&v, &["parallel_config", "micro_batch_num"]).unwrap_or(1),
+            micro_batch_interleave_num: int(&v, &["micro_batch_interleave_num"]).unwrap_or(1),
+            gradient_accumulation_steps: int(&v, &["runner_config", "gradient_accumulation_steps"])
+                .unwrap_or(1),
+        });
     Ok(y)
 }
 
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(y.resume_training, Some(ResumeTraining::Bool(true)));
         assert_eq!(y.run.sink_size, Some(2));
         assert_eq!(y.callback_prefix.as_deref(), Some("llama3_1_8b"));
-        assert_eq!(y.gbs.unwrap().global_batch_size(8), 8);
+        assert_eq!(y.run.global_batch_formula.unwrap().global_batch_size(8), 8);
     }
 
     #[test]

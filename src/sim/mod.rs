@@ -6,9 +6,9 @@
 
 use crate::layout::mindformers::names::parse_ckpt_name;
 use crate::model::{FileId, Listing, RootState, Tree, VerdictEntry};
+use crate::model::{ShardCheck, Verdict};
 use crate::resolve::config::{ResumeConfig, ResumeTraining};
 use crate::resolve::context::RunSettings;
-use crate::verify::verdict::{ShardCheck, Verdict};
 use serde::Serialize;
 use std::collections::HashSet;
 

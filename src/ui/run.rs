@@ -8,16 +8,18 @@ use super::keymap::action_for;
 use super::render::draw;
 use super::state::{Popup, State};
 use super::theme::Theme;
-use super::update::{new_model, submit_prompt, update};
-use crate::watch::{Mode, WatchEvent, WatchHandle};
+use super::update::{apply_deltas, submit_prompt, update};
+use crate::session::events::Event as SessionEvent;
+use crate::watch::{WatchHandle, WatchMsg};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
 use ratatui::Terminal;
 use std::time::{Duration, Instant};
 
-/// The least time between two model snapshots taken from the watcher.
-const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
+/// The least time between two recomputations while changes stream in (re-resolving a huge
+/// tree costs up to a second).
+const REFRESH_EVERY: Duration = Duration::from_millis(500);
 
 /// One input to the loop.
 #[derive(Debug)]
@@ -29,7 +31,7 @@ pub enum Msg {
     /// A narration line (the demo's current event).
     Caption(String),
     Resize,
-    Watch(WatchEvent),
+    Watch(WatchMsg),
 }
 
 /// Apply a key: prompts take text; everything else goes through the keymap.
@@ -63,28 +65,34 @@ pub fn on_key(s: &mut State, k: KeyEvent) {
     }
 }
 
-/// Log what the watcher saw (the model itself is refreshed from snapshots).
-fn on_watch(s: &mut State, e: &WatchEvent) -> bool {
+/// Log an event the session reported (verdicts that are fine are not news).
+fn log_event(s: &mut State, e: &SessionEvent) {
     match e {
-        WatchEvent::Mode { mode, reason } => {
-            s.mode = mode_text(mode);
-            s.log(format!("watch: {reason}"));
-        }
-        WatchEvent::Verdict { verdict, .. } if !verdict.is_damaged() => return true,
-        WatchEvent::Resolution { .. } | WatchEvent::Snapshot { .. } => return false,
+        SessionEvent::Verdict { verdict, .. } if !verdict.is_damaged() => {}
+        SessionEvent::Resolution(_) | SessionEvent::Snapshot { .. } => {}
         other => s.log(other.human()),
     }
-    true
 }
 
-pub fn mode_text(m: &Mode) -> String {
+/// Take a watcher message into the state; `true` when the model changed.
+fn on_watch(s: &mut State, m: WatchMsg, pending: &mut Vec<crate::model::Delta>) {
+    s.last_event = Instant::now();
     match m {
-        Mode::Inotify { poll_secs } => format!("inotify + poll {poll_secs:.0}s"),
-        Mode::Poll { interval_secs, .. } => format!("poll {interval_secs:.0}s"),
+        WatchMsg::Deltas(d) => pending.extend(d),
+        WatchMsg::Mode { mode, reason } => {
+            s.log(format!("watch: {reason}"));
+            s.mode = Some(mode);
+        }
+        WatchMsg::Rescan { reason } => s.log(format!("full rescan: {reason}")),
+        WatchMsg::Failed(e) => {
+            s.log(e.to_string());
+            s.watch_failed = Some(e.to_string());
+        }
+        WatchMsg::Started { .. } => {}
     }
 }
 
-/// Run until quit. `watch` supplies model snapshots after watcher events.
+/// Run until quit. `watch`, when given, is asked for a resync when the view is unfrozen.
 pub fn event_loop<B: Backend>(
     term: &mut Terminal<B>,
     s: &mut State,
@@ -93,11 +101,12 @@ pub fn event_loop<B: Backend>(
     watch: Option<&WatchHandle>,
 ) -> Result<(), B::Error> {
     let frame = Duration::from_millis(33);
-    let (mut dirty, mut changes, mut last_draw) = (true, 0usize, Instant::now() - frame);
+    let (mut dirty, mut last_draw) = (true, Instant::now() - frame);
     let mut shown_age = u64::MAX;
-    let mut last_snapshot = Instant::now() - SNAPSHOT_EVERY;
+    let mut pending: Vec<crate::model::Delta> = Vec::new();
+    let mut last_refresh = Instant::now() - REFRESH_EVERY;
     while !s.quit {
-        let age = s.last_change.elapsed().as_secs();
+        let age = s.last_event.elapsed().as_secs();
         if dirty || age != shown_age {
             if last_draw.elapsed() < frame {
                 std::thread::sleep(frame - last_draw.elapsed());
@@ -106,18 +115,17 @@ pub fn event_loop<B: Backend>(
             write_clipboard(s);
             (dirty, shown_age, last_draw) = (false, age, Instant::now());
         }
-        let timeout = if changes > 0 {
-            SNAPSHOT_EVERY.saturating_sub(last_snapshot.elapsed())
-        } else {
+        let timeout = if pending.is_empty() {
             Duration::from_secs(1)
+        } else {
+            REFRESH_EVERY.saturating_sub(last_refresh.elapsed())
         };
         let first = match rx.recv_timeout(timeout) {
-            Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) if changes == 0 => continue,
-            Err(RecvTimeoutError::Timeout) => Msg::Resize, // time to take the pending snapshot
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        for m in std::iter::once(first).chain(rx.try_iter()) {
+        for m in first.into_iter().chain(rx.try_iter()) {
             match m {
                 Msg::Key(k) => on_key(s, k),
                 Msg::Scroll(down) => update(s, if down { Action::Down } else { Action::Up }),
@@ -137,20 +145,24 @@ pub fn event_loop<B: Backend>(
                     s.log(format!("demo: {c}"));
                     s.caption = Some(c);
                 }
-                Msg::Watch(e) => changes += usize::from(on_watch(s, &e)),
+                Msg::Watch(m) => on_watch(s, m, &mut pending),
             }
             dirty = true;
         }
-        // a snapshot copies the model and re-runs the resolvers: at most a few per second
-        if changes > 0 && last_snapshot.elapsed() >= SNAPSHOT_EVERY {
-            last_snapshot = Instant::now();
-            if let Some(tree) = watch.and_then(WatchHandle::snapshot) {
-                let mode = watch
-                    .and_then(WatchHandle::mode)
-                    .map_or_else(|| s.mode.clone(), |m| mode_text(&m));
-                new_model(s, tree, changes, mode);
+        if s.resync_wanted {
+            s.resync_wanted = false;
+            if let Some(w) = watch {
+                w.resync();
             }
-            changes = 0;
+        }
+        // re-resolving copies nothing but costs time on a huge tree: a few times a second
+        if !pending.is_empty() && last_refresh.elapsed() >= REFRESH_EVERY {
+            last_refresh = Instant::now();
+            apply_deltas(s, std::mem::take(&mut pending));
+            for e in s.session.drain_events() {
+                log_event(s, &e);
+            }
+            dirty = true;
         }
     }
     Ok(())
@@ -189,13 +201,19 @@ pub fn spawn_input(tx: crossbeam_channel::Sender<Msg>) {
     });
 }
 
-/// Forward watcher events into the loop's channel.
-pub fn forward_watch(events: Receiver<WatchEvent>, tx: crossbeam_channel::Sender<Msg>) {
+/// Forward watcher messages into the loop's channel.
+pub fn forward_watch(events: Receiver<WatchMsg>, tx: crossbeam_channel::Sender<Msg>) {
     std::thread::spawn(move || {
         for e in events.iter() {
             if tx.send(Msg::Watch(e)).is_err() {
                 return;
             }
         }
+        // the watcher's channel closed: say so instead of showing a silently stale view
+        let _ = tx.send(Msg::Watch(WatchMsg::Failed(
+            crate::watch::WatchError::Died {
+                why: "its channel closed".into(),
+            },
+        )));
     });
 }

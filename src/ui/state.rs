@@ -1,26 +1,16 @@
-//! Everything the screen shows, and nothing else: the real model (as the watcher last reported
-//! it, or frozen), the simulation overlay, what the resolvers derived from both, and the view
-//! state (cursor, zoom, popups, log). Rendering reads it; only `update` changes it.
+//! Everything the screen shows, and nothing else: the session (model, overlay, job context and
+//! the answers it computed), and the view state (cursor, zoom, popups, log, watch mode).
+//! Rendering reads it; only `update` and the event loop change it, and they call
+//! [`State::refresh`] after every change so the session's answers are current when drawn.
 
-use crate::grid::model::{GridModel, SimMarks};
-use crate::layout::mindformers::names::Fmt;
-use crate::model::Tree;
-use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
+use crate::grid::model::GridModel;
+use crate::resolve::config::ResumeConfig;
 use crate::resolve::context::RunSettings;
-use crate::resolve::{analyze, Analysis};
-use crate::sim::{Overlay, SimView};
+use crate::resolve::Analysis;
+use crate::session::{Derived, Session};
+use crate::watch::Mode;
 use std::collections::VecDeque;
 use std::time::Instant;
-
-/// What the resolvers need besides the tree.
-#[derive(Clone, Debug)]
-pub struct Inputs {
-    pub fmt: Fmt,
-    pub config: ResumeConfig,
-    pub env: EnvFacts,
-    pub paths: PathFacts,
-    pub run: RunSettings,
-}
 
 /// A text prompt and what its answer sets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,31 +27,26 @@ pub enum Popup {
     Prompt(PromptKind, String),
 }
 
-/// Results derived from the model and the overlay (recomputed only when either changes).
-pub struct Derived {
-    pub real: Analysis,
-    /// The simulated view and its analysis, when any edit is active.
-    pub sim: Option<(SimView, Analysis)>,
-    pub grid: GridModel,
-}
-
 pub struct State {
+    pub session: Session,
+    /// The folder as the header shows it.
     pub root: String,
-    pub inputs: Inputs,
-    pub real: Tree,
-    pub overlay: Overlay,
-    pub derived: Derived,
     pub row: usize,
     pub col: usize,
     pub zoom: usize,
     pub problems_only: bool,
-    pub frozen: bool,
-    /// Changes that arrived while frozen.
+    /// Changes that arrived while frozen (the live model has them; the view does not yet).
     pub pending: usize,
+    /// Set when the view is unfrozen: the event loop asks the watcher for a full resync.
+    pub resync_wanted: bool,
     pub popup: Option<Popup>,
     pub log: VecDeque<String>,
     pub log_back: usize,
-    pub mode: String,
+    /// How the tree is watched (`None`: not watched, e.g. a test on a fixed tree).
+    pub mode: Option<Mode>,
+    /// When the watcher last reported anything (the header shows its age).
+    pub last_event: Instant,
+    /// When the shown model last changed.
     pub last_change: Instant,
     pub color: bool,
     pub quit: bool,
@@ -73,6 +58,8 @@ pub struct State {
     pub caption: Option<String>,
     /// A background verifier checks every present shard (so "not verified yet" means queued).
     pub verifying: bool,
+    /// The watcher stopped: the view is no longer updated (said in the header).
+    pub watch_failed: Option<String>,
     /// "Now" for file ages; `None` is the real clock (tests fix it so frames are reproducible).
     pub now: Option<std::time::SystemTime>,
 }
@@ -83,30 +70,22 @@ pub const LOG_MAX: usize = 500;
 pub const FLASH: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl State {
-    pub fn new(root: String, inputs: Inputs, real: Tree, color: bool) -> Self {
-        let derived = derive(&real, &Overlay::default(), &inputs);
-        let log = derived
-            .real
-            .warnings
-            .iter()
-            .map(|w| format!("warning [{}]: {}", w.code, w.message))
-            .collect();
-        State {
+    pub fn new(session: Session, color: bool) -> Self {
+        let root = session.ctx().root.clone();
+        let mut s = State {
+            session,
             root,
-            inputs,
-            real,
-            overlay: Overlay::default(),
-            derived,
             row: 0,
             col: 0,
             zoom: 1,
             problems_only: false,
-            frozen: false,
             pending: 0,
+            resync_wanted: false,
             popup: None,
-            log,
+            log: VecDeque::new(),
             log_back: 0,
-            mode: "scan".into(),
+            mode: None,
+            last_event: Instant::now(),
             last_change: Instant::now(),
             color,
             quit: false,
@@ -115,14 +94,43 @@ impl State {
             now: None,
             verifying: false,
             caption: None,
-        }
+            watch_failed: None,
+        };
+        s.refresh();
+        let warnings: Vec<String> = s
+            .derived()
+            .real
+            .warnings
+            .iter()
+            .map(|w| format!("warning [{}]: {}", w.code, w.message))
+            .collect();
+        s.log.extend(warnings);
+        s
     }
 
-    pub fn recompute(&mut self) {
-        self.derived = derive(&self.real, &self.overlay, &self.inputs);
-        let g = &self.derived.grid;
-        self.col = self.col.min(g.columns.len().saturating_sub(1));
+    /// Bring the session's answers up to date and keep the cursor inside the grid.
+    pub fn refresh(&mut self) {
+        self.session.grid();
+        let cols = self.grid().columns.len();
+        self.col = self.col.min(cols.saturating_sub(1));
         self.row = self.row.min(self.rows().saturating_sub(1));
+    }
+
+    /// The answers for the current view (kept current by [`State::refresh`]).
+    pub fn derived(&self) -> &Derived {
+        self.session
+            .computed()
+            .expect("State::refresh runs after every change")
+    }
+
+    pub fn grid(&self) -> &GridModel {
+        self.session
+            .computed_grid()
+            .expect("State::refresh runs after every change")
+    }
+
+    pub fn frozen(&self) -> bool {
+        self.session.is_frozen()
     }
 
     pub fn log(&mut self, line: impl Into<String>) {
@@ -132,12 +140,12 @@ impl State {
 
     /// Grid rows at the current zoom (one row = `zoom` ranks).
     pub fn rows(&self) -> usize {
-        self.derived.grid.ranks.len().div_ceil(self.zoom.max(1))
+        self.grid().ranks.len().div_ceil(self.zoom.max(1))
     }
 
     /// The visible step columns (all, or those with a problem).
     pub fn visible_columns(&self) -> Vec<usize> {
-        let g = &self.derived.grid;
+        let g = self.grid();
         if self.problems_only {
             g.problem_columns()
         } else {
@@ -147,7 +155,7 @@ impl State {
 
     /// `(rank folder, file)` under the cursor (the first rank of a zoomed row).
     pub fn cursor_file(&self) -> Option<(String, String)> {
-        let g = &self.derived.grid;
+        let g = self.grid();
         let col = *self.visible_columns().get(self.col)?;
         let rank = *g.ranks.get(self.row * self.zoom)?;
         Some((
@@ -168,79 +176,29 @@ impl State {
 
     /// The configuration in force (simulated when edits are active).
     pub fn current_config(&self) -> &ResumeConfig {
-        self.derived
+        self.derived()
             .sim
             .as_ref()
-            .map_or(&self.inputs.config, |(v, _)| &v.config)
+            .map_or(&self.session.ctx().config, |(v, _)| &v.config)
     }
 
     pub fn current_run(&self) -> &RunSettings {
-        self.derived
+        self.derived()
             .sim
             .as_ref()
-            .map_or(&self.inputs.run, |(v, _)| &v.run)
+            .map_or(&self.session.ctx().run, |(v, _)| &v.run)
     }
 
     /// The analysis shown as "now": simulated when edits are active.
     pub fn current(&self) -> &Analysis {
-        self.derived
+        self.derived().current()
+    }
+
+    /// The tree the cells describe: the simulated one when edits are active.
+    pub fn current_tree(&self) -> &crate::model::Tree {
+        self.derived()
             .sim
             .as_ref()
-            .map_or(&self.derived.real, |(_, a)| a)
-    }
-}
-
-/// Run the resolvers on the real model and, with edits, on the simulated one. Shard facts and
-/// the resume context come from the verdicts in the model: the UI never reads the disk.
-pub fn derive(real: &Tree, overlay: &Overlay, inputs: &Inputs) -> Derived {
-    let run_one = |tree: &Tree, config: &ResumeConfig, run: &RunSettings| {
-        let n = tree.rank_entry_count();
-        let env = EnvFacts {
-            world_size: if inputs.env.world_size == 0 {
-                n as u64
-            } else {
-                inputs.env.world_size
-            },
-            ..inputs.env.clone()
-        };
-        let facts = crate::grid::facts_from(tree);
-        let read = |f: &str| {
-            tree.verdict("rank_0", f)
-                .and_then(|c| c.append.clone())
-                .ok_or_else(|| "not verified yet".to_owned())
-        };
-        let check = |d: &str, f: &str| facts(d, f);
-        analyze(tree, config, &env, &inputs.paths, run, &read, Some(&check))
-    };
-    let real_a = run_one(real, &inputs.config, &inputs.run);
-    let sim = (!overlay.is_empty()).then(|| {
-        let v = overlay.apply(real, &inputs.config, &inputs.run);
-        let a = run_one(&v.tree, &v.config, &v.run);
-        (v, a)
-    });
-    let (tree, a, marks) = match &sim {
-        Some((v, a)) => (
-            &v.tree,
-            a,
-            SimMarks {
-                deleted: Some(&v.deleted),
-                marked: Some(&v.marked),
-            },
-        ),
-        None => (real, &real_a, SimMarks::default()),
-    };
-    let safe = a.safe.as_ref().and_then(|s| s.outcome.pick.as_ref());
-    let grid = GridModel::build(
-        tree,
-        inputs.fmt,
-        a.world_size,
-        Some(&a.mindformers),
-        safe,
-        &marks,
-    );
-    Derived {
-        real: real_a,
-        sim,
-        grid,
+            .map_or(self.session.shown_tree(), |(v, _)| &v.tree)
     }
 }

@@ -2,10 +2,9 @@
 
 use super::action::Action;
 use super::state::{Popup, PromptKind, State};
-use crate::model::Tree;
+use crate::model::Verdict;
 use crate::resolve::config::ResumeTraining;
 use crate::sim::Edit;
-use crate::verify::verdict::Verdict;
 
 /// Rows a page moves.
 pub const PAGE: usize = 20;
@@ -43,36 +42,44 @@ pub fn update(s: &mut State, a: Action) {
             s.popup = Some(Popup::Prompt(PromptKind::DataSkipSteps, String::new()))
         }
         Action::Undo => {
-            if let Some(e) = s.overlay.undo() {
-                let d = e.describe();
+            if let Some(d) = s.session.edit(|o| o.undo().map(|e| e.describe())) {
                 s.log(format!("undo: {d}"));
-                s.recompute();
+                s.refresh();
             }
         }
         Action::Redo => {
-            if let Some(e) = s.overlay.redo() {
-                let d = e.describe();
+            if let Some(d) = s.session.edit(|o| o.redo().map(|e| e.describe())) {
                 s.log(format!("redo: {d}"));
-                s.recompute();
+                s.refresh();
             }
         }
         Action::Reset => {
-            s.overlay.reset();
+            s.session.edit(|o| o.reset());
             s.log("simulation reset");
-            s.recompute();
+            s.refresh();
         }
         Action::Yank => yank(s),
         _ => simulate(s, a),
     }
 }
 
+/// Freeze the view (the live model keeps following the disk), or thaw it: the view then shows
+/// the live model with every change made meanwhile, and the watcher is asked for a full resync
+/// so that nothing it might have missed stays hidden.
 fn freeze(s: &mut State) {
-    s.frozen = !s.frozen;
-    s.log(if s.frozen {
-        "live updates frozen"
-    } else {
-        "live updates resumed"
-    });
+    let frozen = !s.frozen();
+    let before = cells_by_name(s.grid());
+    s.session.set_frozen(frozen);
+    s.refresh();
+    if frozen {
+        s.log("live updates frozen");
+        return;
+    }
+    let missed = std::mem::take(&mut s.pending);
+    s.resync_wanted = true;
+    s.log(format!("live updates resumed ({missed} change(s) applied)"));
+    flash_changes(s, &before);
+    s.last_change = std::time::Instant::now();
 }
 
 fn step_cursor(s: &mut State, a: Action) {
@@ -99,7 +106,7 @@ fn zoom(s: &mut State, out: bool) {
 }
 
 fn seek_problem(s: &mut State, forward: bool) {
-    let g = &s.derived.grid;
+    let g = s.grid();
     let cols = s.visible_columns();
     let rows = s.rows();
     let total = rows * cols.len();
@@ -144,7 +151,7 @@ pub fn submit_prompt(s: &mut State, kind: PromptKind, text: &str) {
 }
 
 fn jump(s: &mut State, t: &str) {
-    let g = &s.derived.grid;
+    let g = s.grid();
     if let Ok(rank) = t.trim_start_matches("rank").trim().parse::<u64>() {
         if let Some(i) = g.ranks.iter().position(|r| *r == rank) {
             s.row = i / s.zoom;
@@ -161,8 +168,8 @@ fn jump(s: &mut State, t: &str) {
 
 fn push(s: &mut State, e: Edit) {
     s.log(format!("simulate: {}", e.describe()));
-    s.overlay.push(e);
-    s.recompute();
+    s.session.edit(|o| o.push(e));
+    s.refresh();
 }
 
 /// The global batch size the simulation currently assumes (set, or the stored one).
@@ -197,7 +204,7 @@ fn simulate(s: &mut State, a: Action) {
             verdict: Verdict::Corrupt,
         }),
         (Action::DeleteStep, _) => col.map(|c| {
-            let c = &s.derived.grid.columns[c];
+            let c = &s.grid().columns[c];
             Edit::DeleteStep {
                 stem: c.stem.clone(),
                 restart: c.restart,
@@ -245,12 +252,7 @@ fn next_resume(s: &State, file: Option<String>) -> ResumeTraining {
 
 /// Copy the safe pick's YAML to the clipboard with OSC 52 (the terminal does the copying).
 fn yank(s: &mut State) {
-    let Some(p) = s
-        .current()
-        .safe
-        .as_ref()
-        .and_then(|x| x.outcome.pick.as_ref())
-    else {
+    let Some(p) = s.current().safe.outcome.pick.as_ref() else {
         return s.log("no safe pick to copy");
     };
     let text = format!(
@@ -261,18 +263,20 @@ fn yank(s: &mut State) {
     s.log("safe config copied to the clipboard (OSC 52)");
 }
 
-/// Replace the real model (a watcher snapshot); frozen screens only count what they miss.
-pub fn new_model(s: &mut State, tree: Tree, changes: usize, mode: String) {
-    s.mode = mode;
-    if s.frozen {
-        s.pending += changes;
+/// Apply the watcher's deltas to the session. While frozen the live model still takes them
+/// (so nothing is lost) and the view only counts them.
+pub fn apply_deltas(s: &mut State, deltas: Vec<crate::model::Delta>) {
+    let n = deltas.len();
+    let before = cells_by_name(s.grid());
+    for d in deltas {
+        s.session.apply(d);
+    }
+    if s.frozen() {
+        s.pending += n;
         return;
     }
-    s.pending = 0;
-    s.real = tree;
     s.last_change = std::time::Instant::now();
-    let before = cells_by_name(&s.derived.grid);
-    s.recompute();
+    s.refresh();
     flash_changes(s, &before);
 }
 
@@ -296,7 +300,7 @@ fn flash_changes(s: &mut State, before: &CellMap) {
     if before.is_empty() {
         return;
     }
-    for (key, state) in cells_by_name(&s.derived.grid) {
+    for (key, state) in cells_by_name(s.grid()) {
         if before.get(&key) != Some(&state) {
             s.flashes.insert(key, now);
         }

@@ -6,6 +6,7 @@
 //! the file size, and no declared length is ever allocated before it is checked.
 
 use super::proto::{field, skip_scalar, Cursor, Field, WireError};
+use crate::model::{AppendValues, Num};
 use serde::Serialize;
 use std::io::{Read, Seek};
 
@@ -21,48 +22,6 @@ pub const APPEND_KEYS: [&str; 5] = [
 const TRAILER_LEN: u64 = 17;
 const MAX_TAG: u64 = 64 * 1024;
 const MAX_TYPE: u64 = 64;
-
-/// A decoded scalar.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Num {
-    Int(i64),
-    Float(f64),
-}
-
-impl Num {
-    pub fn as_i64(self) -> Option<i64> {
-        match self {
-            Num::Int(i) => Some(i),
-            Num::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Some(f as i64),
-            Num::Float(_) => None,
-        }
-    }
-}
-
-/// The append entries found, in file order.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct AppendValues {
-    pub epoch_num: Option<Num>,
-    pub step_num: Option<Num>,
-    pub global_step: Option<Num>,
-    pub loss_scale: Option<Num>,
-    pub global_batch_size: Option<Num>,
-}
-
-impl AppendValues {
-    fn set(&mut self, tag: &str, v: Num) {
-        let slot = match tag {
-            "epoch_num" => &mut self.epoch_num,
-            "step_num" => &mut self.step_num,
-            "global_step" => &mut self.global_step,
-            "loss_scale" => &mut self.loss_scale,
-            "global_batch_size" => &mut self.global_batch_size,
-            _ => return,
-        };
-        *slot = Some(v);
-    }
-}
 
 /// How the record stream ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -3,9 +3,11 @@
 //! on files that changed since they were queued, remember results per file version, count
 //! progress, and send each result back on a channel for the model to apply.
 
-use super::verdict::{check_file, CheckOptions, ShardCheck};
+use super::verdict::{check_file, CheckOptions};
+use crate::fsys::Fs;
 pub use crate::model::FileId;
 use crate::model::Stat;
+use crate::model::{ShardCheck, Verdict, Verified};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -25,29 +27,6 @@ pub struct Job {
     pub expected_sha256: Option<String>,
     /// Lower runs first.
     pub priority: u32,
-}
-
-/// A finished check, for the model to apply.
-#[derive(Clone, Debug)]
-pub struct Verified {
-    pub dir: String,
-    pub name: String,
-    pub id: FileId,
-    pub check: ShardCheck,
-}
-
-impl Verified {
-    /// The model delta that records this result.
-    pub fn into_delta(self) -> crate::model::Delta {
-        crate::model::Delta::Verdict(
-            self.dir,
-            self.name,
-            crate::model::VerdictEntry {
-                id: self.id,
-                check: self.check,
-            },
-        )
-    }
 }
 
 type Key = (String, String);
@@ -88,10 +67,44 @@ struct State {
     shutdown: bool,
 }
 
+/// The most results the cache keeps (oldest dropped first): a week-long watch of a job that
+/// saves 8,192 shards every 30 minutes sees 2.75 M file versions, but only the few steps that
+/// rotation keeps are ever checked again. At roughly 0.5 KB per result this bounds the cache
+/// near 32 MB.
+pub const CACHE_MAX: usize = 65_536;
+
+/// Results by file version, at most [`CACHE_MAX`], oldest evicted first.
+#[derive(Default)]
+struct Cache {
+    map: HashMap<CacheKey, ShardCheck>,
+    order: std::collections::VecDeque<CacheKey>,
+}
+
+impl Cache {
+    fn get(&self, k: &CacheKey) -> Option<ShardCheck> {
+        self.map.get(k).cloned()
+    }
+
+    fn insert(&mut self, k: CacheKey, v: ShardCheck) {
+        if self.map.insert(k, v).is_none() {
+            self.order.push_back(k);
+        }
+        while self.map.len() > CACHE_MAX {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-    cache: Mutex<HashMap<CacheKey, ShardCheck>>,
+    cache: Mutex<Cache>,
+    fs: Arc<dyn Fs>,
     submitted: AtomicUsize,
     finished: AtomicUsize,
 }
@@ -104,8 +117,8 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Start `workers` threads (0: one per core).
-    pub fn new(workers: usize) -> Self {
+    /// Start `workers` threads (0: one per core) that read through `fs`.
+    pub fn new(workers: usize, fs: Arc<dyn Fs>) -> Self {
         let n = if workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -114,7 +127,8 @@ impl Pool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
+            fs,
             submitted: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
         });
@@ -136,14 +150,15 @@ impl Pool {
     pub fn submit(&self, job: Job) {
         let mut st = lock(&self.shared.state);
         let key = (job.dir.clone(), job.name.clone());
-        let gen = st.latest.get(&key).map_or(1, |(g, flag)| {
+        if let Some((_, flag)) = st.latest.get(&key) {
             flag.store(true, Ordering::Relaxed);
-            g + 1
-        });
+        }
+        // One counter for order and generation: a generation is never reused, even after the
+        // file's entry was dropped (done or cancelled) and the file submitted again.
+        st.seq += 1;
+        let (seq, gen) = (st.seq, st.seq);
         st.latest
             .insert(key, (gen, Arc::new(AtomicBool::new(false))));
-        st.seq += 1;
-        let seq = st.seq;
         st.heap.push(Queued {
             priority: Reverse(job.priority),
             seq: Reverse(seq),
@@ -157,10 +172,14 @@ impl Pool {
     /// Drop any queued or running check of `(dir, name)` (the file vanished).
     pub fn cancel(&self, dir: &str, name: &str) {
         let mut st = lock(&self.shared.state);
-        if let Some((g, flag)) = st.latest.get_mut(&(dir.to_owned(), name.to_owned())) {
+        if let Some((_, flag)) = st.latest.remove(&(dir.to_owned(), name.to_owned())) {
             flag.store(true, Ordering::Relaxed);
-            *g += 1;
         }
+    }
+
+    /// Files with a check queued or running (bounded by what is pending, not by history).
+    pub fn tracked(&self) -> usize {
+        lock(&self.shared.state).latest.len()
     }
 
     /// `(finished or skipped, submitted)`.
@@ -218,7 +237,7 @@ fn worker(shared: &Shared, tx: &Sender<Verified>) {
         let id = FileId::from(&job.stat);
         let deep = job.deep || job.expected_sha256.is_some();
         let ck: CacheKey = (id, deep);
-        let cached = lock(&shared.cache).get(&ck).cloned();
+        let cached = lock(&shared.cache).get(&ck);
         let fresh = cached.is_none();
         let mut check = cached.unwrap_or_else(|| {
             let opts = CheckOptions {
@@ -226,13 +245,18 @@ fn worker(shared: &Shared, tx: &Sender<Verified>) {
                 expected_sha256: None,
                 cancel: Some(flag.clone()),
             };
-            check_file(&job.path, &job.stat, &opts)
+            check_file(&*shared.fs, &job.path, &job.stat, &opts)
         });
         shared.finished.fetch_add(1, Ordering::Relaxed);
-        let current = lock(&shared.state)
-            .latest
-            .get(&(job.dir.clone(), job.name.clone()))
-            .is_some_and(|(g, _)| *g == gen);
+        let current = {
+            let mut st = lock(&shared.state);
+            let key = (job.dir.clone(), job.name.clone());
+            let current = st.latest.get(&key).is_some_and(|(g, _)| *g == gen);
+            if current {
+                st.latest.remove(&key); // done: nothing newer is queued
+            }
+            current
+        };
         if !current || flag.load(Ordering::Relaxed) {
             continue;
         }
@@ -242,7 +266,7 @@ fn worker(shared: &Shared, tx: &Sender<Verified>) {
         compare_manifest(&mut check, job.expected_sha256.as_deref());
         let _ = tx.send(Verified {
             dir: job.dir,
-            name: job.name,
+            file: job.name,
             id,
             check,
         });
@@ -254,8 +278,8 @@ fn compare_manifest(check: &mut ShardCheck, expected: Option<&str>) {
     let (Some(want), Some(got)) = (expected, check.sha256.as_deref()) else {
         return;
     };
-    if check.verdict == super::verdict::Verdict::Ok && !want.eq_ignore_ascii_case(got) {
-        check.verdict = super::verdict::Verdict::HashMismatch;
+    if check.verdict == Verdict::Ok && !want.eq_ignore_ascii_case(got) {
+        check.verdict = Verdict::HashMismatch;
         check.detail = format!("SHA-256 {got} differs from the manifest's {want}");
     }
 }

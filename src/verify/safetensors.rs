@@ -3,7 +3,8 @@
 //! contiguous, sizes matching dtype × shape), the file size it implies, MindSpore's
 //! `__metadata__`, and the append entries MindSpore stores as ordinary scalar tensors.
 
-use super::ckpt::{AppendValues, Num, APPEND_KEYS};
+use super::ckpt::APPEND_KEYS;
+use crate::model::{AppendValues, Num};
 use safetensors::tensor::Metadata;
 use safetensors::Dtype;
 use std::io::{Read, Seek, SeekFrom};

@@ -3,32 +3,16 @@
 //! last pass that flags a shard lacking `loss_scale` or `global_batch_size` when files of the
 //! same run in the same folder have them (spec §9.7).
 
-use super::ckpt::AppendValues;
 use super::digest::Manifest;
 use super::pool::{Job, Pool};
-use super::verdict::Verdict;
-use crate::layout::mindformers::classify::is_meta_tmp;
+use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::parse_ckpt_name;
 use crate::layout::rank_dir_number;
 use crate::model::{Entry, Tree};
-use serde::Serialize;
+use crate::model::{ShardCheck, ShardResult, Verdict};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
-
-/// One shard's result.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ShardReport {
-    pub rank: Option<u64>,
-    #[serde(skip)]
-    pub dir: String,
-    pub file: String,
-    pub size: u64,
-    pub verdict: Verdict,
-    pub detail: String,
-    pub append: Option<AppendValues>,
-    pub sha256: Option<String>,
-}
 
 /// What to verify.
 #[derive(Clone, Debug)]
@@ -46,22 +30,19 @@ pub struct TreeOptions {
 /// A `.tmp` unchanged for this long is reported as abandoned rather than being written.
 pub const TMP_SETTLE: Duration = Duration::from_secs(600);
 
-fn is_shard(name: &str) -> bool {
-    name.ends_with(".ckpt") || name.ends_with(".safetensors")
-}
-
-/// Verify every shard of `tree`; `priority(dir, name)` orders the work (lower first);
-/// `progress(done, total)` is called as results arrive.
+/// Verify every shard of `tree`, whose folders are under `root` on `fs`; `priority(dir, name)`
+/// orders the work (lower first); `progress(done, total)` is called as results arrive.
 pub fn verify_tree(
+    fs: std::sync::Arc<dyn crate::fsys::Fs>,
+    root: &Path,
     tree: &Tree,
     opts: &TreeOptions,
     manifest: &Manifest,
     priority: &dyn Fn(&str, &str) -> u32,
     progress: &mut dyn FnMut(usize, usize),
-) -> Vec<ShardReport> {
-    let root = Path::new(&tree.root);
+) -> Vec<ShardResult> {
     let mut out = Vec::new();
-    let pool = Pool::new(opts.workers);
+    let pool = Pool::new(opts.workers, fs);
     let mut submitted = 0;
     for (dir, node) in &tree.dirs {
         let rank = rank_dir_number(dir);
@@ -73,7 +54,7 @@ pub fn verify_tree(
                 out.push(r);
                 continue;
             }
-            if !is_shard(&e.name) {
+            if !classify(&e.name).is_weights() {
                 continue;
             }
             let path = root.join(dir).join(&e.name);
@@ -106,15 +87,11 @@ pub fn verify_tree(
     for done in 1..=submitted {
         let Ok(v) = pool.results().recv() else { break };
         let rank = rank_dir_number(&v.dir);
-        out.push(ShardReport {
+        out.push(ShardResult {
             rank,
             dir: v.dir,
-            file: v.name,
-            size: v.check.size,
-            verdict: v.check.verdict,
-            detail: v.check.detail,
-            append: v.check.append,
-            sha256: v.check.sha256,
+            file: v.file,
+            check: v.check,
         });
         progress(done, submitted);
     }
@@ -139,16 +116,12 @@ fn report(
     size: u64,
     verdict: Verdict,
     detail: String,
-) -> ShardReport {
-    ShardReport {
+) -> ShardResult {
+    ShardResult {
         rank,
         dir: dir.into(),
         file: e.name.clone(),
-        size,
-        verdict,
-        detail,
-        append: None,
-        sha256: None,
+        check: ShardCheck::new(verdict, detail, size),
     }
 }
 
@@ -159,12 +132,12 @@ fn tmp_report(
     e: &Entry,
     siblings: &[Entry],
     now: SystemTime,
-) -> Option<ShardReport> {
-    let meta_tmp = is_meta_tmp(&e.name);
-    let stem = e.name.strip_suffix(".tmp").filter(|s| !s.is_empty());
-    if stem.is_none() && !meta_tmp {
-        return None;
-    }
+) -> Option<ShardResult> {
+    let (meta_tmp, stem) = match classify(&e.name) {
+        EntryKind::MetaTmp => (true, None),
+        EntryKind::Tmp { stem } => (false, Some(stem)),
+        _ => return None,
+    };
     let st = e.stat().ok()?;
     let age = now
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -183,6 +156,7 @@ fn tmp_report(
         }
     } else {
         let stem = stem.unwrap_or_default();
+        let stem = stem.as_str();
         let final_file = siblings
             .iter()
             .find(|s| s.name == format!("{stem}.ckpt") || s.name == format!("{stem}.safetensors"));
@@ -198,34 +172,30 @@ fn tmp_report(
             _ => "being written (its final file is not there yet)".into(),
         }
     };
-    Some(ShardReport {
+    Some(ShardResult {
         rank,
         dir: dir.into(),
         file: e.name.clone(),
-        size: st.size,
-        verdict: Verdict::InProgress,
-        detail,
-        append: None,
-        sha256: None,
+        check: ShardCheck::new(Verdict::InProgress, detail, st.size),
     })
 }
 
 /// A shard of a run whose other files carry `loss_scale` / `global_batch_size` but which lacks
 /// them was cut inside its tail: MindFormers silently ignores a batch-size change (spec §11.8).
-fn sibling_context(out: &mut [ShardReport]) {
+fn sibling_context(out: &mut [ShardResult]) {
     let run_of =
-        |r: &ShardReport| parse_ckpt_name(&r.file).map(|n| (r.dir.clone(), n.stem, n.restart));
+        |r: &ShardResult| parse_ckpt_name(&r.file).map(|n| (r.dir.clone(), n.stem, n.restart));
     let mut has: HashMap<(String, String, u64), (bool, bool)> = HashMap::new();
-    for r in out.iter().filter(|r| r.verdict == Verdict::Ok) {
-        let (Some(run), Some(a)) = (run_of(r), &r.append) else {
+    for r in out.iter().filter(|r| r.check.verdict == Verdict::Ok) {
+        let (Some(run), Some(a)) = (run_of(r), &r.check.append) else {
             continue;
         };
         let e = has.entry(run).or_default();
         e.0 |= a.loss_scale.is_some();
         e.1 |= a.global_batch_size.is_some();
     }
-    for r in out.iter_mut().filter(|r| r.verdict == Verdict::Ok) {
-        let (Some(run), Some(a)) = (run_of(r), &r.append) else {
+    for r in out.iter_mut().filter(|r| r.check.verdict == Verdict::Ok) {
+        let (Some(run), Some(a)) = (run_of(r), &r.check.append) else {
             continue;
         };
         let Some(&(ls, gbs)) = has.get(&run) else {
@@ -239,17 +209,17 @@ fn sibling_context(out: &mut [ShardReport]) {
             missing.push("global_batch_size");
         }
         if !missing.is_empty() {
-            r.verdict = Verdict::Incomplete;
-            r.detail = format!("lacks {} while other files of the same run have it: cut inside its tail; MindFormers would silently ignore a batch-size change", missing.join(" and "));
+            r.check.verdict = Verdict::Incomplete;
+            r.check.detail = format!("lacks {} while other files of the same run have it: cut inside its tail; MindFormers would silently ignore a batch-size change", missing.join(" and "));
         }
     }
 }
 
 /// Counts per verdict, for summaries.
-pub fn summary(shards: &[ShardReport]) -> std::collections::BTreeMap<&'static str, usize> {
+pub fn summary(shards: &[ShardResult]) -> std::collections::BTreeMap<&'static str, usize> {
     let mut m = std::collections::BTreeMap::new();
     for s in shards {
-        *m.entry(s.verdict.name()).or_default() += 1;
+        *m.entry(s.check.verdict.name()).or_default() += 1;
     }
     m
 }

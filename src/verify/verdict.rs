@@ -2,90 +2,14 @@
 //! structure (headers only); the deep pass reads every byte once for the CRC trailer and
 //! SHA-256. Nothing here decides about resuming: the safe resolver reads these verdicts.
 
-use super::ckpt::{self, AppendValues, CkptWalk, StreamEnd};
+use super::ckpt::{self, CkptWalk, StreamEnd};
 use super::safetensors;
 use super::safetensors_crc::SafetensorsCrc;
-use crate::fsys::open_regular;
-use crate::model::{FileKind, Stat};
-use serde::Serialize;
+use crate::fsys::Fs;
+use crate::model::{FileKind, ShardCheck, Stat, Verdict};
 use sha2::{Digest, Sha256};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
-
-/// What ckptscope found out about one shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Structure walked completely and the resume context entries are present.
-    Ok,
-    /// A `.tmp` save under way, or abandoned.
-    InProgress,
-    ZeroByte,
-    /// The record stream (or safetensors data) is cut short.
-    Truncated,
-    /// Parses, but the resume context is missing: MindFormers would silently restart.
-    Incomplete,
-    /// A tensor whose content does not match its dims and type, an unknown type, or garbage
-    /// inside the stream: MindSpore zero-fills, ignores, or fails.
-    Corrupt,
-    CrcMismatch,
-    HashMismatch,
-    /// Encryption magic: present, content not checkable without the key.
-    Encrypted,
-    NotACheckpoint,
-    Unreadable,
-    NotRegular,
-}
-
-impl Verdict {
-    /// A shard MindFormers cannot resume from correctly.
-    pub fn is_damaged(self) -> bool {
-        !matches!(self, Verdict::Ok | Verdict::InProgress | Verdict::Encrypted)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Ok => "ok",
-            Verdict::InProgress => "in_progress",
-            Verdict::ZeroByte => "zero_byte",
-            Verdict::Truncated => "truncated",
-            Verdict::Incomplete => "incomplete",
-            Verdict::Corrupt => "corrupt",
-            Verdict::CrcMismatch => "crc_mismatch",
-            Verdict::HashMismatch => "hash_mismatch",
-            Verdict::Encrypted => "encrypted",
-            Verdict::NotACheckpoint => "not_a_checkpoint",
-            Verdict::Unreadable => "unreadable",
-            Verdict::NotRegular => "not_regular",
-        }
-    }
-}
-
-/// The result of checking one file.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ShardCheck {
-    pub verdict: Verdict,
-    pub detail: String,
-    pub size: u64,
-    pub append: Option<AppendValues>,
-    /// Hex SHA-256 when the deep pass computed it.
-    pub sha256: Option<String>,
-    /// Whether the deep pass (CRC, SHA-256) ran.
-    pub deep: bool,
-}
-
-impl ShardCheck {
-    fn new(verdict: Verdict, detail: impl Into<String>, size: u64) -> Self {
-        ShardCheck {
-            verdict,
-            detail: detail.into(),
-            size,
-            append: None,
-            sha256: None,
-            deep: false,
-        }
-    }
-}
 
 /// What to check.
 #[derive(Clone, Debug, Default)]
@@ -98,8 +22,9 @@ pub struct CheckOptions {
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
-/// Check a `.ckpt` or `.safetensors` file. `stat` is what the scan saw (following links).
-pub fn check_file(path: &Path, stat: &Stat, opts: &CheckOptions) -> ShardCheck {
+/// Check a `.ckpt` or `.safetensors` file through `fs`. `stat` is what the scan saw (following
+/// links).
+pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) -> ShardCheck {
     if stat.kind != FileKind::File {
         return ShardCheck::new(
             Verdict::NotRegular,
@@ -115,7 +40,7 @@ pub fn check_file(path: &Path, stat: &Stat, opts: &CheckOptions) -> ShardCheck {
         );
     }
     let is_st = path.extension().is_some_and(|e| e == "safetensors");
-    let file = match open_regular(path) {
+    let (file, opened) = match fs.open(path) {
         Ok(f) => f,
         Err(e) => {
             return ShardCheck::new(
@@ -125,7 +50,7 @@ pub fn check_file(path: &Path, stat: &Stat, opts: &CheckOptions) -> ShardCheck {
             )
         }
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(stat.size);
+    let len = opened.size;
     let mut r = BufReader::with_capacity(64 * 1024, file);
     let (mut check, crc) = if is_st {
         (check_safetensors(&mut r, len), Crc::Safetensors)

@@ -1,9 +1,8 @@
-//! Live watching: a changing checkpoint tree streamed into the model (see [`run`]), on local
-//! filesystems with inotify hints and everywhere with a reconcile poll.
-pub mod diff;
-pub mod event;
-pub mod mounts;
+//! Live watching: a changing checkpoint tree kept current as model deltas (see [`run`]), on
+//! local filesystems with inotify hints and everywhere with a reconcile poll. The watcher
+//! decides nothing about resuming: it pushes deltas to whoever listens (a [`crate::session`]).
+pub mod mode;
 pub mod run;
 
-pub use event::{Mode, WatchEvent};
-pub use run::{spawn, WatchConfig, WatchHandle};
+pub use mode::Mode;
+pub use run::{spawn, WatchConfig, WatchError, WatchHandle, WatchMsg};

@@ -1,100 +1,136 @@
 //! The watch loop. Filesystem events are only hints: each one names a folder to rescan, and the
-//! model changes only after that rescan (`stat`/listing) confirms it. A reconcile poll rescans
-//! everything at a fixed interval as the truth; on network filesystems it is the only source.
-//! Overflow, watcher errors and the inotify watch limit fall back to a full rescan (and, for
-//! the limit, to polling with a message naming the sysctl to raise).
+//! model changes only after that rescan (`stat`/listing through the [`Fs`] seam) confirms it.
+//! A reconcile poll rescans at a fixed interval as the truth; on network filesystems it is the
+//! only source. Overflow, watcher errors and the inotify watch limit fall back to a full rescan
+//! (and, for the limit, to polling with a message naming the sysctl to raise).
+//!
+//! The loop keeps its own copy of the listing to know what changed, and pushes every confirmed
+//! change as a [`Delta`] (verifier results included) to whoever listens. It never runs a
+//! resolver: a [`crate::session::Session`] on the receiving side does.
 
-use super::diff::dir_events;
-use super::event::{Mode, WatchEvent};
-use crate::fsys::RealFs;
-use crate::model::{Delta, RootState, Tree};
-use crate::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
-use crate::resolve::mindformers::{self, Inputs};
-use crate::resolve::safe::{self, ShardFacts};
-use crate::scan::{rescan_dir, scan, scan_dir, scan_root};
-use crate::verify::pool::{Job, Pool, Verified};
+use super::mode::Mode;
+use crate::fsys::Fs;
+use crate::job::JobContext;
+use crate::layout::mindformers::classify::classify;
+use crate::model::{Delta, DirNode, FileId, RootState, Stat, Tree};
+use crate::scan::{rescan_dir, scan_at, scan_dir, scan_root};
+use crate::verify::pool::{Job, Pool};
 use crossbeam_channel::{select, tick, unbounded, Receiver, Sender};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, NoCache};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest reconcile interval accepted (a week): longer ones are a typo.
+pub const MAX_POLL_SECS: f64 = 7.0 * 86_400.0;
+
+/// Why watching could not start, or stopped.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum WatchError {
+    #[error("{path}: not a folder; pass the checkpoint folder that holds rank_0/ …")]
+    NotAFolder { path: String },
+    #[error("--poll {value}: expected a number of seconds greater than 0 and at most a week")]
+    BadPoll { value: String },
+    #[error("the watcher stopped unexpectedly ({why}); the view is no longer updated — restart ckptscope")]
+    Died { why: String },
+}
+
 /// What to watch and how.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WatchConfig {
-    pub root: String,
+    /// The folder as read (the job context's canonical root: events carry this prefix).
+    pub root: PathBuf,
+    /// The folder as the user gave it (the tree's label in messages).
+    pub label: String,
     /// Reconcile-poll interval.
     pub poll: Duration,
-    /// Never use inotify (network filesystem, `--no-inotify`).
+    /// Never use inotify (network filesystem, `--no-inotify`), and why.
     pub poll_only: Option<String>,
     /// How long the debouncer gathers events before handing them over.
     pub debounce: Duration,
-    /// Verify shards in the background (verdict events, safe pick).
+    /// Verify shards in the background (verdict deltas).
     pub verify: bool,
-    pub config: ResumeConfig,
-    pub env: EnvFacts,
-    pub paths: PathFacts,
+    pub fs: Arc<dyn Fs>,
     /// Test seam: behave as if the OS allowed only this many inotify watches (the real limit
     /// is a machine-wide sysctl that tests must not change).
     pub watch_limit: Option<usize>,
 }
 
 impl WatchConfig {
-    /// A job on an absolute local path `root` with MindFormers' defaults and no environment
-    /// (world size from the `rank_*` count, 8 devices per node, not shared): what embedders,
-    /// tests and benches start from before setting the fields they care about.
-    pub fn local(root: &str) -> Self {
-        WatchConfig {
-            root: root.to_owned(),
-            poll: Duration::from_secs(1),
-            poll_only: None,
+    /// Watch the job's root: polled only on a network filesystem or with `no_inotify`; `poll`
+    /// seconds between reconciles (default 10 polling only, 30 with inotify).
+    pub fn for_job(
+        ctx: &JobContext,
+        fs: Arc<dyn Fs>,
+        poll: Option<f64>,
+        no_inotify: bool,
+    ) -> Result<WatchConfig, WatchError> {
+        if !fs
+            .stat(&ctx.canonical)
+            .is_ok_and(|s| s.kind == crate::model::FileKind::Dir)
+        {
+            return Err(WatchError::NotAFolder {
+                path: ctx.root.clone(),
+            });
+        }
+        let poll_only = if no_inotify {
+            Some("--no-inotify".to_owned())
+        } else {
+            ctx.network_fs.clone()
+        };
+        let secs = poll.unwrap_or(if poll_only.is_some() { 10.0 } else { 30.0 });
+        if !(secs.is_finite() && secs > 0.0 && secs <= MAX_POLL_SECS) {
+            return Err(WatchError::BadPoll {
+                value: secs.to_string(),
+            });
+        }
+        Ok(WatchConfig {
+            root: ctx.canonical.clone(),
+            label: ctx.root.clone(),
+            poll: Duration::from_secs_f64(secs),
+            poll_only,
             debounce: Duration::from_millis(50),
             verify: true,
-            config: ResumeConfig {
-                load_checkpoint: Some(root.to_owned()),
-                ..Default::default()
-            },
-            env: EnvFacts {
-                device_num_per_node: 8,
-                ..Default::default()
-            },
-            paths: PathFacts {
-                abspath: root.to_owned(),
-                realpath: root.to_owned(),
-                ..Default::default()
-            },
+            fs,
             watch_limit: None,
-        }
+        })
     }
 }
 
+/// What the watcher pushes.
+#[derive(Debug)]
+pub enum WatchMsg {
+    /// The first scan, and how the tree will be watched.
+    Started { tree: Tree, mode: Mode },
+    /// Changes confirmed by a rescan, and verifier results.
+    Deltas(Vec<Delta>),
+    /// The watch mode changed (inotify could not be armed, the watch limit was hit).
+    Mode { mode: Mode, reason: String },
+    /// A full rescan is under way, and why.
+    Rescan { reason: String },
+    /// The watcher stopped by itself (a panic in its thread): nothing will follow.
+    Failed(WatchError),
+}
+
 enum Request {
-    Snapshot(Sender<Tree>),
-    Mode(Sender<Mode>),
+    /// Reconcile everything now (the TUI asks when it is unfrozen).
+    Resync,
     Stop,
 }
 
-/// A running watcher: its events, and a way to read its model or stop it.
+/// A running watcher: its messages, and a way to ask for a resync or stop it.
 pub struct WatchHandle {
-    pub events: Receiver<WatchEvent>,
+    pub events: Receiver<WatchMsg>,
     requests: Sender<Request>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WatchHandle {
-    /// A copy of the current model (`None` if the watcher stopped).
-    pub fn snapshot(&self) -> Option<Tree> {
-        let (tx, rx) = unbounded();
-        self.requests.send(Request::Snapshot(tx)).ok()?;
-        rx.recv().ok()
-    }
-
-    /// How the tree is being watched right now (inotify, or polling and why).
-    pub fn mode(&self) -> Option<Mode> {
-        let (tx, rx) = unbounded();
-        self.requests.send(Request::Mode(tx)).ok()?;
-        rx.recv().ok()
+    /// Ask for a full reconcile: every folder is listed again and differences come as deltas.
+    pub fn resync(&self) {
+        let _ = self.requests.send(Request::Resync);
     }
 
     pub fn stop(mut self) {
@@ -111,11 +147,25 @@ impl Drop for WatchHandle {
     }
 }
 
-/// Start watching on a thread of its own.
+/// Start watching on a thread of its own. A panic in that thread is reported as
+/// [`WatchMsg::Failed`], never swallowed.
 pub fn spawn(cfg: WatchConfig) -> WatchHandle {
     let (out, events) = unbounded();
     let (requests, req_rx) = unbounded();
-    let thread = std::thread::spawn(move || Loop::new(cfg, out).run(req_rx));
+    let thread = std::thread::spawn(move || {
+        let report = out.clone();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            Loop::new(cfg, out).run(req_rx)
+        }));
+        if let Err(p) = run {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let _ = report.send(WatchMsg::Failed(WatchError::Died { why }));
+        }
+    });
     WatchHandle {
         events,
         requests,
@@ -125,46 +175,59 @@ pub fn spawn(cfg: WatchConfig) -> WatchHandle {
 
 type Hints = Debouncer<notify::RecommendedWatcher, NoCache>;
 
-/// The least time between two resolution events.
-const RESOLUTION_EVERY: Duration = Duration::from_millis(300);
-
 struct Loop {
     cfg: WatchConfig,
     tree: Tree,
-    out: Sender<WatchEvent>,
+    out: Sender<WatchMsg>,
     pool: Pool,
     hints: Option<Hints>,
     hint_rx: Receiver<DebounceEventResult>,
     hint_tx: Sender<DebounceEventResult>,
     mode: Mode,
-    last_resolution: Option<WatchEvent>,
-    dirty: bool,
+    /// The identity `(dev, ino)` of each folder under watch: a folder deleted and recreated
+    /// under the same name is a new inode whose old watch died with it.
+    watched: BTreeMap<String, (u64, u64)>,
+    /// Deltas waiting to be pushed (one message per handled event batch).
+    batch: Vec<Delta>,
+}
+
+fn identity(s: &Stat) -> (u64, u64) {
+    (s.dev, s.ino)
 }
 
 impl Loop {
-    fn new(cfg: WatchConfig, out: Sender<WatchEvent>) -> Self {
+    fn new(cfg: WatchConfig, out: Sender<WatchMsg>) -> Self {
         let (hint_tx, hint_rx) = unbounded();
-        let tree = scan(&RealFs, &cfg.root);
+        let tree = scan_at(&*cfg.fs, &cfg.root, &cfg.label);
         let mode = Mode::Poll {
             interval_secs: cfg.poll.as_secs_f64(),
             reason: String::new(),
+            degraded: false,
         };
         Loop {
-            pool: Pool::new(0),
+            pool: Pool::new(0, cfg.fs.clone()),
             tree,
             out,
             hints: None,
             hint_rx,
             hint_tx,
             mode,
-            last_resolution: None,
-            dirty: true,
+            watched: BTreeMap::new(),
+            batch: Vec::new(),
             cfg,
         }
     }
 
-    fn emit(&self, e: WatchEvent) {
-        let _ = self.out.send(e);
+    fn send(&self, m: WatchMsg) {
+        let _ = self.out.send(m);
+    }
+
+    /// Push the pending deltas as one message.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let b = std::mem::take(&mut self.batch);
+            self.send(WatchMsg::Deltas(b));
+        }
     }
 
     fn run(mut self, requests: Receiver<Request>) {
@@ -174,21 +237,14 @@ impl Loop {
             Some(reason) => Mode::Poll {
                 interval_secs: self.cfg.poll.as_secs_f64(),
                 reason: reason.clone(),
+                degraded: false,
             },
             None => Mode::Inotify {
                 poll_secs: self.cfg.poll.as_secs_f64(),
             },
         };
-        let files = self
-            .tree
-            .dirs
-            .values()
-            .map(|d| d.listing.entries().len())
-            .sum();
-        self.emit(WatchEvent::Snapshot {
-            root: self.cfg.root.clone(),
-            ranks: self.tree.dirs.len(),
-            files,
+        self.send(WatchMsg::Started {
+            tree: self.tree.clone(),
             mode: planned,
         });
         self.start_hints();
@@ -197,38 +253,23 @@ impl Loop {
         for d in names {
             self.submit_dir(&d);
         }
+        self.flush();
         let ticker = tick(self.cfg.poll);
         let results = self.pool.results().clone();
-        let mut last_publish = std::time::Instant::now() - RESOLUTION_EVERY;
         loop {
-            // Re-resolving a huge tree costs tens of milliseconds: while verdicts stream in,
-            // do it at most every RESOLUTION_EVERY (and once more when they stop).
-            let wait = RESOLUTION_EVERY.saturating_sub(last_publish.elapsed());
-            if self.dirty && wait.is_zero() {
-                self.publish_resolution();
-                last_publish = std::time::Instant::now();
-            }
-            let deferred = if self.dirty {
-                crossbeam_channel::after(wait)
-            } else {
-                crossbeam_channel::never()
-            };
             select! {
-                recv(deferred) -> _ => {},
                 recv(self.hint_rx) -> r => if let Ok(r) = r { self.on_hints(r) },
                 recv(results) -> v => if let Ok(v) = v {
-                    self.on_verified(v);
-                    for more in results.try_iter().take(10_000) {
-                        self.on_verified(more);
-                    }
+                    self.batch.push(Delta::Verdict(v));
+                    self.batch.extend(results.try_iter().take(10_000).map(Delta::Verdict));
                 },
                 recv(ticker) -> _ => self.poll(),
                 recv(requests) -> r => match r {
-                    Ok(Request::Snapshot(tx)) => { let _ = tx.send(self.tree.clone()); }
-                    Ok(Request::Mode(tx)) => { let _ = tx.send(self.mode.clone()); }
+                    Ok(Request::Resync) => self.reconcile("resync requested"),
                     Ok(Request::Stop) | Err(_) => break,
                 },
             }
+            self.flush();
         }
     }
 
@@ -238,6 +279,7 @@ impl Loop {
             self.mode = Mode::Poll {
                 interval_secs: self.cfg.poll.as_secs_f64(),
                 reason: reason.clone(),
+                degraded: false,
             };
             return;
         }
@@ -251,58 +293,81 @@ impl Loop {
             NoCache,
             notify::Config::default(),
         );
-        // One non-recursive watch per folder: a recursive watch would walk every file of a
-        // huge tree before returning; rank folders that appear later are added as they appear.
-        let root = PathBuf::from(&self.cfg.root);
-        let dirs: Vec<PathBuf> = self.tree.dirs.keys().map(|d| root.join(d)).collect();
-        let limit = self.cfg.watch_limit;
-        let watched = made.and_then(|mut d| {
-            for (i, dir) in std::iter::once(&root).chain(&dirs).enumerate() {
-                if limit.is_some_and(|l| i >= l) {
-                    return Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+        match made {
+            Ok(mut d) => match d.watch(&self.cfg.root, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.hints = Some(d);
+                    self.watched.clear();
+                    self.mode = Mode::Inotify {
+                        poll_secs: self.cfg.poll.as_secs_f64(),
+                    };
+                    // One non-recursive watch per folder: a recursive watch would walk every
+                    // file of a huge tree before returning.
+                    let dirs: Vec<String> = self.tree.dirs.keys().cloned().collect();
+                    for dir in dirs {
+                        self.watch_dir(&dir);
+                    }
                 }
-                d.watch(dir, RecursiveMode::NonRecursive)?;
-            }
-            Ok(d)
-        });
-        match watched {
-            Ok(d) => {
-                self.hints = Some(d);
-                self.mode = Mode::Inotify {
-                    poll_secs: self.cfg.poll.as_secs_f64(),
-                };
-            }
+                Err(e) => self.fall_back_to_polling(&e),
+            },
             Err(e) => self.fall_back_to_polling(&e),
         }
     }
 
-    /// Follow a rank folder that appeared (or stop following one that went away).
-    fn rewatch(&mut self, dir: &str, present: bool) {
-        let path = Path::new(&self.cfg.root).join(dir);
+    /// Put folder `dir` under watch (again, when its identity changed). A folder that cannot
+    /// be watched (permissions) is left to the reconcile poll; only the watch limit turns
+    /// inotify off for the whole tree.
+    fn watch_dir(&mut self, dir: &str) {
+        let Some(id) = self
+            .tree
+            .dirs
+            .get(dir)
+            .and_then(|n| n.stat.as_ref())
+            .map(identity)
+        else {
+            return;
+        };
+        if self.watched.get(dir) == Some(&id) {
+            return;
+        }
         let over = self
             .cfg
             .watch_limit
-            .is_some_and(|l| present && self.tree.dirs.len() + 1 > l);
+            .is_some_and(|l| self.watched.len() + 2 > l);
+        let path = self.cfg.root.join(dir);
         let Some(h) = self.hints.as_mut() else { return };
         let r = if over {
             Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))
-        } else if present {
-            h.watch(&path, RecursiveMode::NonRecursive)
         } else {
-            h.unwatch(&path)
+            let _ = h.unwatch(&path);
+            h.watch(&path, RecursiveMode::NonRecursive)
         };
-        if let Err(e) = r {
-            if present {
-                if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
-                    self.fall_back_to_polling(&e);
-                }
+        match r {
+            Ok(()) => {
+                self.watched.insert(dir.to_owned(), id);
+            }
+            Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                self.fall_back_to_polling(&e);
                 self.reconcile(&format!("could not watch {}: {e}", path.display()));
+            }
+            Err(_) => {
+                // e.g. permission denied: the poll covers this folder (its mtime is checked).
+                self.watched.remove(dir);
+            }
+        }
+    }
+
+    fn unwatch_dir(&mut self, dir: &str) {
+        if self.watched.remove(dir).is_some() {
+            if let Some(h) = self.hints.as_mut() {
+                let _ = h.unwatch(self.cfg.root.join(dir));
             }
         }
     }
 
     fn fall_back_to_polling(&mut self, e: &notify::Error) {
         self.hints = None;
+        self.watched.clear();
         let reason = match e.kind {
             notify::ErrorKind::MaxFilesWatch => "the inotify watch limit was reached: raise it with `sysctl fs.inotify.max_user_watches=<n>` (and max_user_instances); polling meanwhile".to_owned(),
             _ => format!("inotify is unavailable ({e}); polling"),
@@ -310,8 +375,9 @@ impl Loop {
         self.mode = Mode::Poll {
             interval_secs: self.cfg.poll.as_secs_f64(),
             reason: reason.clone(),
+            degraded: true,
         };
-        self.emit(WatchEvent::Mode {
+        self.send(WatchMsg::Mode {
             mode: self.mode.clone(),
             reason,
         });
@@ -387,32 +453,29 @@ impl Loop {
     }
 
     /// The periodic reconcile. Polling only: everything (no hints can say what changed). With
-    /// inotify hints: the root, and only the folders whose mtime moved since their listing —
-    /// a safety net that costs one `stat` per folder on an unchanged tree.
+    /// inotify hints: the root, and only the folders whose mtime or identity moved since their
+    /// listing — a safety net that costs one `stat` per folder on an unchanged tree.
     fn poll(&mut self) {
         if matches!(self.mode, Mode::Poll { .. }) {
             return self.reconcile("poll");
         }
-        let had_root = matches!(self.tree.state, RootState::Dir(_));
+        let root_id = self.root_identity();
         self.rescan_root();
-        if !had_root {
-            if matches!(self.tree.state, RootState::Dir(_)) {
-                self.start_hints(); // its old inotify watch died with the old folder
-                self.reconcile("the folder reappeared");
-            }
-            return;
+        if root_id != self.root_identity() && self.root_identity().is_some() {
+            // a new root folder: its old inotify watch died with the old one
+            self.start_hints();
+            return self.reconcile("the folder was replaced");
         }
         let stale: Vec<String> = self
             .tree
             .dirs
             .iter()
             .filter(|(name, node)| {
-                let now = self
-                    .tree
-                    .root_entry(name)
-                    .and_then(|e| e.stat().ok())
-                    .map(|s| s.mtime_ns());
-                now.is_none() || node.stat.as_ref().map(|s| s.mtime_ns()) != now
+                let now = self.cfg.fs.stat(&self.cfg.root.join(name)).ok();
+                let was = node.stat.as_ref();
+                now.as_ref().map(|s| (s.mtime_ns(), identity(s)))
+                    != was.map(|s| (s.mtime_ns(), identity(s)))
+                    || !self.watched.contains_key(*name)
             })
             .map(|(n, _)| n.clone())
             .collect();
@@ -421,10 +484,14 @@ impl Loop {
         }
     }
 
+    fn root_identity(&self) -> Option<(u64, u64)> {
+        self.cfg.fs.stat(&self.cfg.root).ok().map(|s| identity(&s))
+    }
+
     /// Everything again: the root, then every folder.
     fn reconcile(&mut self, reason: &str) {
         if reason != "poll" {
-            self.emit(WatchEvent::Rescan {
+            self.send(WatchMsg::Rescan {
                 reason: reason.into(),
             });
         }
@@ -437,7 +504,7 @@ impl Loop {
 
     /// Relist the root: folders that appeared are scanned at once, vanished ones removed.
     fn rescan_root(&mut self) {
-        let state = scan_root(&RealFs, &self.cfg.root);
+        let state = scan_root(&*self.cfg.fs, &self.cfg.root);
         let wanted: BTreeSet<String> = match &state {
             RootState::Dir(l) => l
                 .entries()
@@ -449,65 +516,95 @@ impl Loop {
         };
         let had: BTreeSet<String> = self.tree.dirs.keys().cloned().collect();
         if state != self.tree.state {
-            self.dirty = true;
-            self.tree.apply(Delta::Root(state));
+            self.tree.apply(Delta::Root(state.clone()));
+            self.batch.push(Delta::Root(state));
         }
         for gone in had.difference(&wanted) {
             self.replace_dir(gone, None);
         }
         for new in wanted.difference(&had) {
-            let node = scan_dir(&RealFs, &Path::new(&self.cfg.root).join(new));
+            let node = scan_dir(&*self.cfg.fs, &self.cfg.root.join(new));
             self.replace_dir(new, Some(node));
         }
     }
 
     fn rescan_dir(&mut self, dir: &str) {
-        let path = Path::new(&self.cfg.root).join(dir);
-        if !path.is_dir() {
+        let path = self.cfg.root.join(dir);
+        if !self
+            .cfg
+            .fs
+            .stat(&path)
+            .is_ok_and(|s| s.kind == crate::model::FileKind::Dir)
+        {
             return self.rescan_root();
         }
-        let node = rescan_dir(&RealFs, &path, self.tree.dirs.get(dir));
+        let node = rescan_dir(&*self.cfg.fs, &path, self.tree.dirs.get(dir));
         self.replace_dir(dir, Some(node));
     }
 
-    /// Apply a folder's new listing, emit what changed, and send changed shards to the verifier.
-    fn replace_dir(&mut self, dir: &str, node: Option<crate::model::DirNode>) {
-        if self.tree.dirs.get(dir) == node.as_ref() {
+    /// Apply a folder's new listing, push it, and send changed shards to the verifier.
+    fn replace_dir(&mut self, dir: &str, node: Option<DirNode>) {
+        let old = self.tree.dirs.get(dir).cloned();
+        if old.as_ref() == node.as_ref() {
+            if node.is_some() {
+                self.watch_dir(dir);
+            }
             return;
         }
-        let events = dir_events(dir, self.tree.dirs.get(dir), node.as_ref());
-        let appeared = !self.tree.dirs.contains_key(dir) && node.is_some();
-        let vanished = self.tree.dirs.contains_key(dir) && node.is_none();
-        self.tree.apply(Delta::Dir(dir.to_owned(), node));
-        if appeared || vanished {
-            self.rewatch(dir, appeared);
+        let present = node.is_some();
+        self.tree.apply(Delta::Dir(dir.to_owned(), node.clone()));
+        self.batch.push(Delta::Dir(dir.to_owned(), node));
+        self.submit_changes(dir, old.as_ref());
+        if !present {
+            return self.unwatch_dir(dir);
         }
-        if appeared && self.hints.is_some() {
+        let id = self
+            .tree
+            .dirs
+            .get(dir)
+            .and_then(|n| n.stat.as_ref())
+            .map(identity);
+        let rearm = self.hints.is_some() && id.is_some() && self.watched.get(dir) != id.as_ref();
+        self.watch_dir(dir);
+        if rearm && self.watched.get(dir) == id.as_ref() {
             // files created between the listing and the new watch produced no event: list again
             let again = rescan_dir(
-                &RealFs,
-                &Path::new(&self.cfg.root).join(dir),
+                &*self.cfg.fs,
+                &self.cfg.root.join(dir),
                 self.tree.dirs.get(dir),
             );
             self.replace_dir(dir, Some(again));
         }
-        self.dirty = true;
-        for e in events {
-            match &e {
-                WatchEvent::ShardAdded {
-                    file,
-                    kind: "checkpoint",
-                    ..
-                }
-                | WatchEvent::ShardChanged {
-                    file,
-                    kind: "checkpoint",
-                    ..
-                } => self.submit(dir, file),
-                WatchEvent::ShardRemoved { file, .. } => self.pool.cancel(dir, file),
-                _ => {}
+    }
+
+    /// Queue the weights files of `dir` that are new or changed since `old`; cancel the
+    /// checks of files that vanished.
+    fn submit_changes(&mut self, dir: &str, old: Option<&DirNode>) {
+        let now: Vec<(String, Option<FileId>)> = self
+            .tree
+            .dirs
+            .get(dir)
+            .map(|d| {
+                d.listing
+                    .entries()
+                    .iter()
+                    .map(|e| (e.name.clone(), e.stat().ok().map(FileId::from)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let before = |name: &str| {
+            old.and_then(|o| o.listing.find(name))
+                .and_then(|e| e.stat().ok().map(FileId::from))
+        };
+        for (name, id) in &now {
+            if classify(name).is_weights() && (id.is_none() || before(name) != *id) {
+                self.submit(dir, name);
             }
-            self.emit(e);
+        }
+        for e in old.map(|o| o.listing.entries()).unwrap_or_default() {
+            if !now.iter().any(|(n, _)| *n == e.name) {
+                self.pool.cancel(dir, &e.name);
+            }
         }
     }
 
@@ -518,10 +615,7 @@ impl Loop {
             .get(dir)
             .map(|d| d.listing.entries().iter().map(|e| e.name.clone()).collect())
             .unwrap_or_default();
-        for f in files
-            .iter()
-            .filter(|f| super::diff::kind_of(f) == "checkpoint")
-        {
+        for f in files.iter().filter(|f| classify(f).is_weights()) {
             self.submit(dir, f);
         }
     }
@@ -539,76 +633,14 @@ impl Loop {
         else {
             return;
         };
-        let path: PathBuf = Path::new(&self.cfg.root).join(dir).join(name);
         self.pool.submit(Job {
             dir: dir.into(),
             name: name.into(),
-            path,
+            path: self.cfg.root.join(dir).join(name),
             stat: st,
             deep: false,
             expected_sha256: None,
             priority: 0,
         });
-    }
-
-    fn on_verified(&mut self, v: Verified) {
-        let (dir, file) = (v.dir.clone(), v.name.clone());
-        let (verdict, detail) = (v.check.verdict, v.check.detail.clone());
-        self.tree.apply(v.into_delta());
-        if self.tree.verdict(&dir, &file).is_some() {
-            self.dirty = true;
-            self.emit(WatchEvent::Verdict {
-                rank: crate::layout::rank_dir_number(&dir),
-                dir,
-                file,
-                verdict,
-                detail,
-            });
-        }
-    }
-
-    /// Re-run the resolvers when the view changed; emit only when the answer changed.
-    fn publish_resolution(&mut self) {
-        if !std::mem::take(&mut self.dirty) {
-            return;
-        }
-        let n = self.tree.rank_entry_count();
-        let env = EnvFacts {
-            world_size: if self.cfg.env.world_size == 0 {
-                n as u64
-            } else {
-                self.cfg.env.world_size
-            },
-            ..self.cfg.env.clone()
-        };
-        let mf = mindformers::resolve(&Inputs {
-            tree: &self.tree,
-            config: &self.cfg.config,
-            env: &env,
-            paths: &self.cfg.paths,
-        });
-        let tree = &self.tree;
-        let mut facts = |d: &str, f: &str| {
-            tree.verdict(d, f).map(|c| ShardFacts {
-                verdict: c.verdict,
-                detail: c.detail.clone(),
-                size: c.size,
-                append: c.append.clone(),
-            })
-        };
-        let safe = self
-            .cfg
-            .verify
-            .then(|| safe::resolve(tree, &mf, env.world_size, self.cfg.config.fmt, &mut facts));
-        let event = WatchEvent::Resolution {
-            mindformers: crate::report::json::mindformers_json(&mf),
-            safe: safe.map_or(serde_json::Value::Null, |s| {
-                crate::report::json::safe_json(&s, None)
-            }),
-        };
-        if self.last_resolution.as_ref() != Some(&event) {
-            self.last_resolution = Some(event.clone());
-            self.emit(event);
-        }
     }
 }

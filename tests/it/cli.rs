@@ -293,7 +293,8 @@ fn unreadable_rank_folder_is_exit_2_with_path_and_cause() {
         ..Default::default()
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = resolve_cmd(&args, &fs, &mut out, &mut err);
+    let env = ckptscope::Environment::with(&[], t.tmp.path());
+    let code = resolve_cmd(&args, std::sync::Arc::new(fs), &env, &mut out, &mut err);
     assert_eq!(code, 2);
     let err = String::from_utf8_lossy(&err);
     assert!(

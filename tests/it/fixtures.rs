@@ -3,9 +3,10 @@
 //! structure and append entries exactly as the manifest records them.
 
 use crate::common;
-use ckptscope::demo::resolve_dir;
+use ckptscope::model::Num;
 use ckptscope::resolve::mindformers::RankResult;
-use ckptscope::verify::ckpt::{walk_detailed, walk_path, Num, StreamEnd};
+use ckptscope::verify::ckpt::{walk_detailed, walk_path, StreamEnd};
+use common::resolve_dir;
 use common::{copy_fixture, fixtures};
 use serde_json::Value;
 use std::path::Path;
@@ -73,12 +74,17 @@ fn every_tree_resolves_as_mindformers_did() {
     let trees = m["resolver_on_final_tree"].as_object().unwrap();
     assert!(trees.len() >= 4);
     for (name, want) in trees {
-        let root = fx.join(name).join("checkpoint");
+        let ft = common::fixture_tree(name);
         let fmt = want["ckpt_format"].as_str().unwrap();
-        let a = ckptscope::demo::resolve_dir_as(
-            &root,
-            ckptscope::layout::mindformers::names::Fmt::parse(fmt).unwrap(),
-        );
+        let flags = ckptscope::JobFlags {
+            format: Some(if fmt == "safetensors" {
+                ckptscope::job::FormatArg::Safetensors
+            } else {
+                ckptscope::job::FormatArg::Ckpt
+            }),
+            ..Default::default()
+        };
+        let a = common::session_with(&ft.root, &flags).analysis().clone();
         let ranks = want["rank_size"].as_u64().unwrap() as usize;
         let expect: Vec<String> = (0..ranks)
             .map(|r| {
@@ -92,7 +98,7 @@ fn every_tree_resolves_as_mindformers_did() {
         let record = want["record_file_it_writes"]
             .as_str()
             .unwrap()
-            .replace("<tree>", &fx.join(name).to_string_lossy());
+            .replace("<tree>", &ft.base.to_string_lossy());
         assert_eq!(
             a.mindformers.record.as_deref(),
             Some(record.as_str()),

@@ -138,7 +138,7 @@ fn fifo_named_like_a_checkpoint_does_not_hang() {
     assert!(mkfifo(&t.path("rank_1/meta.json")));
     let root = t.d();
     within(20, move || {
-        let a = ckptscope::demo::resolve_dir(std::path::Path::new(&root));
+        let a = crate::common::resolve_dir(std::path::Path::new(&root));
         // rank 1's meta.json is a FIFO: reported, never opened
         assert!(
             a.warnings.iter().any(|w| w.code == "meta_not_regular"),
@@ -185,8 +185,8 @@ fn verdicts_on_mutated_files_are_stable() {
                 deep: true,
                 ..Default::default()
             };
-            let a = check_file(&p, &st, &opts);
-            let b = check_file(&p, &st, &opts);
+            let a = check_file(&ckptscope::fsys::RealFs, &p, &st, &opts);
+            let b = check_file(&ckptscope::fsys::RealFs, &p, &st, &opts);
             assert_eq!(a, b, "{}", p.display());
             assert!(!a.detail.is_empty());
             n += 1;

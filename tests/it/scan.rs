@@ -154,8 +154,8 @@ fn listing_keeps_readdir_order() {
 #[test]
 fn verdicts_are_deltas_that_follow_file_versions() {
     use ckptscope::model::Delta;
+    use ckptscope::model::Verdict;
     use ckptscope::verify::pool::{Job, Pool};
-    use ckptscope::verify::verdict::Verdict;
     let mut t = TestTree::new();
     let bytes = ckptscope::writer::ckpt::checkpoint_bytes(
         0,
@@ -178,7 +178,7 @@ fn verdicts_are_deltas_that_follow_file_versions() {
         .stat()
         .unwrap()
         .clone();
-    let pool = Pool::new(1);
+    let pool = Pool::new(1, std::sync::Arc::new(ckptscope::fsys::RealFs));
     pool.submit(Job {
         dir: "rank_0".into(),
         name: "llama_rank_0-1_2.ckpt".into(),
@@ -193,7 +193,7 @@ fn verdicts_are_deltas_that_follow_file_versions() {
     std::fs::write(&path, &bytes[..100]).unwrap();
     t.touch("rank_0/llama_rank_0-1_2.ckpt");
     let rescanned = ckptscope::scan::scan_dir(&RealFs, &t.path("rank_0"));
-    let stale = result.clone().into_delta();
+    let stale = ckptscope::Delta::Verdict(result.clone());
     tree.apply(Delta::Dir("rank_0".into(), Some(rescanned)));
     tree.apply(stale);
     assert!(
@@ -217,7 +217,7 @@ fn verdicts_are_deltas_that_follow_file_versions() {
         expected_sha256: None,
         priority: 0,
     });
-    tree.apply(pool.results().recv().unwrap().into_delta());
+    tree.apply(ckptscope::Delta::Verdict(pool.results().recv().unwrap()));
     assert_eq!(
         tree.verdict("rank_0", "llama_rank_0-1_2.ckpt")
             .unwrap()

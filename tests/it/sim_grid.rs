@@ -2,43 +2,15 @@
 //! from real and simulated views.
 
 use crate::common;
-use ckptscope::grid::model::{GridModel, SimMarks};
-use ckptscope::grid::{cell::CellState, facts_from, verify_into};
-use ckptscope::layout::mindformers::names::Fmt;
-use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig, ResumeTraining};
+use ckptscope::grid::cell::CellState;
+use ckptscope::model::Verdict;
+use ckptscope::resolve::config::{ResumeConfig, ResumeTraining};
 use ckptscope::resolve::context::RunSettings;
 use ckptscope::resolve::mindformers::RankResult;
-use ckptscope::resolve::{analyze, Analysis};
-use ckptscope::sim::{Edit, Overlay, SimView};
-use ckptscope::verify::verdict::Verdict;
+use ckptscope::resolve::Analysis;
+use ckptscope::sim::{Edit, Overlay};
+use ckptscope::Session;
 use common::copy_fixture;
-use std::path::Path;
-
-fn analyze_view(root: &Path, v: &SimView) -> Analysis {
-    let r = root.to_string_lossy().into_owned();
-    let env = EnvFacts {
-        world_size: 4,
-        device_num_per_node: 8,
-        ..Default::default()
-    };
-    let paths = PathFacts {
-        abspath: r.clone(),
-        realpath: r,
-        ..Default::default()
-    };
-    let read = |f: &str| ckptscope::verify::read_append(&root.join("rank_0").join(f), Fmt::Ckpt);
-    let facts = facts_from(&v.tree);
-    let check = |d: &str, f: &str| facts(d, f);
-    analyze(
-        &v.tree,
-        &v.config,
-        &env,
-        &paths,
-        &v.run,
-        &read,
-        Some(&check),
-    )
-}
 
 fn pick(a: &Analysis) -> String {
     match &a.mindformers.per_rank[0] {
@@ -47,89 +19,76 @@ fn pick(a: &Analysis) -> String {
     }
 }
 
+/// The analysis shown as "now" (simulated when edits are active).
+fn now(s: &mut Session) -> Analysis {
+    s.derived().current().clone()
+}
+
 #[test]
 fn edits_change_the_answer_and_undo_restores_it() {
     let tmp = tempfile::tempdir().unwrap();
     copy_fixture("tree-seed-run1", tmp.path());
     let root = tmp.path().join("checkpoint");
-    let mut real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
-    verify_into(&mut real);
-    let config = ResumeConfig {
-        load_checkpoint: Some(root.to_string_lossy().into_owned()),
-        ..Default::default()
-    };
-    let run = RunSettings::default();
-    let mut o = Overlay::default();
-    let base = analyze_view(&root, &o.apply(&real, &config, &run));
+    let mut s = common::session_with(&root, &Default::default());
+    let base = now(&mut s);
     assert_eq!(pick(&base), "llama3_1_8b_rank_0-20_2.ckpt");
     assert_eq!(
         base.data_skip.as_ref().unwrap().first_printed_step,
         Some(42)
     );
 
-    o.push(Edit::DeleteShard {
-        dir: "rank_3".into(),
-        file: "llama3_1_8b_rank_3-20_2.ckpt".into(),
+    s.edit(|o| {
+        o.push(Edit::DeleteShard {
+            dir: "rank_3".into(),
+            file: "llama3_1_8b_rank_3-20_2.ckpt".into(),
+        })
     });
-    let v = o.apply(&real, &config, &run);
-    let a = analyze_view(&root, &v);
+    let a = now(&mut s);
     assert_eq!(pick(&a), "llama3_1_8b_rank_0-15_2.ckpt");
     assert_eq!(a.data_skip.as_ref().unwrap().first_printed_step, Some(32));
-    let g = GridModel::build(
-        &v.tree,
-        Fmt::Ckpt,
-        4,
-        Some(&a.mindformers),
-        a.safe.as_ref().and_then(|s| s.outcome.pick.as_ref()),
-        &SimMarks {
-            deleted: Some(&v.deleted),
-            marked: Some(&v.marked),
-        },
-    );
+    let g = s.grid();
     assert_eq!(g.cell(3, 2), CellState::SimDeleted);
     assert_eq!((g.mf_column, g.safe_column), (Some(1), Some(1)));
+    assert_eq!(
+        pick(&s.analysis().clone()),
+        "llama3_1_8b_rank_0-20_2.ckpt",
+        "the real answer stays"
+    );
 
-    o.push(Edit::SetGlobalBatchSize { value: 16 });
-    let a = analyze_view(&root, &o.apply(&real, &config, &run));
-    let d = a.data_skip.unwrap();
+    s.edit(|o| o.push(Edit::SetGlobalBatchSize { value: 16 }));
+    let d = now(&mut s).data_skip.unwrap();
     assert_eq!(
         (d.initial_step, d.skip_batches, d.first_printed_step),
         (Some(15), Some(15), Some(17))
     );
 
-    o.undo();
-    o.undo();
-    assert_eq!(
-        pick(&analyze_view(&root, &o.apply(&real, &config, &run))),
-        "llama3_1_8b_rank_0-20_2.ckpt"
-    );
-    o.redo();
-    assert_eq!(
-        pick(&analyze_view(&root, &o.apply(&real, &config, &run))),
-        "llama3_1_8b_rank_0-15_2.ckpt"
-    );
-    o.reset();
-    assert!(o.is_empty());
+    s.edit(|o| {
+        o.undo();
+        o.undo();
+    });
+    assert_eq!(pick(&now(&mut s)), "llama3_1_8b_rank_0-20_2.ckpt");
+    s.edit(|o| {
+        o.redo();
+    });
+    assert_eq!(pick(&now(&mut s)), "llama3_1_8b_rank_0-15_2.ckpt");
+    s.edit(|o| o.reset());
+    assert!(s.overlay().is_empty());
     // the disk was never touched
     assert!(root.join("rank_3/llama3_1_8b_rank_3-20_2.ckpt").exists());
 }
 
 #[test]
 fn every_edit_kind() {
-    let ft_seed_run1 = crate::common::fixture_tree("tree-seed-run1");
-    let root = ft_seed_run1.root.clone();
-    let mut real = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
-    verify_into(&mut real);
-    let config = ResumeConfig {
-        load_checkpoint: Some(root.to_string_lossy().into_owned()),
-        ..Default::default()
-    };
-    let run = RunSettings::default();
-    let with = |e: Edit| {
-        let mut o = Overlay::default();
-        o.push(e);
-        let v = o.apply(&real, &config, &run);
-        (analyze_view(&root, &v), v)
+    let ft = common::fixture_tree("tree-seed-run1");
+    let mut s = common::session_with(&ft.root, &Default::default());
+    let mut with = |e: Edit| {
+        s.edit(|o| {
+            o.reset();
+            o.push(e);
+        });
+        let d = s.derived();
+        let (v, a) = d.sim.as_ref().expect("simulated");
+        (a.clone(), v.marked.clone())
     };
     let (a, _) = with(Edit::DeleteStep {
         stem: "llama3_1_8b".into(),
@@ -144,7 +103,7 @@ fn every_edit_kind() {
     assert!(
         matches!(&a.mindformers.per_rank[0], RankResult::Error(e) if e.message.contains("rank_1 is not found!"))
     );
-    let (a, v) = with(Edit::MarkDamaged {
+    let (a, marked) = with(Edit::MarkDamaged {
         dir: "rank_2".into(),
         file: "llama3_1_8b_rank_2-20_2.ckpt".into(),
         verdict: Verdict::Truncated,
@@ -155,10 +114,10 @@ fn every_edit_kind() {
         "MindFormers checks names only"
     );
     assert_eq!(
-        a.safe.unwrap().outcome.pick.unwrap().config.resume_training,
+        a.safe.outcome.pick.unwrap().config.resume_training,
         "llama3_1_8b_rank_0-15_2.ckpt"
     );
-    assert!(v.marked.contains(&(
+    assert!(marked.contains(&(
         "rank_2".to_owned(),
         "llama3_1_8b_rank_2-20_2.ckpt".to_owned()
     )));
@@ -170,14 +129,26 @@ fn every_edit_kind() {
     assert_eq!(a.data_skip.unwrap().skip_batches, Some(0));
     let (a, _) = with(Edit::SetDataSkipSteps { value: Some(2) });
     assert_eq!(a.data_skip.unwrap().skip_batches, Some(2));
-    let mut o = Overlay::default();
-    for r in 0..4 {
-        o.push(Edit::DeleteMeta {
-            dir: format!("rank_{r}"),
-        });
-    }
-    let a = analyze_view(&root, &o.apply(&real, &config, &run));
+    s.edit(|o| {
+        o.reset();
+        for r in 0..4 {
+            o.push(Edit::DeleteMeta {
+                dir: format!("rank_{r}"),
+            });
+        }
+    });
+    let a = now(&mut s);
     assert_eq!(a.mindformers.record.as_deref(), Some("FOUND NO META.JSON"));
+    assert!(a
+        .mindformers
+        .per_rank
+        .iter()
+        .all(|r| *r == RankResult::Newest));
+    assert_eq!(
+        a.context.map(|c| c.file).as_deref(),
+        Some("llama3_1_8b_rank_0-20_2.ckpt"),
+        "each rank loads its newest file by mtime: -20_2 as the files were written"
+    );
 }
 
 #[test]
@@ -239,7 +210,7 @@ fn plain_text_grid_marks_picks_damage_and_meta() {
 /// is red with its own glyph; with a verifier running, unchecked shards read "being verified".
 #[test]
 fn other_files_truncation_and_verifying_cells() {
-    use ckptscope::ui::state::{Inputs, State};
+    use ckptscope::ui::state::State;
     let tmp = tempfile::tempdir().unwrap();
     copy_fixture("tree-seed-run1", tmp.path());
     let root = tmp.path().join("checkpoint");
@@ -255,9 +226,9 @@ fn other_files_truncation_and_verifying_cells() {
         .unwrap()
         .set_len(4000)
         .unwrap();
-    let mut tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
-    verify_into(&mut tree);
-    let g = GridModel::build(&tree, Fmt::Ckpt, 4, None, None, &SimMarks::default());
+    let mut s = common::session_with(&root, &Default::default());
+    common::verify_all(&mut s);
+    let g = s.grid();
     assert_eq!(
         (g.cell(1, 2), g.cell(2, 2), g.cell(3, 2)),
         (CellState::Other, CellState::Truncated, CellState::Ok)
@@ -271,27 +242,12 @@ fn other_files_truncation_and_verifying_cells() {
         Some(ratatui::style::Color::Red)
     );
     assert_eq!(CellState::Truncated.glyph(), '~');
-    let unverified = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
-    let r = root.to_string_lossy().into_owned();
-    let inputs = Inputs {
-        fmt: Fmt::Ckpt,
-        config: ResumeConfig {
-            load_checkpoint: Some(r.clone()),
-            ..Default::default()
-        },
-        env: EnvFacts {
-            device_num_per_node: 8,
-            ..Default::default()
-        },
-        paths: PathFacts {
-            abspath: r.clone(),
-            realpath: r.clone(),
-            ..Default::default()
-        },
-        run: Default::default(),
-    };
-    let mut s = State::new(r, inputs, unverified, true);
-    assert_eq!(s.shown(s.derived.grid.cell(0, 0)), CellState::Unverified);
+    let mut s = State::new(common::session_with(&root, &Default::default()), true);
+    assert_eq!(
+        s.shown(s.grid().cell(0, 0)),
+        CellState::Unverified,
+        "10_2 is not needed by the answer, so not checked yet"
+    );
     s.verifying = true;
-    assert_eq!(s.shown(s.derived.grid.cell(0, 0)), CellState::Verifying);
+    assert_eq!(s.shown(s.grid().cell(0, 0)), CellState::Verifying);
 }

@@ -798,7 +798,7 @@ fn trainer_stage_errors() {
     let r = {
         let tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &format!("{}/missing", t.d()));
         let env = ckptscope::resolve::config::EnvFacts {
-            world_size: 2,
+            world_size: Some(2),
             device_num_per_node: 8,
             ..Default::default()
         };

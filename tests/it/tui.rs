@@ -2,13 +2,10 @@
 //! size, the simulation walk-through of the seed example driven by keys, and cell styles.
 
 use crate::common;
-use ckptscope::grid::verify_into;
-use ckptscope::layout::mindformers::names::Fmt;
 use ckptscope::model::Tree;
-use ckptscope::resolve::config::{EnvFacts, PathFacts, ResumeConfig};
 use ckptscope::ui::render::draw;
 use ckptscope::ui::run::on_key;
-use ckptscope::ui::state::{Inputs, State};
+use ckptscope::ui::state::State;
 use ckptscope::ui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -16,27 +13,27 @@ use ratatui::style::Color;
 use ratatui::Terminal;
 use std::time::{Duration, SystemTime};
 
+/// A state on an in-memory tree (nothing behind it on disk).
 fn state_for(tree: Tree, color: bool) -> State {
-    let root = tree.root.clone();
-    let inputs = Inputs {
-        fmt: Fmt::Ckpt,
-        config: ResumeConfig {
-            load_checkpoint: Some(root.clone()),
-            ..Default::default()
-        },
-        env: EnvFacts {
-            device_num_per_node: 8,
-            ..Default::default()
-        },
-        paths: PathFacts {
-            abspath: root.clone(),
-            realpath: root.clone(),
-            ..Default::default()
-        },
-        run: Default::default(),
-    };
-    let mut s = State::new(root, inputs, tree, color);
-    s.mode = "inotify + poll 30s".into();
+    let root = std::path::PathBuf::from(&tree.root);
+    let env = ckptscope::Environment::with(&[], "/");
+    let ctx = ckptscope::JobContext::gather(
+        &ckptscope::fsys::RealFs,
+        &env,
+        &tree.root,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(ctx.canonical, root);
+    let session =
+        ckptscope::Session::from_tree(std::sync::Arc::new(ckptscope::fsys::RealFs), ctx, tree)
+            .without_disk_checks();
+    fixed(State::new(session, color))
+}
+
+/// Fixed watch mode and clock, so frames are the same on every machine.
+fn fixed(mut s: State) -> State {
+    s.mode = Some(ckptscope::watch::Mode::Inotify { poll_secs: 30.0 });
     s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000));
     s
 }
@@ -60,9 +57,9 @@ fn fixture_state(name: &str, color: bool) -> Option<(State, tempfile::TempDir)> 
             .set_modified(t)
             .unwrap();
     }
-    let mut tree = ckptscope::scan::scan(&ckptscope::fsys::RealFs, &root.to_string_lossy());
-    verify_into(&mut tree);
-    let mut s = state_for(tree, color);
+    let mut session = common::session_with(&root, &Default::default());
+    common::verify_all(&mut session);
+    let mut s = fixed(State::new(session, color));
     s.root = format!("{name}/checkpoint");
     s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
     Some((s, tmp))

@@ -3,13 +3,15 @@
 
 use crate::common;
 use ckptscope::fsys::stat_of;
-use ckptscope::verify::verdict::{check_file, CheckOptions, ShardCheck, Verdict};
+use ckptscope::model::{ShardCheck, Verdict};
+use ckptscope::verify::verdict::{check_file, CheckOptions};
 use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
 use std::path::Path;
 
 fn check(path: &Path, deep: bool) -> ShardCheck {
     let st = stat_of(&std::fs::metadata(path).unwrap());
     check_file(
+        &ckptscope::fsys::RealFs,
         path,
         &st,
         &CheckOptions {
@@ -225,6 +227,7 @@ fn a_manifest_hash_that_differs_is_a_hash_mismatch() {
     let p = fx.join("files/valid.ckpt");
     let st = stat_of(&std::fs::metadata(&p).unwrap());
     let c = check_file(
+        &ckptscope::fsys::RealFs,
         &p,
         &st,
         &CheckOptions {

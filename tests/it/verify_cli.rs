@@ -211,18 +211,18 @@ fn pool_runs_by_priority_supersedes_and_caches() {
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let big = blocker(tmp.path());
-    let pool = Pool::new(1);
+    let pool = Pool::new(1, std::sync::Arc::new(ckptscope::fsys::RealFs));
     pool.submit(job(&big, "blocker", 0));
     for (i, f) in files.iter().enumerate() {
         pool.submit(job(f, &format!("p{}", 10 - i), (10 - i) as u32));
     }
     let first = pool.results().recv().unwrap();
     assert_eq!(
-        (first.name.as_str(), first.check.verdict),
-        ("blocker", ckptscope::verify::verdict::Verdict::Ok)
+        (first.file.as_str(), first.check.verdict),
+        ("blocker", ckptscope::model::Verdict::Ok)
     );
     let names: Vec<String> = (0..files.len())
-        .map(|_| pool.results().recv().unwrap().name)
+        .map(|_| pool.results().recv().unwrap().file)
         .collect();
     let prio = |n: &String| n[1..].parse::<u32>().unwrap();
     let mut sorted = names.clone();
@@ -233,12 +233,12 @@ fn pool_runs_by_priority_supersedes_and_caches() {
     let (done_before, _) = pool.progress();
     pool.submit(job(&files[0], "again", 5));
     pool.submit(job(&files[0], "again", 5));
-    assert_eq!(pool.results().recv().unwrap().name, "blocker");
+    assert_eq!(pool.results().recv().unwrap().file, "blocker");
     let r = pool
         .results()
         .recv_timeout(std::time::Duration::from_secs(10))
         .unwrap();
-    assert_eq!(r.name, "again");
+    assert_eq!(r.file, "again");
     assert!(
         pool.results()
             .recv_timeout(std::time::Duration::from_millis(300))
@@ -256,7 +256,7 @@ fn verification_order_starts_with_mindformers_pick_then_newest() {
         &ckptscope::fsys::RealFs,
         ft_async.root.clone().to_str().unwrap(),
     );
-    let d = ckptscope::demo::resolve_dir(&ft_async.root.clone());
+    let d = crate::common::resolve_dir(&ft_async.root.clone());
     let p = ckptscope::verify::tree::priorities(&tree, Some(&d.mindformers));
     let get = |dir: &str, f: &str| p[&(dir.to_owned(), f.to_owned())];
     assert_eq!(

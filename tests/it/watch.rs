@@ -4,43 +4,111 @@
 //! period — with inotify hints, and polling only (what network filesystems get).
 
 use ckptscope::fsys::RealFs;
-use ckptscope::scan::scan;
-use ckptscope::watch::{spawn, Mode, WatchConfig, WatchEvent, WatchHandle};
+use ckptscope::scan::scan_at;
+use ckptscope::watch::{spawn, Mode, WatchConfig, WatchHandle, WatchMsg};
 use ckptscope::writer::run::{run, Launch};
+use ckptscope::{Event, Session};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn config(root: &Path, poll: Duration, poll_only: bool) -> WatchConfig {
-    WatchConfig {
-        poll,
-        poll_only: poll_only.then(|| "test: forced polling".to_owned()),
-        verify: true,
-        ..WatchConfig::local(&root.to_string_lossy())
-    }
+/// A session fed by a watcher, as `watch --ndjson` and the TUI run it.
+pub struct Live {
+    pub h: WatchHandle,
+    pub s: Session,
+    pub mode: Mode,
+    /// Mode changes the watcher reported, with their reasons.
+    pub modes: Vec<(Mode, String)>,
 }
 
-/// Wait until the model equals a fresh scan (state and folders; verdicts are not on disk).
-fn converged_within(h: &WatchHandle, root: &Path, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        let fresh = scan(&RealFs, &root.to_string_lossy());
-        let model = h.snapshot()?;
-        if model.state == fresh.state && model.dirs == fresh.dirs {
-            return Some(start.elapsed());
+impl Live {
+    /// Watch `root` (a folder that exists) with `flags`, an empty environment and `poll`.
+    pub fn start(root: &Path, poll: Duration, poll_only: bool) -> Live {
+        Live::start_with(root, poll, poll_only, |_| {})
+    }
+
+    pub fn start_with(
+        root: &Path,
+        poll: Duration,
+        poll_only: bool,
+        tweak: impl FnOnce(&mut WatchConfig),
+    ) -> Live {
+        let env = ckptscope::Environment::with(&[], root.parent().unwrap());
+        let ctx = ckptscope::JobContext::gather(
+            &RealFs,
+            &env,
+            &root.to_string_lossy(),
+            &Default::default(),
+        )
+        .unwrap();
+        let mut cfg =
+            WatchConfig::for_job(&ctx, Arc::new(RealFs), Some(poll.as_secs_f64()), poll_only)
+                .unwrap();
+        tweak(&mut cfg);
+        let h = spawn(cfg);
+        let Ok(WatchMsg::Started { tree, mode }) = h.events.recv() else {
+            panic!("no first scan")
+        };
+        let s = Session::from_tree(Arc::new(RealFs), ctx, tree);
+        Live {
+            h,
+            s,
+            mode,
+            modes: Vec::new(),
         }
-        if start.elapsed() > limit {
-            let differing: Vec<&String> = fresh
-                .dirs
-                .keys()
-                .filter(|k| model.dirs.get(*k) != fresh.dirs.get(*k))
-                .collect();
-            eprintln!(
-                "not converged: root equal {}, differing folders {differing:?}",
-                model.state == fresh.state
-            );
-            return None;
+    }
+
+    /// Apply what the watcher sends during `d`; returns the session's events.
+    pub fn pump(&mut self, d: Duration) -> Vec<Event> {
+        let deadline = Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.h.events.recv_timeout(left) {
+                Ok(WatchMsg::Deltas(ds)) => ds.into_iter().for_each(|d| self.s.apply(d)),
+                Ok(WatchMsg::Mode { mode, reason }) => self.modes.push((mode, reason)),
+                Ok(WatchMsg::Failed(e)) => panic!("{e}"),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        self.s.drain_events()
+    }
+
+    /// Whether the session's model equals a fresh scan (state and folders; verdicts are not
+    /// on disk).
+    pub fn matches_disk(&self) -> bool {
+        let ctx = self.s.ctx();
+        let fresh = scan_at(&RealFs, &ctx.canonical, &ctx.root);
+        let model = self.s.tree();
+        model.state == fresh.state && model.dirs == fresh.dirs
+    }
+
+    /// Pump until the model equals a fresh scan.
+    pub fn converged_within(&mut self, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        loop {
+            if self.matches_disk() {
+                return Some(start.elapsed());
+            }
+            if start.elapsed() > limit {
+                let ctx = self.s.ctx();
+                let fresh = scan_at(&RealFs, &ctx.canonical, &ctx.root);
+                let differing: Vec<&String> = fresh
+                    .dirs
+                    .keys()
+                    .filter(|k| self.s.tree().dirs.get(*k) != fresh.dirs.get(*k))
+                    .collect();
+                eprintln!(
+                    "not converged: root equal {}, differing folders {differing:?}",
+                    self.s.tree().state == fresh.state
+                );
+                return None;
+            }
+            self.pump(Duration::from_millis(50));
+        }
     }
 }
 
@@ -80,26 +148,27 @@ fn convergence(poll_only: bool, poll: Duration) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("checkpoint");
     std::fs::create_dir(&root).unwrap();
-    let h = spawn(config(&root, poll, poll_only));
-    let Ok(WatchEvent::Snapshot { mode, .. }) = h.events.recv() else {
-        panic!("no snapshot")
-    };
-    assert_eq!(matches!(mode, Mode::Poll { .. }), poll_only, "{mode:?}");
+    let mut live = Live::start(&root, poll, poll_only);
+    assert_eq!(
+        matches!(live.mode, Mode::Poll { .. }),
+        poll_only,
+        "{:?}",
+        live.mode
+    );
     let writer_root = root.clone();
     let w = std::thread::spawn(move || writer(&writer_root));
-    // drain events while the writer works, so nothing backs up
+    // keep applying deltas while the writer works, as a live view does
     while !w.is_finished() {
-        while h.events.try_recv().is_ok() {}
-        std::thread::sleep(Duration::from_millis(20));
+        live.pump(Duration::from_millis(20));
     }
     w.join().unwrap();
-    let files: usize = scan(&RealFs, &root.to_string_lossy())
+    let files: usize = scan_at(&RealFs, &root, "")
         .dirs
         .values()
         .map(|d| d.listing.entries().len())
         .sum();
     assert!(files >= 64 * 5, "the writer ran ({files} files)");
-    let took = converged_within(&h, &root, poll + Duration::from_secs(1));
+    let took = live.converged_within(poll + Duration::from_secs(1));
     assert!(
         took.is_some(),
         "the model did not converge within one poll period ({poll:?}) + 1 s"
@@ -121,10 +190,11 @@ fn convergence(poll_only: bool, poll: Duration) {
     )
     .unwrap();
     assert!(
-        converged_within(&h, &root, poll * 2 + Duration::from_secs(1)).is_some(),
+        live.converged_within(poll * 2 + Duration::from_secs(1))
+            .is_some(),
         "after the root was recreated"
     );
-    h.stop();
+    live.h.stop();
 }
 
 #[test]
@@ -142,35 +212,34 @@ fn stream_reports_changes_verdicts_and_resolution() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("checkpoint");
     run(&root, &Launch::seed(), |_| true).unwrap();
-    let h = spawn(config(&root, Duration::from_secs(1), false));
-    assert!(matches!(
-        h.events.recv().unwrap(),
-        WatchEvent::Snapshot { .. }
-    ));
+    let mut live = Live::start(&root, Duration::from_secs(1), false);
     std::fs::remove_file(root.join("rank_3/llama3_1_8b_rank_3-20_2.ckpt")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let (mut removed, mut fallback, mut verdicts) = (false, false, 0);
     while Instant::now() < deadline && !(removed && fallback && verdicts > 0) {
-        match h.events.recv_timeout(Duration::from_millis(200)) {
-            Ok(WatchEvent::ShardRemoved {
-                rank: Some(3),
-                file,
-                ..
-            }) if file == "llama3_1_8b_rank_3-20_2.ckpt" => removed = true,
-            Ok(WatchEvent::Verdict { .. }) => verdicts += 1,
-            Ok(WatchEvent::Resolution { mindformers, .. }) => {
-                fallback |=
-                    mindformers["per_rank"][3]["resume_training"] == "llama3_1_8b_rank_3-15_2.ckpt"
+        for e in live.pump(Duration::from_millis(200)) {
+            match e {
+                Event::ShardRemoved {
+                    rank: Some(3),
+                    file,
+                    ..
+                } if file == "llama3_1_8b_rank_3-20_2.ckpt" => removed = true,
+                Event::Verdict { .. } => verdicts += 1,
+                _ => {}
             }
-            _ => {}
         }
+        let r = live.s.resolution();
+        fallback |= r.mindformers.per_rank[3].resume_training
+            == Some(ckptscope::report::json::ResumeValue::Name(
+                "llama3_1_8b_rank_3-15_2.ckpt".into(),
+            ));
     }
     assert!(
         removed && fallback,
         "removed {removed}, fallback {fallback}"
     );
     assert!(verdicts > 0);
-    h.stop();
+    live.h.stop();
 }
 
 /// Hitting the inotify watch limit switches to polling, says which sysctl to raise, and the
@@ -180,23 +249,17 @@ fn watch_limit_falls_back_to_polling() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("checkpoint");
     run(&root, &Launch::seed(), |_| true).unwrap();
-    let mut cfg = config(&root, Duration::from_millis(500), false);
-    cfg.watch_limit = Some(3);
-    let h = spawn(cfg);
+    let mut live = Live::start_with(&root, Duration::from_millis(500), false, |c| {
+        c.watch_limit = Some(3)
+    });
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut reason = None;
-    while reason.is_none() && Instant::now() < deadline {
-        if let Ok(WatchEvent::Mode {
-            mode: Mode::Poll { reason: r, .. },
-            ..
-        }) = h.events.recv_timeout(Duration::from_millis(100))
-        {
-            reason = Some(r);
-        }
+    while live.modes.is_empty() && Instant::now() < deadline {
+        live.pump(Duration::from_millis(100));
     }
-    let reason = reason.expect("a mode event");
+    let (mode, reason) = live.modes.first().expect("a mode change").clone();
+    assert!(mode.is_degraded(), "{mode:?}");
     assert!(reason.contains("fs.inotify.max_user_watches"), "{reason}");
     std::fs::write(root.join("rank_2/llama3_1_8b_rank_2-25_2.tmp"), b"x").unwrap();
-    assert!(converged_within(&h, &root, Duration::from_millis(1500)).is_some());
-    h.stop();
+    assert!(live.converged_within(Duration::from_millis(1500)).is_some());
+    live.h.stop();
 }

@@ -1,5 +1,6 @@
-//! What each name in a `rank_R/` folder is, for display and hazard warnings (spec §2.5, §4.6).
-//! Nothing is guessed: a name that is not one of the known kinds is `Other` and shown as such.
+//! What each name in a `rank_R/` folder is (spec §2.5, §4.6): the one classifier the grid, the
+//! verifier, the watcher's change events and the hazard warnings all use. Nothing is guessed: a
+//! name that is not one of the known kinds is `Other` and shown as such.
 
 use super::names::{parse_ckpt_name, CkptName};
 use serde::Serialize;
@@ -17,6 +18,8 @@ pub enum EntryKind {
     MetaTmp,
     /// `…-E_S_breakpoint.ckpt` from `exception_save`.
     Breakpoint,
+    /// Any other `.ckpt` / `.safetensors` name: a weights file MindFormers never resumes from.
+    Weights,
     /// Anything else: kept and shown, never interpreted.
     Other,
 }
@@ -31,6 +34,9 @@ pub fn classify(name: &str) -> EntryKind {
     if name.ends_with("_breakpoint.ckpt") {
         return EntryKind::Breakpoint;
     }
+    if name.ends_with(".ckpt") || name.ends_with(".safetensors") {
+        return EntryKind::Weights;
+    }
     if let Some(stem) = name.strip_suffix(".tmp") {
         if !stem.is_empty() {
             return EntryKind::Tmp {
@@ -42,6 +48,29 @@ pub fn classify(name: &str) -> EntryKind {
         return EntryKind::MetaTmp;
     }
     EntryKind::Other
+}
+
+impl EntryKind {
+    /// A file whose content is a checkpoint (the verifier checks it), whatever its name says.
+    pub fn is_weights(&self) -> bool {
+        matches!(
+            self,
+            EntryKind::Checkpoint { .. } | EntryKind::Breakpoint | EntryKind::Weights
+        )
+    }
+
+    /// The `kind` of `watch --ndjson`'s shard events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            EntryKind::Checkpoint { .. } => "checkpoint",
+            EntryKind::Breakpoint => "breakpoint",
+            EntryKind::Weights => "weights",
+            EntryKind::Tmp { .. } => "tmp",
+            EntryKind::Meta => "meta",
+            EntryKind::MetaTmp => "meta_tmp",
+            EntryKind::Other => "other",
+        }
+    }
 }
 
 /// `tempfile.NamedTemporaryFile` names: `tmp` + 8 characters of `[a-z0-9_]`.
@@ -75,6 +104,9 @@ mod tests {
             EntryKind::Breakpoint
         );
         assert_eq!(classify("notes.txt"), EntryKind::Other);
+        assert_eq!(classify("model.safetensors"), EntryKind::Weights);
+        assert!(classify("a_rank_0-1_1_breakpoint.ckpt").is_weights());
+        assert!(!classify("a_rank_0-1_1.tmp").is_weights());
         assert_eq!(classify("meta.json"), EntryKind::Meta);
     }
 }

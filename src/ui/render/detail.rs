@@ -28,10 +28,10 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     let Some((dir, file)) = s.cursor_file() else {
         return vec![Line::raw("no cell")];
     };
-    let g = &s.derived.grid;
+    let g = s.grid();
     let col = s.visible_columns().get(s.col).copied().unwrap_or(0);
     let state = s.shown(g.cell(s.row, col));
-    let tree = s.derived.sim.as_ref().map_or(&s.real, |(v, _)| &v.tree);
+    let tree = s.current_tree();
     let mut out = vec![
         Line::raw(format!("{} · {file}", dir.replace('_', " "))),
         Line::styled(format!("{}/{dir}/{file}", s.root), t.dim()),
@@ -56,10 +56,10 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     if let Some(v) = tree.verdict(&dir, &file) {
         out.push(Line::raw(v.detail.clone()));
         if let Some(a) = &v.append {
-            let n = |x: Option<crate::verify::ckpt::Num>| {
+            let n = |x: Option<crate::model::Num>| {
                 x.map_or("-".to_owned(), |v| match v {
-                    crate::verify::ckpt::Num::Int(i) => i.to_string(),
-                    crate::verify::ckpt::Num::Float(f) => f.to_string(),
+                    crate::model::Num::Int(i) => i.to_string(),
+                    crate::model::Num::Float(f) => f.to_string(),
                 })
             };
             out.push(Line::raw(format!(
@@ -96,7 +96,7 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
 
 /// A zoomed-out cell: counts of each state among its ranks.
 fn group_lines(s: &State) -> Vec<Line<'_>> {
-    let g = &s.derived.grid;
+    let g = s.grid();
     let Some(&col) = s.visible_columns().get(s.col) else {
         return vec![];
     };

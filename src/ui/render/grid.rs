@@ -59,7 +59,7 @@ struct Geometry {
 }
 
 fn geometry(s: &State, inner: Rect, cols: &[usize]) -> Option<Geometry> {
-    let g = &s.derived.grid;
+    let g = s.grid();
     if inner.height <= HEADER_ROWS || inner.width <= HEAD || cols.is_empty() || g.ranks.is_empty() {
         return None;
     }
@@ -97,7 +97,7 @@ pub fn hit(s: &State, area: Rect, x: u16, y: u16) -> Option<(usize, usize)> {
 }
 
 fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
-    let g = &s.derived.grid;
+    let g = s.grid();
     let cols = s.visible_columns();
     let Some(geo) = geometry(s, inner, &cols) else {
         if inner.height > 0 && inner.width > 0 {

@@ -9,24 +9,35 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
-    let age = s.last_change.elapsed().as_secs();
+    let age = s.last_event.elapsed().as_secs();
     let mut spans = vec![Span::styled(" ckptscope ", t.title())];
-    if !s.overlay.is_empty() {
-        let n = s.overlay.edits().len();
+    if let Some(why) = &s.watch_failed {
+        spans.push(Span::styled(format!(" NOT UPDATING: {why} "), t.alert()));
+    }
+    if !s.session.overlay().is_empty() {
+        let n = s.session.overlay().edits().len();
         spans.push(Span::styled(
             format!(" SIMULATION: {n} edit(s), disk untouched "),
             t.alert(),
         ));
     }
-    if s.frozen {
+    if s.frozen() {
         spans.push(Span::styled(
             format!(" FROZEN (+{} pending) ", s.pending),
             t.alert(),
         ));
     }
+    let mode = match &s.mode {
+        Some(m) if m.is_degraded() => {
+            spans.push(Span::styled(format!(" {} ", m.short()), t.alert()));
+            String::new()
+        }
+        Some(m) => m.short(),
+        None => "not watched".into(),
+    };
     spans.push(Span::raw(format!(
-        " {}  {}  changed {age}s ago  mindformers-legacy",
-        s.root, s.mode
+        " {}  {mode}  last event {age}s ago  mindformers-legacy",
+        crate::report::terminal::safe(&s.root)
     )));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

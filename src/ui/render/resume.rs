@@ -30,7 +30,7 @@ fn short(f: &str) -> String {
 }
 
 fn safe(a: &Analysis) -> String {
-    match a.safe.as_ref().and_then(|s| s.outcome.pick.as_ref()) {
+    match a.safe.outcome.pick.as_ref() {
         Some(p) => short(&p.config.resume_training),
         None => "none intact".into(),
     }
@@ -50,9 +50,9 @@ fn skip(a: &Analysis) -> String {
 }
 
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
-    let real = &s.derived.real;
+    let real = &s.derived().real;
     let mut lines = Vec::new();
-    match &s.derived.sim {
+    match &s.derived().sim {
         None => {
             lines.push(Line::raw(format!("MindFormers: {}", mf(real))));
             lines.push(Line::raw(format!("  {}", skip(real))));
@@ -74,7 +74,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         }
     }
     let now = s.current();
-    if let Some(p) = now.safe.as_ref().and_then(|x| x.outcome.pick.as_ref()) {
+    if let Some(p) = now.safe.outcome.pick.as_ref() {
         for r in p.reasons.iter().take(2) {
             lines.push(Line::styled(r.clone(), t.dim()));
         }

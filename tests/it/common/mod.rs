@@ -153,9 +153,8 @@ impl TestTree {
 
     pub fn resolve(&self) -> MfResolution {
         let tree = scan(&RealFs, &self.d());
-        let n = tree.rank_entry_count();
         let env = EnvFacts {
-            world_size: self.world.unwrap_or(n as u64),
+            world_size: self.world,
             ..self.env.clone()
         };
         resolve(&Inputs {
@@ -380,6 +379,31 @@ pub fn mem_tree(
     }
 }
 
+/// A session on checkpoint folder `root`, with `flags` and an empty environment, gathered as
+/// every command gathers its context.
+pub fn session_with(root: &Path, flags: &ckptscope::JobFlags) -> ckptscope::Session {
+    let env = ckptscope::Environment::with(&[], root.parent().unwrap_or(Path::new("/")));
+    let ctx = ckptscope::JobContext::gather(&RealFs, &env, &root.to_string_lossy(), flags)
+        .expect("job context");
+    ckptscope::Session::open(std::sync::Arc::new(RealFs), ctx)
+}
+
+/// Verify every shard of the session's tree (cheap pass), recording the verdicts.
+pub fn verify_all(s: &mut ckptscope::Session) -> Vec<ckptscope::ShardResult> {
+    let opts = ckptscope::verify::tree::TreeOptions {
+        deep: false,
+        step: None,
+        now: SystemTime::now(),
+        workers: 0,
+    };
+    s.verify_all(&opts, &Default::default(), &mut |_, _| {})
+}
+
+/// The session's analysis of `root` with default flags (a single-node job).
+pub fn resolve_dir(root: &Path) -> ckptscope::Analysis {
+    session_with(root, &Default::default()).analysis().clone()
+}
+
 /// Resolve an in-memory tree as a single-node job with default configuration.
 pub fn mem_resolve(tree: &ckptscope::model::Tree, world: u64) -> MfResolution {
     let cfg = ResumeConfig {
@@ -387,7 +411,7 @@ pub fn mem_resolve(tree: &ckptscope::model::Tree, world: u64) -> MfResolution {
         ..Default::default()
     };
     let env = EnvFacts {
-        world_size: world,
+        world_size: Some(world),
         device_num_per_node: 8,
         ..Default::default()
     };

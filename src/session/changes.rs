@@ -1,23 +1,11 @@
-//! What changed between two listings of the same folder, as watch events.
+//! What a model delta changed, as events: the difference between a folder's old and new
+//! listing (entries classified by the one classifier), and verdicts that are new.
 
-use super::event::WatchEvent;
-use crate::layout::mindformers::classify::is_meta_tmp;
+use super::events::Event;
+use crate::layout::mindformers::classify::classify;
 use crate::layout::rank_dir_number;
 use crate::model::{DirNode, Entry, FileRead};
-use std::collections::HashMap;
-
-/// How an entry shows up in events.
-pub fn kind_of(name: &str) -> &'static str {
-    if name.ends_with(".ckpt") || name.ends_with(".safetensors") {
-        "checkpoint"
-    } else if name.ends_with(".tmp") {
-        "tmp"
-    } else if is_meta_tmp(name) {
-        "meta_tmp"
-    } else {
-        "other"
-    }
-}
+use std::collections::{HashMap, HashSet};
 
 fn same(a: &Entry, b: &Entry) -> bool {
     a.lstat == b.lstat && a.target == b.target
@@ -30,20 +18,22 @@ fn size_of(e: &Entry) -> Option<u64> {
 fn meta_text(n: Option<&DirNode>) -> Option<String> {
     match n?.meta.as_ref()? {
         FileRead::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        other => Some(format!("<{other:?}>")),
+        FileRead::Error(e) => Some(format!("<unreadable: {}>", e.text)),
+        FileRead::TooLarge(n) => Some(format!("<{n} bytes: too large to read>")),
+        FileRead::NotRegular(k) => Some(format!("<a {k:?}: never opened>")),
     }
 }
 
 /// Events turning `old` into `new` for folder `dir` (`None`: absent).
-pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Vec<WatchEvent> {
+pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Vec<Event> {
     let rank = rank_dir_number(dir);
     let mut out = Vec::new();
     match (old.is_some(), new.is_some()) {
-        (false, true) => out.push(WatchEvent::RankAdded {
+        (false, true) => out.push(Event::RankAdded {
             rank,
             dir: dir.into(),
         }),
-        (true, false) => out.push(WatchEvent::RankRemoved {
+        (true, false) => out.push(Event::RankRemoved {
             rank,
             dir: dir.into(),
         }),
@@ -56,20 +46,17 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
         .map(|e| (e.name.as_str(), e))
         .collect();
     let after = new.map_or(empty, |n| n.listing.entries());
-    for e in after {
-        if e.name == "meta.json" {
-            continue;
-        }
-        let (file, kind, size) = (e.name.clone(), kind_of(&e.name), size_of(e));
+    for e in after.iter().filter(|e| e.name != "meta.json") {
+        let (file, kind, size) = (e.name.clone(), classify(&e.name).label(), size_of(e));
         match before.get(e.name.as_str()) {
-            None => out.push(WatchEvent::ShardAdded {
+            None => out.push(Event::ShardAdded {
                 rank,
                 dir: dir.into(),
                 file,
                 kind,
                 size,
             }),
-            Some(o) if !same(o, e) => out.push(WatchEvent::ShardChanged {
+            Some(o) if !same(o, e) => out.push(Event::ShardChanged {
                 rank,
                 dir: dir.into(),
                 file,
@@ -79,21 +66,21 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
             Some(_) => {}
         }
     }
-    let now: std::collections::HashSet<&str> = after.iter().map(|e| e.name.as_str()).collect();
+    let now: HashSet<&str> = after.iter().map(|e| e.name.as_str()).collect();
     for name in before
         .keys()
         .filter(|n| **n != "meta.json" && !now.contains(*n))
     {
-        out.push(WatchEvent::ShardRemoved {
+        out.push(Event::ShardRemoved {
             rank,
             dir: dir.into(),
             file: (*name).into(),
-            kind: kind_of(name),
+            kind: classify(name).label(),
         });
     }
     let (m0, m1) = (meta_text(old), meta_text(new));
     if m0 != m1 {
-        out.push(WatchEvent::MetaChanged {
+        out.push(Event::MetaChanged {
             rank,
             dir: dir.into(),
             content: m1,

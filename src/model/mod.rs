@@ -4,6 +4,10 @@
 //! testable. A rank folder is one [`DirNode`]; later work (the watcher) replaces one node at a
 //! time through [`Tree::apply`], which is why rank folders are kept by name in a map.
 
+mod shard;
+
+pub use shard::{AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry, Verified};
+
 use crate::py::{py_repr, PyException};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -198,13 +202,6 @@ impl From<&Stat> for FileId {
     }
 }
 
-/// A verifier result for the file version it was computed on.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct VerdictEntry {
-    pub id: FileId,
-    pub check: crate::verify::verdict::ShardCheck,
-}
-
 /// A scanned checkpoint tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Default)]
 pub struct Tree {
@@ -223,8 +220,8 @@ pub struct Tree {
 pub enum Delta {
     Root(RootState),
     Dir(String, Option<DirNode>),
-    /// A verifier result for `(dir, name)` computed on file version `id`.
-    Verdict(String, String, VerdictEntry),
+    /// A verifier result, for the file version it was computed on.
+    Verdict(Verified),
 }
 
 impl Tree {
@@ -265,16 +262,20 @@ impl Tree {
                 self.verdicts
                     .retain(|(d, f), v| d != &name || current_id(dirs, d, f) == Some(v.id));
             }
-            Delta::Verdict(dir, name, entry) => {
-                if current_id(&self.dirs, &dir, &name) == Some(entry.id) {
-                    self.verdicts.insert((dir, name), entry);
+            Delta::Verdict(v) => {
+                if current_id(&self.dirs, &v.dir, &v.file) == Some(v.id) {
+                    let entry = VerdictEntry {
+                        id: v.id,
+                        check: v.check,
+                    };
+                    self.verdicts.insert((v.dir, v.file), entry);
                 }
             }
         }
     }
 
     /// The verdict of `dir/name` if it was computed on the file as it is now.
-    pub fn verdict(&self, dir: &str, name: &str) -> Option<&crate::verify::verdict::ShardCheck> {
+    pub fn verdict(&self, dir: &str, name: &str) -> Option<&ShardCheck> {
         let v = self.verdicts.get(&(dir.to_owned(), name.to_owned()))?;
         (current_id(&self.dirs, dir, name) == Some(v.id)).then_some(&v.check)
     }

@@ -1,0 +1,384 @@
+//! The job context: every fact about a training job that is not the checkpoint tree itself —
+//! MindFormers' configuration (flags over YAML over defaults), the environment variables it
+//! reads, the mount table, realpaths, the existing resume record and health record — gathered
+//! once, here, through the [`Fs`] seam. Every command gets its context from
+//! [`JobContext::gather`] and nothing else, so the same folder and flags give the same answer
+//! in `resolve`, `verify`, `grid`, `watch`, the TUI and the demo.
+
+pub mod env;
+pub mod flags;
+pub mod mounts;
+
+pub use env::Environment;
+pub use flags::{FormatArg, JobFlags};
+
+use crate::fsys::Fs;
+use crate::layout::mindformers::names::Fmt;
+use crate::model::FileRead;
+use crate::py::text::{abspath, join, normpath};
+use crate::resolve::config::{
+    EnvFacts, HealthSetting, PathFacts, ResumeConfig, ResumeTraining, RunMode,
+};
+use crate::resolve::context::RunSettings;
+use crate::resolve::yaml;
+use std::path::{Path, PathBuf};
+
+/// A YAML larger than this is not a MindFormers config (and is not read into memory).
+pub const CONFIG_LIMIT: u64 = 16 << 20;
+
+/// Small control files under `output_dir` (the resume record, `health_ckpts.json`).
+pub const RECORD_LIMIT: u64 = 4 << 20;
+
+/// Why a job context could not be gathered: a usage error (exit status 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JobError {
+    #[error("{path}: {cause}; pass a readable MindFormers YAML with --config")]
+    ConfigUnreadable { path: String, cause: String },
+    #[error("{path}: not a valid MindFormers YAML ({why}); check the file's syntax")]
+    ConfigInvalid { path: String, why: String },
+    #[error("{flag} {value}: {expected}")]
+    BadValue {
+        flag: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// Everything about the job besides the tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobContext {
+    /// `load_checkpoint` exactly as given: MindFormers' messages quote it.
+    pub root: String,
+    /// The root resolved once (absolute, symlinks resolved; lexical when it does not exist):
+    /// the path the scanner and the watcher read, so filesystem events match it.
+    pub canonical: PathBuf,
+    pub config: ResumeConfig,
+    pub run: RunSettings,
+    pub env: EnvFacts,
+    pub paths: PathFacts,
+    /// Why the root must be polled rather than watched (a network or parallel filesystem).
+    pub network_fs: Option<String>,
+}
+
+impl JobContext {
+    /// Gather the context of the job whose checkpoint folder is `root`.
+    pub fn gather(
+        fs: &dyn Fs,
+        env: &Environment,
+        root: &str,
+        flags: &JobFlags,
+    ) -> Result<JobContext, JobError> {
+        let (config, run) = configuration(fs, root, flags)?;
+        let env_facts = env_facts(fs, env, flags)?;
+        let cwd = env.cwd.to_string_lossy().into_owned();
+        let lexical = PathBuf::from(normpath(&abspath(root, &cwd)));
+        let canonical = fs.canonicalize(&lexical).unwrap_or(lexical);
+        let paths = path_facts(fs, root, &config, &env_facts, &cwd);
+        let network_fs = mounts::network_reason(&env_facts.mounts, &canonical.to_string_lossy());
+        Ok(JobContext {
+            root: root.to_owned(),
+            canonical,
+            config,
+            run,
+            env: env_facts,
+            paths,
+            network_fs,
+        })
+    }
+
+    /// A single-node job with MindFormers' defaults and nothing from the environment: what the
+    /// demo's trainer runs and what tests start from. Reads nothing.
+    pub fn standalone(root: &Path, fmt: Fmt) -> JobContext {
+        let r = root.to_string_lossy().into_owned();
+        JobContext {
+            root: r.clone(),
+            canonical: root.to_path_buf(),
+            config: ResumeConfig {
+                load_checkpoint: Some(r.clone()),
+                fmt,
+                output_dir: parent_of(&r),
+                ..Default::default()
+            },
+            run: RunSettings::default(),
+            env: EnvFacts {
+                device_num_per_node: 8,
+                ..Default::default()
+            },
+            paths: PathFacts {
+                abspath: r.clone(),
+                realpath: r,
+                ..Default::default()
+            },
+            network_fs: None,
+        }
+    }
+}
+
+/// MindFormers' configuration keys and the run settings: defaults, then the YAML, then flags.
+fn configuration(
+    fs: &dyn Fs,
+    root: &str,
+    flags: &JobFlags,
+) -> Result<(ResumeConfig, RunSettings), JobError> {
+    let mut cfg = ResumeConfig::default();
+    let mut run = RunSettings::default();
+    let mut yaml_output_dir = None;
+    if let Some(path) = &flags.config {
+        let y = read_yaml(fs, path)?;
+        y.apply(&mut cfg);
+        yaml_output_dir = y.output_dir.clone();
+        run = y.run.clone();
+    }
+    cfg.load_checkpoint = Some(root.to_owned());
+    if let Some(v) = &flags.resume_training {
+        cfg.resume_training = match v.as_str() {
+            "true" | "True" => ResumeTraining::Bool(true),
+            "false" | "False" => ResumeTraining::Bool(false),
+            name => ResumeTraining::Name(name.to_owned()),
+        };
+    }
+    if let Some(f) = flags.format {
+        cfg.fmt = match f {
+            FormatArg::Ckpt => Fmt::Ckpt,
+            FormatArg::Safetensors => Fmt::Safetensors,
+        };
+    }
+    cfg.by_last_timestamp |= flags.by_last_timestamp;
+    if flags.health_monitor {
+        cfg.health = HealthSetting::Bool(true);
+    }
+    if let Some(m) = &flags.mode {
+        cfg.mode = match m.as_str() {
+            "train" => RunMode::Train,
+            "finetune" => RunMode::Finetune,
+            other => return Err(bad("--mode", other, "expected train or finetune")),
+        };
+    }
+    cfg.output_dir = match (&flags.output_dir, yaml_output_dir) {
+        (Some(o), _) => o.clone(),
+        (None, Some(o)) => o,
+        (None, None) => parent_of(root),
+    };
+    run_flags(flags, &mut run)?;
+    Ok((cfg, run))
+}
+
+/// The run settings given as flags (they win over the YAML).
+fn run_flags(flags: &JobFlags, run: &mut RunSettings) -> Result<(), JobError> {
+    if let Some(s) = flags.sink_size {
+        if s < 0 {
+            return Err(bad(
+                "--sink-size",
+                &s.to_string(),
+                "expected 0 (non-sink mode) or a positive sink size",
+            ));
+        }
+        run.sink_mode = Some(s > 0);
+        run.sink_size = Some(s);
+    }
+    if let Some(g) = flags.global_batch_size {
+        if g <= 0 {
+            return Err(bad(
+                "--global-batch-size",
+                &g.to_string(),
+                "expected a positive number",
+            ));
+        }
+        run.new_global_batch_size = Some(g);
+    }
+    if let Some(d) = flags.dataset_size {
+        if d <= 0 {
+            return Err(bad(
+                "--dataset-size",
+                &d.to_string(),
+                "expected a positive number of batches",
+            ));
+        }
+        run.dataset_size = Some(d);
+    }
+    if let Some(d) = flags.data_skip_steps {
+        if d < 0 {
+            return Err(bad(
+                "--data-skip-steps",
+                &d.to_string(),
+                "expected 0 or more",
+            ));
+        }
+        run.data_skip_steps = Some(d);
+    }
+    run.ignore_data_skip |= flags.ignore_data_skip;
+    Ok(())
+}
+
+/// Read and parse `--config` (non-blocking, regular files only, at most [`CONFIG_LIMIT`]).
+fn read_yaml(fs: &dyn Fs, path: &Path) -> Result<yaml::YamlConfig, JobError> {
+    let shown = path.display().to_string();
+    let unreadable = |cause: String| JobError::ConfigUnreadable {
+        path: shown.clone(),
+        cause,
+    };
+    let bytes = match fs.read_small(path, CONFIG_LIMIT) {
+        FileRead::Bytes(b) => b,
+        FileRead::Error(e) => return Err(unreadable(e.text)),
+        FileRead::TooLarge(n) => {
+            return Err(unreadable(format!(
+                "{n} bytes or more, larger than the {} MiB a MindFormers YAML can be",
+                CONFIG_LIMIT >> 20
+            )))
+        }
+        FileRead::NotRegular(k) => {
+            return Err(unreadable(format!(
+                "a {k:?}, not a regular file (never opened)"
+            )))
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|_| JobError::ConfigInvalid {
+        path: shown.clone(),
+        why: "not UTF-8 text".into(),
+    })?;
+    yaml::parse(&text).map_err(|why| JobError::ConfigInvalid { path: shown, why })
+}
+
+/// `LOAD_CHECKPOINT/..`, lexically (the contract's default output_dir).
+fn parent_of(p: &str) -> String {
+    let trimmed = p.trim_end_matches('/');
+    match Path::new(trimmed).parent() {
+        Some(par) if !par.as_os_str().is_empty() => par.to_string_lossy().into_owned(),
+        _ if trimmed.starts_with('/') => "/".into(),
+        _ => ".".into(),
+    }
+}
+
+fn bad(flag: &str, value: &str, expected: &str) -> JobError {
+    JobError::BadValue {
+        flag: flag.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
+}
+
+/// The environment MindFormers reads, flags first, and the mount table.
+fn env_facts(fs: &dyn Fs, env: &Environment, flags: &JobFlags) -> Result<EnvFacts, JobError> {
+    let world_size = match (flags.world_size, env.get("RANK_SIZE")) {
+        (Some(w), _) => Some(w),
+        (None, Some(v)) => Some(v.trim().parse::<u64>().map_err(|_| {
+            bad(
+                "RANK_SIZE",
+                v,
+                "expected the job's world size, a positive integer",
+            )
+        })?),
+        (None, None) => None,
+    };
+    if world_size == Some(0) {
+        return Err(bad(
+            "--world-size / RANK_SIZE",
+            "0",
+            "a job has at least one rank",
+        ));
+    }
+    let device_num_per_node = match (flags.device_num_per_node, env.get("DEVICE_NUM_PER_NODE")) {
+        (Some(d), _) => d,
+        (None, Some(v)) => v.trim().parse::<i64>().map_err(|_| {
+            bad(
+                "DEVICE_NUM_PER_NODE",
+                v,
+                "expected an integer (MindFormers calls int() on it)",
+            )
+        })?,
+        (None, None) => 8,
+    };
+    let tft = env.get("MS_ENABLE_TFT").is_some_and(|v| {
+        ["TTP:1", "UCE:1", "ARF:1", "HCCE:1"]
+            .iter()
+            .any(|k| v.contains(k))
+    });
+    Ok(EnvFacts {
+        world_size,
+        device_num_per_node,
+        shared_paths: flags
+            .shared_paths
+            .clone()
+            .or_else(|| env.get("SHARED_PATHS").map(str::to_owned)),
+        modelarts: [
+            "MA_LOG_DIR",
+            "MA_JOB_DIR",
+            "MA_LOCAL_LOG_PATH",
+            "BATCH_GROUP_NAME",
+        ]
+        .iter()
+        .any(|k| env.is_set(k)),
+        remote_save_url: env.get("REMOTE_SAVE_URL").map(str::to_owned),
+        tft,
+        mounts: fs
+            .mount_table()
+            .map(|t| mounts::parse_mounts(&t))
+            .unwrap_or_default(),
+    })
+}
+
+/// `os.path.realpath` (non-strict): the longest existing ancestor is canonicalised, the rest is
+/// appended as written (after lexical normalisation).
+pub fn py_realpath(fs: &dyn Fs, p: &str, cwd: &str) -> String {
+    let abs = abspath(p, cwd);
+    let mut existing = PathBuf::from(&abs);
+    let mut rest: Vec<String> = Vec::new();
+    loop {
+        if let Ok(c) = fs.canonicalize(&existing) {
+            let mut out = c.to_string_lossy().into_owned();
+            for r in rest.iter().rev() {
+                out = join(&out, r);
+            }
+            return normpath(&out);
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_string_lossy().into_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Realpaths, and the files under `output_dir` that MindFormers consults.
+fn path_facts(fs: &dyn Fs, root: &str, cfg: &ResumeConfig, env: &EnvFacts, cwd: &str) -> PathFacts {
+    let shared_realpaths = env
+        .shared_paths
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|s| {
+            let real = if s.is_empty() {
+                String::new()
+            } else {
+                py_realpath(fs, s, cwd)
+            };
+            (s.to_owned(), real)
+        })
+        .collect();
+    let health = join(&cfg.output_dir, "health_ckpts.json");
+    let record_path = join(
+        &join(&py_realpath(fs, &cfg.output_dir, cwd), "resume_record"),
+        "latest_checkpointed_iteration.txt",
+    );
+    let probe = |p: &str| {
+        let path = Path::new(p);
+        let path = if path.is_relative() {
+            Path::new(cwd).join(path)
+        } else {
+            path.to_path_buf()
+        };
+        fs.stat(&path)
+            .ok()
+            .map(|_| fs.read_small(&path, RECORD_LIMIT))
+    };
+    PathFacts {
+        abspath: abspath(root, cwd),
+        realpath: py_realpath(fs, root, cwd),
+        shared_realpaths,
+        health_json: probe(&health),
+        existing_record: probe(&record_path),
+        record_path,
+    }
+}

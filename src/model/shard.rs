@@ -1,0 +1,150 @@
+//! What the verifier found out about one shard: the one type family every part of ckptscope
+//! uses (the pool produces it, the model stores it per file version, the resolvers read it, the
+//! reports print it).
+
+use super::FileId;
+use serde::Serialize;
+
+/// What ckptscope found out about one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Structure walked completely and the resume context entries are present.
+    Ok,
+    /// A `.tmp` save under way, or abandoned.
+    InProgress,
+    ZeroByte,
+    /// The record stream (or safetensors data) is cut short.
+    Truncated,
+    /// Parses, but the resume context is missing: MindFormers would silently restart.
+    Incomplete,
+    /// A tensor whose content does not match its dims and type, an unknown type, or garbage
+    /// inside the stream: MindSpore zero-fills, ignores, or fails.
+    Corrupt,
+    CrcMismatch,
+    HashMismatch,
+    /// Encryption magic: present, content not checkable without the key.
+    Encrypted,
+    NotACheckpoint,
+    Unreadable,
+    NotRegular,
+}
+
+impl Verdict {
+    /// A shard MindFormers cannot resume from correctly.
+    pub fn is_damaged(self) -> bool {
+        !matches!(self, Verdict::Ok | Verdict::InProgress | Verdict::Encrypted)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::InProgress => "in_progress",
+            Verdict::ZeroByte => "zero_byte",
+            Verdict::Truncated => "truncated",
+            Verdict::Incomplete => "incomplete",
+            Verdict::Corrupt => "corrupt",
+            Verdict::CrcMismatch => "crc_mismatch",
+            Verdict::HashMismatch => "hash_mismatch",
+            Verdict::Encrypted => "encrypted",
+            Verdict::NotACheckpoint => "not_a_checkpoint",
+            Verdict::Unreadable => "unreadable",
+            Verdict::NotRegular => "not_regular",
+        }
+    }
+}
+
+/// The result of checking one file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardCheck {
+    pub verdict: Verdict,
+    pub detail: String,
+    pub size: u64,
+    pub append: Option<AppendValues>,
+    /// Hex SHA-256 when the deep pass computed it.
+    pub sha256: Option<String>,
+    /// Whether the deep pass (CRC, SHA-256) ran.
+    pub deep: bool,
+}
+
+impl ShardCheck {
+    pub(crate) fn new(verdict: Verdict, detail: impl Into<String>, size: u64) -> Self {
+        ShardCheck {
+            verdict,
+            detail: detail.into(),
+            size,
+            append: None,
+            sha256: None,
+            deep: false,
+        }
+    }
+}
+
+/// A decoded scalar.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    pub fn as_i64(self) -> Option<i64> {
+        match self {
+            Num::Int(i) => Some(i),
+            Num::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Some(f as i64),
+            Num::Float(_) => None,
+        }
+    }
+}
+
+/// The append entries found, in file order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AppendValues {
+    pub epoch_num: Option<Num>,
+    pub step_num: Option<Num>,
+    pub global_step: Option<Num>,
+    pub loss_scale: Option<Num>,
+    pub global_batch_size: Option<Num>,
+}
+
+impl AppendValues {
+    pub(crate) fn set(&mut self, tag: &str, v: Num) {
+        let slot = match tag {
+            "epoch_num" => &mut self.epoch_num,
+            "step_num" => &mut self.step_num,
+            "global_step" => &mut self.global_step,
+            "loss_scale" => &mut self.loss_scale,
+            "global_batch_size" => &mut self.global_batch_size,
+            _ => return,
+        };
+        *slot = Some(v);
+    }
+}
+
+/// A verifier result for the file version it was computed on (stored in the model).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerdictEntry {
+    pub id: FileId,
+    pub check: ShardCheck,
+}
+
+/// A finished check of `dir/file`, as the pool sends it and [`super::Delta::Verdict`] applies it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    pub dir: String,
+    pub file: String,
+    pub id: FileId,
+    pub check: ShardCheck,
+}
+
+/// One shard's result with where it is, for reports (`verify`, `resolve --json`'s `shards`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardResult {
+    pub rank: Option<u64>,
+    #[serde(skip)]
+    pub dir: String,
+    pub file: String,
+    #[serde(flatten)]
+    pub check: ShardCheck,
+}

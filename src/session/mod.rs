@@ -1,0 +1,413 @@
+//! The session: the one place where answers are computed.
+//!
+//! ```text
+//!  flags + environment + YAML + mount table ──JobContext::gather──▶ JobContext ─┐
+//!  disk ──scan──▶ Tree ◀── Delta ── watcher (hints + reconcile poll, verifier pool)│
+//!                   │                                                            │
+//!        Overlay ───┤ (simulated edits)                                          │
+//!                   ▼                                                            ▼
+//!              Session::derived() ── resolve::analyze (MindFormers, data skip, warnings, safe)
+//!                   │                     + GridModel
+//!        ┌──────────┼───────────┬─────────────┬───────────┐
+//!   resolve --json  grid     verify       watch --ndjson   TUI, demo
+//! ```
+//!
+//! A session owns the model (`Tree`), the simulation overlay and the job context. Commands
+//! are thin views of it: none builds a context or runs a resolver itself. Live consumers feed
+//! it the watcher's deltas; it turns them into events and recomputes the answer only when the
+//! view changed.
+//!
+//! Shard content comes from the model's verdicts; a shard the resolvers need that has no
+//! verdict yet is checked on the spot (the cheap structure walk) and the result recorded, so
+//! the answer never depends on how far the background verifier has come.
+
+pub mod changes;
+pub mod events;
+
+use crate::fsys::Fs;
+use crate::grid::model::{GridModel, SimMarks};
+use crate::job::JobContext;
+use crate::layout::mindformers::classify::classify;
+use crate::layout::rank_dir_number;
+use crate::model::{Delta, FileId, ShardCheck, ShardResult, Tree, Verified};
+use crate::report::json::Resolution;
+use crate::resolve::config::ResumeConfig;
+use crate::resolve::context::RunSettings;
+use crate::resolve::{analyze, Analysis};
+use crate::sim::{Overlay, SimView};
+use crate::verify::digest::Manifest;
+use crate::verify::tree::{priorities, verify_tree, TreeOptions};
+use crate::verify::verdict::{check_file, CheckOptions};
+use crate::watch::{WatchError, WatchMsg};
+use events::Event;
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The answers for the current view.
+pub struct Derived {
+    pub real: Analysis,
+    /// The simulated view and its analysis, when any edit is active.
+    pub sim: Option<(SimView, Analysis)>,
+}
+
+impl Derived {
+    /// The analysis shown as "now": simulated when edits are active.
+    pub fn current(&self) -> &Analysis {
+        self.sim.as_ref().map_or(&self.real, |(_, a)| a)
+    }
+}
+
+pub struct Session {
+    fs: Arc<dyn Fs>,
+    ctx: JobContext,
+    tree: Tree,
+    /// While frozen, views show this copy; the live model keeps following the disk.
+    frozen: Option<Tree>,
+    overlay: Overlay,
+    /// Check shards the answer needs on the spot (off only for models with no files behind
+    /// them, such as in-memory trees in tests).
+    disk_checks: bool,
+    derived: Option<Derived>,
+    grid: Option<GridModel>,
+    events: Vec<Event>,
+}
+
+impl Session {
+    /// Scan the context's root and start a session on it.
+    pub fn open(fs: Arc<dyn Fs>, ctx: JobContext) -> Session {
+        let tree = crate::scan::scan_at(&*fs, &ctx.canonical, &ctx.root);
+        Session::from_tree(fs, ctx, tree)
+    }
+
+    /// A session on a tree that was already scanned (the watcher's first snapshot).
+    pub fn from_tree(fs: Arc<dyn Fs>, ctx: JobContext, tree: Tree) -> Session {
+        Session {
+            fs,
+            ctx,
+            tree,
+            frozen: None,
+            overlay: Overlay::default(),
+            disk_checks: true,
+            derived: None,
+            grid: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// A session whose model has no files behind it (an in-memory tree): shards without a
+    /// verdict stay unknown instead of being read.
+    pub fn without_disk_checks(mut self) -> Session {
+        self.disk_checks = false;
+        self
+    }
+
+    pub fn ctx(&self) -> &JobContext {
+        &self.ctx
+    }
+
+    pub fn fs(&self) -> &Arc<dyn Fs> {
+        &self.fs
+    }
+
+    /// The live model (always current, frozen or not).
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// What views show: the frozen copy while frozen, else the live model.
+    pub fn shown_tree(&self) -> &Tree {
+        self.frozen.as_ref().unwrap_or(&self.tree)
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// Freeze what views show (the live model keeps following the disk), or thaw: views then
+    /// show the live model, every change made meanwhile included.
+    pub fn set_frozen(&mut self, frozen: bool) {
+        if frozen == self.frozen.is_some() {
+            return;
+        }
+        self.frozen = frozen.then(|| self.tree.clone());
+        self.invalidate();
+    }
+
+    /// Apply a change confirmed by a rescan (or a verifier result); the events it caused are
+    /// queued for [`Session::drain_events`].
+    pub fn apply(&mut self, delta: Delta) {
+        let events = match &delta {
+            Delta::Root(_) => Vec::new(),
+            Delta::Dir(dir, node) => {
+                changes::dir_events(dir, self.tree.dirs.get(dir), node.as_ref())
+            }
+            Delta::Verdict(v) => self.verdict_event(v).into_iter().collect(),
+        };
+        let changed = delta_changes(&self.tree, &delta);
+        self.tree.apply(delta);
+        self.events.extend(events);
+        if changed && self.frozen.is_none() {
+            self.invalidate();
+        }
+    }
+
+    /// A `verdict` event when `v` is news (the file version is current and the verdict differs
+    /// from what the model holds: an on-demand check and the pool may both report a file).
+    fn verdict_event(&self, v: &Verified) -> Option<Event> {
+        let current = self
+            .tree
+            .dirs
+            .get(&v.dir)?
+            .listing
+            .find(&v.file)?
+            .stat()
+            .ok()
+            .map(FileId::from);
+        let known = self.tree.verdict(&v.dir, &v.file);
+        (current == Some(v.id) && known.is_none_or(|k| k.verdict != v.check.verdict)).then(|| {
+            Event::Verdict {
+                rank: rank_dir_number(&v.dir),
+                dir: v.dir.clone(),
+                file: v.file.clone(),
+                verdict: v.check.verdict,
+                detail: v.check.detail.clone(),
+            }
+        })
+    }
+
+    /// Take one watcher message: deltas are applied, mode changes and rescans become events,
+    /// and a failed watcher is an error (the view would silently go stale otherwise).
+    pub fn absorb(&mut self, msg: WatchMsg) -> Result<(), WatchError> {
+        match msg {
+            WatchMsg::Deltas(ds) => ds.into_iter().for_each(|d| self.apply(d)),
+            WatchMsg::Mode { mode, reason } => self.note(Event::Mode { mode, reason }),
+            WatchMsg::Rescan { reason } => self.note(Event::Rescan { reason }),
+            WatchMsg::Failed(e) => return Err(e),
+            WatchMsg::Started { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Queue an event that did not come from a delta (watch mode changes, rescans).
+    pub fn note(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    /// Events since the last call, oldest first.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    /// Change the simulation (push, undo, redo, reset); the answers follow.
+    pub fn edit<R>(&mut self, f: impl FnOnce(&mut Overlay) -> R) -> R {
+        let r = f(&mut self.overlay);
+        self.invalidate();
+        r
+    }
+
+    fn invalidate(&mut self) {
+        self.derived = None;
+        self.grid = None;
+    }
+
+    /// The answers for the current view (computed once per change).
+    pub fn derived(&mut self) -> &Derived {
+        if self.derived.is_none() {
+            let d = self.compute();
+            self.derived = Some(d);
+        }
+        self.derived.as_ref().expect("just computed")
+    }
+
+    /// MindFormers' answer, the data skip and the safe pick for the real (unsimulated) view.
+    pub fn analysis(&mut self) -> &Analysis {
+        &self.derived().real
+    }
+
+    /// The answer in short, as `watch --ndjson`'s `resolution` event carries it.
+    pub fn resolution(&mut self) -> Resolution {
+        Resolution::new(self.analysis())
+    }
+
+    /// The step × rank grid of the current view (simulated when edits are active).
+    pub fn grid(&mut self) -> &GridModel {
+        if self.grid.is_none() {
+            self.derived();
+            let g = self.build_grid();
+            self.grid = Some(g);
+        }
+        self.grid.as_ref().expect("just built")
+    }
+
+    /// The answers as last computed (`None` after a change until [`Session::derived`] runs):
+    /// for views that render from `&self`.
+    pub fn computed(&self) -> Option<&Derived> {
+        self.derived.as_ref()
+    }
+
+    /// The grid as last built (see [`Session::computed`]).
+    pub fn computed_grid(&self) -> Option<&GridModel> {
+        self.grid.as_ref()
+    }
+
+    fn build_grid(&self) -> GridModel {
+        let d = self.derived.as_ref().expect("derived first");
+        let a = d.current();
+        let safe = a.safe.outcome.pick.as_ref();
+        let fmt = self.ctx.config.fmt;
+        match &d.sim {
+            Some((v, a)) => GridModel::build(
+                &v.tree,
+                fmt,
+                a.world_size,
+                Some(&a.mindformers),
+                safe,
+                &SimMarks {
+                    deleted: Some(&v.deleted),
+                    marked: Some(&v.marked),
+                },
+            ),
+            None => GridModel::build(
+                self.shown_tree(),
+                fmt,
+                a.world_size,
+                Some(&a.mindformers),
+                safe,
+                &SimMarks::default(),
+            ),
+        }
+    }
+
+    /// Run the resolvers on the shown model and, with edits, on the simulated one. Shards the
+    /// resolvers need without a verdict are checked now and recorded in the live model.
+    fn compute(&mut self) -> Derived {
+        let ctx = &self.ctx;
+        let shown = self.frozen.as_ref().unwrap_or(&self.tree);
+        let fresh = RefCell::new(Vec::new());
+        let real = self.analyze_one(shown, &ctx.config, &ctx.run, &fresh);
+        let sim = (!self.overlay.is_empty()).then(|| {
+            let v = self.overlay.apply(shown, &ctx.config, &ctx.run);
+            let a = self.analyze_one(&v.tree, &v.config, &v.run, &fresh);
+            (v, a)
+        });
+        let fresh = fresh.into_inner();
+        for v in fresh {
+            if let Some(e) = self.verdict_event(&v) {
+                self.events.push(e);
+            }
+            self.tree.apply(Delta::Verdict(v));
+        }
+        Derived { real, sim }
+    }
+
+    fn analyze_one(
+        &self,
+        tree: &Tree,
+        config: &ResumeConfig,
+        run: &RunSettings,
+        fresh: &RefCell<Vec<Verified>>,
+    ) -> Analysis {
+        let source = |dir: &str, file: &str| -> Option<ShardCheck> {
+            if let Some(c) = tree.verdict(dir, file) {
+                return Some(c.clone());
+            }
+            if let Some(v) = fresh
+                .borrow()
+                .iter()
+                .find(|v| v.dir == dir && v.file == file)
+            {
+                return Some(v.check.clone());
+            }
+            let v = self.check_now(tree, dir, file)?;
+            let c = v.check.clone();
+            fresh.borrow_mut().push(v);
+            Some(c)
+        };
+        analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &source)
+    }
+
+    /// The cheap structure check of one shard of `tree`, as the verifier pool would do it.
+    fn check_now(&self, tree: &Tree, dir: &str, file: &str) -> Option<Verified> {
+        if !self.disk_checks {
+            return None;
+        }
+        let st = tree.dirs.get(dir)?.listing.find(file)?.stat().ok()?.clone();
+        let path = self.ctx.canonical.join(dir).join(file);
+        let check = check_file(&*self.fs, &path, &st, &CheckOptions::default());
+        Some(Verified {
+            dir: dir.to_owned(),
+            file: file.to_owned(),
+            id: FileId::from(&st),
+            check,
+        })
+    }
+
+    /// Verify every shard of the shown model (the files MindFormers picks first, then newest
+    /// to oldest), record the verdicts, and return every result (`.tmp` files included).
+    pub fn verify_all(
+        &mut self,
+        opts: &TreeOptions,
+        manifest: &Manifest,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Vec<ShardResult> {
+        self.derived();
+        let order = {
+            let mf = &self.computed().expect("just derived").real.mindformers;
+            priorities(self.shown_tree(), Some(mf))
+        };
+        let priority = |d: &str, n: &str| {
+            order
+                .get(&(d.to_owned(), n.to_owned()))
+                .copied()
+                .unwrap_or(u32::MAX)
+        };
+        let results = verify_tree(
+            self.fs.clone(),
+            &self.ctx.canonical,
+            self.shown_tree(),
+            opts,
+            manifest,
+            &priority,
+            progress,
+        );
+        for r in &results {
+            let id = self
+                .tree
+                .dirs
+                .get(&r.dir)
+                .and_then(|d| d.listing.find(&r.file))
+                .filter(|e| classify(&e.name).is_weights())
+                .and_then(|e| e.stat().ok())
+                .map(FileId::from);
+            if let Some(id) = id {
+                self.apply(Delta::Verdict(Verified {
+                    dir: r.dir.clone(),
+                    file: r.file.clone(),
+                    id,
+                    check: r.check.clone(),
+                }));
+            }
+        }
+        results
+    }
+
+    /// Where the shards of folder `dir` are on disk.
+    pub fn path_of(&self, dir: &str, file: &str) -> std::path::PathBuf {
+        Path::new(&self.ctx.canonical).join(dir).join(file)
+    }
+}
+
+/// Whether applying `delta` changes what the resolvers see (a verdict for a stale version or
+/// an identical listing changes nothing).
+fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
+    match delta {
+        Delta::Root(s) => &tree.state != s,
+        Delta::Dir(d, n) => tree.dirs.get(d) != n.as_ref(),
+        Delta::Verdict(v) => tree.verdict(&v.dir, &v.file) != Some(&v.check),
+    }
+}
