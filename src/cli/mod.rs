@@ -12,9 +12,9 @@ mod watch;
 pub use demo::DemoArgs;
 pub use grid::{grid_cmd, GridArgs};
 pub use resolve::{resolve_cmd, ResolveArgs};
-pub use tui::UiArgs;
+pub use tui::{start as tui_start, UiArgs};
 pub use verify::{verify_cmd, VerifyArgs};
-pub use watch::{watch_cmd, WatchArgs};
+pub use watch::{setup as watch_setup, watch_cmd, WatchArgs};
 
 use crate::fsys::{Fs, RealFs};
 use crate::job::Environment;

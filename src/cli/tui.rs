@@ -38,6 +38,32 @@ impl UiArgs {
     }
 }
 
+/// Start watching and build the TUI's state on the watcher's first scan: the session the
+/// screen shows (what [`run`] draws; tests read it without a terminal).
+pub fn start(
+    ctx: JobContext,
+    cfg: WatchConfig,
+    color: bool,
+) -> Result<(State, crate::watch::WatchHandle), String> {
+    let fs = cfg.fs.clone();
+    let verifying = cfg.verify;
+    let handle = spawn(cfg);
+    let (tree, mode) = match handle.events.recv() {
+        Ok(WatchMsg::Started { tree, mode }) => (tree, mode),
+        Ok(WatchMsg::Failed(e)) => return Err(e.to_string()),
+        _ => {
+            return Err(format!(
+                "{}: the watcher stopped before its first scan",
+                ctx.root
+            ))
+        }
+    };
+    let mut state = State::new(Session::from_tree(fs, ctx, tree), color);
+    state.verifying = verifying;
+    state.mode = Some(mode);
+    Ok((state, handle))
+}
+
 /// The TUI on a live session of `ctx`, watched as `cfg` says; `captions` feeds the narration
 /// line (the demo narrates its timeline there).
 pub fn run(
@@ -52,22 +78,10 @@ pub fn run(
         Ok(t) => t,
         Err(m) => return super::fail(err, &m),
     };
-    let fs = cfg.fs.clone();
-    let verifying = cfg.verify;
-    let handle = spawn(cfg);
-    let (tree, mode) = match handle.events.recv() {
-        Ok(WatchMsg::Started { tree, mode }) => (tree, mode),
-        Ok(WatchMsg::Failed(e)) => return super::fail(err, &e.to_string()),
-        _ => {
-            return super::fail(
-                err,
-                &format!("{}: the watcher stopped before its first scan", ctx.root),
-            )
-        }
+    let (mut state, handle) = match start(ctx, cfg, theme.color) {
+        Ok(x) => x,
+        Err(m) => return super::fail(err, &m),
     };
-    let mut state = State::new(Session::from_tree(fs, ctx, tree), theme.color);
-    state.verifying = verifying;
-    state.mode = Some(mode);
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_input(tx.clone());
     if let Some(c) = captions {

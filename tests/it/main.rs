@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod agreement;
 mod demo;
 mod demo_scenarios;
 mod fixtures;
