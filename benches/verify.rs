@@ -9,8 +9,8 @@
 
 use ckptscope::fsys::stat_of;
 use ckptscope::verify::ckpt::walk_path;
-use ckptscope::verify::digest::sha256_file;
 use ckptscope::verify::pool::{Job, Pool};
+use ckptscope::verify::sha256_file;
 use ckptscope::writer::ckpt::{record, AppendEntries, Tensor};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -58,7 +58,7 @@ pub fn demo_cmd(
     }
     let sc = match load(&a.scenario) {
         Ok(s) => s,
-        Err(m) => return fail(err, &m),
+        Err(e) => return fail(err, &e.to_string()),
     };
     if !(a.speed.is_finite() && a.speed > 0.0) {
         return fail(

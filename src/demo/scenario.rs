@@ -195,22 +195,64 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn parse(text: &str) -> Result<Scenario, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ScenarioError {
+    #[error("built-in scenario {name}: {why}")]
+    Builtin { name: String, why: String },
+    #[error("{name}: not a built-in scenario ({known}) nor a readable scenario file: {why}")]
+    Unreadable {
+        name: String,
+        known: String,
+        why: String,
+    },
+    #[error("{name}: not a valid scenario: {why}")]
+    Invalid { name: String, why: String },
 }
 
-/// A built-in scenario by name, or a scenario file by path.
-pub fn load(name: &str) -> Result<Scenario, String> {
+/// The largest scenario file read (a real one is a few KB).
+pub const SCENARIO_LIMIT: u64 = 1 << 20;
+
+pub fn parse(text: &str) -> Result<Scenario, toml::de::Error> {
+    toml::from_str(text)
+}
+
+/// A built-in scenario by name, or a scenario file by path (regular files only, opened
+/// non-blocking, at most [`SCENARIO_LIMIT`] bytes).
+pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
+    use crate::fsys::Fs;
+    use crate::model::FileRead;
     if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) {
-        return parse(text).map_err(|e| format!("built-in scenario {name}: {e}"));
+        return parse(text).map_err(|e| ScenarioError::Builtin {
+            name: name.into(),
+            why: e.to_string(),
+        });
     }
-    let text = std::fs::read_to_string(name).map_err(|e| {
-        format!(
-            "{name}: not a built-in scenario ({}) nor a readable file: {e}",
-            names()
-        )
-    })?;
-    parse(&text).map_err(|e| format!("{name}: {e}"))
+    let unreadable = |why: String| ScenarioError::Unreadable {
+        name: name.into(),
+        known: names(),
+        why,
+    };
+    let bytes = match crate::fsys::RealFs.read_small(std::path::Path::new(name), SCENARIO_LIMIT) {
+        FileRead::Bytes(b) => b,
+        FileRead::Error(e) => return Err(unreadable(e.text)),
+        FileRead::TooLarge(n) => {
+            return Err(unreadable(format!(
+                "{n} bytes or more, over the {SCENARIO_LIMIT}-byte limit"
+            )))
+        }
+        FileRead::NotRegular(k) => {
+            return Err(unreadable(format!(
+                "a {k:?}, not a regular file (never opened)"
+            )))
+        }
+    };
+    let invalid = |why: String| ScenarioError::Invalid {
+        name: name.into(),
+        why,
+    };
+    let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
+    parse(&text).map_err(|e| invalid(e.to_string()))
 }
 
 pub fn names() -> String {

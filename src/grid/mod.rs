@@ -3,4 +3,4 @@
 //! The grid of a job is built by its [`crate::session::Session`].
 pub mod cell;
 pub mod model;
-pub mod text;
+pub(crate) mod text;

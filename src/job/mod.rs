@@ -5,9 +5,9 @@
 //! [`JobContext::gather`] and nothing else, so the same folder and flags give the same answer
 //! in `resolve`, `verify`, `grid`, `watch`, the TUI and the demo.
 
-pub mod env;
-pub mod flags;
-pub mod mounts;
+pub(crate) mod env;
+pub(crate) mod flags;
+pub(crate) mod mounts;
 
 pub use env::Environment;
 pub use flags::{FormatArg, JobFlags};

@@ -1,7 +1,7 @@
 //! Python semantics that MindFormers' behaviour depends on (json, int, str, os.path).
 pub mod int;
 pub mod json;
-pub mod text;
+pub(crate) mod text;
 
 use serde::Serialize;
 

@@ -8,17 +8,17 @@
 //! append entries) comes from one caller-supplied function, so the analysis itself does no I/O
 //! and tests run without a filesystem. [`crate::session`] is the only caller in the program.
 
-pub mod by_meta;
+pub(crate) mod by_meta;
 pub mod config;
 pub mod context;
-pub mod data_skip;
+pub(crate) mod data_skip;
 pub mod mindformers;
-pub mod no_meta;
-pub mod safe;
-pub mod shared;
-pub mod view;
-pub mod warnings;
-pub mod yaml;
+pub(crate) mod no_meta;
+pub(crate) mod safe;
+pub(crate) mod shared;
+pub(crate) mod view;
+pub(crate) mod warnings;
+pub(crate) mod yaml;
 
 use crate::layout::mindformers::names::{parse_ckpt_name, CkptName};
 use crate::layout::LayoutId;

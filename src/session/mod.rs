@@ -21,7 +21,7 @@
 //! verdict yet is checked on the spot (the cheap structure walk) and the result recorded, so
 //! the answer never depends on how far the background verifier has come.
 
-pub mod changes;
+pub(crate) mod changes;
 pub mod events;
 
 use crate::fsys::Fs;

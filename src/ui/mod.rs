@@ -1,10 +1,10 @@
 //! The terminal UI: state ([`state`]), actions and the keymap ([`action`], [`keymap`]),
 //! transitions ([`update`]), one render function per screen region ([`render`]), colours
 //! ([`theme`]) and the event loop ([`run`]).
-pub mod action;
-pub mod keymap;
+pub(crate) mod action;
+pub(crate) mod keymap;
 pub mod render;
 pub mod run;
 pub mod state;
 pub mod theme;
-pub mod update;
+pub(crate) mod update;

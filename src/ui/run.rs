@@ -149,14 +149,15 @@ pub fn event_loop<B: Backend>(
             }
             dirty = true;
         }
-        if s.resync_wanted {
-            s.resync_wanted = false;
+        let unfrozen = std::mem::take(&mut s.resync_wanted);
+        if unfrozen {
             if let Some(w) = watch {
                 w.resync();
             }
         }
-        // re-resolving copies nothing but costs time on a huge tree: a few times a second
-        if !pending.is_empty() && last_refresh.elapsed() >= REFRESH_EVERY {
+        // re-resolving a huge tree costs time: a few times a second, and at once when the view
+        // is unfrozen (it must show every change the live model has)
+        if !pending.is_empty() && (unfrozen || last_refresh.elapsed() >= REFRESH_EVERY) {
             last_refresh = Instant::now();
             apply_deltas(s, std::mem::take(&mut pending));
             for e in s.session.drain_events() {

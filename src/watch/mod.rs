@@ -1,8 +1,8 @@
 //! Live watching: a changing checkpoint tree kept current as model deltas (see [`run`]), on
 //! local filesystems with inotify hints and everywhere with a reconcile poll. The watcher
 //! decides nothing about resuming: it pushes deltas to whoever listens (a [`crate::session`]).
-pub mod mode;
-pub mod run;
+pub(crate) mod mode;
+pub(crate) mod run;
 
 pub use mode::Mode;
 pub use run::{spawn, WatchConfig, WatchError, WatchHandle, WatchMsg};

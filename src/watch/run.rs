@@ -20,6 +20,7 @@ use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, NoCache};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,6 +125,8 @@ enum Request {
 pub struct WatchHandle {
     pub events: Receiver<WatchMsg>,
     requests: Sender<Request>,
+    /// Set on stop: a rescan under way gives up between two folders instead of finishing.
+    stopping: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -133,7 +136,10 @@ impl WatchHandle {
         let _ = self.requests.send(Request::Resync);
     }
 
+    /// Stop and wait for the watcher thread (at most one folder listing: a rescan under way
+    /// is abandoned).
     pub fn stop(mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.requests.send(Request::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -143,6 +149,7 @@ impl WatchHandle {
 
 impl Drop for WatchHandle {
     fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.requests.send(Request::Stop);
     }
 }
@@ -152,10 +159,12 @@ impl Drop for WatchHandle {
 pub fn spawn(cfg: WatchConfig) -> WatchHandle {
     let (out, events) = unbounded();
     let (requests, req_rx) = unbounded();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let flag = stopping.clone();
     let thread = std::thread::spawn(move || {
         let report = out.clone();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            Loop::new(cfg, out).run(req_rx)
+            Loop::new(cfg, out, flag).run(req_rx)
         }));
         if let Err(p) = run {
             let why = p
@@ -169,6 +178,7 @@ pub fn spawn(cfg: WatchConfig) -> WatchHandle {
     WatchHandle {
         events,
         requests,
+        stopping,
         thread: Some(thread),
     }
 }
@@ -189,6 +199,7 @@ struct Loop {
     watched: BTreeMap<String, (u64, u64)>,
     /// Deltas waiting to be pushed (one message per handled event batch).
     batch: Vec<Delta>,
+    stopping: Arc<AtomicBool>,
 }
 
 fn identity(s: &Stat) -> (u64, u64) {
@@ -196,7 +207,7 @@ fn identity(s: &Stat) -> (u64, u64) {
 }
 
 impl Loop {
-    fn new(cfg: WatchConfig, out: Sender<WatchMsg>) -> Self {
+    fn new(cfg: WatchConfig, out: Sender<WatchMsg>, stopping: Arc<AtomicBool>) -> Self {
         let (hint_tx, hint_rx) = unbounded();
         let tree = scan_at(&*cfg.fs, &cfg.root, &cfg.label);
         let mode = Mode::Poll {
@@ -214,8 +225,13 @@ impl Loop {
             mode,
             watched: BTreeMap::new(),
             batch: Vec::new(),
+            stopping,
             cfg,
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     fn send(&self, m: WatchMsg) {
@@ -480,6 +496,9 @@ impl Loop {
             .map(|(n, _)| n.clone())
             .collect();
         for d in stale {
+            if self.stopping() {
+                return;
+            }
             self.rescan_dir(&d);
         }
     }
@@ -498,6 +517,9 @@ impl Loop {
         self.rescan_root();
         let names: Vec<String> = self.tree.dirs.keys().cloned().collect();
         for d in names {
+            if self.stopping() {
+                return;
+            }
             self.rescan_dir(&d);
         }
     }
@@ -523,6 +545,9 @@ impl Loop {
             self.replace_dir(gone, None);
         }
         for new in wanted.difference(&had) {
+            if self.stopping() {
+                return;
+            }
             let node = scan_dir(&*self.cfg.fs, &self.cfg.root.join(new));
             self.replace_dir(new, Some(node));
         }

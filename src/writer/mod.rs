@@ -1,4 +1,4 @@
 //! Producing real-format checkpoint trees (for the demo, tests and benchmarks).
 pub mod ckpt;
 pub mod run;
-pub mod tree;
+pub(crate) mod tree;

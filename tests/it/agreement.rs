@@ -134,7 +134,11 @@ fn contexts() -> Vec<Ctx> {
             ..ctx("by last timestamp")
         },
         Ctx {
-            flags: vec!["--global-batch-size".into(), "16".into(), "--ignore-data-skip".into()],
+            flags: vec![
+                "--global-batch-size".into(),
+                "16".into(),
+                "--ignore-data-skip".into(),
+            ],
             ..ctx("batch size flag and ignore_data_skip")
         },
     ]
@@ -213,9 +217,15 @@ fn agree(tree: &str, c: &Ctx) {
     } else if c.symlink {
         let link = ft.tmp.path().join("latest");
         std::os::unix::fs::symlink(&ft.root, &link).unwrap();
-        (link.to_string_lossy().into_owned(), ft.tmp.path().to_path_buf())
+        (
+            link.to_string_lossy().into_owned(),
+            ft.tmp.path().to_path_buf(),
+        )
     } else {
-        (ft.root.to_string_lossy().into_owned(), ft.tmp.path().to_path_buf())
+        (
+            ft.root.to_string_lossy().into_owned(),
+            ft.tmp.path().to_path_buf(),
+        )
     };
     let vars: Vec<(&str, String)> = c.env.iter().map(|(k, v)| (*k, sub(v))).collect();
     let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -233,14 +243,21 @@ fn agree(tree: &str, c: &Ctx) {
     };
     let what = format!("{tree} / {}", c.name);
 
-    let Command::Resolve(ra) = args("resolve", &root, &[flags.clone(), vec!["--json".into()]].concat())
-    else {
+    let Command::Resolve(ra) = args(
+        "resolve",
+        &root,
+        &[flags.clone(), vec!["--json".into()]].concat(),
+    ) else {
         unreachable!()
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     resolve_cmd(&ra, fs.clone(), &env, &mut out, &mut err);
-    let resolved: Value = serde_json::from_slice(&out)
-        .unwrap_or_else(|e| panic!("{what}: resolve --json: {e}: {}", String::from_utf8_lossy(&err)));
+    let resolved: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "{what}: resolve --json: {e}: {}",
+            String::from_utf8_lossy(&err)
+        )
+    });
 
     let Command::Watch(wa) = args("watch", &root, &flags) else {
         unreachable!()
@@ -261,8 +278,7 @@ fn agree(tree: &str, c: &Ctx) {
             state.mode
         );
     }
-    let mut term =
-        ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 50)).unwrap();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 50)).unwrap();
     let theme = ckptscope::ui::theme::Theme {
         color: false,
         light: false,
@@ -275,7 +291,11 @@ fn agree(tree: &str, c: &Ctx) {
     if let Some(by) = c.shared_by {
         assert_eq!(resolved["mindformers"]["shared"]["by"], by, "{what}");
     }
-    assert_eq!(parts(&resolved), parts(&watched), "{what}: resolve vs watch");
+    assert_eq!(
+        parts(&resolved),
+        parts(&watched),
+        "{what}: resolve vs watch"
+    );
     assert_eq!(parts(&resolved), parts(&shown), "{what}: resolve vs TUI");
     let words = panel_words(&resolved);
     assert!(
@@ -319,9 +339,11 @@ fn modelarts_marker_is_shared_in_watch_too() {
     assert_eq!(r["mindformers"]["shared"]["by"], "model_arts", "{r}");
     // ModelArts keeps the record under REMOTE_SAVE_URL, unset here: MindFormers raises M17
     assert_eq!(
-        r["mindformers"]["per_rank"][0]["error"]["type"],
-        "TypeError",
+        r["mindformers"]["per_rank"][0]["error"]["type"], "TypeError",
         "{r}"
     );
-    assert_eq!(r["mindformers"]["per_rank"][3]["error"]["type"], "TypeError");
+    assert_eq!(
+        r["mindformers"]["per_rank"][3]["error"]["type"],
+        "TypeError"
+    );
 }

@@ -1,12 +1,13 @@
 //! Every integration test in one binary: the library is linked once, not once per file.
 
+mod agreement;
 mod cli;
 mod common;
-mod agreement;
 mod demo;
 mod demo_scenarios;
 mod fixtures;
 mod fuzz_inputs;
+mod live_view;
 mod properties;
 mod pyjson_vectors;
 mod readonly;

@@ -257,7 +257,7 @@ fn verification_order_starts_with_mindformers_pick_then_newest() {
         ft_async.root.clone().to_str().unwrap(),
     );
     let d = crate::common::resolve_dir(&ft_async.root.clone());
-    let p = ckptscope::verify::tree::priorities(&tree, Some(&d.mindformers));
+    let p = ckptscope::verify::priorities(&tree, Some(&d.mindformers));
     let get = |dir: &str, f: &str| p[&(dir.to_owned(), f.to_owned())];
     assert_eq!(
         get("rank_1", "llama3_1_8b_rank_1-15_2.ckpt"),
