@@ -162,7 +162,7 @@ pub fn verify_cmd(
             root,
         )
     } else {
-        let (tree, root) = single(&*fs, &a.path, &state);
+        let (mut tree, root) = single(&*fs, &a.path, &state);
         let manifest = manifests(&root, &tree, deep);
         let order = priorities(&tree, None);
         let priority = |d: &str, n: &str| {
@@ -171,7 +171,7 @@ pub fn verify_cmd(
                 .copied()
                 .unwrap_or(u32::MAX)
         };
-        let shards = verify_tree(
+        let mut shards = verify_tree(
             fs.clone(),
             &root,
             &tree,
@@ -180,6 +180,7 @@ pub fn verify_cmd(
             &priority,
             &mut progress,
         );
+        crate::session::record(&mut tree, &mut shards);
         (shards, manifest, root)
     };
     if let Some(b) = bar {

@@ -5,8 +5,10 @@
 //! time through [`Tree::apply`], which is why rank folders are kept by name in a map.
 
 mod shard;
+mod verdicts;
 
 pub use shard::{AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry, Verified};
+pub use verdicts::{judge, lacks_tail_entries, run_key, Verdicts};
 
 use crate::py::{py_repr, PyException};
 use serde::Serialize;
@@ -212,7 +214,7 @@ pub struct Tree {
     pub dirs: BTreeMap<String, DirNode>,
     /// Verifier results by `(rank folder, file name)`, each for the file version it checked.
     #[serde(skip)]
-    pub verdicts: BTreeMap<(String, String), VerdictEntry>,
+    pub verdicts: Verdicts,
 }
 
 /// A change to one part of the tree, as a rescan of that part (or the verifier) found it.
@@ -268,16 +270,25 @@ impl Tree {
                         id: v.id,
                         check: v.check,
                     };
-                    self.verdicts.insert((v.dir, v.file), entry);
+                    self.verdicts.insert(v.dir, v.file, entry);
                 }
             }
         }
     }
 
-    /// The verdict of `dir/name` if it was computed on the file as it is now.
-    pub fn verdict(&self, dir: &str, name: &str) -> Option<&ShardCheck> {
-        let v = self.verdicts.get(&(dir.to_owned(), name.to_owned()))?;
+    /// The verdict of `dir/name` as the verifier found it, if computed on the file as it is
+    /// now (not yet read in the context of its run: see [`Tree::verdict`]).
+    pub fn raw_verdict(&self, dir: &str, name: &str) -> Option<&ShardCheck> {
+        let v = self.verdicts.get(dir, name)?;
         (current_id(&self.dirs, dir, name) == Some(v.id)).then_some(&v.check)
+    }
+
+    /// The verdict of `dir/name` if it was computed on the file as it is now, read in the
+    /// context of the file's run (see [`Verdicts::judged`]).
+    pub fn verdict(&self, dir: &str, name: &str) -> Option<std::borrow::Cow<'_, ShardCheck>> {
+        let v = self.verdicts.get(dir, name)?;
+        (current_id(&self.dirs, dir, name) == Some(v.id))
+            .then(|| self.verdicts.judged(name, &v.check))
     }
 }
 

@@ -29,7 +29,9 @@ use crate::grid::model::{GridModel, SimMarks};
 use crate::job::JobContext;
 use crate::layout::mindformers::classify::classify;
 use crate::layout::rank_dir_number;
-use crate::model::{Delta, FileId, ShardCheck, ShardResult, Tree, Verified};
+use crate::model::{
+    judge, lacks_tail_entries, run_key, Delta, FileId, ShardCheck, ShardResult, Tree, Verified,
+};
 use crate::report::json::Resolution;
 use crate::resolve::config::ResumeConfig;
 use crate::resolve::context::RunSettings;
@@ -43,6 +45,17 @@ use events::Event;
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
+
+/// How many other files of a run are checked when a file lacks tail entries.
+const SIBLINGS_CHECKED: usize = 4;
+
+/// Verdicts found during one computation (recorded in the model afterwards), and the runs
+/// whose evidence was already sought.
+#[derive(Default)]
+struct Fresh {
+    verdicts: RefCell<crate::model::Verdicts>,
+    searched: RefCell<std::collections::HashSet<(String, u64)>>,
+}
 
 /// The answers for the current view.
 pub struct Derived {
@@ -288,15 +301,25 @@ impl Session {
     fn compute(&mut self) -> Derived {
         let ctx = &self.ctx;
         let shown = self.frozen.as_ref().unwrap_or(&self.tree);
-        let fresh = RefCell::new(Vec::new());
+        let fresh = Fresh::default();
         let real = self.analyze_one(shown, &ctx.config, &ctx.run, &fresh);
         let sim = (!self.overlay.is_empty()).then(|| {
             let v = self.overlay.apply(shown, &ctx.config, &ctx.run);
             let a = self.analyze_one(&v.tree, &v.config, &v.run, &fresh);
             (v, a)
         });
-        let fresh = fresh.into_inner();
-        for v in fresh {
+        let checked: Vec<Verified> = fresh
+            .verdicts
+            .into_inner()
+            .iter()
+            .map(|((dir, file), e)| Verified {
+                dir: dir.clone(),
+                file: file.clone(),
+                id: e.id,
+                check: e.check.clone(),
+            })
+            .collect();
+        for v in checked {
             if let Some(e) = self.verdict_event(&v) {
                 self.events.push(e);
             }
@@ -310,25 +333,74 @@ impl Session {
         tree: &Tree,
         config: &ResumeConfig,
         run: &RunSettings,
-        fresh: &RefCell<Vec<Verified>>,
+        fresh: &Fresh,
     ) -> Analysis {
         let source = |dir: &str, file: &str| -> Option<ShardCheck> {
-            if let Some(c) = tree.verdict(dir, file) {
-                return Some(c.clone());
+            let raw = self.raw_check(tree, dir, file, fresh)?;
+            if lacks_tail_entries(&raw) {
+                self.seek_run_evidence(tree, file, fresh);
             }
-            if let Some(v) = fresh
-                .borrow()
-                .iter()
-                .find(|v| v.dir == dir && v.file == file)
-            {
-                return Some(v.check.clone());
-            }
-            let v = self.check_now(tree, dir, file)?;
-            let c = v.check.clone();
-            fresh.borrow_mut().push(v);
-            Some(c)
+            let (a, b) = tree.verdicts.run_evidence(file);
+            let (c, d) = fresh.verdicts.borrow().run_evidence(file);
+            Some(judge(&raw, (a + c, b + d)).into_owned())
         };
         analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &source)
+    }
+
+    /// What the verifier found for `dir/file`: from the model, from this pass, or now.
+    fn raw_check(&self, tree: &Tree, dir: &str, file: &str, fresh: &Fresh) -> Option<ShardCheck> {
+        if let Some(c) = tree.raw_verdict(dir, file) {
+            return Some(c.clone());
+        }
+        if let Some(e) = fresh.verdicts.borrow().get(dir, file) {
+            return Some(e.check.clone());
+        }
+        let v = self.check_now(tree, dir, file)?;
+        let c = v.check.clone();
+        let entry = crate::model::VerdictEntry {
+            id: v.id,
+            check: v.check,
+        };
+        fresh.verdicts.borrow_mut().insert(v.dir, v.file, entry);
+        Some(c)
+    }
+
+    /// A file lacks `loss_scale` or `global_batch_size`: whether that is its run's format or a
+    /// cut tail, only the run's other files tell. Check a few of them (the same step on other
+    /// ranks first), once per run and pass, so the answer does not depend on which files the
+    /// verifier happened to reach.
+    fn seek_run_evidence(&self, tree: &Tree, file: &str, fresh: &Fresh) {
+        let Some(run) = run_key(file) else { return };
+        if !fresh.searched.borrow_mut().insert(run.clone()) {
+            return;
+        }
+        let Some(me) = crate::layout::mindformers::names::parse_ckpt_name(file) else {
+            return;
+        };
+        let mut siblings: Vec<(bool, u64, u64, String, String)> = tree
+            .dirs
+            .iter()
+            .flat_map(|(d, n)| n.listing.entries().iter().map(move |e| (d, &e.name)))
+            .filter_map(|(d, name)| {
+                let n = crate::layout::mindformers::names::parse_ckpt_name(name)?;
+                ((n.stem.as_str(), n.restart) == (run.0.as_str(), run.1) && name != file).then(
+                    || {
+                        let same_step = (n.epoch, n.step) == (me.epoch, me.step);
+                        (
+                            !same_step,
+                            u64::MAX - n.epoch,
+                            u64::MAX - n.step,
+                            d.clone(),
+                            name.clone(),
+                        )
+                    },
+                )
+            })
+            .collect();
+        siblings.sort();
+        for (_, _, _, dir, name) in siblings.into_iter().take(SIBLINGS_CHECKED) {
+            let _ = self.raw_check(tree, &dir, &name, fresh);
+        }
     }
 
     /// The cheap structure check of one shard of `tree`, as the verifier pool would do it.
@@ -375,23 +447,11 @@ impl Session {
             &priority,
             progress,
         );
-        for r in &results {
-            let id = self
-                .tree
-                .dirs
-                .get(&r.dir)
-                .and_then(|d| d.listing.find(&r.file))
-                .filter(|e| classify(&e.name).is_weights())
-                .and_then(|e| e.stat().ok())
-                .map(FileId::from);
-            if let Some(id) = id {
-                self.apply(Delta::Verdict(Verified {
-                    dir: r.dir.clone(),
-                    file: r.file.clone(),
-                    id,
-                    check: r.check.clone(),
-                }));
-            }
+        let mut results = results;
+        let events = record(&mut self.tree, &mut results);
+        self.events.extend(events);
+        if !results.is_empty() {
+            self.invalidate();
         }
         results
     }
@@ -402,12 +462,54 @@ impl Session {
     }
 }
 
+/// Record verification results in `tree` (weights files only: `.tmp` reports are not
+/// verdicts) and replace each result's check with the verdict as the model judges it (in the
+/// context of its run). Returns the `verdict` events of what changed.
+pub fn record(tree: &mut Tree, results: &mut [ShardResult]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for r in results.iter() {
+        let id = tree
+            .dirs
+            .get(&r.dir)
+            .and_then(|d| d.listing.find(&r.file))
+            .filter(|e| classify(&e.name).is_weights())
+            .and_then(|e| e.stat().ok())
+            .map(FileId::from);
+        let Some(id) = id else { continue };
+        let known = tree.verdict(&r.dir, &r.file).map(|c| c.verdict);
+        if known != Some(r.check.verdict) {
+            events.push(Event::Verdict {
+                rank: r.rank,
+                dir: r.dir.clone(),
+                file: r.file.clone(),
+                verdict: r.check.verdict,
+                detail: r.check.detail.clone(),
+            });
+        }
+        tree.apply(Delta::Verdict(Verified {
+            dir: r.dir.clone(),
+            file: r.file.clone(),
+            id,
+            check: r.check.clone(),
+        }));
+    }
+    for r in results.iter_mut() {
+        if let Some(c) = tree.verdict(&r.dir, &r.file) {
+            r.check = c.into_owned();
+        }
+    }
+    events
+}
+
 /// Whether applying `delta` changes what the resolvers see (a verdict for a stale version or
 /// an identical listing changes nothing).
 fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
     match delta {
         Delta::Root(s) => &tree.state != s,
         Delta::Dir(d, n) => tree.dirs.get(d) != n.as_ref(),
-        Delta::Verdict(v) => tree.verdict(&v.dir, &v.file) != Some(&v.check),
+        Delta::Verdict(v) => tree
+            .verdicts
+            .get(&v.dir, &v.file)
+            .is_none_or(|e| e.id != v.id || e.check != v.check),
     }
 }

@@ -178,7 +178,7 @@ fn remove_entry(tree: &mut Tree, dir: &str, file: &str) -> bool {
     if file == "meta.json" {
         node.meta = None;
     }
-    tree.verdicts.remove(&(dir.to_owned(), file.to_owned()));
+    tree.verdicts.remove(dir, file);
     entries.len() != before
 }
 
@@ -256,7 +256,8 @@ fn apply_one(v: &mut SimView, e: &Edit) -> Result<(), String> {
                 deep: false,
             };
             v.tree.verdicts.insert(
-                (dir.clone(), file.clone()),
+                dir.clone(),
+                file.clone(),
                 VerdictEntry {
                     id: FileId::from(&st),
                     check,

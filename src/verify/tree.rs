@@ -1,7 +1,7 @@
-//! Verifying a whole scanned tree: every `.ckpt` / `.safetensors` shard through the worker pool
-//! (highest priority first), `.tmp` files classified as saves in progress or abandoned, and a
-//! last pass that flags a shard lacking `loss_scale` or `global_batch_size` when files of the
-//! same run in the same folder have them (spec §9.7).
+//! Verifying a whole scanned tree: every weights file through the worker pool (highest
+//! priority first), and `.tmp` files classified as saves in progress or abandoned. The
+//! results are recorded in the model ([`crate::session::record`]), which judges each verdict
+//! in the context of its run.
 
 use super::digest::Manifest;
 use super::pool::{Job, Pool};
@@ -95,7 +95,6 @@ pub fn verify_tree(
         });
         progress(done, submitted);
     }
-    sibling_context(&mut out);
     out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
     out
 }
@@ -178,41 +177,6 @@ fn tmp_report(
         file: e.name.clone(),
         check: ShardCheck::new(Verdict::InProgress, detail, st.size),
     })
-}
-
-/// A shard of a run whose other files carry `loss_scale` / `global_batch_size` but which lacks
-/// them was cut inside its tail: MindFormers silently ignores a batch-size change (spec §11.8).
-fn sibling_context(out: &mut [ShardResult]) {
-    let run_of =
-        |r: &ShardResult| parse_ckpt_name(&r.file).map(|n| (r.dir.clone(), n.stem, n.restart));
-    let mut has: HashMap<(String, String, u64), (bool, bool)> = HashMap::new();
-    for r in out.iter().filter(|r| r.check.verdict == Verdict::Ok) {
-        let (Some(run), Some(a)) = (run_of(r), &r.check.append) else {
-            continue;
-        };
-        let e = has.entry(run).or_default();
-        e.0 |= a.loss_scale.is_some();
-        e.1 |= a.global_batch_size.is_some();
-    }
-    for r in out.iter_mut().filter(|r| r.check.verdict == Verdict::Ok) {
-        let (Some(run), Some(a)) = (run_of(r), &r.check.append) else {
-            continue;
-        };
-        let Some(&(ls, gbs)) = has.get(&run) else {
-            continue;
-        };
-        let mut missing = Vec::new();
-        if ls && a.loss_scale.is_none() {
-            missing.push("loss_scale");
-        }
-        if gbs && a.global_batch_size.is_none() {
-            missing.push("global_batch_size");
-        }
-        if !missing.is_empty() {
-            r.check.verdict = Verdict::Incomplete;
-            r.check.detail = format!("lacks {} while other files of the same run have it: cut inside its tail; MindFormers would silently ignore a batch-size change", missing.join(" and "));
-        }
-    }
 }
 
 /// Counts per verdict, for summaries.

@@ -263,3 +263,102 @@ fn watch_limit_falls_back_to_polling() {
     assert!(live.converged_within(Duration::from_millis(1500)).is_some());
     live.h.stop();
 }
+
+/// The watcher through the filesystem seam, on an in-memory filesystem: files deleted, a rank
+/// folder deleted and recreated (a new inode), meta.json replaced, a new rank — each change
+/// reaches the session after a resync request, with no sleeping, and verification reads the
+/// in-memory bytes.
+#[test]
+fn reconcile_converges_on_a_simulated_filesystem() {
+    use crate::common::memfs::MemFs;
+    use ckptscope::writer::ckpt::{checkpoint_bytes, AppendEntries};
+    let fs = Arc::new(MemFs::default());
+    let root = Path::new("/job/checkpoint");
+    let ckpt = |e: i64| {
+        checkpoint_bytes(
+            1,
+            1,
+            &AppendEntries {
+                epoch_num: e,
+                step_num: 2 * e,
+                loss_scale: 1.0,
+                global_batch_size: Some(8),
+                resumed: false,
+            },
+        )
+    };
+    let meta = |r: u32, e: i64| {
+        format!("{{\"last_epoch\": {e}, \"last_step\": 2, \"last_ckpt_file\": \"m_rank_{r}-{e}_2.ckpt\"}}")
+    };
+    for r in 0..2 {
+        for e in [10, 15, 20] {
+            fs.write(
+                &root.join(format!("rank_{r}/m_rank_{r}-{e}_2.ckpt")),
+                &ckpt(e),
+            );
+        }
+        fs.write(
+            &root.join(format!("rank_{r}/meta.json")),
+            meta(r, 20).as_bytes(),
+        );
+    }
+    let env = ckptscope::Environment::with(&[], "/job");
+    let ctx =
+        ckptscope::JobContext::gather(&*fs, &env, "/job/checkpoint", &Default::default()).unwrap();
+    assert!(ctx.network_fs.is_none());
+    let cfg = WatchConfig::for_job(&ctx, fs.clone(), Some(3600.0), true).unwrap();
+    let h = spawn(cfg);
+    let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
+        panic!("no first scan")
+    };
+    let mut s = Session::from_tree(fs.clone(), ctx, tree);
+    let pick = |s: &mut Session| format!("{:?}", s.analysis().mindformers.per_rank[0]);
+    assert!(pick(&mut s).contains("m_rank_0-20_2.ckpt"));
+    let sync = |s: &mut Session| {
+        h.resync();
+        let fresh = |s: &Session| scan_at(&*fs, Path::new("/job/checkpoint"), &s.ctx().root);
+        while s.tree().dirs != fresh(s).dirs || s.tree().state != fresh(s).state {
+            let m = h
+                .events
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the watcher answers a resync");
+            s.absorb(m).unwrap();
+        }
+    };
+    fs.remove(&root.join("rank_1/m_rank_1-20_2.ckpt"));
+    sync(&mut s);
+    assert!(
+        pick(&mut s).contains("m_rank_0-15_2.ckpt"),
+        "{}",
+        pick(&mut s)
+    );
+    fs.remove(&root.join("rank_1"));
+    fs.mkdir(&root.join("rank_1"));
+    for e in [10, 15, 20, 25] {
+        fs.write(&root.join(format!("rank_1/m_rank_1-{e}_2.ckpt")), &ckpt(e));
+    }
+    fs.write(&root.join("rank_1/meta.json"), meta(1, 25).as_bytes());
+    fs.write(&root.join("rank_0/m_rank_0-25_2.ckpt"), &ckpt(25));
+    fs.write(&root.join("rank_0/meta.json"), meta(0, 25).as_bytes());
+    sync(&mut s);
+    assert!(
+        pick(&mut s).contains("m_rank_0-25_2.ckpt"),
+        "{}",
+        pick(&mut s)
+    );
+    fs.write(&root.join("rank_2/m_rank_2-25_2.ckpt"), &ckpt(25));
+    sync(&mut s);
+    assert_eq!(s.analysis().world_size, 3);
+    let events = s.drain_events();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::RankAdded { rank: Some(2), .. })));
+    // the safe pick needed rank 0's 25_2: checked from the in-memory bytes
+    assert_eq!(
+        s.tree()
+            .verdict("rank_0", "m_rank_0-25_2.ckpt")
+            .map(|c| c.verdict),
+        Some(ckptscope::Verdict::Ok)
+    );
+    h.stop();
+}

@@ -2,6 +2,8 @@
 //! them through the real scan, and compare with MindFormers' expected answers.
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod memfs;
+
 use ckptscope::fsys::RealFs;
 use ckptscope::layout::mindformers::names::Fmt;
 use ckptscope::resolve::config::{
