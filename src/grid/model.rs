@@ -3,6 +3,7 @@
 //! MindFormers and the safe resolver pick are marked, and so is each rank's `meta.json` target.
 
 use super::cell::CellState;
+use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::{parse_ckpt_name, CkptName, Fmt};
 use crate::layout::rank_dir_number;
 use crate::model::{FileRead, Tree};
@@ -143,11 +144,7 @@ fn columns(tree: &Tree, fmt: Fmt, sim: &SimMarks) -> Vec<Column> {
         .flat_map(|d| d.listing.entries().iter().map(|e| e.name.as_str()))
         .chain(deleted);
     for name in names {
-        let n = match name.strip_suffix(".tmp") {
-            Some(stem) => parse_ckpt_name(&format!("{stem}.{}", fmt.ext())),
-            None => parse_ckpt_name(name).filter(|n| n.fmt == fmt),
-        };
-        if let Some(n) = n {
+        if let Some(n) = classify(name).shard(fmt) {
             set.insert((n.restart, n.epoch, n.step, n.stem));
         }
     }
@@ -199,15 +196,16 @@ fn fill_cells(
         };
         let row = &mut cells[rank as usize * n..(rank as usize + 1) * n];
         for e in node.listing.entries() {
-            if let Some(stem) = e.name.strip_suffix(".tmp") {
-                if let Some(c) = col_of(&format!("{stem}.{}", fmt.ext()), rank) {
+            let kind = classify(&e.name);
+            if let EntryKind::Tmp { .. } = kind {
+                if let Some(c) = kind.shard(fmt).and_then(|n| col_of(&n.file_name(), rank)) {
                     if row[c] == CellState::Missing {
                         row[c] = CellState::InProgress;
                     }
                 }
                 continue;
             }
-            let Some(c) = col_of(&e.name, rank).filter(|_| e.name.ends_with(fmt.ext())) else {
+            let Some(c) = kind.shard(fmt).and_then(|_| col_of(&e.name, rank)) else {
                 if let Some(c) = other_file_column(&e.name, rank, fmt, columns) {
                     if row[c] == CellState::Missing {
                         row[c] = CellState::Other;

@@ -94,7 +94,7 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
             if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {
                 out.push(w("unsupported_digits", format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
             }
-            match quick_kind(&e.name) {
+            match classify(&e.name) {
                 EntryKind::Breakpoint => out.push(w("breakpoint_file", format!("{dir}/{}: an exception-save file; if it carries the latest run's prefix, resolution fails with \"Can't match epoch and step\"; move it out of the folder", e.name))),
                 EntryKind::Tmp { .. } => out.push(w("save_in_progress", format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
                 EntryKind::MetaTmp => out.push(w("meta_replace_in_progress", format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
@@ -120,17 +120,6 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
                 format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it"),
             ));
         }
-    }
-}
-
-/// The kinds the warnings need, without parsing checkpoint names (this runs on every entry).
-fn quick_kind(name: &str) -> EntryKind {
-    if name.ends_with("_breakpoint.ckpt") {
-        EntryKind::Breakpoint
-    } else if name.ends_with(".ckpt") || name.ends_with(".safetensors") {
-        EntryKind::Other
-    } else {
-        classify(name)
     }
 }
 

@@ -6,7 +6,7 @@
 use super::digest::Manifest;
 use super::pool::{Job, Pool};
 use crate::layout::mindformers::classify::{classify, EntryKind};
-use crate::layout::mindformers::names::parse_ckpt_name;
+use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
 use crate::layout::rank_dir_number;
 use crate::model::{Entry, Tree};
 use crate::model::{ShardCheck, ShardResult, Verdict};
@@ -31,7 +31,8 @@ pub struct TreeOptions {
 pub const TMP_SETTLE: Duration = Duration::from_secs(600);
 
 /// Verify every shard of `tree`, whose folders are under `root` on `fs`; `priority(dir, name)`
-/// orders the work (lower first); `progress(done, total)` is called as results arrive.
+/// orders the work (lower first); `progress(done, total)` is called as results arrive. A cheap
+/// pass reuses the verdicts `tree` already holds for the current file versions.
 pub fn verify_tree(
     fs: std::sync::Arc<dyn crate::fsys::Fs>,
     root: &Path,
@@ -69,6 +70,19 @@ pub fn verify_tree(
                 )),
                 Ok(st) => {
                     let expected_sha256 = manifest.expected.get(&path).cloned();
+                    // a cheap check of this very file version may already be in the model
+                    let known = (!opts.deep && expected_sha256.is_none())
+                        .then(|| tree.raw_verdict(dir, &e.name))
+                        .flatten();
+                    if let Some(check) = known {
+                        out.push(ShardResult {
+                            rank,
+                            dir: dir.clone(),
+                            file: e.name.clone(),
+                            check: check.clone(),
+                        });
+                        continue;
+                    }
                     pool.submit(Job {
                         dir: dir.clone(),
                         name: e.name.clone(),
@@ -99,12 +113,12 @@ pub fn verify_tree(
     out
 }
 
-/// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become.
+/// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become (any format).
 fn step_of(name: &str) -> Option<(u64, u64)> {
-    let n = match name.strip_suffix(".tmp") {
-        Some(stem) => parse_ckpt_name(&format!("{stem}.ckpt")),
-        None => parse_ckpt_name(name),
-    }?;
+    let kind = classify(name);
+    let n = kind
+        .shard(Fmt::Ckpt)
+        .or_else(|| kind.shard(Fmt::Safetensors))?;
     Some((n.epoch, n.step))
 }
 

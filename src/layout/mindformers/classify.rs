@@ -2,7 +2,7 @@
 //! verifier, the watcher's change events and the hazard warnings all use. Nothing is guessed: a
 //! name that is not one of the known kinds is `Other` and shown as such.
 
-use super::names::{parse_ckpt_name, CkptName};
+use super::names::{parse_ckpt_name, CkptName, Fmt};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -57,6 +57,16 @@ impl EntryKind {
             self,
             EntryKind::Checkpoint { .. } | EntryKind::Breakpoint | EntryKind::Weights
         )
+    }
+
+    /// The canonical shard this entry is or will become (a `.tmp` becomes `<stem>.<fmt>`),
+    /// for the grid column and `verify --step`.
+    pub fn shard(&self, fmt: Fmt) -> Option<CkptName> {
+        match self {
+            EntryKind::Checkpoint { name } if name.fmt == fmt => Some(name.clone()),
+            EntryKind::Tmp { stem } => parse_ckpt_name(&format!("{stem}.{}", fmt.ext())),
+            _ => None,
+        }
     }
 
     /// The `kind` of `watch --ndjson`'s shard events.
