@@ -57,11 +57,15 @@ pub(crate) fn report(
         .per_rank
         .iter()
         .any(|r| matches!(r, RankResult::Error(_)));
+    let unknown = analysis.mindformers.unknown.clone();
     if let Err(e) = out.write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return 0;
         }
         return fail(err, &format!("cannot write the report: {e}"));
+    }
+    if let Some(why) = unknown {
+        return fail(err, &why);
     }
     if let Some(msg) = unreadable(session.tree()) {
         return fail(err, &msg);

@@ -5,7 +5,8 @@ use super::fail;
 use crate::fsys::Fs;
 use crate::job::{Environment, JobContext, JobFlags};
 use crate::model::ShardResult;
-use crate::model::{DirNode, RootState, Tree};
+use crate::model::{DirNode, Listing, RootState, Tree, Verdict};
+use crate::report::terminal::safe;
 use crate::scan::{scan_dir, scan_root};
 use crate::session::Session;
 use crate::verify::digest::{check_outside, read_manifests, render_sums, Manifest};
@@ -147,8 +148,17 @@ pub fn verify_cmd(
         }
         None => {}
     };
+    if let RootState::Dir(Listing::Error(e)) = &state {
+        return fail(
+            err,
+            &format!(
+                "{shown}: cannot list the folder ({}); run ckptscope as a user who can read it",
+                e.text
+            ),
+        );
+    }
     let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| e.name.starts_with("rank_") && e.is_dir()));
-    let (shards, manifest, root) = if is_tree {
+    let (shards, manifest, root, tree) = if is_tree {
         let ctx = match JobContext::gather(&*fs, env, &shown, &a.job) {
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
@@ -156,11 +166,8 @@ pub fn verify_cmd(
         let mut session = Session::open(fs.clone(), ctx);
         let root = session.ctx().canonical.clone();
         let manifest = manifests(&root, session.tree(), deep);
-        (
-            session.verify_all(&opts, &manifest, &mut progress),
-            manifest,
-            root,
-        )
+        let shards = session.verify_all(&opts, &manifest, &mut progress);
+        (shards, manifest, root, session.tree().clone())
     } else {
         let (mut tree, root) = single(&*fs, &a.path, &state);
         let manifest = manifests(&root, &tree, deep);
@@ -181,7 +188,7 @@ pub fn verify_cmd(
             &mut progress,
         );
         crate::session::record(&mut tree, &mut shards);
-        (shards, manifest, root)
+        (shards, manifest, root, tree)
     };
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -195,18 +202,80 @@ pub fn verify_cmd(
             return fail(err, &format!("{}: {e}", dest.display()));
         }
     }
+    let folders = unreadable_folders(&tree);
+    if shards.is_empty() && folders.is_empty() {
+        return fail(err, &nothing_found(&*fs, &a.path, a.step.as_deref()));
+    }
     let text = if a.json {
-        match json_text(&shards, &manifest) {
+        match json_text(&shards, &folders, &manifest) {
             Ok(t) => t,
             Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
         }
     } else {
-        human(&shards, &manifest)
+        human(&shards, &folders, &manifest)
     };
     if out.write_all(text.as_bytes()).is_err() {
         return 2;
     }
+    if let Some(msg) = super::resolve::unreadable(&tree) {
+        return fail(err, &msg);
+    }
     i32::from(shards.iter().any(|s| s.check.verdict.is_damaged()))
+}
+
+/// A rank folder that could not be listed: its shards could not be verified.
+#[derive(serde::Serialize)]
+struct Folder {
+    rank: Option<u64>,
+    dir: String,
+    verdict: &'static str,
+    detail: String,
+}
+
+fn unreadable_folders(tree: &Tree) -> Vec<Folder> {
+    tree.dirs
+        .iter()
+        .filter_map(|(dir, node)| match &node.listing {
+            Listing::Error(e) => Some(Folder {
+                rank: crate::layout::rank_dir_number(dir),
+                dir: dir.clone(),
+                verdict: Verdict::Unreadable.name(),
+                detail: format!(
+                    "cannot list the folder ({}): its shards could not be verified; run ckptscope as a user who can read it",
+                    e.text
+                ),
+            }),
+            Listing::Entries(_) => None,
+        })
+        .collect()
+}
+
+/// Why `verify` found nothing, with the likely fix.
+fn nothing_found(fs: &dyn Fs, path: &Path, step: Option<&str>) -> String {
+    let shown = path.display();
+    if let Some(s) = step {
+        return format!("{shown}: no shard of step {s} (or .tmp file for it); check the step with `ckptscope grid`");
+    }
+    let is_dir = fs
+        .stat(path)
+        .is_ok_and(|s| s.kind == crate::model::FileKind::Dir);
+    if !is_dir {
+        return format!("{shown}: not named *.ckpt or *.safetensors, so it is not a shard (MindSpore loads only those names); rename it, or pass the folder holding rank_0/ …");
+    }
+    let sub = path.join("checkpoint");
+    let holds_ranks = |p: &Path| {
+        fs.read_dir(p).is_ok_and(|es| {
+            es.iter()
+                .any(|e| e.name.to_string_lossy().starts_with("rank_"))
+        })
+    };
+    if holds_ranks(&sub) {
+        return format!(
+            "no shards found under {shown}; did you mean {}?",
+            sub.display()
+        );
+    }
+    format!("no shards found under {shown}: pass the checkpoint folder that holds rank_0/ … (by default <output_dir>/checkpoint), a rank folder, or a shard")
 }
 
 /// The most worker threads `--jobs` accepts (more only thrash the disk).
@@ -234,7 +303,11 @@ fn progress_bar(json: bool) -> Option<ProgressBar> {
     Some(b)
 }
 
-fn json_text(shards: &[ShardResult], manifest: &Manifest) -> Result<String, serde_json::Error> {
+fn json_text(
+    shards: &[ShardResult],
+    folders: &[Folder],
+    manifest: &Manifest,
+) -> Result<String, serde_json::Error> {
     let counts = summary(shards);
     let damaged = shards
         .iter()
@@ -242,23 +315,33 @@ fn json_text(shards: &[ShardResult], manifest: &Manifest) -> Result<String, serd
         .count();
     let doc = json!({
         "shards": shards,
-        "summary": {"total": shards.len(), "damaged": damaged, "by_verdict": counts, "manifests": manifest.sources},
+        "unreadable_folders": folders,
+        "summary": {"total": shards.len(), "damaged": damaged, "by_verdict": counts, "unreadable_folders": folders.len(), "manifests": manifest.sources},
     });
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
 
-fn human(shards: &[ShardResult], manifest: &Manifest) -> String {
+fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest) -> String {
     let mut s = String::new();
+    let at = |rank: Option<u64>, dir: &str| {
+        rank.map_or_else(|| safe(dir).into_owned(), |n| format!("rank {n}"))
+    };
+    for f in folders {
+        s.push_str(&format!(
+            "{:<11} {:<16} {}/  {}\n",
+            at(f.rank, &f.dir),
+            f.verdict,
+            safe(&f.dir),
+            f.detail
+        ));
+    }
     for r in shards {
-        let rank = r
-            .rank
-            .map_or_else(|| r.dir.clone(), |n| format!("rank {n}"));
         s.push_str(&format!(
             "{:<11} {:<16} {}  {}\n",
-            rank,
+            at(r.rank, &r.dir),
             r.check.verdict.name(),
-            r.file,
-            r.check.detail
+            safe(&r.file),
+            safe(&r.check.detail)
         ));
         if let Some(h) = &r.check.sha256 {
             s.push_str(&format!("{:<28} sha256 {h}\n", ""));
@@ -269,12 +352,20 @@ fn human(shards: &[ShardResult], manifest: &Manifest) -> String {
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
     s.push_str(&format!(
-        "\n{} shards: {}\n",
+        "\n{} shards: {}{}\n",
         shards.len(),
-        counts.join(", ")
+        counts.join(", "),
+        if folders.is_empty() {
+            String::new()
+        } else {
+            format!("; {} folder(s) could not be listed", folders.len())
+        }
     ));
     for m in &manifest.sources {
-        s.push_str(&format!("checked against {}\n", m.display()));
+        s.push_str(&format!(
+            "checked against {}\n",
+            safe(&m.display().to_string())
+        ));
     }
     s
 }

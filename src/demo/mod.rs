@@ -39,6 +39,7 @@ pub fn summary(a: &Analysis) -> String {
         Some(RankResult::Newest) => "newest by mtime".into(),
         Some(RankResult::Off) => "no resume".into(),
         Some(RankResult::Error(e)) => format!("{}: {}", e.class, e.first_line()),
+        Some(RankResult::Unknown(why)) => format!("ckptscope cannot tell ({why})"),
         None => "-".into(),
     };
     let d = a.data_skip.as_ref();

@@ -241,6 +241,7 @@ impl Play<'_> {
             Some(RankResult::Newest) => "newest".into(),
             Some(RankResult::Off) => "off".into(),
             Some(RankResult::Error(e)) => format!("error: {}", e.first_line()),
+            Some(RankResult::Unknown(why)) => format!("unknown: {why}"),
             None => "-".into(),
         };
         let safe = a

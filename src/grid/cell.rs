@@ -36,7 +36,7 @@ impl CellState {
     pub fn from_verdict(v: Verdict) -> Self {
         match v {
             Verdict::Ok => CellState::Ok,
-            Verdict::InProgress => CellState::InProgress,
+            Verdict::InProgress | Verdict::Changed => CellState::InProgress,
             Verdict::ZeroByte => CellState::ZeroByte,
             Verdict::Truncated => CellState::Truncated,
             Verdict::Incomplete => CellState::Incomplete,

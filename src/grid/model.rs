@@ -195,6 +195,11 @@ fn fill_cells(
             continue;
         };
         let row = &mut cells[rank as usize * n..(rank as usize + 1) * n];
+        if let crate::model::Listing::Error(_) = node.listing {
+            // the folder cannot be listed: nothing is known of its shards
+            row.fill(CellState::Unreadable);
+            continue;
+        }
         for e in node.listing.entries() {
             let kind = classify(&e.name);
             if let EntryKind::Tmp { .. } = kind {

@@ -28,6 +28,9 @@ pub enum Verdict {
     NotACheckpoint,
     Unreadable,
     NotRegular,
+    /// The file changed while it was read (or since it was listed): nothing can be said of
+    /// it until it is checked again.
+    Changed,
 }
 
 impl Verdict {
@@ -50,6 +53,7 @@ impl Verdict {
             Verdict::NotACheckpoint => "not_a_checkpoint",
             Verdict::Unreadable => "unreadable",
             Verdict::NotRegular => "not_regular",
+            Verdict::Changed => "changed",
         }
     }
 }

@@ -29,7 +29,9 @@ pub struct ErrorDoc {
     pub message: String,
 }
 
-/// One `per_rank` entry: `{"rank": R, "resume_training": …}` or `{"rank": R, "error": …}`.
+/// One `per_rank` entry: `{"rank": R, "resume_training": …}`, `{"rank": R, "error": …}`, or
+/// — when ckptscope could not read an input MindFormers reads — `{"rank": R, "unknown":
+/// "why"}` (never passed off as MindFormers' answer).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RankDoc {
     pub rank: usize,
@@ -37,27 +39,31 @@ pub struct RankDoc {
     pub resume_training: Option<ResumeValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 impl RankDoc {
     fn new(rank: usize, r: &RankResult) -> Self {
-        let (resume_training, error) = match r {
-            RankResult::File(name) => (Some(ResumeValue::Name(name.clone())), None),
-            RankResult::Newest => (Some(ResumeValue::Bool(true)), None),
-            RankResult::Off => (Some(ResumeValue::Bool(false)), None),
-            RankResult::Error(e) => (
-                None,
-                Some(ErrorDoc {
+        let mut doc = RankDoc {
+            rank,
+            resume_training: None,
+            error: None,
+            unknown: None,
+        };
+        match r {
+            RankResult::File(name) => doc.resume_training = Some(ResumeValue::Name(name.clone())),
+            RankResult::Newest => doc.resume_training = Some(ResumeValue::Bool(true)),
+            RankResult::Off => doc.resume_training = Some(ResumeValue::Bool(false)),
+            RankResult::Error(e) => {
+                doc.error = Some(ErrorDoc {
                     class: e.class.clone(),
                     message: e.first_line().to_owned(),
-                }),
-            ),
-        };
-        RankDoc {
-            rank,
-            resume_training,
-            error,
+                })
+            }
+            RankResult::Unknown(why) => doc.unknown = Some(why.clone()),
         }
+        doc
     }
 }
 
@@ -73,6 +79,8 @@ pub struct MindformersDoc {
     pub candidates: Vec<String>,
     pub rank0_error: Option<PyException>,
     pub log: Vec<String>,
+    /// Why ckptscope cannot tell MindFormers' answer (an input it did not read).
+    pub unknown: Option<String>,
 }
 
 impl MindformersDoc {
@@ -92,6 +100,7 @@ impl MindformersDoc {
             candidates: mf.candidates.clone(),
             rank0_error: mf.rank0_error.clone(),
             log: mf.log.clone(),
+            unknown: mf.unknown.clone(),
         }
     }
 }
@@ -175,6 +184,9 @@ impl Resolution {
                 ..
             }) => "no resume".into(),
             Some(RankDoc { error: Some(e), .. }) => format!("FAILS ({}: {})", e.class, e.message),
+            Some(RankDoc {
+                unknown: Some(why), ..
+            }) => format!("unknown ({why})"),
             _ => "-".into(),
         };
         let o = |v: Option<i64>| v.map_or("?".to_owned(), |v| v.to_string());

@@ -64,6 +64,9 @@ fn headline(a: &Analysis) -> String {
         .iter()
         .filter(|r| matches!(r, RankResult::Error(_)))
         .count();
+    if let Some(why) = &a.mindformers.unknown {
+        return format!("?  ckptscope cannot tell: {why}");
+    }
     if errors > 0 {
         return format!("FAIL on {errors} of {} ranks", pr.len());
     }
@@ -74,6 +77,7 @@ fn headline(a: &Analysis) -> String {
         Some(RankResult::Newest) => "resume every rank from its own newest file by mtime".into(),
         Some(RankResult::Off) => "not resume (start without the training state)".into(),
         Some(RankResult::Error(e)) => e.to_string(),
+        Some(RankResult::Unknown(why)) => format!("? ({why})"),
         None => "nothing: world size 0".into(),
     }
 }
@@ -133,6 +137,7 @@ fn rank_text(r: &RankResult) -> String {
         RankResult::Newest => "newest file by mtime in its folder (resume_training: True)".into(),
         RankResult::Off => "not resuming (resume_training: False)".into(),
         RankResult::Error(e) => format!("{}: {}", e.class, e.first_line()),
+        RankResult::Unknown(_) => "unknown (see above: ckptscope could not read an input)".into(),
     }
 }
 

@@ -29,6 +29,9 @@ pub enum RankResult {
     /// `False`: not resuming (random initialisation or weights only).
     Off,
     Error(PyException),
+    /// ckptscope cannot tell: an input MindFormers reads could not be read (see
+    /// [`super::view::CANNOT_READ`]); the text says which and why.
+    Unknown(String),
 }
 
 /// The branch that decided.
@@ -76,6 +79,8 @@ pub struct MfResolution {
     pub rank0_error: Option<PyException>,
     /// MindFormers' log lines along the way (missing metas, rank gaps …).
     pub log: Vec<String>,
+    /// Why ckptscope cannot tell the answer (an input it did not read), when it cannot.
+    pub unknown: Option<String>,
 }
 
 /// Everything a resolution needs.
@@ -98,6 +103,7 @@ pub fn resolve(inp: &Inputs) -> MfResolution {
         candidates: Vec::new(),
         rank0_error: None,
         log: Vec::new(),
+        unknown: None,
     };
     let every = |res: &mut MfResolution, r: RankResult| {
         res.per_rank.iter_mut().for_each(|x| *x = r.clone())
@@ -329,6 +335,11 @@ fn by_meta(inp: &Inputs, res: &mut MfResolution) {
         }
     }
     let (record, result0) = rank0(inp, res);
+    if let Some(why) = &res.unknown {
+        let u = RankResult::Unknown(why.clone());
+        res.per_rank.iter_mut().for_each(|x| *x = u.clone());
+        return;
+    }
     let lines = record_lines(&record);
     for (r, out) in res.per_rank.iter_mut().enumerate() {
         *out = match (&result0, r) {
@@ -373,6 +384,11 @@ fn rank0(inp: &Inputs, res: &mut MfResolution) -> (String, Option<RankResult>) {
     })();
     match attempt {
         Ok((text, result)) => (text, Some(result)),
+        Err(e) if e.class == super::view::CANNOT_READ => {
+            let why = e.first_line().to_owned();
+            res.unknown = Some(why);
+            (String::new(), None)
+        }
         Err(e) => {
             let text = format!("Error: {}", e.str());
             res.rank0_error = Some(e);

@@ -104,18 +104,24 @@ impl<'a> View<'a> {
     }
 }
 
-/// The exception a small-file read failure raises in Python (`open()` of `path`).
+/// Not a Python exception: ckptscope refused to read a file MindFormers would read (too large,
+/// or a FIFO or device that could block forever), so it cannot know the answer. The resolver
+/// stops there and every rank's result becomes unknown — never presented as MindFormers'.
+pub const CANNOT_READ: &str = "ckptscope.CannotRead";
+
+/// The exception a small-file read failure raises in Python (`open()` of `path`), or
+/// [`CANNOT_READ`] when ckptscope did not read the file.
 pub fn read_failure(read: &FileRead, path: &str) -> Option<PyException> {
     match read {
         FileRead::Bytes(_) => None,
         FileRead::Error(e) => Some(e.to_py(path)),
         FileRead::TooLarge(n) => Some(PyException::new(
-            "ckptscope.Unsupported",
-            format!("{path} is {n} bytes: too large for ckptscope to read as a control file"),
+            CANNOT_READ,
+            format!("{path} is {n} bytes or more: ckptscope reads at most {} bytes of a control file (a real meta.json is under 200 bytes), so it cannot tell what MindFormers would make of it; check the file", crate::scan::SMALL_FILE_LIMIT),
         )),
         FileRead::NotRegular(kind) => Some(PyException::new(
-            "ckptscope.Unsupported",
-            format!("{path} is a {kind:?}, not a regular file: MindFormers would block or fail opening it"),
+            CANNOT_READ,
+            format!("{path} is a {kind:?}, not a regular file: ckptscope never opens it; MindFormers would block (a FIFO) or fail opening it; replace it with the real file"),
         )),
     }
 }

@@ -50,6 +50,9 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
             )
         }
     };
+    if !same_version(stat, &opened) {
+        return changed(stat, &opened, "since it was listed");
+    }
     let len = opened.size;
     let mut r = BufReader::with_capacity(64 * 1024, file);
     let (mut check, crc) = if is_st {
@@ -60,7 +63,41 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
     if check.verdict == Verdict::Ok && (opts.deep || opts.expected_sha256.is_some()) {
         deep_pass(&mut r, len, crc, opts, &mut check);
     }
-    check
+    // What was read must be one version of the file: a save rewriting it, a truncation or a
+    // rename over it while it was read makes every byte-level conclusion void.
+    match fs.stat(path) {
+        Ok(after) if same_version(&opened, &after) => check,
+        Ok(after) => changed(&opened, &after, "while it was read"),
+        Err(e) => ShardCheck::new(
+            Verdict::Changed,
+            format!("vanished while it was read ({e}); it is checked again if it comes back"),
+            opened.size,
+        ),
+    }
+}
+
+/// Same device, inode, size and modification time.
+fn same_version(a: &Stat, b: &Stat) -> bool {
+    (a.dev, a.ino, a.size, a.mtime_ns()) == (b.dev, b.ino, b.size, b.mtime_ns())
+}
+
+fn changed(before: &Stat, after: &Stat, when: &str) -> ShardCheck {
+    let what = if before.ino != after.ino || before.dev != after.dev {
+        "replaced by another file".to_owned()
+    } else if before.size != after.size {
+        format!(
+            "{} → {} bytes",
+            thousands(before.size),
+            thousands(after.size)
+        )
+    } else {
+        "rewritten (new modification time)".to_owned()
+    };
+    ShardCheck::new(
+        Verdict::Changed,
+        format!("changed {when} ({what}): nothing can be said of it until it is checked again"),
+        after.size,
+    )
 }
 
 /// Which CRC the deep pass has to verify.

@@ -7,6 +7,7 @@ mod demo;
 mod demo_scenarios;
 mod fixtures;
 mod fuzz_inputs;
+mod hostile;
 mod integrity;
 mod live_view;
 mod properties;

@@ -16,6 +16,7 @@ fn mf(a: &Analysis) -> String {
         Some(RankResult::Newest) => "newest by mtime".into(),
         Some(RankResult::Off) => "no resume".into(),
         Some(RankResult::Error(e)) => format!("FAILS: {}", e.first_line()),
+        Some(RankResult::Unknown(_)) => "UNKNOWN (an input ckptscope cannot read)".into(),
         None => "-".into(),
     }
 }

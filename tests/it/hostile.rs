@@ -1,0 +1,261 @@
+//! Hostile input is normal input: every case builds its input in a temporary folder, runs the
+//! real command (the binary, or its entry point in-process when a filesystem fault must come
+//! through the seam), and checks the exit code, the stderr line, and that nothing was written.
+
+use crate::common;
+use ckptscope::cli::{verify_cmd, Cli, Command};
+use ckptscope::fsys::{FaultyFs, Fs, RawEntry, ReadSeek, RealFs};
+use ckptscope::model::{FileRead, Stat};
+use ckptscope::writer::run::{run, Launch};
+use ckptscope::Environment;
+use clap::Parser;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn bin(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A seed run (4 ranks, 3 steps) in a fresh folder: `(tmp, root)`.
+fn seed() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(&root, &Launch::seed(), |_| true).unwrap();
+    (tmp, root)
+}
+
+/// `verify` in-process through `fs`: (exit code, stdout, stderr).
+fn verify_with(fs: Arc<dyn Fs>, args: &[&str]) -> (i32, String, String) {
+    let argv: Vec<&str> = ["ckptscope", "verify"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    let Some(Command::Verify(a)) = Cli::parse_from(argv).command else {
+        unreachable!()
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let env = Environment::with(&[], "/");
+    let code = verify_cmd(&a, fs, &env, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// Item 2: a file that changes while it is read. Through the seam, every `stat` after the file
+/// was opened reports a new size (a truncation mid-hash), deterministically.
+struct ShrinksWhileRead {
+    opened: AtomicBool,
+}
+
+impl Fs for ShrinksWhileRead {
+    fn stat(&self, p: &Path) -> std::io::Result<Stat> {
+        let mut st = RealFs.stat(p)?;
+        if self.opened.load(Ordering::Relaxed) && st.kind == ckptscope::model::FileKind::File {
+            st.size /= 2;
+        }
+        Ok(st)
+    }
+    fn read_dir(&self, p: &Path) -> std::io::Result<Vec<RawEntry>> {
+        RealFs.read_dir(p)
+    }
+    fn read_small(&self, p: &Path, limit: u64) -> FileRead {
+        RealFs.read_small(p, limit)
+    }
+    fn open(&self, p: &Path) -> std::io::Result<(Box<dyn ReadSeek>, Stat)> {
+        let r = RealFs.open(p);
+        self.opened.store(true, Ordering::Relaxed);
+        r
+    }
+    fn canonicalize(&self, p: &Path) -> std::io::Result<PathBuf> {
+        RealFs.canonicalize(p)
+    }
+}
+
+#[test]
+fn a_file_that_changes_while_hashed_is_never_ok() {
+    let (_tmp, root) = seed();
+    let file = root.join("rank_0/llama3_1_8b_rank_0-20_2.ckpt");
+    let fs = Arc::new(ShrinksWhileRead {
+        opened: AtomicBool::new(false),
+    });
+    let (code, out, _) = verify_with(fs, &[file.to_str().unwrap(), "--hash", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let s = &v["shards"][0];
+    assert_eq!(s["verdict"], "changed", "{s}");
+    assert!(
+        s["detail"]
+            .as_str()
+            .unwrap()
+            .contains("changed while it was read"),
+        "{s}"
+    );
+    assert_ne!(code, 0, "a file that changed is not verified");
+}
+
+/// Item 4: an unreadable rank folder is an `unreadable` entry, exit 2 and a stderr line in
+/// `verify`; an unreadable root too (through the seam: CI runs as root).
+#[test]
+fn unreadable_folders_are_reported_not_hidden() {
+    let (_tmp, root) = seed();
+    let fs = Arc::new(FaultyFs {
+        faults: vec![(root.join("rank_2"), 13)],
+        ..Default::default()
+    });
+    let (code, out, err) = verify_with(fs, &[root.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "rank 2      unreadable       rank_2/  cannot list the folder (Permission denied)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("1 folder(s) could not be listed"), "{out}");
+    assert!(
+        err.contains("rank_2") && err.contains("Permission denied"),
+        "{err}"
+    );
+    let fs = Arc::new(FaultyFs {
+        faults: vec![(root.clone(), 13)],
+        ..Default::default()
+    });
+    let (code, out, err) = verify_with(fs, &[root.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("cannot list the folder (Permission denied)")
+            && err.contains("run ckptscope as a user who can read it"),
+        "{err}"
+    );
+}
+
+/// Item 4, grid: an unreadable rank's cells say so (`!`), not "missing"; exit 2.
+#[test]
+fn the_grid_shows_unreadable_ranks_as_unreadable() {
+    let (_tmp, root) = seed();
+    let fs: Arc<dyn Fs> = Arc::new(FaultyFs {
+        faults: vec![(root.join("rank_1"), 13)],
+        ..Default::default()
+    });
+    let env = Environment::with(&[], "/");
+    let ctx =
+        ckptscope::JobContext::gather(&*fs, &env, root.to_str().unwrap(), &Default::default())
+            .unwrap();
+    let mut s = ckptscope::Session::open(fs, ctx);
+    common::verify_all(&mut s);
+    let g = s.grid();
+    assert!(
+        (0..g.columns.len()).all(|c| g.cell(1, c) == ckptscope::grid::cell::CellState::Unreadable)
+    );
+    let Some(Command::Grid(a)) =
+        Cli::parse_from(["ckptscope", "grid", root.to_str().unwrap()]).command
+    else {
+        unreachable!()
+    };
+    let fs: Arc<dyn Fs> = Arc::new(FaultyFs {
+        faults: vec![(root.join("rank_1"), 13)],
+        ..Default::default()
+    });
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = ckptscope::cli::grid_cmd(&a, fs, &env, &mut out, &mut err);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(code, 2);
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["rank", "1", "!", "!", "!"]),
+        "{text}"
+    );
+}
+
+/// Item 5: `verify` that finds nothing says why and exits non-zero.
+#[test]
+fn verify_that_finds_nothing_says_what_to_pass() {
+    let (tmp, root) = seed();
+    let o = bin(&["verify", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("did you mean {}?", root.display())),
+        "{}",
+        stderr(&o)
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = bin(&["verify", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no shards found under"),
+        "{}",
+        stderr(&o)
+    );
+    let renamed = tmp.path().join("model.bin");
+    std::fs::copy(root.join("rank_0/llama3_1_8b_rank_0-20_2.ckpt"), &renamed).unwrap();
+    let o = bin(&["verify", renamed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not named *.ckpt or *.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin(&["verify", root.to_str().unwrap(), "--step", "99_2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no shard of step 99_2"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Item 6: a `meta.json` ckptscope will not read (too large, or a FIFO) makes the answer
+/// unknown — exit 2 with the reason on stderr — never "MindFormers would FAIL".
+#[test]
+fn inputs_ckptscope_cannot_read_are_not_mindformers_verdicts() {
+    let (_tmp, root) = seed();
+    let meta = root.join("rank_1/meta.json");
+    std::fs::remove_file(&meta).unwrap();
+    std::fs::write(&meta, vec![b' '; 5 << 20]).unwrap();
+    let r = root.to_str().unwrap();
+    let o = bin(&["resolve", r]);
+    assert_eq!(o.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(text.contains("ckptscope cannot tell"), "{text}");
+    assert!(
+        stderr(&o).contains("rank_1/meta.json is 5242880 bytes or more"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin(&["resolve", r, "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for rank in v["mindformers"]["per_rank"].as_array().unwrap() {
+        assert!(
+            rank["unknown"].is_string() && rank["error"].is_null(),
+            "{rank}"
+        );
+    }
+    std::fs::remove_file(&meta).unwrap();
+    let fifo = std::process::Command::new("mkfifo").arg(&meta).status();
+    assert!(
+        fifo.is_ok_and(|s| s.success()),
+        "mkfifo is needed for this test"
+    );
+    let o = bin(&["resolve", r]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is a Fifo, not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+}
