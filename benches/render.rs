@@ -54,6 +54,7 @@ fn tree(ranks: u64, steps: u64) -> Tree {
                 stat: None,
                 listing: Listing::Entries(entries),
                 meta: Some(FileRead::Bytes(meta.into_bytes())),
+                probed: Vec::new(),
             },
         );
     }

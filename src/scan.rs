@@ -104,9 +104,14 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
     let reuse = prev
         .filter(|p| meta_id(&p.listing).is_some() && meta_id(&p.listing) == meta_id(&listing))
         .and_then(|p| p.meta.clone());
+    let probed = match &listing {
+        Listing::Error(_) => probe(fs, dir, "meta.json").into_iter().collect(),
+        Listing::Entries(_) => Vec::new(),
+    };
     let meta = reuse.or_else(|| {
         listing
             .find("meta.json")
+            .or(probed.first())
             .filter(|e| e.exists())
             .map(|e| match e.stat() {
                 Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
@@ -118,7 +123,20 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
         stat,
         listing,
         meta,
+        probed,
     }
+}
+
+/// `dir/name` by a direct `stat`, as an entry (`None` when it does not exist).
+fn probe(fs: &dyn Fs, dir: &Path, name: &str) -> Option<Entry> {
+    let p = dir.join(name);
+    let lstat = fs.stat(&p).ok()?;
+    Some(Entry {
+        name: name.to_owned(),
+        non_utf8: false,
+        lstat: Ok(lstat),
+        target: None,
+    })
 }
 
 fn list(fs: &dyn Fs, dir: &Path) -> Listing {

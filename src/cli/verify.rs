@@ -9,7 +9,7 @@ use crate::model::{DirNode, Listing, RootState, Tree, Verdict};
 use crate::report::terminal::safe;
 use crate::scan::{scan_dir, scan_root};
 use crate::session::Session;
-use crate::verify::digest::{check_outside, read_manifests, render_sums, Manifest};
+use crate::verify::digest::{check_target, read_manifests, render_sums, write_manifest, Manifest};
 use crate::verify::tree::priorities;
 use crate::verify::tree::{summary, verify_tree, TreeOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -84,6 +84,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
             stat: None,
             listing: crate::model::Listing::Entries(only),
             meta: None,
+            probed: Vec::new(),
         },
     );
     (tree, grand)
@@ -114,11 +115,6 @@ pub fn verify_cmd(
                 a.jobs
             ),
         );
-    }
-    if let Some(dest) = &a.write_manifest {
-        if let Err(m) = check_outside(&a.path, dest) {
-            return fail(err, &m);
-        }
     }
     let shown = a.path.to_string_lossy().into_owned();
     let state = scan_root(&*fs, &a.path);
@@ -165,12 +161,27 @@ pub fn verify_cmd(
         };
         let mut session = Session::open(fs.clone(), ctx);
         let root = session.ctx().canonical.clone();
-        let manifest = manifests(&root, session.tree(), deep);
+        if let Some(dest) = &a.write_manifest {
+            if let Err(e) = check_target(&root, session.tree(), dest) {
+                return fail(err, &e.to_string());
+            }
+        }
+        let manifest = manifests(&*fs, &root, session.tree(), deep);
         let shards = session.verify_all(&opts, &manifest, &mut progress);
         (shards, manifest, root, session.tree().clone())
     } else {
         let (mut tree, root) = single(&*fs, &a.path, &state);
-        let manifest = manifests(&root, &tree, deep);
+        if let Some(dest) = &a.write_manifest {
+            // a shard's folder, or the rank folder given: ckptscope writes into neither
+            let target = match state {
+                RootState::File(_) => a.path.parent().unwrap_or(Path::new(".")),
+                _ => a.path.as_path(),
+            };
+            if let Err(e) = check_target(target, &tree, dest) {
+                return fail(err, &e.to_string());
+            }
+        }
+        let manifest = manifests(&*fs, &root, &tree, deep);
         let order = priorities(&tree, None);
         let priority = |d: &str, n: &str| {
             order
@@ -198,8 +209,8 @@ pub fn verify_cmd(
             .iter()
             .filter_map(|s| Some((root.join(&s.dir).join(&s.file), s.check.sha256.clone()?)))
             .collect();
-        if let Err(e) = std::fs::write(dest, render_sums(&root, &hashes)) {
-            return fail(err, &format!("{}: {e}", dest.display()));
+        if let Err(e) = write_manifest(dest, &render_sums(&root, &hashes)) {
+            return fail(err, &e.to_string());
         }
     }
     let folders = unreadable_folders(&tree);
@@ -282,12 +293,11 @@ fn nothing_found(fs: &dyn Fs, path: &Path, step: Option<&str>) -> String {
 const MAX_JOBS: usize = 1024;
 
 /// The SHA-256 manifests beside the tree and its folders (read only for a deep check).
-fn manifests(root: &Path, tree: &Tree, deep: bool) -> Manifest {
+fn manifests(fs: &dyn Fs, root: &Path, tree: &Tree, deep: bool) -> Manifest {
     if !deep {
         return Manifest::default();
     }
-    let dirs: Vec<PathBuf> = tree.dirs.keys().map(|d| root.join(d)).collect();
-    read_manifests(root, &dirs)
+    read_manifests(fs, root, tree)
 }
 
 fn progress_bar(json: bool) -> Option<ProgressBar> {
@@ -316,7 +326,7 @@ fn json_text(
     let doc = json!({
         "shards": shards,
         "unreadable_folders": folders,
-        "summary": {"total": shards.len(), "damaged": damaged, "by_verdict": counts, "unreadable_folders": folders.len(), "manifests": manifest.sources},
+        "summary": {"total": shards.len(), "damaged": damaged, "by_verdict": counts, "unreadable_folders": folders.len(), "manifests": manifest.sources, "manifest_problems": manifest.problems},
     });
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
@@ -361,6 +371,9 @@ fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest) -> Str
             format!("; {} folder(s) could not be listed", folders.len())
         }
     ));
+    for p in &manifest.problems {
+        s.push_str(&format!("manifest problem: {}\n", safe(p)));
+    }
     for m in &manifest.sources {
         s.push_str(&format!(
             "checked against {}\n",

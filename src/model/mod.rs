@@ -170,6 +170,10 @@ pub struct DirNode {
     pub listing: Listing,
     /// `meta.json`'s content when the listing has a `meta.json` that `stat` can follow.
     pub meta: Option<FileRead>,
+    /// When the folder cannot be listed (no read permission) but can be searched (execute
+    /// permission, e.g. mode 0711), the well-known names found by a direct `stat` —
+    /// `meta.json` — because Python's `os.path.exists` and `open` work there too.
+    pub probed: Vec<Entry>,
 }
 
 /// What `stat(root)` says, following symlinks.

@@ -74,12 +74,16 @@ impl<'a> View<'a> {
         }
     }
 
-    /// An entry of a listed sub-folder.
+    /// An entry of a sub-folder: from its listing, or, for a folder that can be searched but
+    /// not listed, from a direct `stat` (what `os.path.exists` does).
     pub fn entry(&self, dir: &str, name: &str) -> Option<&'a Entry> {
         if !self.isdir(dir) {
             return None;
         }
-        self.tree.dirs.get(dir).and_then(|n| n.listing.find(name))
+        let node = self.tree.dirs.get(dir)?;
+        node.listing
+            .find(name)
+            .or_else(|| node.probed.iter().find(|e| e.name == name))
     }
 
     /// `os.path.exists(join(D, dir, name))`.

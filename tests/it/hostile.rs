@@ -174,7 +174,7 @@ fn the_grid_shows_unreadable_ranks_as_unreadable() {
     assert_eq!(code, 2);
     assert!(
         text.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["rank", "1", "!", "!", "!"]),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["rank", "1", "!", "!", "!^"]),
         "{text}"
     );
 }
@@ -258,4 +258,120 @@ fn inputs_ckptscope_cannot_read_are_not_mindformers_verdicts() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Item 7: a rank folder that can be searched but not listed (mode 0711). Python opens its
+/// `meta.json` (search permission suffices) and fails only when it lists the folder; the
+/// answer must say that, not "meta.json is not found". Through the seam: only the listing of
+/// `rank_1` fails with EACCES.
+#[test]
+fn a_searchable_unlistable_rank_folder_is_modelled_as_the_os_does() {
+    let (tmp, root) = seed();
+    let fs = Arc::new(FaultyFs {
+        faults: vec![(root.join("rank_1"), 13)],
+        ..Default::default()
+    });
+    let env = Environment::with(&[], tmp.path());
+    let ctx =
+        ckptscope::JobContext::gather(&*fs, &env, root.to_str().unwrap(), &Default::default())
+            .unwrap();
+    let mut s = ckptscope::Session::open(fs, ctx);
+    let a = s.analysis().clone();
+    let meta = format!("{}/rank_1/meta.json", root.display());
+    assert!(
+        !a.mindformers.log.iter().any(|l| l.contains(&meta)),
+        "meta.json is readable: {:?}",
+        a.mindformers.log
+    );
+    let e = a.mindformers.rank0_error.expect("listing rank_1 fails");
+    assert_eq!(e.class, "PermissionError");
+    assert_eq!(
+        e.first_line(),
+        format!("[Errno 13] Permission denied: '{}/rank_1'", root.display())
+    );
+    assert!(matches!(
+        &a.mindformers.per_rank[1],
+        ckptscope::resolve::mindformers::RankResult::Error(x) if x.message.contains("Permission denied")
+    ));
+}
+
+/// Item 8: `--write-manifest` never writes into the tree — not inside it, not through a
+/// symlink into it, not through another name (hard link) of one of its files — and a file it
+/// may write is replaced by a rename, never written through.
+#[test]
+fn a_manifest_is_never_written_into_the_tree() {
+    let (tmp, root) = seed();
+    let r = root.to_str().unwrap();
+    let shard = root.join("rank_0/llama3_1_8b_rank_0-20_2.ckpt");
+    let before = std::fs::read(&shard).unwrap();
+    let link = tmp.path().join("sums-link");
+    std::os::unix::fs::symlink(&shard, &link).unwrap();
+    let hard = tmp.path().join("sums-hard");
+    std::fs::hard_link(&shard, &hard).unwrap();
+    for (dest, why) in [
+        (root.join("SHA256SUMS"), "inside the checkpoint tree"),
+        (link.clone(), "a symlink to a file of the tree"),
+        (
+            hard.clone(),
+            "another name (hard link) of a file of the tree",
+        ),
+    ] {
+        let o = bin(&["verify", r, "--write-manifest", dest.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", dest.display());
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        assert!(o.stdout.is_empty(), "refused before verifying anything");
+    }
+    assert_eq!(std::fs::read(&shard).unwrap(), before);
+    assert!(!root.join("SHA256SUMS").exists());
+    let ok = tmp.path().join("sums.txt");
+    std::fs::write(&ok, b"old").unwrap();
+    let o = bin(&["verify", r, "--write-manifest", ok.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&ok).unwrap();
+    assert_eq!(text.lines().count(), 12, "{text}");
+    assert_eq!(std::fs::read(&shard).unwrap(), before);
+}
+
+/// Item 9: manifests that are FIFOs, or symlinks to endless devices, are never opened: no
+/// hang, no memory blow-up; the report says they were ignored.
+#[test]
+fn hostile_manifests_are_ignored_with_a_reason() {
+    let (_tmp, root) = seed();
+    let fifo = root.join("SHA256SUMS");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success()));
+    std::os::unix::fs::symlink("/dev/zero", root.join("rank_1/SHA256SUMS")).unwrap();
+    std::os::unix::fs::symlink(
+        "/dev/urandom",
+        root.join("rank_2/llama3_1_8b_rank_2-20_2.ckpt.sha256"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["verify", root.to_str().unwrap(), "--hash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "verify hangs on a FIFO or an endless manifest"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("SHA256SUMS: a Fifo, not a regular file; never opened"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rank_1/SHA256SUMS: a CharDevice, not a regular file; never opened"),
+        "{out}"
+    );
+    assert!(out.contains(".ckpt.sha256: a CharDevice"), "{out}");
 }

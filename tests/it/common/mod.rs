@@ -370,6 +370,7 @@ pub fn mem_tree(
                 stat: None,
                 listing: Listing::Entries(entries),
                 meta: meta.map(|m| FileRead::Bytes(m.into_bytes())),
+                probed: Vec::new(),
             },
         );
     }
