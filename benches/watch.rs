@@ -26,7 +26,7 @@ fn start(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> (WatchHa
     let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
         panic!("the watcher did not start")
     };
-    let s = Session::from_tree(Arc::new(RealFs), ctx, tree);
+    let s = Session::from_tree(Arc::new(RealFs), ctx, *tree);
     (h, s)
 }
 

@@ -26,6 +26,10 @@ pub const MOUNT_TABLE: &str = "/proc/self/mounts";
 pub trait Fs: Sync + Send {
     /// `stat`, following symlinks.
     fn stat(&self, path: &Path) -> io::Result<Stat>;
+    /// `lstat`: the link itself (seams without symlinks may use `stat`).
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        self.stat(path)
+    }
     /// List a directory in `readdir` order, with each entry's `lstat`.
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>>;
     /// Read a small regular file whole, refusing files over `limit` bytes and non-regular files.
@@ -74,6 +78,7 @@ pub fn stat_of(md: &fs::Metadata) -> Stat {
         ino: md.ino(),
         dev: md.dev(),
         mode: md.mode(),
+        ctime_ns: md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128,
     }
 }
 
@@ -94,6 +99,10 @@ pub fn open_regular(path: &Path) -> io::Result<fs::File> {
 impl Fs for RealFs {
     fn stat(&self, path: &Path) -> io::Result<Stat> {
         fs::metadata(path).map(|m| stat_of(&m))
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        fs::symlink_metadata(path).map(|m| stat_of(&m))
     }
 
     fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)> {
@@ -167,6 +176,10 @@ impl FaultyFs {
 impl Fs for FaultyFs {
     fn stat(&self, path: &Path) -> io::Result<Stat> {
         RealFs.stat(path)
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        RealFs.lstat(path)
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {

@@ -146,6 +146,20 @@ fn list(fs: &dyn Fs, dir: &Path) -> Listing {
     }
 }
 
+/// The root's entry `name` as a fresh listing would show it (one `lstat`, and a `stat` when
+/// it is a symlink), or `None` when it is gone.
+pub fn root_entry(fs: &dyn Fs, root: &Path, name: &str) -> Option<Entry> {
+    let lstat = fs.lstat(&root.join(name)).ok()?;
+    Some(entry(
+        fs,
+        root,
+        RawEntry {
+            name: name.into(),
+            lstat: Ok(lstat),
+        },
+    ))
+}
+
 fn entry(fs: &dyn Fs, dir: &Path, raw: RawEntry) -> Entry {
     let non_utf8 = raw.name.to_str().is_none();
     let name = raw.name.to_string_lossy().into_owned();

@@ -58,7 +58,7 @@ pub fn start(
             ))
         }
     };
-    let mut state = State::new(Session::from_tree(fs, ctx, tree), color);
+    let mut state = State::new(Session::from_tree(fs, ctx, *tree), color);
     state.verifying = verifying;
     state.mode = Some(mode);
     Ok((state, handle))

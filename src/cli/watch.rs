@@ -109,7 +109,7 @@ fn stream(
         Ok(WatchMsg::Started { tree, mode }) => {
             let files = tree.dirs.values().map(|d| d.listing.entries().len()).sum();
             let ranks = tree.dirs.len();
-            let mut s = Session::from_tree(fs, ctx, tree);
+            let mut s = Session::from_tree(fs, ctx, *tree);
             s.note(Event::Snapshot {
                 root: s.ctx().root.clone(),
                 ranks,

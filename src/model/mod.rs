@@ -38,6 +38,9 @@ pub struct Stat {
     pub ino: u64,
     pub dev: u64,
     pub mode: u32,
+    /// Status-change time (nanoseconds): an in-place rewrite that restores size and mtime
+    /// (`cp -p`, `rsync -t`, `touch -r`) still moves it.
+    pub ctime_ns: i128,
 }
 
 impl Stat {
@@ -195,6 +198,7 @@ pub struct FileId {
     pub ino: u64,
     pub size: u64,
     pub mtime_ns: i128,
+    pub ctime_ns: i128,
 }
 
 impl From<&Stat> for FileId {
@@ -204,6 +208,7 @@ impl From<&Stat> for FileId {
             ino: s.ino,
             size: s.size,
             mtime_ns: s.mtime_ns(),
+            ctime_ns: s.ctime_ns,
         }
     }
 }
@@ -225,6 +230,10 @@ pub struct Tree {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
     Root(RootState),
+    /// One entry of the root listing as it is now (a rank folder's own times change with
+    /// every file written in it; relisting the whole root for that would cost a `stat` per
+    /// rank).
+    RootEntry(Entry),
     Dir(String, Option<DirNode>),
     /// A verifier result, for the file version it was computed on.
     Verdict(Verified),
@@ -259,6 +268,13 @@ impl Tree {
     pub fn apply(&mut self, delta: Delta) {
         match delta {
             Delta::Root(state) => self.state = state,
+            Delta::RootEntry(e) => {
+                if let RootState::Dir(Listing::Entries(entries)) = &mut self.state {
+                    if let Some(slot) = entries.iter_mut().find(|x| x.name == e.name) {
+                        *slot = e;
+                    }
+                }
+            }
             Delta::Dir(name, node) => {
                 match node {
                     Some(node) => self.dirs.insert(name.clone(), node),

@@ -48,10 +48,11 @@ pub fn context_file(tree: &Tree, mf: &MfResolution, cfg: &ResumeConfig) -> Optio
 }
 
 /// Combine stored values, settings and what the names tell into the arithmetic's inputs.
-/// `world_size` is the job's effective world size (for the YAML's batch-size formula).
+/// `world_size` is the world size the user gave (`--world-size`, `RANK_SIZE`), for the YAML's
+/// data-parallel batch-size formula: a count of folders is no basis for it.
 pub fn skip_inputs(
     tree: &Tree,
-    world_size: u64,
+    world_size: Option<u64>,
     file: &str,
     stored: &AppendValues,
     cfg: &ResumeConfig,
@@ -63,13 +64,24 @@ pub fn skip_inputs(
     let step_num = get(|a| a.step_num);
     let epoch_num = get(|a| a.epoch_num);
     let stored_gbs = get(|a| a.global_batch_size);
-    let from_yaml = run.global_batch_formula.as_ref().map(|f| {
-        let g = f.global_batch_size(world_size);
-        notes.push(format!(
-            "new global batch size {g} from the YAML (world size {world_size})"
-        ));
-        g
-    });
+    let from_yaml = run
+        .global_batch_formula
+        .as_ref()
+        .and_then(|f| match f.global_batch_size(world_size) {
+            Some(g) => {
+                notes.push(format!("new global batch size {g} from the YAML"));
+                Some(g)
+            }
+            None if world_size.is_none() && !f.semi_or_auto => {
+                notes.push("the YAML's global batch size needs the world size (data-parallel mode): give --world-size or RANK_SIZE".into());
+                None
+            }
+            None => {
+                notes.push("the YAML's batch-size product overflows: ignored".into());
+                None
+            }
+        })
+        .filter(|g| *g > 0);
     let new_gbs = run.new_global_batch_size.or(from_yaml).or_else(|| {
         if stored_gbs.is_some() {
             notes.push("new global batch size not given: assumed unchanged (use --global-batch-size or --config)".into());

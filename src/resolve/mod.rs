@@ -115,7 +115,7 @@ pub fn analyze(
         let append = c.append.as_ref()?;
         let inputs = context::skip_inputs(
             tree,
-            env.world_size_for(tree),
+            env.world_size,
             &c.file,
             append,
             config,
@@ -170,8 +170,15 @@ fn safe_analysis(
     let data_skip = outcome.pick.as_ref().and_then(|p| {
         let file = &p.per_rank.first()?.file;
         let append = cached("rank_0", file)?.append?;
-        let world = env.world_size_for(tree);
-        let inputs = context::skip_inputs(tree, world, file, &append, config, run, &mut Vec::new());
+        let inputs = context::skip_inputs(
+            tree,
+            env.world_size,
+            file,
+            &append,
+            config,
+            run,
+            &mut Vec::new(),
+        );
         Some(data_skip::compute(&inputs))
     });
     let shards = seen

@@ -40,21 +40,29 @@ pub struct GbsFormula {
 }
 
 impl GbsFormula {
-    pub fn global_batch_size(&self, world_size: u64) -> i64 {
+    /// The global batch size, or `None` when the data-parallel formula needs a world size
+    /// that was not given, or when the product overflows (a YAML no job runs with).
+    pub fn global_batch_size(&self, world_size: Option<u64>) -> Option<i64> {
+        let product = |xs: &[i64]| xs.iter().try_fold(1i64, |a, x| a.checked_mul(*x));
         if self.semi_or_auto {
             if self.pipeline_stages > 1 {
-                self.batch_size
-                    * self.data_parallel
-                    * self.micro_batch_num
-                    * self.micro_batch_interleave_num
+                product(&[
+                    self.batch_size,
+                    self.data_parallel,
+                    self.micro_batch_num,
+                    self.micro_batch_interleave_num,
+                ])
             } else {
-                self.batch_size
-                    * self.data_parallel
-                    * self.micro_batch_interleave_num
-                    * self.gradient_accumulation_steps
+                product(&[
+                    self.batch_size,
+                    self.data_parallel,
+                    self.micro_batch_interleave_num,
+                    self.gradient_accumulation_steps,
+                ])
             }
         } else {
-            self.batch_size * world_size as i64 * self.gradient_accumulation_steps
+            let w = i64::try_from(world_size?).ok()?;
+            product(&[self.batch_size, w, self.gradient_accumulation_steps])
         }
     }
 }
@@ -217,7 +225,13 @@ mod tests {
         assert_eq!(y.resume_training, Some(ResumeTraining::Bool(true)));
         assert_eq!(y.run.sink_size, Some(2));
         assert_eq!(y.callback_prefix.as_deref(), Some("llama3_1_8b"));
-        assert_eq!(y.run.global_batch_formula.unwrap().global_batch_size(8), 8);
+        assert_eq!(
+            y.run
+                .global_batch_formula
+                .unwrap()
+                .global_batch_size(Some(8)),
+            Some(8)
+        );
     }
 
     #[test]

@@ -46,8 +46,8 @@ use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 
-/// How many other files of a run are checked when a file lacks tail entries.
-const SIBLINGS_CHECKED: usize = 4;
+/// At most this many other files of a run are checked when a file lacks tail entries.
+const SIBLINGS_CHECKED: usize = 64;
 
 /// Verdicts found during one computation (recorded in the model afterwards), and the runs
 /// whose evidence was already sought.
@@ -150,43 +150,19 @@ impl Session {
     /// Apply a change confirmed by a rescan (or a verifier result); the events it caused are
     /// queued for [`Session::drain_events`].
     pub fn apply(&mut self, delta: Delta) {
-        let events = match &delta {
-            Delta::Root(_) => Vec::new(),
-            Delta::Dir(dir, node) => {
-                changes::dir_events(dir, self.tree.dirs.get(dir), node.as_ref())
-            }
-            Delta::Verdict(v) => self.verdict_event(v).into_iter().collect(),
-        };
         let changed = delta_changes(&self.tree, &delta);
-        self.tree.apply(delta);
-        self.events.extend(events);
+        match delta {
+            Delta::Verdict(v) => put_verdict(&mut self.tree, v, &mut self.events),
+            Delta::Dir(dir, node) => {
+                let events = changes::dir_events(&dir, self.tree.dirs.get(&dir), node.as_ref());
+                self.events.extend(events);
+                self.tree.apply(Delta::Dir(dir, node));
+            }
+            root => self.tree.apply(root),
+        }
         if changed && self.frozen.is_none() {
             self.invalidate();
         }
-    }
-
-    /// A `verdict` event when `v` is news (the file version is current and the verdict differs
-    /// from what the model holds: an on-demand check and the pool may both report a file).
-    fn verdict_event(&self, v: &Verified) -> Option<Event> {
-        let current = self
-            .tree
-            .dirs
-            .get(&v.dir)?
-            .listing
-            .find(&v.file)?
-            .stat()
-            .ok()
-            .map(FileId::from);
-        let known = self.tree.verdict(&v.dir, &v.file);
-        (current == Some(v.id) && known.is_none_or(|k| k.verdict != v.check.verdict)).then(|| {
-            Event::Verdict {
-                rank: rank_dir_number(&v.dir),
-                dir: v.dir.clone(),
-                file: v.file.clone(),
-                verdict: v.check.verdict,
-                detail: v.check.detail.clone(),
-            }
-        })
     }
 
     /// Take one watcher message: deltas are applied, mode changes and rescans become events,
@@ -218,8 +194,11 @@ impl Session {
 
     /// Change the simulation (push, undo, redo, reset); the answers follow.
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut Overlay) -> R) -> R {
+        let before = self.overlay.clone();
         let r = f(&mut self.overlay);
-        self.invalidate();
+        if self.overlay != before {
+            self.invalidate();
+        }
         r
     }
 
@@ -303,7 +282,7 @@ impl Session {
         let shown = self.frozen.as_ref().unwrap_or(&self.tree);
         let fresh = Fresh::default();
         let real = self.analyze_one(shown, &ctx.config, &ctx.run, &fresh);
-        let sim = (!self.overlay.is_empty()).then(|| {
+        let mut sim = (!self.overlay.is_empty()).then(|| {
             let v = self.overlay.apply(shown, &ctx.config, &ctx.run);
             let a = self.analyze_one(&v.tree, &v.config, &v.run, &fresh);
             (v, a)
@@ -320,10 +299,17 @@ impl Session {
             })
             .collect();
         for v in checked {
-            if let Some(e) = self.verdict_event(&v) {
-                self.events.push(e);
+            // every tree a view is built from gets them (the grid reads verdicts from its tree)
+            if let Some((view, _)) = sim.as_mut() {
+                if view.tree.verdicts.get(&v.dir, &v.file).is_none() {
+                    // (a shard marked damaged in the simulation keeps its mark)
+                    view.tree.apply(Delta::Verdict(v.clone()));
+                }
             }
-            self.tree.apply(Delta::Verdict(v));
+            if let Some(f) = self.frozen.as_mut() {
+                f.apply(Delta::Verdict(v.clone()));
+            }
+            put_verdict(&mut self.tree, v, &mut self.events);
         }
         Derived { real, sim }
     }
@@ -338,7 +324,7 @@ impl Session {
         let source = |dir: &str, file: &str| -> Option<ShardCheck> {
             let raw = self.raw_check(tree, dir, file, fresh)?;
             if lacks_tail_entries(&raw) {
-                self.seek_run_evidence(tree, file, fresh);
+                self.seek_run_evidence(tree, file, &raw, fresh);
             }
             let (a, b) = tree.verdicts.run_evidence(file);
             let (c, d) = fresh.verdicts.borrow().run_evidence(file);
@@ -366,40 +352,53 @@ impl Session {
     }
 
     /// A file lacks `loss_scale` or `global_batch_size`: whether that is its run's format or a
-    /// cut tail, only the run's other files tell. Check a few of them (the same step on other
-    /// ranks first), once per run and pass, so the answer does not depend on which files the
-    /// verifier happened to reach.
-    fn seek_run_evidence(&self, tree: &Tree, file: &str, fresh: &Fresh) {
+    /// cut tail, only the run's other files tell. Check them — first one file of each other
+    /// step (older saves finished long ago), then the same step on other ranks — until one
+    /// carries the entry or [`SIBLINGS_CHECKED`] were read; once per run and pass, so the
+    /// answer does not depend on which files the verifier happened to reach.
+    fn seek_run_evidence(&self, tree: &Tree, file: &str, raw: &ShardCheck, fresh: &Fresh) {
+        use crate::layout::mindformers::names::parse_ckpt_name;
         let Some(run) = run_key(file) else { return };
         if !fresh.searched.borrow_mut().insert(run.clone()) {
             return;
         }
-        let Some(me) = crate::layout::mindformers::names::parse_ckpt_name(file) else {
+        let Some(me) = parse_ckpt_name(file) else {
             return;
         };
-        let mut siblings: Vec<(bool, u64, u64, String, String)> = tree
-            .dirs
-            .iter()
-            .flat_map(|(d, n)| n.listing.entries().iter().map(move |e| (d, &e.name)))
-            .filter_map(|(d, name)| {
-                let n = crate::layout::mindformers::names::parse_ckpt_name(name)?;
-                ((n.stem.as_str(), n.restart) == (run.0.as_str(), run.1) && name != file).then(
-                    || {
-                        let same_step = (n.epoch, n.step) == (me.epoch, me.step);
-                        (
-                            !same_step,
-                            u64::MAX - n.epoch,
-                            u64::MAX - n.step,
-                            d.clone(),
-                            name.clone(),
-                        )
-                    },
-                )
-            })
-            .collect();
-        siblings.sort();
-        for (_, _, _, dir, name) in siblings.into_iter().take(SIBLINGS_CHECKED) {
+        let mut others: Vec<((u64, u64), String, String)> = Vec::new();
+        let mut same: Vec<(String, String)> = Vec::new();
+        for (d, node) in &tree.dirs {
+            for e in node.listing.entries() {
+                let Some(n) = parse_ckpt_name(&e.name) else {
+                    continue;
+                };
+                if (n.stem.as_str(), n.restart) != (run.0.as_str(), run.1) || e.name == file {
+                    continue;
+                }
+                if (n.epoch, n.step) == (me.epoch, me.step) {
+                    same.push((d.clone(), e.name.clone()));
+                } else {
+                    others.push(((n.epoch, n.step), d.clone(), e.name.clone()));
+                }
+            }
+        }
+        others.sort_by_key(|o| std::cmp::Reverse(o.0));
+        others.dedup_by(|a, b| a.0 == b.0);
+        let order = others
+            .into_iter()
+            .map(|(_, d, f)| (d, f))
+            .chain(same)
+            .take(SIBLINGS_CHECKED);
+        let (need_ls, need_gbs) = raw.append.as_ref().map_or((false, false), |a| {
+            (a.loss_scale.is_none(), a.global_batch_size.is_none())
+        });
+        for (dir, name) in order {
             let _ = self.raw_check(tree, &dir, &name, fresh);
+            let (a, b) = tree.verdicts.run_evidence(file);
+            let (c, d) = fresh.verdicts.borrow().run_evidence(file);
+            if (need_ls && a + c > 0) || (need_gbs && b + d > 0) {
+                return;
+            }
         }
     }
 
@@ -476,22 +475,13 @@ pub fn record(tree: &mut Tree, results: &mut [ShardResult]) -> Vec<Event> {
             .and_then(|e| e.stat().ok())
             .map(FileId::from);
         let Some(id) = id else { continue };
-        let known = tree.verdict(&r.dir, &r.file).map(|c| c.verdict);
-        if known != Some(r.check.verdict) {
-            events.push(Event::Verdict {
-                rank: r.rank,
-                dir: r.dir.clone(),
-                file: r.file.clone(),
-                verdict: r.check.verdict,
-                detail: r.check.detail.clone(),
-            });
-        }
-        tree.apply(Delta::Verdict(Verified {
+        let v = Verified {
             dir: r.dir.clone(),
             file: r.file.clone(),
             id,
             check: r.check.clone(),
-        }));
+        };
+        put_verdict(tree, v, &mut events);
     }
     for r in results.iter_mut() {
         if let Some(c) = tree.verdict(&r.dir, &r.file) {
@@ -501,15 +491,70 @@ pub fn record(tree: &mut Tree, results: &mut [ShardResult]) -> Vec<Event> {
     events
 }
 
+/// Record a verifier result in `tree`, with a `verdict` event for every file whose verdict —
+/// as judged in its run's context — changed: the file itself, and, when this result changes
+/// what the run's files are known to carry, the run's other files.
+fn put_verdict(tree: &mut Tree, v: Verified, events: &mut Vec<Event>) {
+    let judged = |t: &Tree, d: &str, f: &str| t.verdict(d, f).map(|c| c.into_owned());
+    let before_self = judged(tree, &v.dir, &v.file);
+    let evidence_before = tree.verdicts.run_evidence(&v.file);
+    let (dir, file) = (v.dir.clone(), v.file.clone());
+    tree.apply(Delta::Verdict(v));
+    let mut push = |d: &str, f: &str, c: &ShardCheck| {
+        events.push(Event::Verdict {
+            rank: rank_dir_number(d),
+            dir: d.to_owned(),
+            file: f.to_owned(),
+            verdict: c.verdict,
+            detail: c.detail.clone(),
+        })
+    };
+    let after_self = judged(tree, &dir, &file);
+    if let Some(c) = &after_self {
+        if before_self.as_ref().map(|b| b.verdict) != Some(c.verdict) {
+            push(&dir, &file, c);
+        }
+    }
+    let evidence_after = tree.verdicts.run_evidence(&file);
+    let flips = |a: (u32, u32), b: (u32, u32)| (a.0 == 0) != (b.0 == 0) || (a.1 == 0) != (b.1 == 0);
+    if !flips(evidence_before, evidence_after) {
+        return;
+    }
+    let run = run_key(&file);
+    let others: Vec<((String, String), ShardCheck)> = tree
+        .verdicts
+        .iter()
+        .filter(|((d, f), _)| (d, f) != (&dir, &file) && run_key(f) == run)
+        .filter_map(|((d, f), e)| {
+            let was = judge(&e.check, evidence_before);
+            let now = judge(&e.check, evidence_after);
+            (was.verdict != now.verdict).then(|| ((d.clone(), f.clone()), now.into_owned()))
+        })
+        .collect();
+    for ((d, f), c) in others {
+        push(&d, &f, &c);
+    }
+}
+
 /// Whether applying `delta` changes what the resolvers see (a verdict for a stale version or
 /// an identical listing changes nothing).
 fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
     match delta {
         Delta::Root(s) => &tree.state != s,
+        Delta::RootEntry(e) => tree.root_entry(&e.name) != Some(e),
         Delta::Dir(d, n) => tree.dirs.get(d) != n.as_ref(),
-        Delta::Verdict(v) => tree
-            .verdicts
-            .get(&v.dir, &v.file)
-            .is_none_or(|e| e.id != v.id || e.check != v.check),
+        Delta::Verdict(v) => {
+            let current = tree
+                .dirs
+                .get(&v.dir)
+                .and_then(|d| d.listing.find(&v.file))
+                .and_then(|e| e.stat().ok())
+                .map(FileId::from);
+            current == Some(v.id)
+                && tree
+                    .verdicts
+                    .get(&v.dir, &v.file)
+                    .is_none_or(|e| e.id != v.id || e.check != v.check)
+        }
     }
 }

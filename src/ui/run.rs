@@ -111,6 +111,7 @@ pub fn event_loop<B: Backend>(
             if last_draw.elapsed() < frame {
                 std::thread::sleep(frame - last_draw.elapsed());
             }
+            s.refresh(); // cheap when nothing changed: the session caches its answers
             term.draw(|f| draw(f, s, &theme))?;
             write_clipboard(s);
             (dirty, shown_age, last_draw) = (false, age, Instant::now());

@@ -42,15 +42,19 @@ pub fn update(s: &mut State, a: Action) {
             s.popup = Some(Popup::Prompt(PromptKind::DataSkipSteps, String::new()))
         }
         Action::Undo => {
-            if let Some(d) = s.session.edit(|o| o.undo().map(|e| e.describe())) {
-                s.log(format!("undo: {d}"));
-                s.refresh();
+            let done = s.session.edit(|o| o.undo().map(|e| e.describe()));
+            s.refresh();
+            match done {
+                Some(d) => s.log(format!("undo: {d}")),
+                None => s.log("nothing to undo"),
             }
         }
         Action::Redo => {
-            if let Some(d) = s.session.edit(|o| o.redo().map(|e| e.describe())) {
-                s.log(format!("redo: {d}"));
-                s.refresh();
+            let done = s.session.edit(|o| o.redo().map(|e| e.describe()));
+            s.refresh();
+            match done {
+                Some(d) => s.log(format!("redo: {d}")),
+                None => s.log("nothing to redo"),
             }
         }
         Action::Reset => {
@@ -212,9 +216,9 @@ fn simulate(s: &mut State, a: Action) {
                 step: c.step,
             }
         }),
-        (Action::DoubleBatchSize, _) => {
-            current_gbs(s).map(|g| Edit::SetGlobalBatchSize { value: g * 2 })
-        }
+        (Action::DoubleBatchSize, _) => current_gbs(s)
+            .and_then(|g| g.checked_mul(2))
+            .map(|value| Edit::SetGlobalBatchSize { value }),
         (Action::HalveBatchSize, _) => current_gbs(s).map(|g| Edit::SetGlobalBatchSize {
             value: (g / 2).max(1),
         }),

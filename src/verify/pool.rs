@@ -197,12 +197,15 @@ impl Pool {
 }
 
 impl Drop for Pool {
+    /// Workers stop at their next job; one blocked in a read (a hung network mount) is not
+    /// waited for — it exits when the read returns, and its result goes nowhere.
     fn drop(&mut self) {
         lock(&self.shared.state).shutdown = true;
-        self.shared.wake.notify_all();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        for job in lock(&self.shared.state).latest.values() {
+            job.1.store(true, Ordering::Relaxed);
         }
+        self.shared.wake.notify_all();
+        self.workers.clear();
     }
 }
 

@@ -76,9 +76,9 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
     }
 }
 
-/// Same device, inode, size and modification time.
+/// Same device, inode, size, modification and status-change time.
 fn same_version(a: &Stat, b: &Stat) -> bool {
-    (a.dev, a.ino, a.size, a.mtime_ns()) == (b.dev, b.ino, b.size, b.mtime_ns())
+    crate::model::FileId::from(a) == crate::model::FileId::from(b)
 }
 
 fn changed(before: &Stat, after: &Stat, when: &str) -> ShardCheck {

@@ -104,7 +104,7 @@ impl WatchConfig {
 #[derive(Debug)]
 pub enum WatchMsg {
     /// The first scan, and how the tree will be watched.
-    Started { tree: Tree, mode: Mode },
+    Started { tree: Box<Tree>, mode: Mode },
     /// Changes confirmed by a rescan, and verifier results.
     Deltas(Vec<Delta>),
     /// The watch mode changed (inotify could not be armed, the watch limit was hit).
@@ -199,6 +199,8 @@ struct Loop {
     watched: BTreeMap<String, (u64, u64)>,
     /// Deltas waiting to be pushed (one message per handled event batch).
     batch: Vec<Delta>,
+    /// The identity of the root folder when its watch was armed.
+    root_id: Option<(u64, u64)>,
     stopping: Arc<AtomicBool>,
 }
 
@@ -225,6 +227,7 @@ impl Loop {
             mode,
             watched: BTreeMap::new(),
             batch: Vec::new(),
+            root_id: None,
             stopping,
             cfg,
         }
@@ -260,7 +263,7 @@ impl Loop {
             },
         };
         self.send(WatchMsg::Started {
-            tree: self.tree.clone(),
+            tree: Box::new(self.tree.clone()),
             mode: planned,
         });
         self.start_hints();
@@ -312,6 +315,13 @@ impl Loop {
         match made {
             Ok(mut d) => match d.watch(&self.cfg.root, RecursiveMode::NonRecursive) {
                 Ok(()) => {
+                    self.root_id = self.root_identity();
+                    // the root's parent too: a root deleted (or renamed away) and recreated is
+                    // seen at once, not only at the next poll (events for its siblings are
+                    // outside the root and ignored)
+                    if let Some(parent) = self.cfg.root.parent() {
+                        let _ = d.watch(parent, RecursiveMode::NonRecursive);
+                    }
                     self.hints = Some(d);
                     self.watched.clear();
                     self.mode = Mode::Inotify {
@@ -434,7 +444,16 @@ impl Loop {
                         for p in &ev.paths {
                             match self.folder_of(p) {
                                 None => {}
-                                Some(None) => root = true,
+                                Some(None) => {
+                                    root = true;
+                                    // the event names a rank folder itself (deleted, created,
+                                    // moved): its watch may have died with it even when the
+                                    // filesystem reuses the inode number, so re-arm and relist
+                                    if let Some(name) = self.top_level(p) {
+                                        self.watched.remove(&name);
+                                        dirs.insert(name);
+                                    }
+                                }
                                 Some(Some(d)) => {
                                     dirs.insert(d);
                                 }
@@ -452,6 +471,19 @@ impl Loop {
         }
         for d in dirs {
             self.rescan_dir(&d);
+        }
+    }
+
+    /// The `rank_*` name when `p` is an entry of the root itself.
+    fn top_level(&self, p: &Path) -> Option<String> {
+        let rel = p.strip_prefix(&self.cfg.root).ok()?;
+        let mut comps = rel.components();
+        match (comps.next(), comps.next()) {
+            (Some(Component::Normal(s)), None) => {
+                let name = s.to_string_lossy().into_owned();
+                name.starts_with("rank_").then_some(name)
+            }
+            _ => None,
         }
     }
 
@@ -475,13 +507,7 @@ impl Loop {
         if matches!(self.mode, Mode::Poll { .. }) {
             return self.reconcile("poll");
         }
-        let root_id = self.root_identity();
         self.rescan_root();
-        if root_id != self.root_identity() && self.root_identity().is_some() {
-            // a new root folder: its old inotify watch died with the old one
-            self.start_hints();
-            return self.reconcile("the folder was replaced");
-        }
         let stale: Vec<String> = self
             .tree
             .dirs
@@ -499,6 +525,9 @@ impl Loop {
             if self.stopping() {
                 return;
             }
+            // a folder whose mtime moved without an event may have been recreated (an inode
+            // number can be reused at once): its watch is re-armed
+            self.watched.remove(&d);
             self.rescan_dir(&d);
         }
     }
@@ -526,6 +555,11 @@ impl Loop {
 
     /// Relist the root: folders that appeared are scanned at once, vanished ones removed.
     fn rescan_root(&mut self) {
+        let id = self.root_identity();
+        if self.hints.is_some() && id.is_some() && id != self.root_id {
+            // a new root folder under the same name: its old watch died with the old folder
+            self.start_hints();
+        }
         let state = scan_root(&*self.cfg.fs, &self.cfg.root);
         let wanted: BTreeSet<String> = match &state {
             RootState::Dir(l) => l
@@ -551,6 +585,32 @@ impl Loop {
             let node = scan_dir(&*self.cfg.fs, &self.cfg.root.join(new));
             self.replace_dir(new, Some(node));
         }
+        // a folder deleted and recreated under the same name between two looks: relist it
+        let recreated: Vec<String> = wanted
+            .intersection(&had)
+            .filter(|name| {
+                let listed = self
+                    .tree
+                    .root_entry(name)
+                    .and_then(|e| e.stat().ok())
+                    .map(identity);
+                let known = self
+                    .tree
+                    .dirs
+                    .get(*name)
+                    .and_then(|n| n.stat.as_ref())
+                    .map(identity);
+                listed != known
+            })
+            .cloned()
+            .collect();
+        for name in recreated {
+            if self.stopping() {
+                return;
+            }
+            self.watched.remove(&name);
+            self.rescan_dir(&name);
+        }
     }
 
     fn rescan_dir(&mut self, dir: &str) {
@@ -564,6 +624,13 @@ impl Loop {
             return self.rescan_root();
         }
         let node = rescan_dir(&*self.cfg.fs, &path, self.tree.dirs.get(dir));
+        // the folder's own entry in the root listing (its times moved with the change)
+        if let Some(e) = crate::scan::root_entry(&*self.cfg.fs, &self.cfg.root, dir) {
+            if self.tree.root_entry(dir) != Some(&e) {
+                self.tree.apply(Delta::RootEntry(e.clone()));
+                self.batch.push(Delta::RootEntry(e));
+            }
+        }
         self.replace_dir(dir, Some(node));
     }
 

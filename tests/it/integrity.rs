@@ -119,3 +119,121 @@ fn a_tail_cut_on_rank_0_is_incomplete_before_anything_else_was_checked() {
         "MindFormers still picks it"
     );
 }
+
+/// Every rank's newest shard cut the same way (8 ranks): only older steps show the run carries
+/// `global_batch_size`. `resolve`, `verify` and the session's verdict events agree.
+#[test]
+fn a_cut_on_every_rank_is_found_through_older_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(
+        &root,
+        &Launch {
+            ranks: 8,
+            ..Launch::seed()
+        },
+        |_| true,
+    )
+    .unwrap();
+    for r in 0..8 {
+        cut_before_gbs(&root.join(format!("rank_{r}/llama3_1_8b_rank_{r}-20_2.ckpt")));
+    }
+    let r = root.to_str().unwrap();
+    let v: Value = serde_json::from_slice(&bin(&["resolve", r, "--json"]).stdout).unwrap();
+    assert_eq!(
+        v["safe"]["config"]["resume_training"],
+        "llama3_1_8b_rank_0-15_2.ckpt"
+    );
+    let v: Value = serde_json::from_slice(&bin(&["verify", r, "--json"]).stdout).unwrap();
+    let cut: Vec<&Value> = v["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["file"].as_str().unwrap().ends_with("-20_2.ckpt"))
+        .collect();
+    assert_eq!(cut.len(), 8);
+    assert!(cut.iter().all(|s| s["verdict"] == "incomplete"), "{cut:?}");
+    let mut s = common::session_with(&root, &Default::default());
+    s.analysis();
+    let events = s.drain_events();
+    let verdicts: Vec<(String, Verdict)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ckptscope::Event::Verdict { file, verdict, .. } => Some((file.clone(), *verdict)),
+            _ => None,
+        })
+        .filter(|(f, _)| f.ends_with("-20_2.ckpt"))
+        .collect();
+    assert!(!verdicts.is_empty());
+    assert!(
+        verdicts.iter().all(|(_, v)| *v == Verdict::Incomplete),
+        "events carry the verdict as judged in the run: {verdicts:?}"
+    );
+}
+
+/// A file rewritten in place with its size and modification time restored (`cp -p`,
+/// `rsync -t`) is a new version: its old verdict does not survive (the status-change time
+/// moved).
+#[test]
+fn a_rewrite_that_restores_size_and_mtime_drops_the_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(&root, &Launch::seed(), |_| true).unwrap();
+    let mut s = common::session_with(&root, &Default::default());
+    common::verify_all(&mut s);
+    let f = root.join("rank_1/llama3_1_8b_rank_1-10_2.ckpt");
+    assert!(s
+        .tree()
+        .verdict("rank_1", "llama3_1_8b_rank_1-10_2.ckpt")
+        .is_some());
+    let md = std::fs::metadata(&f).unwrap();
+    let mut p = md.permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o644);
+    std::fs::set_permissions(&f, p).unwrap();
+    let zeros = vec![0u8; md.len() as usize];
+    std::fs::write(&f, &zeros).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(md.modified().unwrap())
+        .unwrap();
+    let node = ckptscope::scan::scan_dir(&ckptscope::fsys::RealFs, &root.join("rank_1"));
+    s.apply(ckptscope::Delta::Dir("rank_1".into(), Some(node)));
+    assert!(
+        s.tree()
+            .verdict("rank_1", "llama3_1_8b_rank_1-10_2.ckpt")
+            .is_none(),
+        "the old verdict is gone"
+    );
+}
+
+/// A data-parallel YAML's global batch size needs the job's world size: without
+/// `--world-size`/`RANK_SIZE` the batch size is assumed unchanged (and the report says why),
+/// never computed from a count of folders.
+#[test]
+fn a_data_parallel_yaml_needs_the_world_size() {
+    let ft = common::fixture_tree("tree-seed-run1");
+    let yaml = ft.base.join("run.yaml");
+    std::fs::write(
+        &yaml,
+        "runner_config:\n  batch_size: 4\n  sink_mode: True\n  sink_size: 2\nparallel:\n  parallel_mode: 0\n",
+    )
+    .unwrap();
+    let r = ft.root.to_str().unwrap();
+    let y = yaml.to_str().unwrap();
+    let v: Value =
+        serde_json::from_slice(&bin(&["resolve", r, "--json", "--config", y]).stdout).unwrap();
+    assert_eq!(v["data_skip"]["scale"], 1.0, "{}", v["data_skip"]);
+    let notes = v["context"]["notes"].to_string();
+    assert!(notes.contains("needs the world size"), "{notes}");
+    let v: Value = serde_json::from_slice(
+        &bin(&["resolve", r, "--json", "--config", y, "--world-size", "4"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        v["data_skip"]["scale"], 0.5,
+        "4 × 4 = 16, was 8: {}",
+        v["data_skip"]
+    );
+}

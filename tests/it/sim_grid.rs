@@ -251,3 +251,26 @@ fn other_files_truncation_and_verifying_cells() {
     s.verifying = true;
     assert_eq!(s.shown(s.grid().cell(0, 0)), CellState::Verifying);
 }
+
+/// With an edit active from the start, the simulated grid shows the verdicts the resolvers
+/// checked on the way (it once showed them as "not verified").
+#[test]
+fn the_simulated_grid_has_the_verdicts_the_answer_used() {
+    let ft = common::fixture_tree("tree-seed-run1");
+    let unverified = |s: &mut Session| {
+        let g = s.grid().clone();
+        (0..g.ranks.len())
+            .flat_map(|r| (0..g.columns.len()).map(move |c| (r, c)))
+            .filter(|(r, c)| g.cell(*r, *c) == CellState::Unverified)
+            .count()
+    };
+    let mut plain = common::session_with(&ft.root, &Default::default());
+    let n_plain = unverified(&mut plain);
+    let mut sim = common::session_with(&ft.root, &Default::default());
+    sim.edit(|o| o.push(Edit::SetIgnoreDataSkip { value: true }));
+    assert_eq!(unverified(&mut sim), n_plain);
+    assert!(
+        n_plain < 12,
+        "the answer checked some shards: {n_plain} unverified"
+    );
+}

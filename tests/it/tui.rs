@@ -267,3 +267,29 @@ fn a_tiny_terminal_gets_a_message_not_a_panic() {
         assert!(t.contains("terminal") || w < 12, "{w}x{h}: {t}");
     }
 }
+
+/// Undo, redo and reset with nothing to undo leave a drawable state (they once left the
+/// session's answers uncomputed and the next frame panicked); doubling a huge batch size does
+/// not overflow.
+#[test]
+fn undo_with_nothing_to_undo_and_a_huge_batch_size_are_harmless() {
+    let Some((mut s, _tmp)) = seed_state(true) else {
+        return;
+    };
+    for k in ["u", "R"] {
+        keys(&mut s, k);
+        let t = text(&frame(&mut s, 120, 40, COLOR));
+        assert!(t.contains("MindFormers: 20_2"), "{t}");
+    }
+    on_key(
+        &mut s,
+        KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL),
+    );
+    frame(&mut s, 120, 40, COLOR);
+    assert_eq!(s.log.front().map(String::as_str), Some("nothing to redo"));
+    keys(&mut s, "b9000000000000000000");
+    on_key(&mut s, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    keys(&mut s, ">>");
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains("SIMULATION: 1 edit(s)"), "{t}");
+}

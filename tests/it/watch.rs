@@ -49,7 +49,7 @@ impl Live {
         let Ok(WatchMsg::Started { tree, mode }) = h.events.recv() else {
             panic!("no first scan")
         };
-        let s = Session::from_tree(Arc::new(RealFs), ctx, tree);
+        let s = Session::from_tree(Arc::new(RealFs), ctx, *tree);
         Live {
             h,
             s,
@@ -311,7 +311,7 @@ fn reconcile_converges_on_a_simulated_filesystem() {
     let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
         panic!("no first scan")
     };
-    let mut s = Session::from_tree(fs.clone(), ctx, tree);
+    let mut s = Session::from_tree(fs.clone(), ctx, *tree);
     let pick = |s: &mut Session| format!("{:?}", s.analysis().mindformers.per_rank[0]);
     assert!(pick(&mut s).contains("m_rank_0-20_2.ckpt"));
     let sync = |s: &mut Session| {
@@ -361,4 +361,88 @@ fn reconcile_converges_on_a_simulated_filesystem() {
         Some(ckptscope::Verdict::Ok)
     );
     h.stop();
+}
+
+/// A rank folder deleted and recreated under the same name (the filesystem may even reuse its
+/// inode number) is relisted and watched again at once — no help from the poll, hourly here;
+/// a whole root renamed away and recreated too.
+#[test]
+fn recreated_folders_are_seen_without_the_poll() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(&root, &Launch::seed(), |_| true).unwrap();
+    let mut live = Live::start(&root, Duration::from_secs(3600), false);
+    for round in 0..3 {
+        std::fs::remove_dir_all(root.join("rank_1")).unwrap();
+        std::fs::create_dir(root.join("rank_1")).unwrap();
+        std::fs::write(root.join(format!("rank_1/b{round}.txt")), b"x").unwrap();
+        assert!(
+            live.converged_within(Duration::from_secs(2)).is_some(),
+            "round {round}: the recreated folder is relisted"
+        );
+        // and its new watch works: a file created later is seen too
+        std::fs::write(root.join(format!("rank_1/c{round}.txt")), b"x").unwrap();
+        assert!(
+            live.converged_within(Duration::from_secs(2)).is_some(),
+            "round {round}: the recreated folder is watched again"
+        );
+    }
+    std::fs::rename(&root, tmp.path().join("old")).unwrap();
+    run(
+        &root,
+        &Launch {
+            ranks: 2,
+            ..Launch::seed()
+        },
+        |_| true,
+    )
+    .unwrap();
+    assert!(
+        live.converged_within(Duration::from_secs(3)).is_some(),
+        "a new root folder under the same name"
+    );
+    live.h.stop();
+}
+
+/// The root deleted, left absent for a moment, then recreated: seen without the poll.
+#[test]
+fn a_root_deleted_then_recreated_later_is_seen_without_the_poll() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(
+        &root,
+        &Launch {
+            ranks: 2,
+            ..Launch::seed()
+        },
+        |_| true,
+    )
+    .unwrap();
+    let mut live = Live::start(&root, Duration::from_secs(3600), false);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert!(
+        live.converged_within(Duration::from_secs(2)).is_some(),
+        "gone"
+    );
+    assert!(live.s.tree().dirs.is_empty());
+    run(
+        &root,
+        &Launch {
+            ranks: 3,
+            ..Launch::seed()
+        },
+        |_| true,
+    )
+    .unwrap();
+    assert!(
+        live.converged_within(Duration::from_secs(3)).is_some(),
+        "recreated"
+    );
+    assert_eq!(live.s.tree().dirs.len(), 3);
+    std::fs::write(root.join("rank_2/late.txt"), b"x").unwrap();
+    assert!(
+        live.converged_within(Duration::from_secs(2)).is_some(),
+        "and watched again"
+    );
+    live.h.stop();
 }
