@@ -2,7 +2,7 @@
 //! hook), the input thread, the watcher, and the event loop.
 
 use crate::job::JobContext;
-use crate::session::Session;
+use crate::session::{DiskChecks, Session};
 use crate::ui::run::{event_loop, forward_watch, spawn_input};
 use crate::ui::state::State;
 use crate::ui::theme::Theme;
@@ -58,7 +58,13 @@ pub fn start(
             ))
         }
     };
-    let mut state = State::new(Session::from_tree(fs, ctx, *tree), color);
+    // the screen never waits on a disk: shards the answer needs go to the verifier
+    let session = Session::from_tree(fs, ctx, *tree).with_disk_checks(DiskChecks::Deferred);
+    let mut state = State::new(session, color);
+    let wanted = state.session.take_wanted();
+    if !wanted.is_empty() {
+        handle.verify_now(wanted);
+    }
     state.verifying = verifying;
     state.mode = Some(mode);
     Ok((state, handle))

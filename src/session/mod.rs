@@ -55,6 +55,21 @@ const SIBLINGS_CHECKED: usize = 64;
 struct Fresh {
     verdicts: RefCell<crate::model::Verdicts>,
     searched: RefCell<std::collections::HashSet<(String, u64)>>,
+    /// Shards the answer needs that were not read (deferred checks).
+    wanted: RefCell<std::collections::BTreeSet<(String, String)>>,
+}
+
+/// How a session gets the content of shards its answer needs that have no verdict yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskChecks {
+    /// Read them at once (one-shot commands, the NDJSON stream): the answer is complete.
+    Now,
+    /// Never on the caller's thread: they are listed ([`Session::take_wanted`]) for the
+    /// verifier, and the answer says how many are still being checked (the TUI, which must
+    /// never wait on a disk).
+    Deferred,
+    /// Not at all: the model has no files behind it (in-memory trees in tests).
+    Never,
 }
 
 /// The answers for the current view.
@@ -62,6 +77,9 @@ pub struct Derived {
     pub real: Analysis,
     /// The simulated view and its analysis, when any edit is active.
     pub sim: Option<(SimView, Analysis)>,
+    /// Shards the answers need that are still being checked (deferred checks): until this is
+    /// 0, the safe pick and the data skip are provisional.
+    pub pending: usize,
 }
 
 impl Derived {
@@ -78,9 +96,11 @@ pub struct Session {
     /// While frozen, views show this copy; the live model keeps following the disk.
     frozen: Option<Tree>,
     overlay: Overlay,
-    /// Check shards the answer needs on the spot (off only for models with no files behind
-    /// them, such as in-memory trees in tests).
-    disk_checks: bool,
+    disk_checks: DiskChecks,
+    /// Shards the last computation needed without a verdict, and those already handed to the
+    /// verifier (by file version, so a changed file is asked for again).
+    wanted: Vec<(String, String)>,
+    requested: std::collections::HashSet<(String, String, FileId)>,
     derived: Option<Derived>,
     grid: Option<GridModel>,
     events: Vec<Event>,
@@ -101,7 +121,9 @@ impl Session {
             tree,
             frozen: None,
             overlay: Overlay::default(),
-            disk_checks: true,
+            disk_checks: DiskChecks::Now,
+            wanted: Vec::new(),
+            requested: Default::default(),
             derived: None,
             grid: None,
             events: Vec::new(),
@@ -110,9 +132,46 @@ impl Session {
 
     /// A session whose model has no files behind it (an in-memory tree): shards without a
     /// verdict stay unknown instead of being read.
-    pub fn without_disk_checks(mut self) -> Session {
-        self.disk_checks = false;
+    pub fn without_disk_checks(self) -> Session {
+        self.with_disk_checks(DiskChecks::Never)
+    }
+
+    pub fn with_disk_checks(mut self, how: DiskChecks) -> Session {
+        self.disk_checks = how;
         self
+    }
+
+    /// The shards the answer needs that are neither verified nor yet asked for (deferred
+    /// checks): hand them to the verifier at top priority.
+    pub fn take_wanted(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (dir, file) in std::mem::take(&mut self.wanted) {
+            let id = self
+                .tree
+                .dirs
+                .get(&dir)
+                .and_then(|d| d.listing.find(&file))
+                .and_then(|e| e.stat().ok())
+                .map(FileId::from);
+            if let Some(id) = id {
+                if self.requested.insert((dir.clone(), file.clone(), id)) {
+                    out.push((dir, file));
+                }
+            }
+        }
+        // forget requests for versions that have a verdict now or are gone
+        let tree = &self.tree;
+        self.requested.retain(|(d, f, id)| {
+            tree.raw_verdict(d, f).is_none()
+                && tree
+                    .dirs
+                    .get(d)
+                    .and_then(|n| n.listing.find(f))
+                    .and_then(|e| e.stat().ok())
+                    .map(FileId::from)
+                    == Some(*id)
+        });
+        out
     }
 
     pub fn ctx(&self) -> &JobContext {
@@ -287,6 +346,8 @@ impl Session {
             let a = self.analyze_one(&v.tree, &v.config, &v.run, &fresh);
             (v, a)
         });
+        self.wanted = fresh.wanted.borrow().iter().cloned().collect();
+        let pending = self.wanted.len();
         let checked: Vec<Verified> = fresh
             .verdicts
             .into_inner()
@@ -311,7 +372,7 @@ impl Session {
             }
             put_verdict(&mut self.tree, v, &mut self.events);
         }
-        Derived { real, sim }
+        Derived { real, sim, pending }
     }
 
     fn analyze_one(
@@ -340,6 +401,20 @@ impl Session {
         }
         if let Some(e) = fresh.verdicts.borrow().get(dir, file) {
             return Some(e.check.clone());
+        }
+        if self.disk_checks == DiskChecks::Deferred {
+            let present = tree
+                .dirs
+                .get(dir)
+                .and_then(|d| d.listing.find(file))
+                .is_some_and(|e| e.exists());
+            if present {
+                fresh
+                    .wanted
+                    .borrow_mut()
+                    .insert((dir.to_owned(), file.to_owned()));
+            }
+            return None;
         }
         let v = self.check_now(tree, dir, file)?;
         let c = v.check.clone();
@@ -404,7 +479,7 @@ impl Session {
 
     /// The cheap structure check of one shard of `tree`, as the verifier pool would do it.
     fn check_now(&self, tree: &Tree, dir: &str, file: &str) -> Option<Verified> {
-        if !self.disk_checks {
+        if self.disk_checks != DiskChecks::Now {
             return None;
         }
         let st = tree.dirs.get(dir)?.listing.find(file)?.stat().ok()?.clone();

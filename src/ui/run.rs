@@ -166,6 +166,11 @@ pub fn event_loop<B: Backend>(
             }
             dirty = true;
         }
+        // shards the answer on screen needs: the watcher's verifier checks them first
+        let wanted = s.session.take_wanted();
+        if let (false, Some(w)) = (wanted.is_empty(), watch) {
+            w.verify_now(wanted);
+        }
     }
     Ok(())
 }

@@ -24,6 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Verification priorities (lower first): what an answer on screen waits for, then the rest.
+const URGENT: u32 = 0;
+const BACKGROUND: u32 = 1;
+
 /// The longest reconcile interval accepted (a week): longer ones are a typo.
 pub const MAX_POLL_SECS: f64 = 7.0 * 86_400.0;
 
@@ -118,6 +122,8 @@ pub enum WatchMsg {
 enum Request {
     /// Reconcile everything now (the TUI asks when it is unfrozen).
     Resync,
+    /// Check these `(folder, file)` first: the answer on screen waits for them.
+    Verify(Vec<(String, String)>),
     Stop,
 }
 
@@ -134,6 +140,12 @@ impl WatchHandle {
     /// Ask for a full reconcile: every folder is listed again and differences come as deltas.
     pub fn resync(&self) {
         let _ = self.requests.send(Request::Resync);
+    }
+
+    /// Verify these shards before anything else (even with background verification off);
+    /// their verdicts come as deltas.
+    pub fn verify_now(&self, files: Vec<(String, String)>) {
+        let _ = self.requests.send(Request::Verify(files));
     }
 
     /// Stop and wait for the watcher thread (at most one folder listing: a rescan under way
@@ -285,6 +297,11 @@ impl Loop {
                 recv(ticker) -> _ => self.poll(),
                 recv(requests) -> r => match r {
                     Ok(Request::Resync) => self.reconcile("resync requested"),
+                    Ok(Request::Verify(files)) => {
+                        for (d, f) in files {
+                            self.submit_at(&d, &f, URGENT);
+                        }
+                    }
                     Ok(Request::Stop) | Err(_) => break,
                 },
             }
@@ -312,31 +329,41 @@ impl Loop {
             NoCache,
             notify::Config::default(),
         );
-        match made {
-            Ok(mut d) => match d.watch(&self.cfg.root, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    self.root_id = self.root_identity();
-                    // the root's parent too: a root deleted (or renamed away) and recreated is
-                    // seen at once, not only at the next poll (events for its siblings are
-                    // outside the root and ignored)
-                    if let Some(parent) = self.cfg.root.parent() {
-                        let _ = d.watch(parent, RecursiveMode::NonRecursive);
-                    }
-                    self.hints = Some(d);
-                    self.watched.clear();
-                    self.mode = Mode::Inotify {
-                        poll_secs: self.cfg.poll.as_secs_f64(),
-                    };
-                    // One non-recursive watch per folder: a recursive watch would walk every
-                    // file of a huge tree before returning.
-                    let dirs: Vec<String> = self.tree.dirs.keys().cloned().collect();
-                    for dir in dirs {
-                        self.watch_dir(&dir);
-                    }
-                }
-                Err(e) => self.fall_back_to_polling(&e),
-            },
+        let mut d = match made {
+            Ok(d) => d,
+            Err(e) => return self.fall_back_to_polling(&e),
+        };
+        // the root's parent too: a root deleted (or renamed away) and recreated is seen at
+        // once, not only at the next poll (events for its siblings are outside the root and
+        // ignored)
+        let parent_watched = self
+            .cfg
+            .root
+            .parent()
+            .is_some_and(|p| d.watch(p, RecursiveMode::NonRecursive).is_ok());
+        match d.watch(&self.cfg.root, RecursiveMode::NonRecursive) {
+            // the root vanished (deleted while starting, or between two saves): its parent's
+            // watch will see it come back, and it is watched then
+            Err(_) if parent_watched && self.root_identity().is_none() => {
+                self.root_id = None;
+                self.hints = Some(d);
+                self.watched.clear();
+            }
             Err(e) => self.fall_back_to_polling(&e),
+            Ok(()) => {
+                self.root_id = self.root_identity();
+                self.hints = Some(d);
+                self.watched.clear();
+                self.mode = Mode::Inotify {
+                    poll_secs: self.cfg.poll.as_secs_f64(),
+                };
+                // One non-recursive watch per folder: a recursive watch would walk every
+                // file of a huge tree before returning.
+                let dirs: Vec<String> = self.tree.dirs.keys().cloned().collect();
+                for dir in dirs {
+                    self.watch_dir(&dir);
+                }
+            }
         }
     }
 
@@ -624,14 +651,18 @@ impl Loop {
             return self.rescan_root();
         }
         let node = rescan_dir(&*self.cfg.fs, &path, self.tree.dirs.get(dir));
-        // the folder's own entry in the root listing (its times moved with the change)
+        self.refresh_root_entry(dir);
+        self.replace_dir(dir, Some(node));
+    }
+
+    /// The folder's own entry in the root listing: its times move with every change inside.
+    fn refresh_root_entry(&mut self, dir: &str) {
         if let Some(e) = crate::scan::root_entry(&*self.cfg.fs, &self.cfg.root, dir) {
             if self.tree.root_entry(dir) != Some(&e) {
                 self.tree.apply(Delta::RootEntry(e.clone()));
                 self.batch.push(Delta::RootEntry(e));
             }
         }
-        self.replace_dir(dir, Some(node));
     }
 
     /// Apply a folder's new listing, push it, and send changed shards to the verifier.
@@ -665,6 +696,7 @@ impl Loop {
                 &self.cfg.root.join(dir),
                 self.tree.dirs.get(dir),
             );
+            self.refresh_root_entry(dir);
             self.replace_dir(dir, Some(again));
         }
     }
@@ -713,9 +745,12 @@ impl Loop {
     }
 
     fn submit(&mut self, dir: &str, name: &str) {
-        if !self.cfg.verify {
-            return;
+        if self.cfg.verify {
+            self.submit_at(dir, name, BACKGROUND);
         }
+    }
+
+    fn submit_at(&mut self, dir: &str, name: &str, priority: u32) {
         let Some(st) = self
             .tree
             .dirs
@@ -732,7 +767,7 @@ impl Loop {
             stat: st,
             deep: false,
             expected_sha256: None,
-            priority: 0,
+            priority,
         });
     }
 }

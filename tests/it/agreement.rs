@@ -170,6 +170,28 @@ impl Write for UntilResolution {
     }
 }
 
+/// Run the TUI's loop steps until the answer on screen needs no more checks: the screen never
+/// reads a shard itself; it asks the watcher's verifier and shows "checking…" meanwhile.
+pub fn settle(state: &mut ckptscope::ui::state::State, handle: &ckptscope::watch::WatchHandle) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        state.refresh();
+        if state.derived().pending == 0 {
+            return;
+        }
+        let wanted = state.session.take_wanted();
+        if !wanted.is_empty() {
+            handle.verify_now(wanted);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let msg = handle
+            .events
+            .recv_timeout(left)
+            .expect("the verifier answers");
+        state.session.absorb(msg).unwrap();
+    }
+}
+
 /// The parts every view must agree on.
 fn parts(v: &Value) -> Value {
     serde_json::json!({
@@ -269,7 +291,8 @@ fn agree(tree: &str, c: &Ctx) {
     let watched = stream.resolution.expect("a resolution event");
 
     let (ctx, cfg) = watch_setup(&wa, &fs, &env).unwrap();
-    let (state, handle) = tui_start(ctx, cfg, false).unwrap();
+    let (mut state, handle) = tui_start(ctx, cfg, false).unwrap();
+    settle(&mut state, &handle);
     let shown = serde_json::to_value(Resolution::new(&state.derived().real)).unwrap();
     if c.mounts.is_some() {
         assert!(

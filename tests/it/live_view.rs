@@ -274,3 +274,45 @@ fn a_busy_watcher_never_stalls_the_screen() {
         "every key was handled (4 ranks: the cursor stops at the last)"
     );
 }
+
+/// The screen never reads a shard: on start, the shards the answer needs are handed to the
+/// watcher's verifier and the panel says they are being checked; the answer follows.
+#[test]
+fn the_tui_starts_without_reading_shards_and_says_what_it_is_checking() {
+    let ft = common::fixture_tree("tree-seed-run1");
+    let fs = Arc::new(ckptscope::fsys::FaultyFs::default());
+    let Some(Command::Watch(wa)) =
+        Cli::parse_from(["ckptscope", "watch", &ft.root.to_string_lossy()]).command
+    else {
+        unreachable!()
+    };
+    let env = Environment::with(&[], ft.tmp.path());
+    let (ctx, cfg) = watch_setup(&wa, &(fs as Arc<dyn Fs>), &env).unwrap();
+    let (mut state, handle) = tui_start(ctx, cfg, false).unwrap();
+    assert!(state.derived().pending > 0);
+    assert!(
+        state.session.tree().verdicts.is_empty(),
+        "nothing was read on the UI thread"
+    );
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    let theme = ckptscope::ui::theme::Theme {
+        color: false,
+        light: false,
+    };
+    term.draw(|f| ckptscope::ui::render::draw(f, &state, &theme))
+        .unwrap();
+    let screen = term.backend().to_string();
+    assert!(screen.contains("checking"), "{screen}");
+    crate::agreement::settle(&mut state, &handle);
+    assert_eq!(state.derived().pending, 0);
+    let a = &state.derived().real;
+    assert_eq!(
+        a.safe
+            .outcome
+            .pick
+            .as_ref()
+            .map(|p| p.config.resume_training.as_str()),
+        Some("llama3_1_8b_rank_0-20_2.ckpt")
+    );
+    handle.stop();
+}

@@ -53,6 +53,16 @@ fn skip(a: &Analysis) -> String {
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let real = &s.derived().real;
     let mut lines = Vec::new();
+    let pending = s.derived().pending;
+    if pending > 0 {
+        // the names decide MindFormers' pick; the safe pick and the data skip wait for content
+        lines.push(Line::styled(
+            format!(
+                "checking {pending} shard(s) the answer needs… (safe pick and data skip follow)"
+            ),
+            t.alert(),
+        ));
+    }
     match &s.derived().sim {
         None => {
             lines.push(Line::raw(format!("MindFormers: {}", mf(real))));
