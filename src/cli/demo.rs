@@ -60,10 +60,13 @@ pub fn demo_cmd(
         Ok(s) => s,
         Err(e) => return fail(err, &e.to_string()),
     };
-    if !(a.speed.is_finite() && a.speed > 0.0) {
+    if !(a.speed.is_finite() && (0.001..=1e6).contains(&a.speed)) {
         return fail(
             err,
-            &format!("--speed {}: expected a positive number", a.speed),
+            &format!(
+                "--speed {}: expected a number from 0.001 (slower) to 1000000 (faster)",
+                a.speed
+            ),
         );
     }
     let (dir, guard) = match folder(a) {
@@ -137,7 +140,7 @@ fn headless_run(
         let text = if a.ndjson {
             json!({"ts": ts(), "kind": "narration", "text": line.trim()}).to_string()
         } else {
-            line.to_owned()
+            crate::report::terminal::safe_text(line)
         };
         let _ = writeln!(out, "{text}");
         let _ = out.flush();

@@ -55,7 +55,7 @@ pub fn grid_cmd(
         g.ranks.len(),
         g.columns.len()
     );
-    let text = crate::grid::text::render(g, &title);
+    let text = crate::report::terminal::safe_text(&crate::grid::text::render(g, &title));
     if let Err(e) = out.write_all(text.as_bytes()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return fail(err, &format!("cannot write the grid: {e}"));

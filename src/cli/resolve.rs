@@ -50,7 +50,7 @@ pub(crate) fn report(
             Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
         }
     } else {
-        crate::report::text::render(analysis)
+        crate::report::terminal::safe_text(&crate::report::text::render(analysis))
     };
     let any_error = analysis
         .mindformers

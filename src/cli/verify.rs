@@ -223,7 +223,7 @@ pub fn verify_cmd(
             Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
         }
     } else {
-        human(&shards, &folders, &manifest)
+        crate::report::terminal::safe_text(&human(&shards, &folders, &manifest))
     };
     if out.write_all(text.as_bytes()).is_err() {
         return 2;

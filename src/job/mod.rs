@@ -23,6 +23,10 @@ use crate::resolve::context::RunSettings;
 use crate::resolve::yaml;
 use std::path::{Path, PathBuf};
 
+/// The largest world size accepted: every rank gets a line in the answer and a row in the
+/// grid, so this bound keeps memory proportional to a real job (about 100 MB at the bound).
+pub const MAX_WORLD_SIZE: u64 = 1 << 20;
+
 /// A YAML larger than this is not a MindFormers config (and is not read into memory).
 pub const CONFIG_LIMIT: u64 = 16 << 20;
 
@@ -270,12 +274,22 @@ fn env_facts(fs: &dyn Fs, env: &Environment, flags: &JobFlags) -> Result<EnvFact
         })?),
         (None, None) => None,
     };
-    if world_size == Some(0) {
-        return Err(bad(
-            "--world-size / RANK_SIZE",
-            "0",
-            "a job has at least one rank",
-        ));
+    match world_size {
+        Some(0) => {
+            return Err(bad(
+                "--world-size / RANK_SIZE",
+                "0",
+                "a job has at least one rank",
+            ))
+        }
+        Some(w) if w > MAX_WORLD_SIZE => {
+            return Err(bad(
+                "--world-size / RANK_SIZE",
+                &w.to_string(),
+                &format!("at most {MAX_WORLD_SIZE} ranks (more than any training job runs); give the job's real world size"),
+            ))
+        }
+        _ => {}
     }
     let device_num_per_node = match (flags.device_num_per_node, env.get("DEVICE_NUM_PER_NODE")) {
         (Some(d), _) => d,

@@ -28,9 +28,20 @@ pub fn safe(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A multi-line text with every dangerous character of every line escaped (line breaks
+/// kept): the last guard of each human-readable output.
+pub fn safe_text(s: &str) -> String {
+    s.split('\n').map(safe).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::safe;
+    use super::{safe, safe_text};
+
+    #[test]
+    fn text_keeps_its_lines() {
+        assert_eq!(safe_text("a\nb\rc\n"), "a\nb\\x0dc\n");
+    }
 
     #[test]
     fn controls_are_escaped_and_clean_text_is_borrowed() {

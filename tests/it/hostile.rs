@@ -375,3 +375,70 @@ fn hostile_manifests_are_ignored_with_a_reason() {
     );
     assert!(out.contains(".ckpt.sha256: a CharDevice"), "{out}");
 }
+
+/// No control byte outside line breaks (C0, DEL, C1).
+fn clean(out: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(out);
+    for (i, c) in text.chars().enumerate() {
+        if c != '\n' && (c.is_control()) {
+            return Err(format!("control character U+{:04X} at char {i}", c as u32));
+        }
+    }
+    Ok(())
+}
+
+/// Item 11: names and `meta.json` content with control sequences (OSC 52 clipboard, OSC 0
+/// title, a carriage return forging an "ok" line) are escaped in every text output.
+#[test]
+fn control_bytes_from_the_tree_never_reach_the_terminal() {
+    let (_tmp, root) = seed();
+    let r0 = root.join("rank_0");
+    std::fs::write(
+        r0.join("evil\r\x1b]52;c;aGk=\x07rank 0      ok      x.ckpt"),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(r0.join("title\x1b]0;pwned\x07\u{9b}31m.safetensors"), b"x").unwrap();
+    std::fs::remove_file(r0.join("meta.json")).unwrap();
+    std::fs::write(
+        r0.join("meta.json"),
+        "{\"last_epoch\": 20, \"last_step\": 2, \"last_ckpt_file\": \"\\u001b]0;x\\u0007llama3_1_8b_rank_0-20_2.ckpt\"}",
+    )
+    .unwrap();
+    let r = root.to_str().unwrap();
+    for args in [
+        vec!["resolve", r],
+        vec![r],
+        vec!["verify", r],
+        vec!["grid", r],
+    ] {
+        let o = bin(&args);
+        clean(&o.stdout).unwrap_or_else(|e| panic!("{args:?} stdout: {e}"));
+        clean(&o.stderr).unwrap_or_else(|e| panic!("{args:?} stderr: {e}"));
+    }
+    let o = bin(&["verify", r]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("evil\\x0d\\x1b]52;c;aGk=\\x07rank 0"),
+        "{text}"
+    );
+    // text `watch`: the snapshot and the first events
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["watch", r, "--no-verify"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::fs::write(r0.join("late\x1b[2J.ckpt"), b"x").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    child.kill().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("late\\x1b[2J.ckpt"), "{text}");
+    assert!(text.starts_with("watching "), "{text}");
+    assert!(
+        !text.contains("Inotify {"),
+        "item 14: human words, not debug output: {text}"
+    );
+    clean(&o.stdout).unwrap();
+}
