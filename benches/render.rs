@@ -29,7 +29,7 @@ fn tree(ranks: u64, steps: u64) -> Tree {
     };
     let entry = |name: String, kind, t| Entry {
         name,
-        non_utf8: false,
+        raw: None,
         lstat: Ok(stat(kind, t)),
         target: None,
     };

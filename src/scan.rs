@@ -32,13 +32,13 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
         dirs: BTreeMap::new(),
         verdicts: Default::default(),
     };
-    let names: Vec<String> = tree
+    let names: Vec<(String, std::ffi::OsString)> = tree
         .root_listing()
         .map(|l| {
             l.entries()
                 .iter()
                 .filter(|e| e.name.starts_with("rank_") && e.is_dir())
-                .map(|e| e.name.clone())
+                .map(|e| (e.name.clone(), e.os_name().to_owned()))
                 .collect()
         })
         .unwrap_or_default();
@@ -62,7 +62,12 @@ pub fn scan_root(fs: &dyn Fs, path: &Path) -> RootState {
 }
 
 /// Scan the named sub-folders of `root` in parallel.
-pub fn scan_dirs(fs: &dyn Fs, root: &Path, names: &[String]) -> Vec<(String, DirNode)> {
+/// `names` are `(name as shown, name as on disk)`.
+pub fn scan_dirs(
+    fs: &dyn Fs,
+    root: &Path,
+    names: &[(String, std::ffi::OsString)],
+) -> Vec<(String, DirNode)> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -75,8 +80,10 @@ pub fn scan_dirs(fs: &dyn Fs, root: &Path, names: &[String]) -> Vec<(String, Dir
                 let mut local = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(name) = names.get(i) else { break };
-                    let dir = root.join(name);
+                    let Some((name, os)) = names.get(i) else {
+                        break;
+                    };
+                    let dir = root.join(os);
                     local.push((name.clone(), scan_dir(fs, &dir)));
                 }
                 out.lock().unwrap_or_else(|p| p.into_inner()).extend(local);
@@ -131,12 +138,7 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
 fn probe(fs: &dyn Fs, dir: &Path, name: &str) -> Option<Entry> {
     let p = dir.join(name);
     let lstat = fs.stat(&p).ok()?;
-    Some(Entry {
-        name: name.to_owned(),
-        non_utf8: false,
-        lstat: Ok(lstat),
-        target: None,
-    })
+    Some(Entry::named(std::ffi::OsStr::new(name), Ok(lstat), None))
 }
 
 fn list(fs: &dyn Fs, dir: &Path) -> Listing {
@@ -148,7 +150,7 @@ fn list(fs: &dyn Fs, dir: &Path) -> Listing {
 
 /// The root's entry `name` as a fresh listing would show it (one `lstat`, and a `stat` when
 /// it is a symlink), or `None` when it is gone.
-pub fn root_entry(fs: &dyn Fs, root: &Path, name: &str) -> Option<Entry> {
+pub fn root_entry(fs: &dyn Fs, root: &Path, name: &std::ffi::OsStr) -> Option<Entry> {
     let lstat = fs.lstat(&root.join(name)).ok()?;
     Some(entry(
         fs,
@@ -161,8 +163,6 @@ pub fn root_entry(fs: &dyn Fs, root: &Path, name: &str) -> Option<Entry> {
 }
 
 fn entry(fs: &dyn Fs, dir: &Path, raw: RawEntry) -> Entry {
-    let non_utf8 = raw.name.to_str().is_none();
-    let name = raw.name.to_string_lossy().into_owned();
     let lstat = raw.lstat.map_err(|e| OsErr::from_io(&e));
     let target = match &lstat {
         Ok(st) if st.kind == FileKind::Symlink => {
@@ -171,10 +171,5 @@ fn entry(fs: &dyn Fs, dir: &Path, raw: RawEntry) -> Entry {
         }
         _ => None,
     };
-    Entry {
-        name,
-        non_utf8,
-        lstat,
-        target,
-    }
+    Entry::named(&raw.name, lstat, target)
 }

@@ -49,12 +49,21 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let os_name = path
         .file_name()
-        .map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned());
+        .unwrap_or(std::ffi::OsStr::new("."))
+        .to_owned();
+    let name = crate::model::Entry::named(&os_name, Err(crate::model::OsErr::errno(2)), None).name;
+    // the one folder as the root's only entry: paths are built from its bytes as listed
+    let as_root = |os: &std::ffi::OsStr, at: &Path| {
+        let st = fs.stat(at).map_err(|e| crate::model::OsErr::from_io(&e));
+        RootState::Dir(Listing::Entries(vec![crate::model::Entry::named(
+            os, st, None,
+        )]))
+    };
     let mut tree = Tree {
         root: parent.to_string_lossy().into_owned(),
-        state: state.clone(),
+        state: as_root(&os_name, path),
         dirs: Default::default(),
         verdicts: Default::default(),
     };
@@ -66,18 +75,23 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
     let only: Vec<_> = listing
         .entries()
         .iter()
-        .filter(|e| e.name == name)
+        .filter(|e| e.os_name() == os_name)
         .cloned()
         .collect();
-    let dir = parent
-        .file_name()
-        .map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned());
+    let dir = parent.file_name().map_or_else(
+        || ".".into(),
+        |n| crate::model::Entry::named(n, Err(crate::model::OsErr::errno(2)), None).name,
+    );
     let grand = parent
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
     tree.root = grand.to_string_lossy().into_owned();
+    tree.state = as_root(
+        parent.file_name().unwrap_or(std::ffi::OsStr::new(".")),
+        parent,
+    );
     tree.dirs.insert(
         dir,
         DirNode {

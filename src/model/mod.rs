@@ -100,9 +100,11 @@ impl OsErr {
 /// One directory entry in `readdir` order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
-    /// The name, lossily decoded when it is not UTF-8 (see `non_utf8`).
+    /// The name; a name that is not UTF-8 has its invalid bytes written `\xNN` (see `raw`).
     pub name: String,
-    pub non_utf8: bool,
+    /// The name's bytes when they are not UTF-8: every path to the file is built from them.
+    #[serde(skip)]
+    pub raw: Option<std::ffi::OsString>,
     /// `lstat` of the entry (a race can make it fail: the file vanished after listing).
     pub lstat: Result<Stat, OsErr>,
     /// `stat` through the link, only for symlinks.
@@ -110,6 +112,36 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry for a name as listed: UTF-8 names as they are, others escaped with `raw`
+    /// kept.
+    pub fn named(
+        name: &std::ffi::OsStr,
+        lstat: Result<Stat, OsErr>,
+        target: Option<Result<Stat, OsErr>>,
+    ) -> Entry {
+        let (name, raw) = match name.to_str() {
+            Some(s) => (s.to_owned(), None),
+            None => (escape_bytes(name), Some(name.to_owned())),
+        };
+        Entry {
+            name,
+            raw,
+            lstat,
+            target,
+        }
+    }
+
+    pub fn non_utf8(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// The name as the filesystem knows it.
+    pub fn os_name(&self) -> &std::ffi::OsStr {
+        self.raw
+            .as_deref()
+            .unwrap_or_else(|| std::ffi::OsStr::new(&self.name))
+    }
+
     /// `stat` following symlinks (what `os.path.exists`, `isdir` and `getmtime` see).
     pub fn stat(&self) -> Result<&Stat, &OsErr> {
         match (&self.target, &self.lstat) {
@@ -129,6 +161,20 @@ impl Entry {
     pub fn is_file(&self) -> bool {
         matches!(self.stat(), Ok(s) if s.kind == FileKind::File)
     }
+}
+
+/// A name that is not UTF-8, with each invalid byte written `\xNN` (valid parts as they are):
+/// readable, and different for different byte strings.
+pub fn escape_bytes(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// The result of listing a directory.
@@ -256,6 +302,31 @@ impl Tree {
                 .filter(|e| e.name.starts_with("rank_"))
                 .count()
         })
+    }
+
+    /// The path of folder `dir` (and of `file` in it) under `base`, built from the names'
+    /// bytes as listed (a name that is not UTF-8 is shown escaped but read as it is).
+    pub fn path_of(
+        &self,
+        base: &std::path::Path,
+        dir: &str,
+        file: Option<&str>,
+    ) -> std::path::PathBuf {
+        let d = self
+            .root_entry(dir)
+            .map_or_else(|| std::ffi::OsStr::new(dir), Entry::os_name);
+        let p = base.join(d);
+        match file {
+            None => p,
+            Some(f) => {
+                let listed = self.dirs.get(dir).and_then(|n| {
+                    n.listing
+                        .find(f)
+                        .or_else(|| n.probed.iter().find(|e| e.name == f))
+                });
+                p.join(listed.map_or_else(|| std::ffi::OsStr::new(f), Entry::os_name))
+            }
+        }
     }
 
     /// The root entry called `name` (e.g. `rank_3`).

@@ -48,8 +48,8 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
     };
     let d = &f.tree.root;
     for e in listing.entries() {
-        if e.non_utf8 {
-            out.push(w("non_utf8_name", format!("{d}/{}: the name is not valid UTF-8; ckptscope shows it with replacement characters and cannot match it exactly", e.name)));
+        if e.non_utf8() {
+            out.push(w("non_utf8_name", format!("{d}/{}: the name is not valid UTF-8 (shown with \\xNN for its invalid bytes); MindFormers' name patterns treat those bytes as Python does with surrogate escapes — rename it", e.name)));
         }
         if e.name.starts_with("rank_") && (rank_dir_number(&e.name).is_none() || !e.is_dir()) {
             out.push(w("stray_rank_entry", format!("{d}/{}: counts towards MindFormers' rank-folder count N although it is not a rank folder; move it out of the checkpoint folder", e.name)));
@@ -85,7 +85,7 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
         let entries = node.listing.entries();
         let (mut mine, mut theirs) = (0, 0);
         for e in entries {
-            if e.non_utf8 {
+            if e.non_utf8() {
                 out.push(w(
                     "non_utf8_name",
                     format!("{dir}/{}: the name is not valid UTF-8", e.name),

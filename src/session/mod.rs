@@ -43,7 +43,6 @@ use crate::verify::verdict::{check_file, CheckOptions};
 use crate::watch::{WatchError, WatchMsg};
 use events::Event;
 use std::cell::RefCell;
-use std::path::Path;
 use std::sync::Arc;
 
 /// At most this many other files of a run are checked when a file lacks tail entries.
@@ -483,7 +482,7 @@ impl Session {
             return None;
         }
         let st = tree.dirs.get(dir)?.listing.find(file)?.stat().ok()?.clone();
-        let path = self.ctx.canonical.join(dir).join(file);
+        let path = tree.path_of(&self.ctx.canonical, dir, Some(file));
         let check = check_file(&*self.fs, &path, &st, &CheckOptions::default());
         Some(Verified {
             dir: dir.to_owned(),
@@ -532,7 +531,7 @@ impl Session {
 
     /// Where the shards of folder `dir` are on disk.
     pub fn path_of(&self, dir: &str, file: &str) -> std::path::PathBuf {
-        Path::new(&self.ctx.canonical).join(dir).join(file)
+        self.tree.path_of(&self.ctx.canonical, dir, Some(file))
     }
 }
 

@@ -89,7 +89,7 @@ pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
     };
     sums(root, &mut m);
     for (name, node) in &tree.dirs {
-        let d = root.join(name);
+        let d = tree.path_of(root, name, None);
         if node.listing.find("SHA256SUMS").is_some() {
             sums(&d, &mut m);
         }
@@ -97,7 +97,7 @@ pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
             let Some(target) = e.name.strip_suffix(".sha256") else {
                 continue;
             };
-            if let Some(text) = read(&d.join(&e.name), &mut m) {
+            if let Some(text) = read(&d.join(e.os_name()), &mut m) {
                 if let Some((hex, _)) = parse_sums(&text).into_iter().next() {
                     m.expected.insert(d.join(target), hex);
                 }

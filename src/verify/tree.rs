@@ -58,7 +58,7 @@ pub fn verify_tree(
             if !classify(&e.name).is_weights() {
                 continue;
             }
-            let path = root.join(dir).join(&e.name);
+            let path = tree.path_of(root, dir, Some(&e.name));
             match e.stat() {
                 Err(err) => out.push(report(
                     dir,

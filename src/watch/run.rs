@@ -387,7 +387,7 @@ impl Loop {
             .cfg
             .watch_limit
             .is_some_and(|l| self.watched.len() + 2 > l);
-        let path = self.cfg.root.join(dir);
+        let path = self.tree.path_of(&self.cfg.root, dir, None);
         let Some(h) = self.hints.as_mut() else { return };
         let r = if over {
             Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))
@@ -413,7 +413,7 @@ impl Loop {
     fn unwatch_dir(&mut self, dir: &str) {
         if self.watched.remove(dir).is_some() {
             if let Some(h) = self.hints.as_mut() {
-                let _ = h.unwatch(self.cfg.root.join(dir));
+                let _ = h.unwatch(self.tree.path_of(&self.cfg.root, dir, None));
             }
         }
     }
@@ -540,7 +540,11 @@ impl Loop {
             .dirs
             .iter()
             .filter(|(name, node)| {
-                let now = self.cfg.fs.stat(&self.cfg.root.join(name)).ok();
+                let now = self
+                    .cfg
+                    .fs
+                    .stat(&self.tree.path_of(&self.cfg.root, name, None))
+                    .ok();
                 let was = node.stat.as_ref();
                 now.as_ref().map(|s| (s.mtime_ns(), identity(s)))
                     != was.map(|s| (s.mtime_ns(), identity(s)))
@@ -609,7 +613,7 @@ impl Loop {
             if self.stopping() {
                 return;
             }
-            let node = scan_dir(&*self.cfg.fs, &self.cfg.root.join(new));
+            let node = scan_dir(&*self.cfg.fs, &self.tree.path_of(&self.cfg.root, new, None));
             self.replace_dir(new, Some(node));
         }
         // a folder deleted and recreated under the same name between two looks: relist it
@@ -641,7 +645,7 @@ impl Loop {
     }
 
     fn rescan_dir(&mut self, dir: &str) {
-        let path = self.cfg.root.join(dir);
+        let path = self.tree.path_of(&self.cfg.root, dir, None);
         if !self
             .cfg
             .fs
@@ -657,7 +661,11 @@ impl Loop {
 
     /// The folder's own entry in the root listing: its times move with every change inside.
     fn refresh_root_entry(&mut self, dir: &str) {
-        if let Some(e) = crate::scan::root_entry(&*self.cfg.fs, &self.cfg.root, dir) {
+        let os = self
+            .tree
+            .root_entry(dir)
+            .map_or_else(|| std::ffi::OsString::from(dir), |e| e.os_name().to_owned());
+        if let Some(e) = crate::scan::root_entry(&*self.cfg.fs, &self.cfg.root, &os) {
             if self.tree.root_entry(dir) != Some(&e) {
                 self.tree.apply(Delta::RootEntry(e.clone()));
                 self.batch.push(Delta::RootEntry(e));
@@ -693,7 +701,7 @@ impl Loop {
             // files created between the listing and the new watch produced no event: list again
             let again = rescan_dir(
                 &*self.cfg.fs,
-                &self.cfg.root.join(dir),
+                &self.tree.path_of(&self.cfg.root, dir, None),
                 self.tree.dirs.get(dir),
             );
             self.refresh_root_entry(dir);
@@ -763,7 +771,7 @@ impl Loop {
         self.pool.submit(Job {
             dir: dir.into(),
             name: name.into(),
-            path: self.cfg.root.join(dir).join(name),
+            path: self.tree.path_of(&self.cfg.root, dir, Some(name)),
             stat: st,
             deep: false,
             expected_sha256: None,

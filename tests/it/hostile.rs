@@ -442,3 +442,53 @@ fn control_bytes_from_the_tree_never_reach_the_terminal() {
     );
     clean(&o.stdout).unwrap();
 }
+
+/// Item 12: names that are not UTF-8 are read by their bytes and shown escaped: a shard with
+/// such a name gets its real verdict, and a rank folder with such a name is listed (not
+/// "cannot list the folder … run as the training user").
+#[test]
+fn names_that_are_not_utf8_are_read_by_their_bytes() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let (_tmp, root) = seed();
+    let good = root.join("rank_0/llama3_1_8b_rank_0-20_2.ckpt");
+    let odd_file = root
+        .join("rank_0")
+        .join(OsStr::from_bytes(b"weights-\xff.ckpt"));
+    std::fs::copy(&good, &odd_file).unwrap();
+    let odd_dir = root.join(OsStr::from_bytes(b"rank_\xfe"));
+    std::fs::create_dir(&odd_dir).unwrap();
+    std::fs::copy(&good, odd_dir.join("x.ckpt")).unwrap();
+    let o = bin(&["verify", root.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("weights-\\xff.ckpt") && l.contains(" ok ")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("rank_\\xfe") && l.contains("x.ckpt")),
+        "{out}"
+    );
+    assert!(!out.contains("No such file"), "{out}");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .arg("verify")
+        .arg(&odd_file)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("weights-\\xff.ckpt") && out.contains(" ok "),
+        "{out}"
+    );
+    let o = bin(&["resolve", root.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert!(!e.contains("cannot list the folder"), "{e}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("rank_\\xfe"),
+        "the stray entry is named: {text}"
+    );
+}

@@ -348,7 +348,7 @@ pub fn mem_tree(
     };
     let entry = |name: &str, kind, t| Entry {
         name: name.into(),
-        non_utf8: false,
+        raw: None,
         lstat: Ok(stat(kind, 1, t)),
         target: None,
     };
