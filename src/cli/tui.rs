@@ -90,6 +90,12 @@ pub fn run(
     };
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_input(tx.clone());
+    // killed (SIGTERM, SIGHUP, or SIGINT from outside: in raw mode Ctrl-c is a key): quit
+    // through the loop, so the terminal is restored and temporary files are removed
+    let on_signal = tx.clone();
+    let _ = ctrlc::set_handler(move || {
+        let _ = on_signal.send(crate::ui::run::Msg::Signal);
+    });
     if let Some(c) = captions {
         let tx = tx.clone();
         std::thread::spawn(move || {

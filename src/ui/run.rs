@@ -32,6 +32,8 @@ pub enum Msg {
     Caption(String),
     Resize,
     Watch(WatchMsg),
+    /// SIGINT, SIGTERM or SIGHUP: leave as on `q`, restoring the terminal.
+    Signal,
 }
 
 /// Apply a key: prompts take text; everything else goes through the keymap.
@@ -147,6 +149,7 @@ pub fn event_loop<B: Backend>(
                     s.caption = Some(c);
                 }
                 Msg::Watch(m) => on_watch(s, m, &mut pending),
+                Msg::Signal => s.quit = true,
             }
             dirty = true;
         }

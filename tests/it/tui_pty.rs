@@ -176,3 +176,75 @@ fn live_changes_show_up_within_the_poll_period() {
     t.keys("q");
     let _ = t.child.wait();
 }
+
+fn signal(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Killed by SIGTERM, SIGINT or SIGHUP, the TUI leaves the terminal as it found it.
+#[test]
+fn a_signal_restores_the_terminal() {
+    for sig in ["TERM", "INT", "HUP"] {
+        let tmp = tempfile::tempdir().unwrap();
+        common::copy_fixture("tree-seed-run1", tmp.path());
+        let root = tmp.path().join("checkpoint");
+        let t = Tui::start(&[root.to_str().unwrap()]);
+        t.wait_for(&["MindFormers: 20_2"], Duration::from_secs(20));
+        assert!(t.parser.lock().unwrap().screen().alternate_screen());
+        signal(t.child.process_id().unwrap(), sig);
+        let mut child = t.child;
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "SIG{sig}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let p = t.parser.lock().unwrap();
+        assert!(
+            !p.screen().alternate_screen(),
+            "SIG{sig}: left the alternate screen"
+        );
+        assert!(
+            !p.screen().hide_cursor(),
+            "SIG{sig}: the cursor is visible again"
+        );
+    }
+}
+
+/// `demo --no-tui` killed by SIGTERM removes its temporary folder.
+#[test]
+fn a_killed_headless_demo_removes_its_folder() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["demo", "--no-tui"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    let dir = loop {
+        let l = lines.next().expect("output").unwrap();
+        if let Some(p) = l.strip_prefix("writing into ") {
+            break std::path::PathBuf::from(p);
+        }
+    };
+    // wait for the first save, so the folder has files in it
+    for l in lines.by_ref() {
+        if l.unwrap().contains("saved") {
+            break;
+        }
+    }
+    let folder = dir.parent().unwrap().to_path_buf();
+    assert!(folder.exists());
+    signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(!folder.exists(), "{} left behind", folder.display());
+}
