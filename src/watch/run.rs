@@ -61,6 +61,9 @@ pub struct WatchConfig {
     /// Test seam: behave as if the OS allowed only this many inotify watches (the real limit
     /// is a machine-wide sysctl that tests must not change).
     pub watch_limit: Option<usize>,
+    /// Test seam: folders whose watch fails with "permission denied" (as a non-root user's
+    /// unreadable folder does; root can watch anything).
+    pub unwatchable: Vec<String>,
 }
 
 impl WatchConfig {
@@ -100,6 +103,7 @@ impl WatchConfig {
             verify: true,
             fs,
             watch_limit: None,
+            unwatchable: Vec::new(),
         })
     }
 }
@@ -389,8 +393,11 @@ impl Loop {
             .is_some_and(|l| self.watched.len() + 2 > l);
         let path = self.tree.path_of(&self.cfg.root, dir, None);
         let Some(h) = self.hints.as_mut() else { return };
+        let denied = self.cfg.unwatchable.iter().any(|d| d == dir);
         let r = if over {
             Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch))
+        } else if denied {
+            Err(notify::Error::io(std::io::Error::from_raw_os_error(13)))
         } else {
             let _ = h.unwatch(&path);
             h.watch(&path, RecursiveMode::NonRecursive)

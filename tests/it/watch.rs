@@ -446,3 +446,67 @@ fn a_root_deleted_then_recreated_later_is_seen_without_the_poll() {
     );
     live.h.stop();
 }
+
+/// Item 16: a rank folder that cannot be watched (through the seam: permission denied) leaves
+/// inotify on for every other folder; that one folder is covered by the poll.
+#[test]
+fn one_unwatchable_folder_does_not_turn_inotify_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(&root, &Launch::seed(), |_| true).unwrap();
+    let mut live = Live::start_with(&root, Duration::from_secs(2), false, |c| {
+        c.unwatchable = vec!["rank_1".into()]
+    });
+    assert!(matches!(live.mode, Mode::Inotify { .. }), "{:?}", live.mode);
+    std::fs::write(root.join("rank_0/a.txt"), b"x").unwrap();
+    let t = live.converged_within(Duration::from_secs(1));
+    assert!(t.is_some(), "a watched folder is followed by events");
+    std::fs::write(root.join("rank_1/b.txt"), b"x").unwrap();
+    assert!(
+        live.converged_within(Duration::from_secs(3)).is_some(),
+        "the unwatchable folder is caught by the 2 s poll"
+    );
+    assert!(live.modes.is_empty(), "no fallback: {:?}", live.modes);
+    live.h.stop();
+}
+
+/// Item 15: churn — 40 ranks saving as fast as they can (5,000 saves: `.tmp` writes, renames,
+/// chmods, rotations, meta.json replacements; one rank folder deleted and recreated) while
+/// watched with inotify and an hourly poll: within one second of the writer stopping, the
+/// model equals a fresh scan. Queue overflows, if any, are recovered by rescans, not the poll.
+#[test]
+fn churn_converges_within_a_second_without_the_poll() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    std::fs::create_dir(&root).unwrap();
+    let mut live = Live::start(&root, Duration::from_secs(3600), false);
+    let writer_root = root.clone();
+    let w = std::thread::spawn(move || {
+        let launch = Launch {
+            ranks: 40,
+            save_steps: 2,
+            steps: 250,
+            ..Launch::seed()
+        };
+        let mut saves = 0;
+        run(&writer_root, &launch, |_| {
+            saves += 1;
+            if saves == 60 {
+                std::fs::remove_dir_all(writer_root.join("rank_7")).unwrap();
+            }
+            true
+        })
+        .unwrap();
+        saves * 40
+    });
+    while !w.is_finished() {
+        live.pump(Duration::from_millis(20));
+    }
+    let saves = w.join().unwrap();
+    assert!(saves >= 5000, "{saves} saves");
+    assert!(
+        live.converged_within(Duration::from_secs(1)).is_some(),
+        "not converged within 1 s of the writer stopping"
+    );
+    live.h.stop();
+}
