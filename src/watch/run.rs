@@ -90,9 +90,12 @@ impl WatchConfig {
         };
         let secs = poll.unwrap_or(if poll_only.is_some() { 10.0 } else { 30.0 });
         if !(secs.is_finite() && secs > 0.0 && secs <= MAX_POLL_SECS) {
-            return Err(WatchError::BadPoll {
-                value: secs.to_string(),
-            });
+            let value = if secs.is_finite() && secs != 0.0 && !(1e-3..1e9).contains(&secs.abs()) {
+                format!("{secs:e}")
+            } else {
+                secs.to_string()
+            };
+            return Err(WatchError::BadPoll { value });
         }
         Ok(WatchConfig {
             root: ctx.canonical.clone(),

@@ -492,3 +492,173 @@ fn names_that_are_not_utf8_are_read_by_their_bytes() {
         "the stray entry is named: {text}"
     );
 }
+
+/// A file-tree digest: every path, size, mode, mtime and content hash.
+fn digest(root: &Path) -> Vec<(PathBuf, u64, u32, std::time::SystemTime, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            let h = if m.is_file() {
+                ckptscope::verify::sha256_file(&p).unwrap()
+            } else {
+                String::new()
+            };
+            out.push((p, m.len(), m.mode(), m.modified().unwrap(), h));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Run the binary with a time limit; return (exit code, stdout, stderr, max RSS in KiB).
+fn run_bounded(
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> (Option<i32>, String, String, i64) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"));
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut so, &mut s).ok();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut se, &mut s).ok();
+        s
+    });
+    let start = std::time::Instant::now();
+    let (mut status, mut usage): (libc::c_int, libc::rusage) = (0, unsafe { std::mem::zeroed() });
+    loop {
+        // SAFETY: wait4 on our own child, with valid pointers to locals
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{args:?} still running after {limit:?} (a hang)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (
+        code,
+        out.join().unwrap(),
+        err.join().unwrap(),
+        usage.ru_maxrss,
+    )
+}
+
+/// Items 9 and 10: every file a user names is opened non-blocking and size-capped, and every
+/// flag value is validated: a FIFO or an endless device as `--config` or as a demo scenario,
+/// absurd world sizes, worker counts, poll intervals and speeds — each is exit 2 with one
+/// stderr line naming the value and the fix, in bounded time and memory, the tree untouched.
+#[test]
+fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
+    let (tmp, root) = seed();
+    let r = root.to_str().unwrap();
+    let fifo = tmp.path().join("run.yaml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success()));
+    let f = fifo.to_str().unwrap();
+    let before = digest(&root);
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["resolve", r, "--config", f],
+            vec![],
+            "a Fifo, not a regular file",
+        ),
+        (
+            vec!["resolve", r, "--config", "/dev/zero"],
+            vec![],
+            "a CharDevice, not a regular file",
+        ),
+        (
+            vec!["resolve", r, "--config", "/dev/urandom"],
+            vec![],
+            "not a regular file",
+        ),
+        (
+            vec!["demo", f, "--no-tui"],
+            vec![],
+            "a Fifo, not a regular file",
+        ),
+        (
+            vec!["demo", "/dev/zero", "--no-tui"],
+            vec![],
+            "not a regular file",
+        ),
+        (
+            vec!["resolve", r, "--world-size", "0"],
+            vec![],
+            "a job has at least one rank",
+        ),
+        (
+            vec!["resolve", r],
+            vec![("RANK_SIZE", "0")],
+            "a job has at least one rank",
+        ),
+        (
+            vec!["resolve", r, "--world-size", "1000000000000"],
+            vec![],
+            "at most 1048576 ranks",
+        ),
+        (
+            vec!["grid", r, "--world-size", "100000000"],
+            vec![],
+            "at most 1048576 ranks",
+        ),
+        (
+            vec!["resolve", r],
+            vec![("RANK_SIZE", "many")],
+            "RANK_SIZE many",
+        ),
+        (
+            vec!["verify", r, "--jobs", "100000"],
+            vec![],
+            "--jobs 100000",
+        ),
+        (vec!["watch", r, "--poll", "1e300"], vec![], "--poll 1e300"),
+        (vec!["watch", r, "--poll", "0"], vec![], "--poll 0"),
+        (
+            vec!["demo", "--no-tui", "--speed", "1e-300"],
+            vec![],
+            "--speed",
+        ),
+        (
+            vec!["resolve", r, "--global-batch-size=-4"],
+            vec![],
+            "--global-batch-size -4",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let (code, out, err, rss) = run_bounded(&args, &env, std::time::Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one stderr line: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: nothing on stdout: {out}");
+        assert!(rss < 200 * 1024, "{args:?}: {rss} KiB resident");
+        clean(err.as_bytes()).unwrap();
+    }
+    assert_eq!(digest(&root), before, "the tree is untouched");
+}
