@@ -493,8 +493,11 @@ fn names_that_are_not_utf8_are_read_by_their_bytes() {
     );
 }
 
+/// One file of a tree digest: path, size, mode, mtime, content hash.
+type Digested = (PathBuf, u64, u32, std::time::SystemTime, String);
+
 /// A file-tree digest: every path, size, mode, mtime and content hash.
-fn digest(root: &Path) -> Vec<(PathBuf, u64, u32, std::time::SystemTime, String)> {
+fn digest(root: &Path) -> Vec<Digested> {
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -531,6 +534,8 @@ fn run_bounded(
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // reaped below with wait4 (for its resource usage), not with `Child::wait`
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().unwrap();
     let pid = child.id() as libc::pid_t;
     let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
@@ -582,7 +587,8 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         .is_ok_and(|s| s.success()));
     let f = fifo.to_str().unwrap();
     let before = digest(&root);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["resolve", r, "--config", f],
             vec![],
