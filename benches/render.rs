@@ -53,7 +53,7 @@ fn tree(ranks: u64, steps: u64) -> Tree {
             name,
             DirNode {
                 stat: None,
-                listing: Listing::Entries(entries),
+                listing: Listing::Entries(entries.into()),
                 meta: Some(FileRead::Bytes(meta.into_bytes())),
                 probed: Vec::new(),
             },
@@ -61,7 +61,7 @@ fn tree(ranks: u64, steps: u64) -> Tree {
     }
     Tree {
         root: "/bench/checkpoint".into(),
-        state: RootState::Dir(Listing::Entries(root)),
+        state: RootState::Dir(Listing::Entries(root.into())),
         dirs,
         verdicts: Default::default(),
     }

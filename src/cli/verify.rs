@@ -57,9 +57,8 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
     // the one folder as the root's only entry: paths are built from its bytes as listed
     let as_root = |os: &std::ffi::OsStr, at: &Path| {
         let st = fs.stat(at).map_err(|e| crate::model::OsErr::from_io(&e));
-        RootState::Dir(Listing::Entries(vec![crate::model::Entry::named(
-            os, st, None,
-        )]))
+        let only = crate::model::Entry::named(os, st, None);
+        RootState::Dir(Listing::Entries(vec![only].into()))
     };
     let mut tree = Tree {
         root: parent.to_string_lossy().into_owned(),
@@ -96,7 +95,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         dir,
         DirNode {
             stat: None,
-            listing: crate::model::Listing::Entries(only),
+            listing: crate::model::Listing::Entries(only.into()),
             meta: None,
             probed: Vec::new(),
         },

@@ -4,9 +4,11 @@
 //! testable. A rank folder is one [`DirNode`]; later work (the watcher) replaces one node at a
 //! time through [`Tree::apply`], which is why rank folders are kept by name in a map.
 
+mod entries;
 mod shard;
 mod verdicts;
 
+pub use entries::Entries;
 pub use shard::{AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry, Verified};
 pub use verdicts::{judge, lacks_tail_entries, run_key, Verdicts};
 
@@ -181,7 +183,7 @@ pub fn escape_bytes(name: &std::ffi::OsStr) -> String {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Listing {
-    Entries(Vec<Entry>),
+    Entries(Entries),
     Error(OsErr),
 }
 
@@ -193,8 +195,12 @@ impl Listing {
         }
     }
 
+    /// The entry called `name` (a binary search in the folder's name index).
     pub fn find(&self, name: &str) -> Option<&Entry> {
-        self.entries().iter().find(|e| e.name == name)
+        match self {
+            Listing::Entries(e) => e.find(name),
+            Listing::Error(_) => None,
+        }
     }
 }
 
@@ -341,9 +347,7 @@ impl Tree {
             Delta::Root(state) => self.state = state,
             Delta::RootEntry(e) => {
                 if let RootState::Dir(Listing::Entries(entries)) = &mut self.state {
-                    if let Some(slot) = entries.iter_mut().find(|x| x.name == e.name) {
-                        *slot = e;
-                    }
+                    entries.replace(e);
                 }
             }
             Delta::Dir(name, node) => {

@@ -369,7 +369,7 @@ pub fn mem_tree(
             name,
             DirNode {
                 stat: None,
-                listing: Listing::Entries(entries),
+                listing: Listing::Entries(entries.into()),
                 meta: meta.map(|m| FileRead::Bytes(m.into_bytes())),
                 probed: Vec::new(),
             },
@@ -377,7 +377,7 @@ pub fn mem_tree(
     }
     Tree {
         root: root.into(),
-        state: RootState::Dir(Listing::Entries(root_entries)),
+        state: RootState::Dir(Listing::Entries(root_entries.into())),
         dirs,
         verdicts: Default::default(),
     }
