@@ -4,6 +4,7 @@ use super::fail;
 use crate::fsys::Fs;
 use crate::job::{Environment, JobContext, JobFlags};
 use crate::model::{FileRead, Listing, RootState, Tree};
+use crate::report::text::TextOptions;
 use crate::resolve::mindformers::RankResult;
 use crate::session::Session;
 use std::io::Write;
@@ -18,6 +19,15 @@ pub struct ResolveArgs {
     /// Print the JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,
+    /// List every rank and every warned-about file (the report groups them otherwise).
+    #[arg(long)]
+    pub all: bool,
+    /// Only these ranks in the text report, e.g. 3,900-910.
+    #[arg(long, value_name = "LIST")]
+    pub ranks: Option<String>,
+    /// Only warnings about this step's files in the text report, e.g. 20_2.
+    #[arg(long, value_name = "E_S")]
+    pub step: Option<String>,
 }
 
 /// `ckptscope resolve`, reading through `fs` (tests inject faults there) in environment `env`.
@@ -28,29 +38,58 @@ pub fn resolve_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    let opts = match text_options(a) {
+        Ok(o) => o,
+        Err(m) => return fail(err, &m),
+    };
     let ctx = match JobContext::gather(&*fs, env, &a.load_checkpoint, &a.job) {
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
     let mut session = Session::open(fs, ctx);
-    report(&mut session, a.json, out, err)
+    report(&mut session, a.json.then_some(a.all), &opts, out, err)
 }
 
-/// Print the session's answer (text or JSON) and return the contract's exit status.
+fn text_options(a: &ResolveArgs) -> Result<TextOptions, String> {
+    let ranks = match &a.ranks {
+        None => None,
+        Some(r) => Some(
+            crate::report::group::parse_ranks(r)
+                .ok_or_else(|| format!("--ranks {r}: expected ranks and ranges, e.g. 3,900-910"))?,
+        ),
+    };
+    let step = match &a.step {
+        None => None,
+        Some(s) => Some(
+            s.split_once('_')
+                .and_then(|(e, st)| Some((e.parse().ok()?, st.parse().ok()?)))
+                .ok_or_else(|| format!("--step {s}: expected EPOCH_STEP, e.g. 20_2"))?,
+        ),
+    };
+    Ok(TextOptions {
+        all: a.all,
+        ranks,
+        step,
+    })
+}
+
+/// Print the session's answer (JSON when `json` is `Some(all)`, else text) and return the
+/// contract's exit status.
 pub(crate) fn report(
     session: &mut Session,
-    json: bool,
+    json: Option<bool>,
+    opts: &TextOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
     let analysis = session.analysis();
-    let text = if json {
-        match serde_json::to_string_pretty(&crate::report::json::document(analysis)) {
+    let text = if let Some(all) = json {
+        match serde_json::to_string_pretty(&crate::report::json::document(analysis, all)) {
             Ok(t) => t + "\n",
             Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
         }
     } else {
-        crate::report::terminal::safe_text(&crate::report::text::render(analysis))
+        crate::report::terminal::safe_text(&crate::report::text::render(analysis, opts))
     };
     let any_error = analysis
         .mindformers

@@ -28,9 +28,18 @@ pub struct VerifyArgs {
     /// Only the shards of one step, e.g. 20_2.
     #[arg(long, value_name = "E_S")]
     pub step: Option<String>,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (compact: one document).
     #[arg(long)]
     pub json: bool,
+    /// One JSON object per line: every shard, then a summary line (streams at any size).
+    #[arg(long, conflicts_with = "json")]
+    pub ndjson: bool,
+    /// List every shard, healthy ones included (the text report lists damaged shards, grouped).
+    #[arg(long)]
+    pub all: bool,
+    /// Only the shards of these ranks, e.g. 3,900-910.
+    #[arg(long, value_name = "LIST")]
+    pub ranks: Option<String>,
     /// Write a SHA-256 manifest (sha256sum -c format) to FILE, which must be outside the tree.
     #[arg(long, value_name = "FILE")]
     pub write_manifest: Option<PathBuf>,
@@ -118,6 +127,20 @@ pub fn verify_cmd(
     let step = match a.step.as_deref().map(|s| parse_step(s).ok_or(s)) {
         Some(Err(s)) => return fail(err, &format!("--step {s}: expected EPOCH_STEP, e.g. 20_2")),
         Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    let ranks = match a
+        .ranks
+        .as_deref()
+        .map(|r| crate::report::group::parse_ranks(r).ok_or(r))
+    {
+        Some(Err(r)) => {
+            return fail(
+                err,
+                &format!("--ranks {r}: expected ranks and ranges, e.g. 3,900-910"),
+            )
+        }
+        Some(Ok(r)) => Some(r),
         None => None,
     };
     if a.jobs > MAX_JOBS {
@@ -226,17 +249,23 @@ pub fn verify_cmd(
             return fail(err, &e.to_string());
         }
     }
-    let folders = unreadable_folders(&tree);
+    let mut shards = shards;
+    let mut folders = unreadable_folders(&tree);
+    if let Some(rs) = &ranks {
+        let keep = |r: Option<u64>| r.is_some_and(|r| crate::report::group::in_ranges(rs, r));
+        shards.retain(|s| keep(s.rank));
+        folders.retain(|f| keep(f.rank));
+    }
     if shards.is_empty() && folders.is_empty() {
         return fail(err, &nothing_found(&*fs, &a.path, a.step.as_deref()));
     }
-    let text = if a.json {
-        match json_text(&shards, &folders, &manifest) {
+    let text = if a.json || a.ndjson {
+        match json_text(&shards, &folders, &manifest, a.ndjson) {
             Ok(t) => t,
             Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
         }
     } else {
-        crate::report::terminal::safe_text(&human(&shards, &folders, &manifest))
+        crate::report::terminal::safe_text(&human(&shards, &folders, &manifest, a.all))
     };
     if out.write_all(text.as_bytes()).is_err() {
         return 2;
@@ -326,25 +355,52 @@ fn progress_bar(json: bool) -> Option<ProgressBar> {
     Some(b)
 }
 
+/// Compact JSON (`{"shards": […], …}`), or NDJSON: one shard per line, then the folders and
+/// a summary line — a 327,680-shard tree streams instead of becoming 3 M pretty-printed lines.
 fn json_text(
     shards: &[ShardResult],
     folders: &[Folder],
     manifest: &Manifest,
+    ndjson: bool,
 ) -> Result<String, serde_json::Error> {
     let counts = summary(shards);
     let damaged = shards
         .iter()
         .filter(|s| s.check.verdict.is_damaged())
         .count();
+    let summary = json!({"total": shards.len(), "damaged": damaged, "by_verdict": counts, "unreadable_folders": folders.len(), "manifests": manifest.sources, "manifest_problems": manifest.problems});
+    if ndjson {
+        let mut out = String::new();
+        for s in shards {
+            out.push_str(&serde_json::to_string(
+                &json!({"kind": "shard", "shard": s}),
+            )?);
+            out.push('\n');
+        }
+        for f in folders {
+            out.push_str(&serde_json::to_string(
+                &json!({"kind": "unreadable_folder", "folder": f}),
+            )?);
+            out.push('\n');
+        }
+        out.push_str(&serde_json::to_string(
+            &json!({"kind": "summary", "summary": summary}),
+        )?);
+        out.push('\n');
+        return Ok(out);
+    }
     let doc = json!({
         "shards": shards,
         "unreadable_folders": folders,
-        "summary": {"total": shards.len(), "damaged": damaged, "by_verdict": counts, "unreadable_folders": folders.len(), "manifests": manifest.sources, "manifest_problems": manifest.problems},
+        "summary": summary,
     });
-    Ok(serde_json::to_string_pretty(&doc)? + "\n")
+    Ok(serde_json::to_string(&doc)? + "\n")
 }
 
-fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest) -> String {
+/// Shards shown per verdict group unless `--all`.
+const SHOWN_PER_VERDICT: usize = 20;
+
+fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest, all: bool) -> String {
     let mut s = String::new();
     let at = |rank: Option<u64>, dir: &str| {
         rank.map_or_else(|| safe(dir).into_owned(), |n| format!("rank {n}"))
@@ -358,7 +414,7 @@ fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest) -> Str
             f.detail
         ));
     }
-    for r in shards {
+    let line = |s: &mut String, r: &ShardResult| {
         s.push_str(&format!(
             "{:<11} {:<16} {}  {}\n",
             at(r.rank, &r.dir),
@@ -368,6 +424,40 @@ fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest) -> Str
         ));
         if let Some(h) = &r.check.sha256 {
             s.push_str(&format!("{:<28} sha256 {h}\n", ""));
+        }
+    };
+    if all {
+        for r in shards {
+            line(&mut s, r);
+        }
+    } else {
+        // healthy shards are counted, not listed; each other verdict is a group: its ranks,
+        // the first shards, and how many more
+        let mut verdicts: Vec<Verdict> = shards.iter().map(|r| r.check.verdict).collect();
+        verdicts.sort();
+        verdicts.dedup();
+        for v in verdicts.into_iter().filter(|v| *v != Verdict::Ok) {
+            let of: Vec<&ShardResult> = shards.iter().filter(|r| r.check.verdict == v).collect();
+            let ranks = crate::report::group::ranges(of.iter().filter_map(|r| r.rank));
+            s.push_str(&format!(
+                "{} ×{}{}:\n",
+                v.name(),
+                of.len(),
+                if ranks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on ranks {}", crate::report::group::ranges_text(&ranks))
+                }
+            ));
+            for r in of.iter().take(SHOWN_PER_VERDICT) {
+                line(&mut s, r);
+            }
+            if of.len() > SHOWN_PER_VERDICT {
+                s.push_str(&format!(
+                    "  … and {} more (--all lists every shard)\n",
+                    of.len() - SHOWN_PER_VERDICT
+                ));
+            }
         }
     }
     let counts: Vec<String> = summary(shards)

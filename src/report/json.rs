@@ -2,6 +2,7 @@
 //! documented additions (`data_skip`, `warnings`, `safe`, the decision's details). The same
 //! typed pieces make up the `resolution` event of `watch --ndjson`, so the two cannot drift.
 
+use super::group::{group_warnings, WarningGroup};
 use crate::model::ShardResult;
 use crate::py::PyException;
 use crate::resolve::by_meta::MinMeta;
@@ -9,7 +10,6 @@ use crate::resolve::data_skip::DataSkip;
 use crate::resolve::mindformers::{Branch, MfResolution, RankResult};
 use crate::resolve::safe::{RankFile, SafeConfig, SafeOutcome};
 use crate::resolve::shared::SharedDecision;
-use crate::resolve::warnings::Warning;
 use crate::resolve::{Analysis, Context};
 use serde::Serialize;
 
@@ -219,13 +219,15 @@ pub struct ResolveDoc<'a> {
     pub mindformers: MindformersDoc,
     pub context: &'a Option<Context>,
     pub data_skip: DataSkipDoc,
-    pub warnings: &'a [Warning],
+    /// Warnings grouped by code (count, rank ranges, the first few paths; all with `--all`).
+    pub warnings: Vec<WarningGroup>,
     pub safe: Option<SafeDoc>,
     pub safe_passed_over: &'a [String],
     pub shards: &'a [ShardResult],
 }
 
-pub fn document(a: &Analysis) -> ResolveDoc<'_> {
+/// The document; `all` lists every path of every warning group.
+pub fn document(a: &Analysis, all: bool) -> ResolveDoc<'_> {
     ResolveDoc {
         load_checkpoint: &a.load_checkpoint,
         layout: a.layout.name(),
@@ -233,7 +235,7 @@ pub fn document(a: &Analysis) -> ResolveDoc<'_> {
         mindformers: MindformersDoc::new(&a.mindformers),
         context: &a.context,
         data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
-        warnings: &a.warnings,
+        warnings: group_warnings(&a.warnings, all),
         safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
         safe_passed_over: &a.safe.outcome.skipped,
         shards: &a.shards,

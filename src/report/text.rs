@@ -1,12 +1,23 @@
 //! The human report of `ckptscope resolve`: the decision first, then why, the per-rank files,
 //! the data skip, and the warnings.
 
+use super::group::{group_warnings, in_ranges, ranges_text, rank_runs};
 use crate::resolve::mindformers::{Branch, RankResult};
 use crate::resolve::shared::SharedDecision;
 use crate::resolve::Analysis;
 use std::fmt::Write;
 
-pub fn render(a: &Analysis) -> String {
+/// What the text report shows: grouped by default (a healthy 16,384-rank tree fits on a
+/// screen), everything with `all`, narrowed to some ranks or one step.
+#[derive(Clone, Debug, Default)]
+pub struct TextOptions {
+    pub all: bool,
+    pub ranks: Option<Vec<(u64, u64)>>,
+    /// `(epoch, step)`: warnings about other steps' files are left out.
+    pub step: Option<(u64, u64)>,
+}
+
+pub fn render(a: &Analysis, o: &TextOptions) -> String {
     let mut s = String::new();
     let mf = &a.mindformers;
     let _ = writeln!(
@@ -31,10 +42,7 @@ pub fn render(a: &Analysis) -> String {
         );
     }
     let _ = writeln!(s);
-    let _ = writeln!(s, "per rank:");
-    for (r, res) in mf.per_rank.iter().enumerate() {
-        let _ = writeln!(s, "  rank {r:>4}: {}", rank_text(res));
-    }
+    per_rank(&mut s, a, o);
     if !mf.candidates.is_empty() {
         let _ = writeln!(s, "\ncandidates complete on every rank (oldest first):");
         for c in &mf.candidates {
@@ -43,19 +51,138 @@ pub fn render(a: &Analysis) -> String {
     }
     data_skip(&mut s, a);
     safe(&mut s, a);
-    if !mf.log.is_empty() {
-        let _ = writeln!(s, "\nMindFormers would log:");
-        for l in &mf.log {
+    log(&mut s, &mf.log, o.all);
+    warnings(&mut s, a, o);
+    s
+}
+
+/// Per-rank results: runs of ranks with the same pattern, or one line per rank with `--all`.
+fn per_rank(s: &mut String, a: &Analysis, o: &TextOptions) {
+    let texts: Vec<String> = a.mindformers.per_rank.iter().map(rank_text).collect();
+    let shown = |r: u64| o.ranks.as_ref().is_none_or(|rs| in_ranges(rs, r));
+    let _ = writeln!(s, "per rank:");
+    if o.all {
+        for (r, t) in texts.iter().enumerate().filter(|(r, _)| shown(*r as u64)) {
+            let _ = writeln!(s, "  rank {r:>5}: {t}");
+        }
+        return;
+    }
+    let mut lines = 0;
+    for ((lo, hi), pattern) in rank_runs(&texts) {
+        let ranks: Vec<u64> = (lo..=hi).filter(|r| shown(*r)).collect();
+        let (Some(first), Some(last)) = (ranks.first(), ranks.last()) else {
+            continue;
+        };
+        let label = if first == last {
+            format!("rank {first}")
+        } else {
+            format!("ranks {first}–{last}")
+        };
+        lines += 1;
+        if lines > 40 {
+            let _ = writeln!(
+                s,
+                "  … more groups (--all lists every rank, --ranks narrows)"
+            );
+            return;
+        }
+        let _ = writeln!(s, "  {label}: {pattern}");
+    }
+}
+
+/// MindFormers' log lines, the same line for many ranks said once with a count.
+fn log(s: &mut String, lines: &[String], all: bool) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nMindFormers would log:");
+    if all {
+        for l in lines {
             let _ = writeln!(s, "  {l}");
         }
+        return;
     }
-    if !a.warnings.is_empty() {
-        let _ = writeln!(s, "\nwarnings:");
-        for w in &a.warnings {
-            let _ = writeln!(s, "  [{}] {}", w.code, w.message);
+    let mut groups: Vec<(String, usize, String)> = Vec::new();
+    for l in lines {
+        let key = rank_numbers_generalised(l);
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1 += 1,
+            None => groups.push((key, 1, l.clone())),
         }
     }
-    s
+    for (key, n, first) in groups {
+        if n == 1 {
+            let _ = writeln!(s, "  {first}");
+        } else {
+            let _ = writeln!(s, "  {key}  (×{n}; e.g. {first})");
+        }
+    }
+}
+
+/// Every `rank_<digits>` written `rank_R`.
+fn rank_numbers_generalised(l: &str) -> String {
+    let mut out = String::with_capacity(l.len());
+    let mut rest = l;
+    while let Some(i) = rest.find("rank_") {
+        out.push_str(&rest[..i + 5]);
+        let after = &rest[i + 5..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push('R');
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Warnings grouped by code: a count, the ranks, an example, the first few entries.
+fn warnings(s: &mut String, a: &Analysis, o: &TextOptions) {
+    let kept: Vec<_> = a
+        .warnings
+        .iter()
+        .filter(|w| match (&o.ranks, w.rank) {
+            (Some(rs), Some(r)) => in_ranges(rs, r),
+            _ => true,
+        })
+        .filter(|w| match (o.step, &w.path) {
+            (Some(step), Some(p)) => step_of(p).is_none_or(|x| x == step),
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nwarnings:");
+    for g in group_warnings(&kept, o.all) {
+        if g.count == 1 {
+            let _ = writeln!(s, "  [{}] {}", g.code, g.message);
+            continue;
+        }
+        let on = if g.ranks.is_empty() {
+            String::new()
+        } else {
+            format!(" on ranks {}", ranges_text(&g.ranks))
+        };
+        let _ = writeln!(s, "  [{}] ×{}{on}; e.g. {}", g.code, g.count, g.message);
+        for p in &g.paths {
+            let _ = writeln!(s, "      {p}");
+        }
+        if g.paths_omitted > 0 {
+            let _ = writeln!(s, "      … and {} more (--all lists them)", g.paths_omitted);
+        }
+    }
+}
+
+/// `(epoch, step)` a path's file name is about (a shard or a `.tmp` of one).
+fn step_of(path: &str) -> Option<(u64, u64)> {
+    use crate::layout::mindformers::classify::classify;
+    use crate::layout::mindformers::names::Fmt;
+    let name = path.rsplit('/').next()?;
+    let k = classify(name);
+    let n = k.shard(Fmt::Ckpt).or_else(|| k.shard(Fmt::Safetensors))?;
+    Some((n.epoch, n.step))
 }
 
 fn headline(a: &Analysis) -> String {

@@ -15,10 +15,38 @@ use std::collections::BTreeMap;
 pub struct Warning {
     pub code: &'static str,
     pub message: String,
+    /// The rank the warning is about, when it is about one.
+    pub rank: Option<u64>,
+    /// The entry it is about, relative to the checkpoint folder (`rank_3/x.ckpt`), if any.
+    pub path: Option<String>,
 }
 
 fn w(code: &'static str, message: String) -> Warning {
-    Warning { code, message }
+    Warning {
+        code,
+        message,
+        rank: None,
+        path: None,
+    }
+}
+
+/// A warning about one entry `dir/name` (`dir` empty: the root itself).
+fn at(code: &'static str, dir: &str, name: Option<&str>, message: String) -> Warning {
+    let path = match (dir, name) {
+        ("", Some(n)) => Some(n.to_owned()),
+        (d, Some(n)) => Some(format!("{d}/{n}")),
+        (d, None) => Some(d.to_owned()),
+    };
+    Warning {
+        code,
+        message,
+        rank: rank_dir_number(if dir.is_empty() {
+            name.unwrap_or("")
+        } else {
+            dir
+        }),
+        path,
+    }
 }
 
 /// Everything the checks look at.
@@ -49,13 +77,13 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
     let d = &f.tree.root;
     for e in listing.entries() {
         if e.non_utf8() {
-            out.push(w("non_utf8_name", format!("{d}/{}: the name is not valid UTF-8 (shown with \\xNN for its invalid bytes); MindFormers' name patterns treat those bytes as Python does with surrogate escapes — rename it", e.name)));
+            out.push(at("non_utf8_name", "", Some(&e.name), format!("{d}/{}: the name is not valid UTF-8 (shown with \\xNN for its invalid bytes); MindFormers' name patterns treat those bytes as Python does with surrogate escapes — rename it", e.name)));
         }
         if e.name.starts_with("rank_") && (rank_dir_number(&e.name).is_none() || !e.is_dir()) {
-            out.push(w("stray_rank_entry", format!("{d}/{}: counts towards MindFormers' rank-folder count N although it is not a rank folder; move it out of the checkpoint folder", e.name)));
+            out.push(at("stray_rank_entry", "", Some(&e.name), format!("{d}/{}: counts towards MindFormers' rank-folder count N although it is not a rank folder; move it out of the checkpoint folder", e.name)));
         }
         if f.config.fmt == Fmt::Ckpt && e.name.ends_with(".ckpt") {
-            out.push(w("root_ckpt_hijacks_weights", format!("{d}/{}: a .ckpt directly in the checkpoint folder makes every rank load the root-level .ckpt files as its weights, while the step still comes from rank_R/; move it out", e.name)));
+            out.push(at("root_ckpt_hijacks_weights", "", Some(&e.name), format!("{d}/{}: a .ckpt directly in the checkpoint folder makes every rank load the root-level .ckpt files as its weights, while the step still comes from rank_R/; move it out", e.name)));
         }
     }
     let n = listing
@@ -79,25 +107,27 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     for (name, node) in &f.tree.dirs {
         let dir = format!("{}/{name}", f.tree.root);
         if let crate::model::Listing::Error(e) = &node.listing {
-            out.push(w("unreadable_folder", format!("{dir}: cannot be listed ({}); run ckptscope as a user who can read the checkpoint tree", e.text)));
+            out.push(at("unreadable_folder", name, None, format!("{dir}: cannot be listed ({}); run ckptscope as a user who can read the checkpoint tree", e.text)));
             continue;
         }
         let entries = node.listing.entries();
         let (mut mine, mut theirs) = (0, 0);
         for e in entries {
             if e.non_utf8() {
-                out.push(w(
+                out.push(at(
                     "non_utf8_name",
+                    name,
+                    Some(&e.name),
                     format!("{dir}/{}: the name is not valid UTF-8", e.name),
                 ));
             }
             if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {
-                out.push(w("unsupported_digits", format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
+                out.push(at("unsupported_digits", name, Some(&e.name), format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
             }
             match classify(&e.name) {
-                EntryKind::Breakpoint => out.push(w("breakpoint_file", format!("{dir}/{}: an exception-save file; if it carries the latest run's prefix, resolution fails with \"Can't match epoch and step\"; move it out of the folder", e.name))),
-                EntryKind::Tmp { .. } => out.push(w("save_in_progress", format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
-                EntryKind::MetaTmp => out.push(w("meta_replace_in_progress", format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
+                EntryKind::Breakpoint => out.push(at("breakpoint_file", name, Some(&e.name), format!("{dir}/{}: an exception-save file; if it carries the latest run's prefix, resolution fails with \"Can't match epoch and step\"; move it out of the folder", e.name))),
+                EntryKind::Tmp { .. } => out.push(at("save_in_progress", name, Some(&e.name), format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
+                EntryKind::MetaTmp => out.push(at("meta_replace_in_progress", name, Some(&e.name), format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
                 _ => {}
             }
             if e.name.ends_with(&format!(".{}", fmt.ext())) {
@@ -108,15 +138,17 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
             if matches!(e.stat(), Ok(st) if st.kind == crate::model::FileKind::File && st.size == 0)
                 && e.name.ends_with(&format!(".{}", fmt.ext()))
             {
-                out.push(w("zero_byte_shard", format!("{dir}/{}: 0 bytes; MindFormers still counts it as present and fails loading it", e.name)));
+                out.push(at("zero_byte_shard", name, Some(&e.name), format!("{dir}/{}: 0 bytes; MindFormers still counts it as present and fails loading it", e.name)));
             }
         }
         if mine == 0 && theirs > 0 {
-            out.push(w("format_mismatch", format!("{dir} holds .{other} files but load_ckpt_format is {}: set load_ckpt_format: {other} (or --format {other})", fmt.ext())));
+            out.push(at("format_mismatch", name, None, format!("{dir} holds .{other} files but load_ckpt_format is {}: set load_ckpt_format: {other} (or --format {other})", fmt.ext())));
         }
         if let Some(FileRead::NotRegular(k)) = &node.meta {
-            out.push(w(
+            out.push(at(
                 "meta_not_regular",
+                name,
+                Some("meta.json"),
                 format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it"),
             ));
         }
@@ -288,7 +320,7 @@ fn per_rank_missing(f: &Facts, out: &mut Vec<Warning>) {
             .get(&dir)
             .is_some_and(|d| d.listing.find(name).is_some_and(|e| e.exists()));
         if !present {
-            out.push(w("resolved_file_missing", format!("rank {r}: {}/{dir}/{name} is not found; that rank fails when it loads (FileNotFoundError)", f.tree.root)));
+            out.push(at("resolved_file_missing", &dir, Some(name), format!("rank {r}: {}/{dir}/{name} is not found; that rank fails when it loads (FileNotFoundError)", f.tree.root)));
         }
     }
 }

@@ -459,7 +459,7 @@ fn names_that_are_not_utf8_are_read_by_their_bytes() {
     let odd_dir = root.join(OsStr::from_bytes(b"rank_\xfe"));
     std::fs::create_dir(&odd_dir).unwrap();
     std::fs::copy(&good, odd_dir.join("x.ckpt")).unwrap();
-    let o = bin(&["verify", root.to_str().unwrap()]);
+    let o = bin(&["verify", root.to_str().unwrap(), "--all"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.lines()
@@ -474,6 +474,7 @@ fn names_that_are_not_utf8_are_read_by_their_bytes() {
     assert!(!out.contains("No such file"), "{out}");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
         .arg("verify")
+        .arg("--all")
         .arg(&odd_file)
         .output()
         .unwrap();

@@ -237,3 +237,70 @@ fn a_data_parallel_yaml_needs_the_world_size() {
         v["data_skip"]
     );
 }
+
+/// A 16,384-rank job with a handful of problems, on an in-memory filesystem: the text report
+/// fits on a screen — per-rank results grouped, warnings grouped with counts and rank ranges,
+/// ranks in numeric order.
+#[test]
+fn the_report_of_16384_ranks_fits_on_a_screen() {
+    use crate::common::memfs::MemFs;
+    use ckptscope::writer::ckpt::{encode, Tensor};
+    use std::sync::Arc;
+    let fs = Arc::new(MemFs::default());
+    let root = Path::new("/job/checkpoint");
+    let shard = |e: i64| {
+        let mut t = vec![Tensor::f32s("w", &[2], [1.0, 2.0])];
+        t.extend(
+            ckptscope::writer::ckpt::AppendEntries {
+                epoch_num: e,
+                step_num: 2 * e,
+                loss_scale: 1.0,
+                global_batch_size: Some(8),
+                resumed: false,
+            }
+            .tensors(),
+        );
+        encode(&t)
+    };
+    let bodies: Vec<Vec<u8>> = [10, 15, 20].into_iter().map(shard).collect();
+    for r in 0..16_384u32 {
+        for (i, e) in [10, 15, 20].into_iter().enumerate() {
+            if (r, e) == (4000, 20) {
+                continue; // rank 4000 lost its newest shard
+            }
+            let mut b = bodies[i].clone();
+            if (r, e) == (900, 15) {
+                b.truncate(b.len() / 2);
+            }
+            if (r, e) == (7, 10) {
+                b.clear();
+            }
+            fs.write(
+                &root.join(format!("rank_{r}/llama_rank_{r}-{e}_2.ckpt")),
+                &b,
+            );
+        }
+        if (10_000..10_003).contains(&r) {
+            fs.write(
+                &root.join(format!("rank_{r}/llama_rank_{r}-25_2.tmp")),
+                b"x",
+            );
+        }
+        let meta = format!("{{\"last_epoch\": 20, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-20_2.ckpt\"}}");
+        fs.write(&root.join(format!("rank_{r}/meta.json")), meta.as_bytes());
+    }
+    let env = ckptscope::Environment::with(&[], "/job");
+    let flags = ckptscope::JobFlags {
+        shared_paths: Some("/job".into()),
+        ..Default::default()
+    };
+    let ctx = ckptscope::JobContext::gather(&*fs, &env, "/job/checkpoint", &flags).unwrap();
+    let mut s = ckptscope::Session::open(fs, ctx);
+    let text = ckptscope::report::text::render(s.analysis(), &Default::default());
+    assert!(
+        text.lines().count() < 45,
+        "{} lines:\n{text}",
+        text.lines().count()
+    );
+    insta::assert_snapshot!("report_16384_ranks", text);
+}

@@ -124,7 +124,8 @@ impl Fs for MemFs {
         }
         let s = self.lock();
         Ok(s.nodes
-            .iter()
+            .range(p.to_path_buf()..)
+            .take_while(|(k, _)| k.starts_with(p))
             .filter(|(k, _)| k.parent() == Some(p))
             .map(|(k, e)| RawEntry {
                 name: k.file_name().unwrap().to_owned(),
