@@ -144,6 +144,104 @@ impl Event {
     }
 }
 
+/// Bounds on what a scenario may ask of the simulated trainer: a demo is a few ranks and a few
+/// saves (a typo must not write millions of files or fill the memory).
+pub const MAX_RANKS: u64 = 1024;
+pub const MAX_STEPS: i64 = 100_000;
+/// Files written over the whole timeline (saves × ranks).
+pub const MAX_FILES: i64 = 200_000;
+
+impl Scenario {
+    /// Check every value against its bound, with the reason.
+    pub fn validate(&self) -> Result<(), String> {
+        let r = &self.run;
+        let within = |what: &str, v: i64, lo: i64, hi: i64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{what} = {v}: expected {lo} … {hi}"))
+            }
+        };
+        within(
+            "run.ranks",
+            r.ranks.min(i64::MAX as u64) as i64,
+            1,
+            MAX_RANKS as i64,
+        )?;
+        within("run.sink_size", r.sink_size, 1, 10_000)?;
+        within("run.save_steps", r.save_steps, 1, MAX_STEPS)?;
+        within(
+            "run.keep_max",
+            r.keep_max.min(i64::MAX as usize) as i64,
+            1,
+            1000,
+        )?;
+        within("run.global_batch_size", r.global_batch_size, 1, 1 << 30)?;
+        if r.prefix.is_empty()
+            || r.prefix.len() > 64
+            || r.prefix.contains(['/', '\0'])
+            || r.prefix.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "run.prefix {:?}: expected 1 … 64 characters, no '/' or control characters",
+                r.prefix
+            ));
+        }
+        if let Some(w) = r.world_size {
+            within(
+                "run.world_size",
+                w.min(i64::MAX as u64) as i64,
+                1,
+                crate::job::MAX_WORLD_SIZE as i64,
+            )?;
+        }
+        if let Some(d) = r.device_num_per_node {
+            within("run.device_num_per_node", d, 1, 1 << 20)?;
+        }
+        let mut files: i64 = 0;
+        for ev in &self.timeline {
+            match ev {
+                Event::Train { steps, .. } | Event::Resume { steps, .. } => {
+                    within("timeline steps", *steps, 1, MAX_STEPS)?;
+                    files = files.saturating_add(steps / r.save_steps.max(1) * r.ranks as i64);
+                }
+                Event::Pause { seconds, .. } if !(0.0..=3600.0).contains(seconds) => {
+                    return Err(format!("pause seconds = {seconds}: expected 0 … 3600"));
+                }
+                Event::Delete { rank, .. }
+                | Event::Truncate { rank, .. }
+                | Event::Corrupt { rank, .. }
+                | Event::RemoveMeta { rank, .. }
+                    if *rank >= r.ranks =>
+                {
+                    return Err(format!(
+                        "rank {rank}: the run has ranks 0 … {}",
+                        r.ranks - 1
+                    ));
+                }
+                Event::Kill {
+                    ranks: Some(rs), ..
+                }
+                | Event::Breakpoint {
+                    ranks: Some(rs), ..
+                } if rs.iter().any(|x| *x >= r.ranks) => {
+                    return Err(format!(
+                        "ranks {rs:?}: the run has ranks 0 … {}",
+                        r.ranks - 1
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if files > MAX_FILES {
+            return Err(format!(
+                "the timeline writes {files} checkpoint files: a demo writes at most {MAX_FILES}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The outcome to check after the timeline, under these settings.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,7 +350,24 @@ pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
         why,
     };
     let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
-    parse(&text).map_err(|e| invalid(e.to_string()))
+    let sc = parse(&text).map_err(|e| invalid(one_line(&text, &e)))?;
+    sc.validate().map_err(invalid)?;
+    Ok(sc)
+}
+
+/// A TOML error as one line ("line 3, column 1: missing field `description`"): the parser's
+/// own rendering spans several lines with a source excerpt, which a one-line usage error
+/// would show as escaped newlines.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
 }
 
 pub fn names() -> String {

@@ -587,6 +587,25 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         .status()
         .is_ok_and(|s| s.success()));
     let f = fifo.to_str().unwrap();
+    let huge = tmp.path().join("huge.toml");
+    std::fs::write(
+        &huge,
+        "name = \"huge\"\ndescription = \"d\"\noutcome = \"o\"\n[run]\nranks = 100000000\n[[timeline]]\nevent = \"train\"\nsteps = 40\n",
+    )
+    .unwrap();
+    let many = tmp.path().join("many.toml");
+    std::fs::write(
+        &many,
+        "name = \"many\"\ndescription = \"d\"\noutcome = \"o\"\n[run]\nranks = 1024\nsave_steps = 1\n[[timeline]]\nevent = \"train\"\nsteps = 100000\n",
+    )
+    .unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"bad\"\n[run]\nranks = 4\n").unwrap();
+    let (huge, many, bad) = (
+        huge.to_str().unwrap(),
+        many.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    );
     let before = digest(&root);
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
@@ -614,6 +633,21 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
             vec!["demo", "/dev/zero", "--no-tui"],
             vec![],
             "not a regular file",
+        ),
+        (
+            vec!["demo", huge, "--no-tui"],
+            vec![],
+            "run.ranks = 100000000: expected 1 … 1024",
+        ),
+        (
+            vec!["demo", bad, "--no-tui"],
+            vec![],
+            "line 1, column 1: missing field `description`",
+        ),
+        (
+            vec!["demo", many, "--no-tui"],
+            vec![],
+            "a demo writes at most 200000",
         ),
         (
             vec!["resolve", r, "--world-size", "0"],
