@@ -243,7 +243,10 @@ pub fn verify_cmd(
     if let Some(dest) = &a.write_manifest {
         let hashes: Vec<(PathBuf, String)> = shards
             .iter()
-            .filter_map(|s| Some((root.join(&s.dir).join(&s.file), s.check.sha256.clone()?)))
+            .filter_map(|s| {
+                let path = tree.path_of(&root, &s.dir, Some(&s.file));
+                Some((path, s.check.sha256.clone()?))
+            })
             .collect();
         if let Err(e) = write_manifest(dest, &render_sums(&root, &hashes)) {
             return fail(err, &e.to_string());

@@ -5,6 +5,8 @@
 use crate::fsys::Fs;
 use crate::model::{FileRead, Tree};
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Expected hashes by absolute-or-root-relative path as found in the tree.
@@ -18,29 +20,68 @@ pub struct Manifest {
 }
 
 /// Parse `sha256sum` output: `<64 hex> <space|*><name>` per line; `\`-escaped names (GNU's
-/// form for names with backslashes or newlines) are unescaped. Malformed lines are skipped.
-pub fn parse_sums(text: &str) -> Vec<(String, String)> {
-    text.lines()
+/// form for names holding a backslash, a newline or a carriage return) are unescaped. Names
+/// are bytes (a Linux name need not be UTF-8). Malformed lines are skipped.
+pub fn parse_sums(text: &[u8]) -> Vec<(String, Vec<u8>)> {
+    text.split(|b| *b == b'\n')
         .filter_map(|line| {
-            let (escaped, line) = match line.strip_prefix('\\') {
+            let (escaped, line) = match line.strip_prefix(b"\\") {
                 Some(rest) => (true, rest),
                 None => (false, line),
             };
-            let (hex, rest) = line.split_at_checked(64)?;
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hex = line.get(..64)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
                 return None;
             }
+            let rest = &line[64..];
             let name = rest
-                .strip_prefix(" *")
-                .or_else(|| rest.strip_prefix("  "))?;
+                .strip_prefix(b" *")
+                .or_else(|| rest.strip_prefix(b"  "))?;
             let name = if escaped {
-                name.replace("\\n", "\n").replace("\\\\", "\\")
+                unescape(name)?
             } else {
-                name.to_owned()
+                name.to_vec()
             };
-            Some((hex.to_ascii_lowercase(), name))
+            Some((String::from_utf8_lossy(hex).to_ascii_lowercase(), name))
         })
         .collect()
+}
+
+/// GNU's name escaping undone: `\\` `\n` `\r`; any other escape makes the line malformed.
+fn unescape(name: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut it = name.iter();
+    while let Some(&b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        out.push(match it.next()? {
+            b'\\' => b'\\',
+            b'n' => b'\n',
+            b'r' => b'\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+/// GNU's form of a name for a manifest line: names holding `\`, a newline or a carriage
+/// return are escaped and the line starts with `\` (what `sha256sum` writes and `-c` reads).
+fn escape(name: &[u8]) -> (bool, Vec<u8>) {
+    if !name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
+        return (false, name.to_vec());
+    }
+    let mut out = Vec::with_capacity(name.len() + 8);
+    for &b in name {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+    (true, out)
 }
 
 /// The largest manifest read (a line per shard: 8,192 ranks × 100 files is about 80 MB).
@@ -51,11 +92,11 @@ pub const MANIFEST_LIMIT: u64 = 128 << 20;
 /// [`MANIFEST_LIMIT`] bytes each. A manifest that cannot be used is named in `problems`.
 pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
     let mut m = Manifest::default();
-    let read = |path: &Path, m: &mut Manifest| -> Option<String> {
+    let read = |path: &Path, m: &mut Manifest| -> Option<Vec<u8>> {
         match fs.read_small(path, MANIFEST_LIMIT) {
             FileRead::Bytes(b) => {
                 m.sources.push(path.to_path_buf());
-                Some(String::from_utf8_lossy(&b).into_owned())
+                Some(b)
             }
             FileRead::Error(e) if e.errno == 2 => None,
             FileRead::Error(e) => {
@@ -83,7 +124,7 @@ pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
     let sums = |dir: &Path, m: &mut Manifest| {
         if let Some(text) = read(&dir.join("SHA256SUMS"), m) {
             for (hex, name) in parse_sums(&text) {
-                m.expected.insert(dir.join(name), hex);
+                m.expected.insert(dir.join(OsStr::from_bytes(&name)), hex);
             }
         }
     };
@@ -107,14 +148,35 @@ pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
     m
 }
 
-/// Render a manifest with paths relative to `root` (`sha256sum -c` format).
-pub fn render_sums(root: &Path, hashes: &[(PathBuf, String)]) -> String {
-    let mut lines: Vec<String> = hashes
+/// Render a manifest with paths relative to `root` (`sha256sum -c` format, names as raw bytes,
+/// escaped as GNU does), sorted by name.
+pub fn render_sums(root: &Path, hashes: &[(PathBuf, String)]) -> Vec<u8> {
+    let mut lines: Vec<(Vec<u8>, &str)> = hashes
         .iter()
-        .map(|(p, h)| format!("{h}  {}", p.strip_prefix(root).unwrap_or(p).display()))
+        .map(|(p, h)| {
+            (
+                p.strip_prefix(root)
+                    .unwrap_or(p)
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+                h.as_str(),
+            )
+        })
         .collect();
     lines.sort();
-    lines.iter().map(|l| format!("{l}\n")).collect()
+    let mut out = Vec::new();
+    for (name, h) in lines {
+        let (escaped, name) = escape(&name);
+        if escaped {
+            out.push(b'\\');
+        }
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(b"  ");
+        out.extend_from_slice(&name);
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Why a manifest cannot be written where asked.
@@ -128,12 +190,14 @@ pub enum ManifestError {
     },
     #[error("{path}: {cause}; create the folder first, or choose another path")]
     Folder { path: String, cause: String },
+    #[error("{dest} is a {kind}, not a regular file: a manifest replaces its destination (a temporary file, then a rename) and never writes through a link or into a device; name a regular file outside the tree")]
+    NotAFile { dest: String, kind: String },
     #[error("{dest}: cannot be written ({cause})")]
     Write { dest: String, cause: String },
 }
 
 /// Refuse a manifest destination that is, or leads, into the tree: inside it, a symlink into
-/// it, or another name (hard link) of one of its files.
+/// it, or another name (hard link) of one of its files — or that is not a regular file.
 pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), ManifestError> {
     let inside = |why: &str| ManifestError::InsideTree {
         dest: dest.display().to_string(),
@@ -174,14 +238,46 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
             return Err(inside("another name (hard link) of a file of the tree"));
         }
     }
-    Ok(())
+    check_kind(dest)
 }
 
-/// Write `text` to `dest` through a temporary file beside it and a rename: the destination's
+/// Refuse a destination that exists and is not a regular file: the manifest replaces the
+/// destination's directory entry (a temporary file and a rename), which would turn `/dev/null`
+/// into a file, or replace a symlink with a file instead of writing where it points.
+fn check_kind(dest: &Path) -> Result<(), ManifestError> {
+    let Ok(md) = std::fs::symlink_metadata(dest) else {
+        return Ok(());
+    };
+    let kind = crate::fsys::stat_of(&md).kind;
+    if kind == crate::model::FileKind::File {
+        return Ok(());
+    }
+    Err(ManifestError::NotAFile {
+        dest: dest.display().to_string(),
+        kind: format!("{kind:?}"),
+    })
+}
+
+/// The mode a new file gets from this process: 0666 less the umask (Linux shows the umask in
+/// `/proc/self/status`; reading it does not change it, unlike `umask(2)`).
+fn new_file_mode() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("Umask:"))?;
+            u32::from_str_radix(l.split_whitespace().nth(1)?, 8).ok()
+        })
+        .map_or(0o644, |mask| 0o666 & !mask)
+}
+
+/// Write `bytes` to `dest` through a temporary file beside it and a rename: the destination's
 /// directory entry is replaced, never written through (a link that appeared since the check
-/// keeps its target untouched).
-pub fn write_manifest(dest: &Path, text: &str) -> Result<(), ManifestError> {
+/// keeps its target untouched). The file gets the mode an existing destination had, or the
+/// usual mode for a new file (not the temporary file's 0600).
+pub fn write_manifest(dest: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    check_kind(dest)?;
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -190,8 +286,15 @@ pub fn write_manifest(dest: &Path, text: &str) -> Result<(), ManifestError> {
         dest: dest.display().to_string(),
         cause: e.to_string(),
     };
+    let mode = std::fs::symlink_metadata(dest)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or_else(|_| new_file_mode());
     let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(fail)?;
-    tmp.write_all(text.as_bytes()).map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
     tmp.persist(dest).map_err(|e| fail(e.error))?;
     Ok(())
 }
@@ -221,11 +324,40 @@ mod tests {
     #[test]
     fn sums_format() {
         let h = "a".repeat(64);
-        let text = format!("{h}  rank_0/x.ckpt\n{h} *y.ckpt\nbad line\n\\{h}  a\\nb.ckpt\n");
-        let v = parse_sums(&text);
-        assert_eq!(v.len(), 3);
-        assert_eq!(v[0].1, "rank_0/x.ckpt");
-        assert_eq!(v[1].1, "y.ckpt");
-        assert_eq!(v[2].1, "a\nb.ckpt");
+        let text =
+            format!("{h}  rank_0/x.ckpt\n{h} *y.ckpt\nbad line\n\\{h}  a\\nb.ckpt\n\\{h}  c\\q\n");
+        let v = parse_sums(text.as_bytes());
+        assert_eq!(v.len(), 3, "the unknown escape \\q is malformed");
+        assert_eq!(v[0].1, b"rank_0/x.ckpt");
+        assert_eq!(v[1].1, b"y.ckpt");
+        assert_eq!(v[2].1, b"a\nb.ckpt");
+    }
+
+    /// What `render_sums` writes, `parse_sums` reads back: names with backslashes, newlines,
+    /// carriage returns and non-UTF-8 bytes survive (GNU's escaping, as `sha256sum -c` reads).
+    #[test]
+    fn sums_round_trip() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/r");
+        let names: [&[u8]; 5] = [
+            b"plain.ckpt",
+            b"a\\b.ckpt",
+            b"a\nb.ckpt",
+            b"a\rb",
+            b"\xff\\n",
+        ];
+        let hashes: Vec<(PathBuf, String)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (root.join(OsStr::from_bytes(n)), format!("{i:064x}")))
+            .collect();
+        let text = render_sums(root, &hashes);
+        assert_eq!(text.split(|b| *b == b'\n').count(), names.len() + 1);
+        let mut back = parse_sums(&text);
+        back.sort_by(|a, b| a.0.cmp(&b.0));
+        for (i, (h, n)) in back.iter().enumerate() {
+            assert_eq!(h, &format!("{i:064x}"));
+            assert_eq!(n.as_slice(), names[i]);
+        }
     }
 }

@@ -332,6 +332,107 @@ fn a_manifest_is_never_written_into_the_tree() {
     assert_eq!(std::fs::read(&shard).unwrap(), before);
 }
 
+/// Item 8: a destination that is not a regular file is refused before anything is verified:
+/// the manifest replaces its destination by a rename, which would turn a device node into a
+/// file (`/dev/null` for the whole machine) or replace a symlink instead of writing through it.
+/// The nodes here are made in a temp folder, so a regression cannot break the machine.
+#[test]
+fn a_manifest_never_replaces_a_device_a_fifo_or_a_link() {
+    let (tmp, root) = seed();
+    let r = root.to_str().unwrap();
+    let t = tmp.path();
+    let null = t.join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let fifo = t.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success()));
+    let target = t.join("target.txt");
+    std::fs::write(&target, b"mine").unwrap();
+    let link = t.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let dir = t.join("dir");
+    std::fs::create_dir(&dir).unwrap();
+    let mut cases = vec![
+        (fifo.clone(), "a Fifo, not a regular file"),
+        (link.clone(), "a Symlink, not a regular file"),
+        (dir.clone(), "a Dir, not a regular file"),
+    ];
+    if made {
+        cases.push((null.clone(), "a CharDevice, not a regular file"));
+    } else {
+        eprintln!("mknod is not permitted here: the device case is not run (the FIFO case is)");
+    }
+    for (dest, says) in cases {
+        let before = std::fs::symlink_metadata(&dest).unwrap().file_type();
+        let o = bin(&["verify", r, "--write-manifest", dest.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", dest.display());
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1);
+        assert!(o.stdout.is_empty(), "refused before verifying anything");
+        let after = std::fs::symlink_metadata(&dest).unwrap().file_type();
+        assert_eq!(before, after, "{} is what it was", dest.display());
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"mine");
+}
+
+/// A manifest names every shard the way `sha256sum -c` reads it back — names holding a
+/// newline, a backslash or bytes that are not UTF-8 included — and gets the mode a new file
+/// gets (0666 less the umask), not the temporary file's 0600.
+#[test]
+fn a_manifest_round_trips_through_sha256sum() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, root) = seed();
+    let shard = root.join("rank_0/llama3_1_8b_rank_0-20_2.ckpt");
+    for odd in [&b"odd\nname\\x.ckpt"[..], b"\xff\xfe.ckpt"] {
+        std::fs::copy(
+            &shard,
+            root.join("rank_0").join(std::ffi::OsStr::from_bytes(odd)),
+        )
+        .unwrap();
+    }
+    let dest = tmp.path().join("SUMS");
+    let o = bin(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--write-manifest",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read(&dest).unwrap();
+    assert_eq!(text.split(|b| *b == b'\n').count(), 15, "14 shards");
+    let c = std::process::Command::new("sha256sum")
+        .arg("-c")
+        .arg(&dest)
+        .current_dir(&root)
+        .output()
+        .expect("sha256sum (coreutils) is needed for this test");
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+    assert_eq!(
+        c.stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| l.ends_with(b": OK"))
+            .count(),
+        14
+    );
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Umask:")
+                .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        })
+        .unwrap();
+    let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask);
+}
+
 /// Item 9: manifests that are FIFOs, or symlinks to endless devices, are never opened: no
 /// hang, no memory blow-up; the report says they were ignored.
 #[test]
