@@ -61,8 +61,6 @@ pub fn grid_cmd(
             return fail(err, &format!("cannot write the grid: {e}"));
         }
     }
-    match super::resolve::unreadable(session.tree()) {
-        Some(msg) => fail(err, &msg),
-        None => 0,
-    }
+    let outcome = session.analysis().outcome();
+    super::resolve::exit_status(outcome, session.tree(), err)
 }

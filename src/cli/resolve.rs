@@ -5,7 +5,7 @@ use crate::fsys::Fs;
 use crate::job::{Environment, JobContext, JobFlags};
 use crate::model::{FileRead, Listing, RootState, Tree};
 use crate::report::text::TextOptions;
-use crate::resolve::mindformers::RankResult;
+use crate::resolve::Outcome;
 use crate::session::Session;
 use std::io::Write;
 use std::sync::Arc;
@@ -91,25 +91,26 @@ pub(crate) fn report(
     } else {
         crate::report::terminal::safe_text(&crate::report::text::render(analysis, opts))
     };
-    let any_error = analysis
-        .mindformers
-        .per_rank
-        .iter()
-        .any(|r| matches!(r, RankResult::Error(_)));
-    let unknown = analysis.mindformers.unknown.clone();
+    let outcome = analysis.outcome();
     if let Err(e) = out.write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return 0;
         }
         return fail(err, &format!("cannot write the report: {e}"));
     }
-    if let Some(why) = unknown {
-        return fail(err, &why);
+    exit_status(outcome, session.tree(), err)
+}
+
+/// The contract's exit status for an outcome (one stderr line when it is 2): the same for
+/// `resolve`, `grid` and every other command that reports the answer.
+pub(crate) fn exit_status(outcome: Outcome, tree: &Tree, err: &mut dyn Write) -> i32 {
+    if let Outcome::Unknown(why) = &outcome {
+        return fail(err, why);
     }
-    if let Some(msg) = unreadable(session.tree()) {
+    if let Some(msg) = unreadable(tree) {
         return fail(err, &msg);
     }
-    i32::from(any_error)
+    i32::from(outcome == Outcome::Fails)
 }
 
 /// The first input ckptscope could not read, as "path: cause; fix".

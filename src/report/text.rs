@@ -33,6 +33,7 @@ pub fn render(a: &Analysis, o: &TextOptions) -> String {
     if let Some(sd) = &mf.shared {
         let _ = writeln!(s, "  shared-path check: {}", shared_text(sd));
     }
+    load_line(&mut s, a);
     if let Some(e) = &mf.rank0_error {
         let _ = writeln!(
             s,
@@ -54,6 +55,37 @@ pub fn render(a: &Analysis, o: &TextOptions) -> String {
     log(&mut s, &mf.log, o.all);
     warnings(&mut s, a, o);
     s
+}
+
+/// "then: ranks 900, 4000 fail when they load …": what happens after the resolver, grouped by
+/// how it goes wrong (the warnings say why, rank by rank).
+fn load_line(s: &mut String, a: &Analysis) {
+    use crate::resolve::load::LoadKind;
+    for (kind, what) in [
+        (LoadKind::Fails, "fail when loading what it picked"),
+        (LoadKind::Silent, "load a damaged file silently"),
+        (
+            LoadKind::Unknown,
+            "cannot be judged (a file changed while read)",
+        ),
+    ] {
+        let ranks: Vec<u64> = a
+            .load
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| p.rank)
+            .collect();
+        if ranks.is_empty() {
+            continue;
+        }
+        let n = ranks.len();
+        let which = crate::report::group::ranges_text(&crate::report::group::ranges(ranks));
+        let _ = writeln!(
+            s,
+            "  then: {n} rank{} ({which}) would {what} — see the warnings",
+            if n == 1 { "" } else { "s" }
+        );
+    }
 }
 
 /// Per-rank results: runs of ranks with the same pattern, or one line per rank with `--all`.

@@ -2,6 +2,7 @@
 //!
 //! * [`mindformers`] — what MindFormers 2.1.0 would do, bug for bug;
 //! * [`data_skip`] — the resume arithmetic (float32 rules);
+//! * [`load`] — what each rank hits when it loads the file it resolved;
 //! * [`warnings`] — the hazards the tree and the decision show.
 //!
 //! [`analyze`] runs them together. Everything it knows about a shard's content (its verdict and
@@ -12,6 +13,7 @@ pub(crate) mod by_meta;
 pub mod config;
 pub mod context;
 pub(crate) mod data_skip;
+pub mod load;
 pub mod mindformers;
 pub(crate) mod no_meta;
 pub(crate) mod safe;
@@ -61,8 +63,45 @@ pub struct Analysis {
     pub data_skip: Option<DataSkip>,
     pub warnings: Vec<Warning>,
     pub safe: Safe,
+    /// Ranks whose load of the resolved file would fail, go silently wrong, or cannot be
+    /// judged (only ranks with a problem: empty on a healthy tree).
+    pub load: Vec<load::LoadProblem>,
     /// Every shard examined on the way, each once.
     pub shards: Vec<ShardResult>,
+}
+
+/// The answer in one word, as the exit status gives it (`resolve-contract.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every rank would resume (or start fresh on purpose): exit 0.
+    Resumes,
+    /// MindFormers raises on some rank — resolving, or loading the file it picked — or a rank
+    /// would load a damaged file silently: exit 1.
+    Fails,
+    /// ckptscope cannot tell (an input it cannot read, a file that changed while read): exit 2,
+    /// with this one-line reason.
+    Unknown(String),
+}
+
+impl Analysis {
+    /// The outcome every command's exit status and summary line read.
+    pub fn outcome(&self) -> Outcome {
+        if let Some(why) = &self.mindformers.unknown {
+            return Outcome::Unknown(why.clone());
+        }
+        let raises = self
+            .mindformers
+            .per_rank
+            .iter()
+            .any(|r| matches!(r, mindformers::RankResult::Error(_)));
+        if raises || self.load.iter().any(|p| p.kind != load::LoadKind::Unknown) {
+            return Outcome::Fails;
+        }
+        match self.load.first() {
+            Some(p) => Outcome::Unknown(format!("rank {}: {}", p.rank, p.why)),
+            None => Outcome::Resumes,
+        }
+    }
 }
 
 /// What is known about shard `(rank folder, file name)`; `None` when it is not in the tree or
@@ -125,7 +164,7 @@ pub fn analyze(
         Some((data_skip::compute(&inputs), inputs.new_global_batch_size))
     });
     let context = context.map(|c| Context { notes, ..c });
-    let warnings = warnings::collect(&warnings::Facts {
+    let mut warnings = warnings::collect(&warnings::Facts {
         tree,
         mf: &mf,
         config,
@@ -136,7 +175,17 @@ pub fn analyze(
             .map(|c| (c.file.as_str(), c.append.as_ref())),
         new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
     });
-    let (safe, shards) = safe_analysis(tree, &mf, config, env, run, shards);
+    let (safe, load, shards) = safe_analysis(tree, &mf, config, env, run, shards);
+    warnings.extend(
+        load.iter()
+            .filter(|p| p.kind != load::LoadKind::Unknown)
+            .map(|p| Warning {
+                code: p.code,
+                message: format!("rank {}: {}", p.rank, p.why),
+                rank: Some(p.rank),
+                path: p.file.as_ref().map(|f| format!("rank_{}/{f}", p.rank)),
+            }),
+    );
     Analysis {
         load_checkpoint: tree.root.clone(),
         layout: LayoutId::MindformersLegacy,
@@ -146,11 +195,13 @@ pub fn analyze(
         data_skip: data_skip.map(|d| d.0),
         warnings,
         safe,
+        load,
         shards,
     }
 }
 
-/// The safe pick, its data skip, and every shard verified on the way (each checked once).
+/// The load predictions, the safe pick and its data skip, and every shard verified on the way
+/// (each checked once).
 fn safe_analysis(
     tree: &Tree,
     mf: &MfResolution,
@@ -158,7 +209,7 @@ fn safe_analysis(
     env: &EnvFacts,
     run: &RunSettings,
     check: ShardSource,
-) -> (Safe, Vec<ShardResult>) {
+) -> (Safe, Vec<load::LoadProblem>, Vec<ShardResult>) {
     let mut seen: std::collections::BTreeMap<(String, String), Option<ShardCheck>> =
         Default::default();
     let mut cached = |dir: &str, name: &str| {
@@ -166,7 +217,15 @@ fn safe_analysis(
             .or_insert_with(|| check(dir, name))
             .clone()
     };
-    let outcome = safe::resolve(tree, mf, env.world_size_for(tree), config.fmt, &mut cached);
+    let problems = load::predict(tree, mf, config.fmt, &mut cached);
+    let outcome = safe::resolve(
+        tree,
+        mf,
+        env.world_size_for(tree),
+        config.fmt,
+        &mut cached,
+        &problems,
+    );
     let data_skip = outcome.pick.as_ref().and_then(|p| {
         let file = &p.per_rank.first()?.file;
         let append = cached("rank_0", file)?.append?;
@@ -192,7 +251,7 @@ fn safe_analysis(
             })
         })
         .collect();
-    (Safe { outcome, data_skip }, shards)
+    (Safe { outcome, data_skip }, problems, shards)
 }
 
 /// The canonical checkpoint names in `rank_0/` (any format, any run), in listing order: the

@@ -4,8 +4,8 @@
 //! (`resume_training: "<rank-0 file name>"`, which MindFormers maps to each rank's own file).
 //! Verdicts come from a caller-supplied function, so only the files that matter are read.
 
+use super::load::{damage_text, loaded_file, LoadProblem};
 use super::mindformers::{MfResolution, RankResult};
-use super::no_meta::last_checkpoint;
 use super::view::View;
 use crate::layout::mindformers::names::{parse_ckpt_name, replace_rank_id, CkptName, Fmt};
 use crate::model::Verdict;
@@ -103,6 +103,7 @@ pub fn resolve(
     world: u64,
     fmt: Fmt,
     facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
+    problems: &[LoadProblem],
 ) -> SafeOutcome {
     let mut skipped = Vec::new();
     for c in candidates(tree, fmt) {
@@ -133,7 +134,7 @@ pub fn resolve(
         let reasons = if same {
             Vec::new()
         } else {
-            differences(tree, mf, fmt, &c, facts)
+            differences(tree, mf, fmt, &c, problems)
         };
         let pick = SafePick {
             epoch: c.epoch,
@@ -166,33 +167,33 @@ fn restart_label(k: u64) -> String {
     }
 }
 
-/// The file each rank loads under MindFormers' own decision (`True` → newest by mtime).
+/// The file each rank loads under MindFormers' own decision (`True` → newest by mtime; `None`
+/// where it finds none); `None` when some rank does not load at all.
 fn mf_files(tree: &Tree, mf: &MfResolution, fmt: Fmt) -> Option<Vec<Option<String>>> {
     let v = View::new(tree);
-    mf.per_rank
-        .iter()
-        .enumerate()
-        .map(|(r, x)| match x {
-            RankResult::File(f) => Some(Some(f.clone())),
-            RankResult::Newest => Some(
-                last_checkpoint(&v, &format!("rank_{r}"), fmt)
-                    .ok()
-                    .flatten()
-                    .map(|p| crate::py::text::basename(&p).to_owned()),
-            ),
-            _ => None,
+    (0..mf.per_rank.len() as u64)
+        .map(|r| match loaded_file(&v, mf, r, fmt)? {
+            Ok(f) => Some(Some(f)),
+            Err(_) => Some(None),
         })
         .collect()
 }
 
-/// One sentence per rank whose MindFormers file is not the safe one, saying what would happen.
+/// One sentence per rank (or per cause) saying why MindFormers' own pick is not the safe one:
+/// the load problems first; else that MindFormers resumes from an older intact step.
 fn differences(
     tree: &Tree,
     mf: &MfResolution,
     fmt: Fmt,
     safe: &CkptName,
-    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
+    problems: &[LoadProblem],
 ) -> Vec<String> {
+    if let Some(why) = &mf.unknown {
+        return vec![format!(
+            "ckptscope cannot tell what MindFormers does ({why}); {} is intact on every rank",
+            safe.file_name()
+        )];
+    }
     let Some(files) = mf_files(tree, mf, fmt) else {
         let err = mf.per_rank.iter().find_map(|r| match r {
             RankResult::Error(e) => Some(format!("{}: {}", e.class, e.first_line())),
@@ -209,39 +210,14 @@ fn differences(
             ),
         }];
     };
-    let mut out = Vec::new();
-    let mut older = false;
-    for (r, file) in files.iter().enumerate() {
-        let dir = format!("rank_{r}");
-        let Some(file) = file else {
-            out.push(format!(
-                "rank {r}: MindFormers finds no file to load in {dir}/"
-            ));
-            continue;
-        };
-        let present = tree
-            .dirs
-            .get(&dir)
-            .is_some_and(|d| d.listing.find(file).is_some_and(|e| e.exists()));
-        if !present {
-            out.push(format!("rank {r}: {file} does not exist — MindFormers would pick it and fail with '{}/{dir}/{file} is not found!'", tree.root));
-            continue;
-        }
-        match facts(&dir, file) {
-            Some(f) if f.verdict != Verdict::Ok => out.push(format!(
-                "rank {r}: {file} is {} — MindFormers would pick it and {}",
-                damage_text(&f),
-                consequence(f.verdict, &tree.root, &dir, file)
-            )),
-            _ => {
-                if parse_ckpt_name(file).is_some_and(|n| {
-                    (n.restart, n.epoch, n.step) < (safe.restart, safe.epoch, safe.step)
-                }) {
-                    older = true;
-                }
-            }
-        }
-    }
+    let out: Vec<String> = problems
+        .iter()
+        .map(|p| format!("rank {}: {}", p.rank, p.why))
+        .collect();
+    let older = files.iter().flatten().any(|file| {
+        parse_ckpt_name(file)
+            .is_some_and(|n| (n.restart, n.epoch, n.step) < (safe.restart, safe.epoch, safe.step))
+    });
     if older && out.is_empty() {
         let why = match &mf.min_meta {
             Some(m) => format!(
@@ -250,31 +226,7 @@ fn differences(
             ),
             None => "of its by-mtime rule".into(),
         };
-        out.push(format!("MindFormers resumes from an older step because {why}; {} is newer and intact on every rank (typical of async_save, whose meta.json lags one save)", safe.file_name()));
+        return vec![format!("MindFormers resumes from an older step because {why}; {} is newer and intact on every rank (typical of async_save, whose meta.json lags one save)", safe.file_name())];
     }
     out
-}
-
-/// "truncated at byte 7,642 of 8,000 …" or "corrupt (…)": reads after "<file> is".
-fn damage_text(f: &ShardCheck) -> String {
-    let name = f.verdict.name().replace('_', " ");
-    if f.detail.starts_with(&name) {
-        f.detail.clone()
-    } else {
-        format!("{name} ({})", f.detail)
-    }
-}
-
-/// What MindSpore's loader does with a damaged file (spec §9.7).
-fn consequence(v: Verdict, root: &str, dir: &str, file: &str) -> String {
-    let p = format!("{root}/{dir}/{file}");
-    match v {
-        Verdict::ZeroByte => "fail with 'The loaded parameter dict is empty after filter or specify …'".into(),
-        Verdict::Incomplete => "silently restart the step counter (and data position) at 0".into(),
-        Verdict::CrcMismatch | Verdict::HashMismatch => "load different data than was saved, silently".into(),
-        Verdict::Corrupt => "fail to load it, or silently zero-fill or ignore tensor bytes".into(),
-        Verdict::Encrypted => "fail without the decryption key".into(),
-        _ if file.ends_with(".safetensors") => format!("fail with 'Fail to parse the input safetensors: '{p}'. …'"),
-        _ => format!("fail with 'Failed to read the checkpoint file {p}. The file may be corrupted, and the content cannot be parsed.'"),
-    }
 }

@@ -173,7 +173,6 @@ fn decision_checks(f: &Facts, out: &mut Vec<Warning>) {
     sink_size_changed(f, out);
     older_prefix_fallback(f, out);
     stale_record(f, out);
-    per_rank_missing(f, out);
 }
 
 /// Lustre, GPFS, CephFS, BeeGFS, SSHFS are shared but MindFormers does not recognise them.
@@ -304,24 +303,6 @@ fn stale_record(f: &Facts, out: &mut Vec<Warning>) {
     };
     if old.as_slice() != sim.as_bytes() {
         out.push(w("stale_resume_record", format!("{} exists with other content than rank 0 would now write: if output_dir is not shared, other nodes read the stale record and may resume a different step", f.paths.record_path)));
-    }
-}
-
-/// Ranks whose resolved file is not in their folder fail at load time (L2).
-fn per_rank_missing(f: &Facts, out: &mut Vec<Warning>) {
-    for (r, res) in f.mf.per_rank.iter().enumerate() {
-        let RankResult::File(name) = res else {
-            continue;
-        };
-        let dir = format!("rank_{r}");
-        let present = f
-            .tree
-            .dirs
-            .get(&dir)
-            .is_some_and(|d| d.listing.find(name).is_some_and(|e| e.exists()));
-        if !present {
-            out.push(at("resolved_file_missing", &dir, Some(name), format!("rank {r}: {}/{dir}/{name} is not found; that rank fails when it loads (FileNotFoundError)", f.tree.root)));
-        }
     }
 }
 

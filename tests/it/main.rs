@@ -10,6 +10,7 @@ mod fuzz_inputs;
 mod hostile;
 mod integrity;
 mod live_view;
+mod load_outcome;
 mod properties;
 mod pyjson_vectors;
 mod readonly;

@@ -27,7 +27,17 @@ fn truncated_rank2_shard_moves_the_safe_pick_to_15_2() {
         .unwrap();
     f.set_len(8_000).unwrap();
     let (code, v) = resolve_json(&tmp.path().join("checkpoint"));
-    assert_eq!(code, Some(0), "MindFormers itself resolves without error");
+    assert_eq!(
+        code,
+        Some(1),
+        "MindFormers resolves without error, then rank 2 fails to load its pick"
+    );
+    let w = v["warnings"].as_array().unwrap();
+    let damaged = w
+        .iter()
+        .find(|w| w["code"] == "resolved_file_damaged")
+        .expect("a resolved_file_damaged warning");
+    assert_eq!(damaged["ranks"], serde_json::json!([[2, 2]]));
     assert_eq!(
         v["mindformers"]["per_rank"][2]["resume_training"],
         "llama3_1_8b_rank_2-20_2.ckpt"
@@ -139,7 +149,7 @@ fn older_run_is_the_safe_pick_when_the_latest_run_is_broken() {
     }
     std::fs::write(t.path("rank_1/llama_rank_1_1-25_2.ckpt"), b"").unwrap();
     let (code, v) = resolve_json(&t.root);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(1), "rank 1 fails to load its zero-byte pick");
     assert_eq!(
         v["mindformers"]["per_rank"][1]["resume_training"],
         "llama_rank_1_1-25_2.ckpt"
@@ -162,7 +172,13 @@ fn older_run_is_the_safe_pick_when_the_latest_run_is_broken() {
 fn no_intact_step_is_null_with_reasons() {
     let mut t = common::TestTree::new();
     t.seed(2);
-    let (_, v) = resolve_json(&t.root);
+    for r in 0..2 {
+        for e in [10, 15, 20] {
+            t.file(&format!("rank_{r}/llama_rank_{r}-{e}_2.ckpt"), b"x");
+        }
+    }
+    let (code, v) = resolve_json(&t.root);
+    assert_eq!(code, Some(1), "every rank would fail to load 20_2");
     assert!(v["safe"].is_null());
     assert_eq!(v["safe_passed_over"].as_array().unwrap().len(), 3);
 }

@@ -1,6 +1,7 @@
 //! The resume panel: MindFormers' pick and the safe pick, data skip and first printed step —
 //! real → simulated side by side when edits are active — and the config for the safe pick.
 
+use crate::resolve::load::LoadKind;
 use crate::resolve::mindformers::RankResult;
 use crate::resolve::Analysis;
 use crate::ui::state::State;
@@ -10,7 +11,19 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
+/// MindFormers' pick, and how many ranks then fail (or load damage silently) loading it.
 fn mf(a: &Analysis) -> String {
+    let pick = pick(a);
+    let count = |k| a.load.iter().filter(|p| p.kind == k).count();
+    let (fails, silent) = (count(LoadKind::Fails), count(LoadKind::Silent));
+    match (fails, silent) {
+        (0, 0) => pick,
+        (0, n) => format!("{pick} — {n} rank(s) load a damaged file silently"),
+        (n, _) => format!("{pick} — FAILS loading on {n} rank(s)"),
+    }
+}
+
+fn pick(a: &Analysis) -> String {
     match a.mindformers.per_rank.first() {
         Some(RankResult::File(f)) => short(f),
         Some(RankResult::Newest) => "newest by mtime".into(),

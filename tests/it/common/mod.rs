@@ -118,10 +118,15 @@ impl TestTree {
     }
 
     /// The spec's common setup: `llama_rank_r-{10,15,20}_2.ckpt` in creation order, metas → 20_2.
+    /// `ranks` folders with steps 10_2, 15_2 and 20_2 (small valid shards whose append
+    /// entries agree with their names) and a meta.json naming 20_2.
     pub fn seed(&mut self, ranks: u64) -> &mut Self {
         for r in 0..ranks {
             for e in [10, 15, 20] {
-                self.file(&format!("rank_{r}/llama_rank_{r}-{e}_2.ckpt"), b"x");
+                self.file(
+                    &format!("rank_{r}/llama_rank_{r}-{e}_2.ckpt"),
+                    &valid_shard(e),
+                );
             }
             self.meta(r, 20, 2, &format!("llama_rank_{r}-20_2.ckpt"));
         }
@@ -430,4 +435,21 @@ pub fn mem_resolve(tree: &ckptscope::model::Tree, world: u64) -> MfResolution {
         env: &env,
         paths: &paths,
     })
+}
+
+/// A small valid `.ckpt` of epoch `e`, step-in-epoch 2 (one tensor and the append entries).
+pub fn valid_shard(e: u64) -> Vec<u8> {
+    use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
+    let mut t = vec![Tensor::f32s("w", &[4], (0..4).map(|i| i as f32))];
+    t.extend(
+        AppendEntries {
+            epoch_num: e as i64,
+            step_num: 2 * e as i64,
+            loss_scale: 1.0,
+            global_batch_size: Some(8),
+            resumed: false,
+        }
+        .tensors(),
+    );
+    encode(&t)
 }

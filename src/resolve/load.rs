@@ -1,0 +1,168 @@
+//! What happens after the resolver (pure): each rank loads the file MindFormers resolved for it
+//! — the named file, or for `True` the newest by mtime in its own folder (spec §5.12) — and
+//! MindSpore's loader raises, or silently loads the wrong thing, when that file is missing or
+//! damaged (§9.7). The resolver's answer is the contract's `per_rank`; these predictions are
+//! what makes "every rank would resume" true or not, so the exit status, the warnings and the
+//! safe pick's reasons all read them from here.
+
+use super::mindformers::{MfResolution, RankResult};
+use super::no_meta::last_checkpoint;
+use super::view::View;
+use crate::layout::mindformers::names::Fmt;
+use crate::model::{RootState, ShardCheck, Tree, Verdict};
+use serde::Serialize;
+
+/// How a rank's load goes wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadKind {
+    /// MindSpore or MindFormers raises: that rank does not resume.
+    Fails,
+    /// It loads, but not what was saved (the step counter restarts, other data is loaded).
+    Silent,
+    /// The file changed while it was read: nothing can be said until it is read again.
+    Unknown,
+}
+
+/// One rank whose load would not go as the resolver's answer suggests.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadProblem {
+    pub rank: u64,
+    /// The file that rank loads (its base name), when there is one.
+    pub file: Option<String>,
+    pub kind: LoadKind,
+    /// Short code for grouping: `resolved_file_missing`, `rank_folder_missing`,
+    /// `no_file_to_load`, `resolved_file_damaged`, `resolved_file_changed`.
+    pub code: &'static str,
+    /// One sentence: what that rank hits, with MindFormers' or MindSpore's message.
+    pub why: String,
+}
+
+/// The file each rank loads under MindFormers' own decision (`True` → newest by mtime), or
+/// the problem that stops it finding one. `None` for a rank that does not load (`False`, an
+/// error already in the resolver's answer) or when the root is a single file.
+pub fn loaded_file(
+    v: &View,
+    mf: &MfResolution,
+    rank: u64,
+    fmt: Fmt,
+) -> Option<Result<String, LoadProblem>> {
+    if !matches!(v.tree.state, RootState::Dir(_)) {
+        return None;
+    }
+    let dir = format!("rank_{rank}");
+    let fails = |code, file: Option<String>, why: String| LoadProblem {
+        rank,
+        file,
+        kind: LoadKind::Fails,
+        code,
+        why,
+    };
+    match mf.per_rank.get(rank as usize)? {
+        RankResult::File(f) => Some(Ok(f.clone())),
+        RankResult::Newest => Some(match last_checkpoint(v, &dir, fmt) {
+            Ok(Some(path)) => Ok(crate::py::text::basename(&path).to_owned()),
+            Ok(None) => Err(fails("no_file_to_load", None, format!("{}/{dir} holds no .{} file: that rank fails when it loads (TypeError: For 'load_checkpoint', the argument 'ckpt_file_name' must be string, but got <class 'NoneType'>.)", v.tree.root, fmt.ext()))),
+            Err(e) if e.class == "NotADirectoryError" => Err(fails("rank_folder_missing", None, format!("{}/{dir} is not a folder: that rank fails when it loads ({}: {})", v.tree.root, e.class, e.first_line()))),
+            Err(e) => Err(fails("resolved_file_missing", None, format!("{}/{dir}: that rank fails when it looks for its newest file ({}: {})", v.tree.root, e.class, e.first_line()))),
+        }),
+        RankResult::Off | RankResult::Error(_) | RankResult::Unknown(_) => None,
+    }
+}
+
+/// Every rank's load, checked: missing files, missing folders, damaged files. `facts(dir,
+/// name)` verifies one shard (`None`: not examined yet — no prediction is made for it).
+pub fn predict(
+    tree: &Tree,
+    mf: &MfResolution,
+    fmt: Fmt,
+    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
+) -> Vec<LoadProblem> {
+    let v = View::new(tree);
+    let mut out = Vec::new();
+    for rank in 0..mf.per_rank.len() as u64 {
+        let file = match loaded_file(&v, mf, rank, fmt) {
+            None => continue,
+            Some(Err(p)) => {
+                out.push(p);
+                continue;
+            }
+            Some(Ok(f)) => f,
+        };
+        if let Some(p) = check_file(tree, rank, &file, facts) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The problem with rank `rank` loading `file` from its own folder, if any.
+fn check_file(
+    tree: &Tree,
+    rank: u64,
+    file: &str,
+    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
+) -> Option<LoadProblem> {
+    let dir = format!("rank_{rank}");
+    let problem = |kind, code, why| {
+        Some(LoadProblem {
+            rank,
+            file: Some(file.to_owned()),
+            kind,
+            code,
+            why,
+        })
+    };
+    let present = tree
+        .dirs
+        .get(&dir)
+        .is_some_and(|d| d.listing.find(file).is_some_and(|e| e.exists()));
+    if !present {
+        return problem(LoadKind::Fails, "resolved_file_missing", format!("{}/{dir}/{file} is not found: that rank fails when it loads (FileNotFoundError: {}/{dir}/{file} is not found!)", tree.root, tree.root));
+    }
+    let f = facts(&dir, file)?;
+    let kind = match f.verdict {
+        Verdict::Ok => return None,
+        Verdict::Changed | Verdict::InProgress => {
+            return problem(LoadKind::Unknown, "resolved_file_changed", format!("{dir}/{file} changed while ckptscope read it: run again when the save has finished"));
+        }
+        Verdict::Incomplete | Verdict::CrcMismatch | Verdict::HashMismatch => LoadKind::Silent,
+        _ => LoadKind::Fails,
+    };
+    problem(
+        kind,
+        "resolved_file_damaged",
+        format!(
+            "{file} is {} — MindFormers would pick it and {}",
+            damage_text(&f),
+            consequence(f.verdict, &tree.root, &dir, file)
+        ),
+    )
+}
+
+/// "truncated at byte 7,642 of 8,000 …" or "corrupt (…)": reads after "<file> is".
+pub(super) fn damage_text(f: &ShardCheck) -> String {
+    let name = f.verdict.name().replace('_', " ");
+    if f.detail.starts_with(&name) {
+        f.detail.clone()
+    } else {
+        format!("{name} ({})", f.detail)
+    }
+}
+
+/// What MindSpore's loader does with a damaged file (spec §9.7).
+fn consequence(v: Verdict, root: &str, dir: &str, file: &str) -> String {
+    let p = format!("{root}/{dir}/{file}");
+    match v {
+        Verdict::ZeroByte if file.ends_with(".safetensors") => "fail with 'cannot mmap an empty file'".into(),
+        Verdict::ZeroByte => "fail with 'The loaded parameter dict is empty after filter or specify …'".into(),
+        Verdict::Incomplete => "silently restart the step counter (and data position) at 0".into(),
+        Verdict::CrcMismatch | Verdict::HashMismatch => "load different data than was saved, silently".into(),
+        Verdict::Corrupt => "fail to load it, or silently zero-fill or ignore tensor bytes".into(),
+        Verdict::Encrypted => "fail without the decryption key".into(),
+        Verdict::NotRegular => "block or fail opening it (it is not a regular file)".into(),
+        Verdict::Unreadable => "fail to open it".into(),
+        _ if file.ends_with(".safetensors") => format!("fail with 'Fail to parse the input safetensors: '{p}'. …'"),
+        _ => format!("fail with 'Failed to read the checkpoint file {p}. The file may be corrupted, and the content cannot be parsed.'"),
+    }
+}

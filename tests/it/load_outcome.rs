@@ -1,0 +1,161 @@
+//! After the resolver: each rank loads what it resolved, and a missing or damaged file, a
+//! missing folder or a folder with no file makes that rank raise. The contract's exit status
+//! says "every rank would resume" only when none does — and `resolve` and `grid` give the same
+//! status for the same tree.
+
+use crate::common::{self, TestTree};
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(args)
+        .env_remove("RANK_SIZE")
+        .env_remove("SHARED_PATHS")
+        .env_remove("DEVICE_NUM_PER_NODE")
+        .output()
+        .expect("run ckptscope")
+}
+
+/// `resolve --json` (exit status, document) with `extra` flags; `grid` must exit the same.
+fn resolve(t: &TestTree, extra: &[&str]) -> (Option<i32>, Value) {
+    let d = t.d();
+    let mut args = vec!["resolve", d.as_str(), "--json"];
+    args.extend_from_slice(extra);
+    let o = bin(&args);
+    let mut g = vec!["grid", d.as_str()];
+    g.extend_from_slice(extra);
+    let grid = bin(&g);
+    assert_eq!(
+        grid.status.code(),
+        o.status.code(),
+        "grid and resolve agree: {}",
+        String::from_utf8_lossy(&grid.stderr)
+    );
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code(), v)
+}
+
+/// The grouped warning with `code`, or a panic listing the codes there are.
+fn warning<'a>(v: &'a Value, code: &str) -> &'a Value {
+    let ws = v["warnings"].as_array().expect("warnings");
+    ws.iter().find(|w| w["code"] == code).unwrap_or_else(|| {
+        panic!(
+            "no {code} warning in {:?}",
+            ws.iter().map(|w| &w["code"]).collect::<Vec<_>>()
+        )
+    })
+}
+
+#[test]
+fn a_healthy_tree_resumes_with_exit_0() {
+    let mut t = TestTree::new();
+    t.seed(4);
+    let (code, v) = resolve(&t, &[]);
+    assert_eq!(code, Some(0));
+    assert!(v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| !w["code"].as_str().unwrap().starts_with("resolved_file")));
+}
+
+/// `resume_training` naming a file no rank has: the resolver returns the name (the contract's
+/// per_rank is unchanged) and every rank then raises FileNotFoundError (L2).
+#[test]
+fn a_named_file_that_does_not_exist_fails_every_rank() {
+    let mut t = TestTree::new();
+    t.seed(4);
+    let (code, v) = resolve(&t, &["--resume-training", "llama_rank_0-99_2.ckpt"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        v["mindformers"]["per_rank"][3]["resume_training"],
+        "llama_rank_3-99_2.ckpt"
+    );
+    let w = warning(&v, "resolved_file_missing");
+    assert_eq!(w["count"], 4);
+    assert_eq!(w["ranks"], serde_json::json!([[0, 3]]));
+}
+
+/// `True` (by last timestamp) on a rank folder without a checkpoint: L9 (TypeError).
+#[test]
+fn newest_by_mtime_in_an_empty_folder_fails_that_rank() {
+    let mut t = TestTree::new();
+    t.seed(4);
+    for e in [10, 15, 20] {
+        t.rm(&format!("rank_3/llama_rank_3-{e}_2.ckpt"));
+    }
+    let (code, v) = resolve(&t, &["--by-last-timestamp"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["mindformers"]["per_rank"][3]["resume_training"], true);
+    let w = warning(&v, "no_file_to_load");
+    assert_eq!(w["ranks"], serde_json::json!([[3, 3]]));
+    assert!(w["message"].as_str().unwrap().contains("TypeError"), "{w}");
+}
+
+/// `True` where a rank's entry is a file, not a folder: M14 when it loads.
+#[test]
+fn newest_by_mtime_where_the_rank_is_not_a_folder_fails_that_rank() {
+    let mut t = TestTree::new();
+    t.seed(3);
+    std::fs::remove_dir_all(t.path("rank_2")).unwrap();
+    t.file("rank_2", b"not a folder");
+    let (code, v) = resolve(&t, &["--by-last-timestamp", "--world-size", "3"]);
+    assert_eq!(code, Some(1));
+    let w = warning(&v, "rank_folder_missing");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("NotADirectoryError"),
+        "{w}"
+    );
+}
+
+/// A resolved file that is damaged: zero bytes fails; a file cut between its append entries
+/// loads silently wrong — both exit 1, and the text report's headline says so.
+#[test]
+fn a_damaged_pick_fails_or_misleads_and_the_headline_says_so() {
+    let mut t = TestTree::new();
+    t.seed(4);
+    t.file("rank_1/llama_rank_1-20_2.ckpt", b"");
+    let (code, v) = resolve(&t, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        warning(&v, "resolved_file_damaged")["ranks"],
+        serde_json::json!([[1, 1]])
+    );
+    let o = bin(&["resolve", &t.d()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("then: 1 rank (1) would fail when loading what it picked"),
+        "{text}"
+    );
+    // cut just before the last append entry: parses, step counter restored as 0
+    let whole = common::valid_shard(20);
+    let len = whole.len() as u64;
+    let walk = ckptscope::verify::ckpt::walk_detailed(std::io::Cursor::new(&whole), len);
+    let cut = walk
+        .record_list
+        .iter()
+        .find(|r| r.tag == "step_num")
+        .expect("a step_num record")
+        .offset;
+    t.file("rank_1/llama_rank_1-20_2.ckpt", &whole[..cut as usize]);
+    let (code, v) = resolve(&t, &[]);
+    let w = warning(&v, "resolved_file_damaged");
+    assert_eq!(code, Some(1), "{w}");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("silently restart the step counter"),
+        "{w}"
+    );
+    let o = bin(&["resolve", &t.d()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("would load a damaged file silently"),
+        "{text}"
+    );
+}
