@@ -8,7 +8,7 @@ use crate::job::JobFlags;
 use crate::layout::mindformers::names::parse_ckpt_name;
 use crate::resolve::mindformers::RankResult;
 use crate::resolve::Analysis;
-use crate::writer::run::{run, Launch};
+use crate::writer::run::{run_until, Launch};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ impl Play<'_> {
                 }
                 Event::Pause { seconds, .. } => {
                     if !self.pace.is_zero() {
-                        std::thread::sleep(Duration::from_secs_f64(seconds.max(0.0)));
+                        self.pause(Duration::from_secs_f64(seconds.max(0.0)));
                     }
                 }
                 other => self.fault(other)?,
@@ -99,9 +99,21 @@ impl Play<'_> {
         Ok(())
     }
 
+    /// Sleep `d`, waking every 50 ms to honour the stop flag.
+    fn pause(&self, d: Duration) {
+        let end = std::time::Instant::now() + d;
+        while !self.stop.load(Ordering::Relaxed) {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
     fn train(&self, launch: &Launch, narrate: Narrate) -> io::Result<()> {
         let mut failed = None;
-        run(&self.root, launch, |s| {
+        run_until(&self.root, launch, self.stop, |s| {
             let text = match self.answer(&self.flags()) {
                 Ok(a) => summary(&a),
                 Err(e) => {

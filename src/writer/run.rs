@@ -6,6 +6,7 @@
 use super::tree::{RankWriter, SaveConfig};
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One launch of a run.
 #[derive(Clone, Debug)]
@@ -60,9 +61,16 @@ pub struct Saved {
 
 /// Run `launch` into `root` (the `checkpoint/` folder), calling `on_save` after each save.
 /// `on_save` returning `false` kills the launch right there (no `end()`).
-pub fn run(
+pub fn run(root: &Path, launch: &Launch, on_save: impl FnMut(&Saved) -> bool) -> io::Result<()> {
+    run_until(root, launch, &AtomicBool::new(false), on_save)
+}
+
+/// [`run`], stopping at the next sink once `stop` is set (a paced launch sleeps a sink at a
+/// time, so Ctrl-c or SIGTERM is honoured within one sink, not at the next save).
+pub fn run_until(
     root: &Path,
     launch: &Launch,
+    stop: &AtomicBool,
     mut on_save: impl FnMut(&Saved) -> bool,
 ) -> io::Result<()> {
     let cfg = SaveConfig {
@@ -85,6 +93,9 @@ pub fn run(
     let mut local = 0;
     for k in 1..=(launch.steps / s) {
         std::thread::sleep(launch.pace);
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         local = k * s;
         let epoch = launch.initial_epoch + k;
         for w in writers.iter_mut() {

@@ -248,3 +248,57 @@ fn a_killed_headless_demo_removes_its_folder() {
     assert!(!status.success());
     assert!(!folder.exists(), "{} left behind", folder.display());
 }
+
+/// A paced demo honours SIGTERM within a moment wherever it is — here in an hour-long pause
+/// and then in a run whose saves are far apart — and still removes its folder.
+#[test]
+fn a_paced_demo_stops_promptly_on_sigterm() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, timeline) in [
+        (
+            "pause.toml",
+            "[run]\nranks = 2\n[[timeline]]\nevent = \"train\"\nsteps = 10\n[[timeline]]\nevent = \"pause\"\nseconds = 3600\nsay = \"an hour-long pause\"\n",
+        ),
+        (
+            "sparse.toml",
+            "[run]\nranks = 2\nsave_steps = 100000\n[[timeline]]\nevent = \"train\"\nsteps = 100000\nsay = \"saves far apart\"\n",
+        ),
+    ] {
+        let file = tmp.path().join(name);
+        std::fs::write(
+            &file,
+            format!("name = \"x\"\ndescription = \"d\"\noutcome = \"o\"\n{timeline}"),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+            .args(["demo", "--no-tui", "--speed", "1"])
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut dir = None;
+        for l in lines.by_ref() {
+            let l = l.unwrap();
+            if let Some(p) = l.strip_prefix("writing into ") {
+                dir = Some(std::path::PathBuf::from(p));
+            }
+            if l.contains("an hour-long pause") || l.contains("saves far apart") {
+                break;
+            }
+        }
+        let folder = dir.expect("writing into …").parent().unwrap().to_path_buf();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let t = std::time::Instant::now();
+        signal(child.id(), "TERM");
+        let status = child.wait().unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{name}: stopped after {:?}",
+            t.elapsed()
+        );
+        assert!(!status.success());
+        assert!(!folder.exists(), "{} left behind", folder.display());
+    }
+}
