@@ -19,6 +19,8 @@ pub struct Header {
     pub metadata: Metadata,
     /// `8 + header_len + data length`: the size of a complete file.
     pub expected_size: u64,
+    /// The share of the parse budget this header holds while it lives.
+    _budget: HeaderBudget,
 }
 
 /// Why a header could not be used.
@@ -41,6 +43,12 @@ impl std::fmt::Display for HeaderError {
         match self {
             HeaderError::TooShort(n) => {
                 write!(f, "{n} bytes, shorter than the 8-byte header length")
+            }
+            HeaderError::HeaderLenTooLarge { declared, .. } if *declared > MAX_HEADER => {
+                write!(
+                    f,
+                    "header length {declared} is over the format's {MAX_HEADER}-byte limit (the safetensors loader refuses it)"
+                )
             }
             HeaderError::HeaderLenTooLarge { declared, file } => {
                 write!(
@@ -69,6 +77,7 @@ pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, Heade
             file: len,
         });
     }
+    let budget = HeaderBudget::acquire(header_len);
     let mut buf = vec![0u8; header_len as usize];
     src.read_exact(&mut buf)
         .map_err(|e| HeaderError::Io(e.to_string()))?;
@@ -79,7 +88,57 @@ pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, Heade
         header_len,
         metadata,
         expected_size,
+        _budget: budget,
     })
+}
+
+/// Header bytes that may be parsed at once by all workers together. A parsed header costs
+/// about 15× its size (a name, a shape and an index entry per tensor: a 99 MB header of 1.7 M
+/// empty tensors takes 1.4 GB), so without a shared budget N workers on N huge headers would
+/// need N times that. Headers up to [`BUDGET_FREE`] (every real model's) skip the budget, so a
+/// worker stuck reading one huge header on a hung mount never blocks the ordinary ones.
+pub const HEADER_BUDGET: u64 = 32 << 20;
+pub const BUDGET_FREE: u64 = 1 << 20;
+
+static IN_FLIGHT: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A share of [`HEADER_BUDGET`], returned on drop. One header larger than the whole budget
+/// still runs — alone.
+#[derive(Debug)]
+struct HeaderBudget(u64);
+
+impl HeaderBudget {
+    fn acquire(n: u64) -> HeaderBudget {
+        if n <= BUDGET_FREE {
+            return HeaderBudget(0);
+        }
+        let mut used = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+        while *used > 0 && *used + n > HEADER_BUDGET {
+            used = RELEASED.wait(used).unwrap_or_else(|p| p.into_inner());
+        }
+        *used += n;
+        HeaderBudget(n)
+    }
+}
+
+impl Drop for HeaderBudget {
+    fn drop(&mut self) {
+        if self.0 == 0 {
+            return;
+        }
+        // the parsed header (dropped just before this share) was millions of small
+        // allocations in this worker's malloc arena, which glibc keeps unless asked: without
+        // this, each worker that parsed a huge header keeps its peak resident
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory; it has no preconditions
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        let mut used = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+        *used -= self.0;
+        RELEASED.notify_all();
+    }
 }
 
 /// The append entries stored as scalar tensors.
@@ -126,4 +185,30 @@ pub fn append_values_path(path: &std::path::Path) -> Option<AppendValues> {
     let mut r = std::io::BufReader::new(f);
     let h = read_header(&mut r, len).ok()?;
     Some(append_values(&mut r, &h, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over the format's limit is said as such, not as "does not fit the file".
+    #[test]
+    fn header_length_errors_name_the_real_cause() {
+        let mut f = (MAX_HEADER + 1).to_le_bytes().to_vec();
+        f.resize(8 + 16, b' ');
+        let big = 200_000_000;
+        let e = read_header(std::io::Cursor::new(&f), big).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("over the format's 100000000-byte limit"),
+            "{e}"
+        );
+        let mut f = 1000u64.to_le_bytes().to_vec();
+        f.resize(8 + 16, b' ');
+        let e = read_header(std::io::Cursor::new(&f), 24).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "header length 1000 does not fit the file (24 bytes)"
+        );
+    }
 }
