@@ -110,10 +110,15 @@ pub fn py_float_repr(f: f64) -> String {
 /// What `json.load(open(path, encoding="utf-8"))` raised, as `str(exception)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PyJsonError {
-    /// Python exception class: `JSONDecodeError`, `UnicodeDecodeError` or `RecursionError`.
+    /// Python exception class: `JSONDecodeError`, `UnicodeDecodeError`, `RecursionError` or
+    /// `ValueError` (an integer too long to convert).
     pub class: &'static str,
     pub message: String,
 }
+
+/// CPython's default `sys.get_int_max_str_digits()` (3.11+, the Python MindFormers 2.1.0 runs
+/// on): longer integer literals are refused.
+pub const INT_MAX_STR_DIGITS: usize = 4300;
 
 /// Decode `bytes` as a UTF-8 text file and parse it like `json.load`.
 pub fn load(bytes: &[u8]) -> Result<PyValue, PyJsonError> {
@@ -295,12 +300,35 @@ impl Parser<'_> {
             'I' if self.starts(i, "Infinity") => (PyValue::Float(f64::INFINITY), i + 8),
             '-' if self.starts(i, "-Infinity") => (PyValue::Float(f64::NEG_INFINITY), i + 9),
             _ => self
-                .number(i)
+                .number(i)?
                 .ok_or_else(|| self.err("Expecting value", i))?,
         })
     }
 
-    fn number(&self, start: usize) -> Option<(PyValue, usize)> {
+    /// A JSON number; an integer of more than [`INT_MAX_STR_DIGITS`] digits is CPython's
+    /// `ValueError` (3.11+ refuses to convert it, and `json.load` lets that through).
+    fn number(&self, start: usize) -> Result<Option<(PyValue, usize)>, PyJsonError> {
+        let Some((is_float, int_end, end)) = self.number_span(start) else {
+            return Ok(None);
+        };
+        let text: String = self.s[start..end].iter().collect();
+        if is_float {
+            let f = text.parse::<f64>().unwrap_or(f64::NAN);
+            return Ok(Some((PyValue::Float(f), end)));
+        }
+        let int_text: String = self.s[start..int_end].iter().collect();
+        let digits = int_text.trim_start_matches('-').len();
+        if digits > INT_MAX_STR_DIGITS {
+            return Err(PyJsonError {
+                class: "ValueError",
+                message: format!("Exceeds the limit ({INT_MAX_STR_DIGITS} digits) for integer string conversion: value has {digits} digits; use sys.set_int_max_str_digits() to increase the limit"),
+            });
+        }
+        Ok(PyInt::parse_digits(&int_text).map(|(v, _)| (PyValue::Int(v), end)))
+    }
+
+    /// Where a number ends: (is it a float, end of its integer part, end).
+    fn number_span(&self, start: usize) -> Option<(bool, usize, usize)> {
         let mut i = start;
         if self.at(i) == Some('-') {
             i += 1;
@@ -339,14 +367,7 @@ impl Parser<'_> {
                 is_float = true;
             }
         }
-        let text: String = self.s[start..i].iter().collect();
-        if is_float {
-            let f = text.parse::<f64>().unwrap_or(f64::NAN);
-            Some((PyValue::Float(f), i))
-        } else {
-            let int_text: String = self.s[start..int_end].iter().collect();
-            PyInt::parse_digits(&int_text).map(|(v, _)| (PyValue::Int(v), i))
-        }
+        Some((is_float, int_end, i))
     }
 
     /// `scanstring` with strict=True; `i` is just past the opening quote.
@@ -491,6 +512,17 @@ mod tests {
         );
         assert!(!loads("[]").unwrap().truthy());
         assert!(!loads("0.0").unwrap().truthy());
+    }
+
+    /// CPython 3.11's integer conversion limit, as `json.loads` raises it (checked against
+    /// Python 3.11.7): 4,300 digits load, 4,301 raise; a sign does not count; floats are free.
+    #[test]
+    fn integers_over_4300_digits_are_a_value_error() {
+        assert!(loads(&"1".repeat(4300)).is_ok());
+        let e = loads(&format!("{{\"a\": -{}}}", "1".repeat(4301))).unwrap_err();
+        assert_eq!(e.class, "ValueError");
+        assert_eq!(e.message, "Exceeds the limit (4300 digits) for integer string conversion: value has 4301 digits; use sys.set_int_max_str_digits() to increase the limit");
+        assert!(loads(&format!("{}.5", "1".repeat(4301))).is_ok());
     }
 
     #[test]

@@ -387,3 +387,36 @@ fn bare_dir_without_a_terminal_prints_the_report() {
         "no folder and no command is a usage error"
     );
 }
+
+/// A meta.json whose integer has more than 4,300 digits is skipped, as CPython 3.11's
+/// `json.load` raises ValueError on it (the real resolver, run on this tree, resumes every
+/// rank from 20_2 from the other metas).
+#[test]
+fn a_meta_with_a_5000_digit_integer_is_skipped_like_python() {
+    let mut t = TestTree::new();
+    t.seed(4);
+    t.meta_raw(
+        1,
+        &format!(
+            "{{\"last_epoch\": -{}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_1-20_2.ckpt\"}}",
+            "1".repeat(4400)
+        ),
+    );
+    let o = bin(&["resolve", &t.d(), "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(
+        v["mindformers"]["per_rank"][3]["resume_training"],
+        "llama_rank_3-20_2.ckpt"
+    );
+    let text = String::from_utf8_lossy(&bin(&["resolve", &t.d()]).stdout).into_owned();
+    assert!(
+        text.contains("failed due to: Exceeds the limit (4300 digits)"),
+        "{text}"
+    );
+}
