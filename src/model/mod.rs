@@ -122,8 +122,14 @@ impl Entry {
         target: Option<Result<Stat, OsErr>>,
     ) -> Entry {
         let (name, raw) = match name.to_str() {
-            Some(s) => (s.to_owned(), None),
-            None => (escape_bytes(name), Some(name.to_owned())),
+            Some(s)
+                if !s
+                    .chars()
+                    .any(|c| c == '\\' || crate::report::terminal::dangerous(c)) =>
+            {
+                (s.to_owned(), None)
+            }
+            _ => (escape_bytes(name), Some(name.to_owned())),
         };
         Entry {
             name,
@@ -133,8 +139,15 @@ impl Entry {
         }
     }
 
+    /// The name on disk is not UTF-8.
     pub fn non_utf8(&self) -> bool {
-        self.raw.is_some()
+        self.raw.as_ref().is_some_and(|r| r.to_str().is_none())
+    }
+
+    /// The name on disk is UTF-8 but holds control characters (a newline, ESC …) or a
+    /// backslash: it is shown and matched escaped (see [`escape_bytes`]).
+    pub fn shown_escaped(&self) -> bool {
+        self.raw.as_ref().is_some_and(|r| r.to_str().is_some())
     }
 
     /// The name as the filesystem knows it.
@@ -165,13 +178,17 @@ impl Entry {
     }
 }
 
-/// A name that is not UTF-8, with each invalid byte written `\xNN` (valid parts as they are):
-/// readable, and different for different byte strings.
+/// A name as shown and matched when it is not plain: invalid UTF-8 bytes, control characters
+/// (a newline would forge a report line, ESC a terminal sequence) and backslashes written
+/// `\xNN` (or `\u{NNNN}`). Escaping the backslash too keeps the mapping one-to-one: every
+/// backslash in the result starts an escape, so two different names never look alike.
 pub fn escape_bytes(name: &std::ffi::OsStr) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut out = String::new();
     for chunk in name.as_bytes().utf8_chunks() {
-        out.push_str(chunk.valid());
+        out.push_str(&crate::report::terminal::safe(
+            &chunk.valid().replace('\\', "\\x5c"),
+        ));
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }

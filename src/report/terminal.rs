@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 /// Whether `c` must not reach a terminal raw: C0, DEL, C1, and the bidirectional overrides
 /// that reorder what is shown.
-fn dangerous(c: char) -> bool {
+pub fn dangerous(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -5,7 +5,16 @@ use super::group::{group_warnings, in_ranges, ranges_text, rank_runs};
 use crate::resolve::mindformers::{Branch, RankResult};
 use crate::resolve::shared::SharedDecision;
 use crate::resolve::Analysis;
-use std::fmt::Write;
+
+/// One report line: formatted, then everything dangerous in it escaped — a newline from a
+/// name, a path or a `meta.json` value included — so data never starts a line of its own.
+macro_rules! emit {
+    ($s:expr, $($arg:tt)*) => {{
+        let text = format!($($arg)*);
+        $s.push_str(&crate::report::terminal::safe(&text));
+        $s.push('\n');
+    }};
+}
 
 /// What the text report shows: grouped by default (a healthy 16,384-rank tree fits on a
 /// screen), everything with `all`, narrowed to some ranks or one step.
@@ -20,34 +29,30 @@ pub struct TextOptions {
 pub fn render(a: &Analysis, o: &TextOptions) -> String {
     let mut s = String::new();
     let mf = &a.mindformers;
-    let _ = writeln!(
+    emit!(
         s,
         "ckptscope resolve — {} ({}, world size {})",
         a.load_checkpoint,
         a.layout.name(),
         a.world_size
     );
-    let _ = writeln!(s);
-    let _ = writeln!(s, "MindFormers 2.1.0 would: {}", headline(a));
-    let _ = writeln!(s, "  why: {}", why(a));
+    s.push('\n');
+    emit!(s, "MindFormers 2.1.0 would: {}", headline(a));
+    emit!(s, "  why: {}", why(a));
     if let Some(sd) = &mf.shared {
-        let _ = writeln!(s, "  shared-path check: {}", shared_text(sd));
+        emit!(s, "  shared-path check: {}", shared_text(sd));
     }
     load_line(&mut s, a);
     if let Some(e) = &mf.rank0_error {
-        let _ = writeln!(
-            s,
-            "  rank 0 failed with {}: {}",
-            e.class,
-            e.message.replace('\n', "\n    ")
-        );
+        emit!(s, "  rank 0 failed with {}: {}", e.class, e.message);
     }
-    let _ = writeln!(s);
+    s.push('\n');
     per_rank(&mut s, a, o);
     if !mf.candidates.is_empty() {
-        let _ = writeln!(s, "\ncandidates complete on every rank (oldest first):");
+        s.push('\n');
+        emit!(s, "candidates complete on every rank (oldest first):");
         for c in &mf.candidates {
-            let _ = writeln!(s, "  {c}");
+            emit!(s, "  {c}");
         }
     }
     data_skip(&mut s, a);
@@ -80,7 +85,7 @@ fn load_line(s: &mut String, a: &Analysis) {
         }
         let n = ranks.len();
         let which = crate::report::group::ranges_text(&crate::report::group::ranges(ranks));
-        let _ = writeln!(
+        emit!(
             s,
             "  then: {n} rank{} ({which}) would {what} — see the warnings",
             if n == 1 { "" } else { "s" }
@@ -92,10 +97,10 @@ fn load_line(s: &mut String, a: &Analysis) {
 fn per_rank(s: &mut String, a: &Analysis, o: &TextOptions) {
     let texts: Vec<String> = a.mindformers.per_rank.iter().map(rank_text).collect();
     let shown = |r: u64| o.ranks.as_ref().is_none_or(|rs| in_ranges(rs, r));
-    let _ = writeln!(s, "per rank:");
+    emit!(s, "per rank:");
     if o.all {
         for (r, t) in texts.iter().enumerate().filter(|(r, _)| shown(*r as u64)) {
-            let _ = writeln!(s, "  rank {r:>5}: {t}");
+            emit!(s, "  rank {r:>5}: {t}");
         }
         return;
     }
@@ -112,13 +117,13 @@ fn per_rank(s: &mut String, a: &Analysis, o: &TextOptions) {
         };
         lines += 1;
         if lines > 40 {
-            let _ = writeln!(
+            emit!(
                 s,
                 "  … more groups (--all lists every rank, --ranks narrows)"
             );
             return;
         }
-        let _ = writeln!(s, "  {label}: {pattern}");
+        emit!(s, "  {label}: {pattern}");
     }
 }
 
@@ -127,10 +132,11 @@ fn log(s: &mut String, lines: &[String], all: bool) {
     if lines.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\nMindFormers would log:");
+    s.push('\n');
+    emit!(s, "MindFormers would log:");
     if all {
         for l in lines {
-            let _ = writeln!(s, "  {l}");
+            emit!(s, "  {l}");
         }
         return;
     }
@@ -144,9 +150,9 @@ fn log(s: &mut String, lines: &[String], all: bool) {
     }
     for (key, n, first) in groups {
         if n == 1 {
-            let _ = writeln!(s, "  {first}");
+            emit!(s, "  {first}");
         } else {
-            let _ = writeln!(s, "  {key}  (×{n}; e.g. {first})");
+            emit!(s, "  {key}  (×{n}; e.g. {first})");
         }
     }
 }
@@ -186,10 +192,11 @@ fn warnings(s: &mut String, a: &Analysis, o: &TextOptions) {
     if kept.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\nwarnings:");
+    s.push('\n');
+    emit!(s, "warnings:");
     for g in group_warnings(&kept, o.all) {
         if g.count == 1 {
-            let _ = writeln!(s, "  [{}] {}", g.code, g.message);
+            emit!(s, "  [{}] {}", g.code, g.message);
             continue;
         }
         let on = if g.ranks.is_empty() {
@@ -197,12 +204,12 @@ fn warnings(s: &mut String, a: &Analysis, o: &TextOptions) {
         } else {
             format!(" on ranks {}", ranges_text(&g.ranks))
         };
-        let _ = writeln!(s, "  [{}] ×{}{on}; e.g. {}", g.code, g.count, g.message);
+        emit!(s, "  [{}] ×{}{on}; e.g. {}", g.code, g.count, g.message);
         for p in &g.paths {
-            let _ = writeln!(s, "      {p}");
+            emit!(s, "      {p}");
         }
         if g.paths_omitted > 0 {
-            let _ = writeln!(s, "      … and {} more (--all lists them)", g.paths_omitted);
+            emit!(s, "      … and {} more (--all lists them)", g.paths_omitted);
         }
     }
 }
@@ -305,9 +312,10 @@ fn data_skip(s: &mut String, a: &Analysis) {
         return;
     };
     let opt = |v: Option<i64>| v.map_or("unknown".to_owned(), |v| v.to_string());
-    let _ = writeln!(s, "\nresume context (rank_0/{}):", c.file);
+    s.push('\n');
+    emit!(s, "resume context (rank_0/{}):", c.file);
     if let Some(ap) = &c.append {
-        let _ = writeln!(
+        emit!(
             s,
             "  stored: epoch_num {}, step_num {}, global_step {}, loss_scale {}, global_batch_size {}",
             num(ap.epoch_num),
@@ -317,21 +325,21 @@ fn data_skip(s: &mut String, a: &Analysis) {
             num(ap.global_batch_size)
         );
     }
-    let _ = writeln!(
+    emit!(
         s,
         "  scale {}, initial step {}, initial epoch {}",
         d.scale.map_or("unknown".into(), |x| format!("{x}")),
         opt(d.initial_step),
         opt(d.initial_epoch)
     );
-    let _ = writeln!(
+    emit!(
         s,
         "  data skip: {} batches; first printed step: {}",
         opt(d.skip_batches),
         opt(d.first_printed_step)
     );
     for n in &c.notes {
-        let _ = writeln!(s, "  note: {n}");
+        emit!(s, "  note: {n}");
     }
 }
 
@@ -345,32 +353,33 @@ fn num(n: Option<crate::model::Num>) -> String {
 
 fn safe(s: &mut String, a: &Analysis) {
     let safe = &a.safe;
-    let _ = writeln!(s);
+    s.push('\n');
     match &safe.outcome.pick {
         None => {
-            let _ = writeln!(
+            emit!(
                 s,
                 "safe resume step: NONE — no step is present and intact on every rank"
             );
         }
         Some(p) if p.same_as_mindformers => {
-            let _ = writeln!(s, "safe resume step: {}_{} — the same as MindFormers' pick; every rank's file is intact", p.epoch, p.step);
+            emit!(s, "safe resume step: {}_{} — the same as MindFormers' pick; every rank's file is intact", p.epoch, p.step);
         }
         Some(p) => {
-            let _ = writeln!(
+            emit!(
                 s,
                 "safe resume step: {}_{} (differs from MindFormers' pick)",
-                p.epoch, p.step
+                p.epoch,
+                p.step
             );
             for r in &p.reasons {
-                let _ = writeln!(s, "  why: {r}");
+                emit!(s, "  why: {r}");
             }
-            let _ = writeln!(s, "  to resume there, set in the YAML:");
-            let _ = writeln!(s, "    load_checkpoint: {}", p.config.load_checkpoint);
-            let _ = writeln!(s, "    resume_training: \"{}\"", p.config.resume_training);
+            emit!(s, "  to resume there, set in the YAML:");
+            emit!(s, "    load_checkpoint: {}", p.config.load_checkpoint);
+            emit!(s, "    resume_training: \"{}\"", p.config.resume_training);
             if let Some(d) = &safe.data_skip {
                 let o = |v: Option<i64>| v.map_or("unknown".to_owned(), |v| v.to_string());
-                let _ = writeln!(
+                emit!(
                     s,
                     "  then: data skip {} batches, first printed step {}",
                     o(d.skip_batches),
@@ -380,10 +389,10 @@ fn safe(s: &mut String, a: &Analysis) {
         }
     }
     for k in safe.outcome.skipped.iter().take(5) {
-        let _ = writeln!(s, "  passed over {k}");
+        emit!(s, "  passed over {k}");
     }
     if safe.outcome.skipped.len() > 5 {
-        let _ = writeln!(
+        emit!(
             s,
             "  … and {} more steps passed over",
             safe.outcome.skipped.len() - 5

@@ -79,6 +79,9 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
         if e.non_utf8() {
             out.push(at("non_utf8_name", "", Some(&e.name), format!("{d}/{}: the name is not valid UTF-8 (shown with \\xNN for its invalid bytes); MindFormers' name patterns treat those bytes as Python does with surrogate escapes — rename it", e.name)));
         }
+        if e.shown_escaped() {
+            out.push(at("escaped_name", "", Some(&e.name), format!("{d}/{}: the name holds control characters or a backslash (shown as \\xNN); ckptscope matches it in that form — rename it", e.name)));
+        }
         if e.name.starts_with("rank_") && (rank_dir_number(&e.name).is_none() || !e.is_dir()) {
             out.push(at("stray_rank_entry", "", Some(&e.name), format!("{d}/{}: counts towards MindFormers' rank-folder count N although it is not a rank folder; move it out of the checkpoint folder", e.name)));
         }
@@ -119,6 +122,14 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
                     name,
                     Some(&e.name),
                     format!("{dir}/{}: the name is not valid UTF-8", e.name),
+                ));
+            }
+            if e.shown_escaped() {
+                out.push(at(
+                    "escaped_name",
+                    name,
+                    Some(&e.name),
+                    format!("{dir}/{}: the name holds control characters or a backslash (shown as \\xNN); rename it", e.name),
                 ));
             }
             if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {

@@ -544,6 +544,52 @@ fn control_bytes_from_the_tree_never_reach_the_terminal() {
     clean(&o.stdout).unwrap();
 }
 
+/// A newline in a name, in `meta.json` content or in the root's own path never starts a line
+/// of its own: names are shown escaped (`\x0a`), so nothing from the tree can forge a
+/// "safe resume step" line under a NONE verdict.
+#[test]
+fn newlines_from_the_tree_never_forge_a_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("job\nFORGED root");
+    std::fs::create_dir(&base).unwrap();
+    common::copy_fixture("tree-seed", &base);
+    let root = base.join("checkpoint");
+    let r0 = root.join("rank_0");
+    std::fs::write(r0.join("x\nFORGED file.ckpt"), b"x").unwrap();
+    std::fs::write(r0.join("y\r\nFORGED crlf.tmp"), b"x").unwrap();
+    std::fs::create_dir(root.join("rank_x\n\nFORGED folder")).unwrap();
+    std::fs::write(
+        root.join("rank_1/meta.json"),
+        "{\"last_epoch\": 20, \"last_step\": 2, \"last_ckpt_file\": \"a\\nFORGED meta-20_2.ckpt\"}",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("rank_2/meta.json"),
+        "{\"last_epoch\": \"\\nFORGED value\"}",
+    )
+    .unwrap();
+    let r = root.to_str().unwrap();
+    for args in [
+        vec!["resolve", r],
+        vec!["resolve", r, "--all"],
+        vec!["verify", r],
+        vec!["verify", r, "--all"],
+        vec!["grid", r],
+    ] {
+        let o = bin(&args);
+        for (what, out) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            let text = String::from_utf8_lossy(out);
+            assert!(
+                !text.lines().any(|l| l.trim_start().starts_with("FORGED")),
+                "{args:?} {what}:\n{text}"
+            );
+        }
+    }
+    let text = String::from_utf8_lossy(&bin(&["resolve", r]).stdout).into_owned();
+    assert!(text.contains("x\\x0aFORGED file.ckpt"), "{text}");
+    assert!(text.contains("escaped_name"), "{text}");
+}
+
 /// Item 12: names that are not UTF-8 are read by their bytes and shown escaped: a shard with
 /// such a name gets its real verdict, and a rank folder with such a name is listed (not
 /// "cannot list the folder … run as the training user").

@@ -228,7 +228,11 @@ fn pool_runs_by_priority_supersedes_and_caches() {
     let mut sorted = names.clone();
     sorted.sort_by_key(prio);
     assert_eq!(names, sorted, "lower priority value first");
-    // a job superseded while it waits produces no result
+    // a job superseded while it waits produces no result (a second blocker, not the first:
+    // the first one's result is cached and would free the worker at once)
+    let sub = tmp.path().join("second");
+    std::fs::create_dir(&sub).unwrap();
+    let big = blocker(&sub);
     pool.submit(job(&big, "blocker", 0));
     let (done_before, _) = pool.progress();
     pool.submit(job(&files[0], "again", 5));
@@ -236,7 +240,7 @@ fn pool_runs_by_priority_supersedes_and_caches() {
     assert_eq!(pool.results().recv().unwrap().file, "blocker");
     let r = pool
         .results()
-        .recv_timeout(std::time::Duration::from_secs(10))
+        .recv_timeout(std::time::Duration::from_secs(120))
         .unwrap();
     assert_eq!(r.file, "again");
     assert!(
