@@ -99,15 +99,22 @@ pub fn demo_cmd(
 fn folder(a: &DemoArgs) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
     match &a.out {
         Some(dir) => {
-            if dir.exists()
-                && std::fs::read_dir(dir)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
-                return Err(format!(
-                    "{}: not empty; the demo writes only into an empty or new folder",
-                    dir.display()
-                ));
+            let shown = dir.display();
+            match std::fs::symlink_metadata(dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("--out {shown}: {e}; choose a new or empty folder")),
+                Ok(m) if !m.is_dir() => {
+                    let kind = crate::fsys::stat_of(&m).kind;
+                    return Err(format!("--out {shown} is a {kind:?}, not a folder; the demo writes only into a new or empty folder"));
+                }
+                Ok(_) => {
+                    let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none());
+                    match empty {
+                        Ok(true) => {}
+                        Ok(false) => return Err(format!("--out {shown}: not empty; the demo writes only into a new or empty folder")),
+                        Err(e) => return Err(format!("--out {shown}: cannot list it ({e}); choose a new or empty folder")),
+                    }
+                }
             }
             Ok((dir.clone(), None))
         }

@@ -398,6 +398,19 @@ impl Tree {
     /// The verdict of `dir/name` if it was computed on the file as it is now, read in the
     /// context of the file's run (see [`Verdicts::judged`]).
     pub fn verdict(&self, dir: &str, name: &str) -> Option<std::borrow::Cow<'_, ShardCheck>> {
+        // a listed shard that cannot be stat-ed (a dangling link, a link loop, a race) is
+        // unreadable as listed: no verifier result is needed, and every view says the same
+        if let Some(e) = self.dirs.get(dir).and_then(|d| d.listing.find(name)) {
+            if let Err(err) = e.stat() {
+                if crate::layout::mindformers::classify::classify(name).is_weights() {
+                    return Some(std::borrow::Cow::Owned(ShardCheck::new(
+                        Verdict::Unreadable,
+                        format!("cannot be examined: {}", err.text),
+                        0,
+                    )));
+                }
+            }
+        }
         let v = self.verdicts.get(dir, name)?;
         (current_id(&self.dirs, dir, name) == Some(v.id))
             .then(|| self.verdicts.judged(name, &v.check))

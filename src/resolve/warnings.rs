@@ -258,7 +258,7 @@ fn async_lag(f: &Facts, out: &mut Vec<Warning>) {
             f.tree
                 .dirs
                 .get(&format!("rank_{r}"))
-                .is_some_and(|d| d.listing.find(&name).is_some())
+                .is_some_and(|d| d.listing.find(&name).is_some_and(|e| e.is_file()))
         })
     };
     if let Some(c) = newer.iter().find(|c| complete(c)) {

@@ -30,13 +30,15 @@ const BACKGROUND: u32 = 1;
 
 /// The longest reconcile interval accepted (a week): longer ones are a typo.
 pub const MAX_POLL_SECS: f64 = 7.0 * 86_400.0;
+/// The shortest (50 ms): a full rescan more often than that only burns a core.
+pub const MIN_POLL_SECS: f64 = 0.05;
 
 /// Why watching could not start, or stopped.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum WatchError {
     #[error("{path}: not a folder; pass the checkpoint folder that holds rank_0/ …")]
     NotAFolder { path: String },
-    #[error("--poll {value}: expected a number of seconds greater than 0 and at most a week")]
+    #[error("--poll {value}: expected a number of seconds from 0.05 to a week (604800)")]
     BadPoll { value: String },
     #[error("the watcher stopped unexpectedly ({why}); the view is no longer updated — restart ckptscope")]
     Died { why: String },
@@ -89,7 +91,7 @@ impl WatchConfig {
             ctx.network_fs.clone()
         };
         let secs = poll.unwrap_or(if poll_only.is_some() { 10.0 } else { 30.0 });
-        if !(secs.is_finite() && secs > 0.0 && secs <= MAX_POLL_SECS) {
+        if !(secs.is_finite() && (MIN_POLL_SECS..=MAX_POLL_SECS).contains(&secs)) {
             let value = if secs.is_finite() && secs != 0.0 && !(1e-3..1e9).contains(&secs.abs()) {
                 format!("{secs:e}")
             } else {

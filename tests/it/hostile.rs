@@ -870,6 +870,21 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         (vec!["watch", r, "--poll", "1e300"], vec![], "--poll 1e300"),
         (vec!["watch", r, "--poll", "0"], vec![], "--poll 0"),
         (
+            vec!["watch", r, "--poll", "1e-300", "--no-inotify"],
+            vec![],
+            "--poll 1e-300: expected a number of seconds from 0.05",
+        ),
+        (
+            vec!["demo", "--no-tui", "--out", "/dev/null"],
+            vec![],
+            "--out /dev/null is a CharDevice, not a folder",
+        ),
+        (
+            vec!["demo", "--no-tui", "--out", f],
+            vec![],
+            "is a Fifo, not a folder",
+        ),
+        (
             vec!["demo", "--no-tui", "--speed", "1e-300"],
             vec![],
             "--speed",

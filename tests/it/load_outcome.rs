@@ -159,3 +159,54 @@ fn a_damaged_pick_fails_or_misleads_and_the_headline_says_so() {
         "{text}"
     );
 }
+
+/// A shard that is a dangling symlink or a link loop is `unreadable` in every view: `verify`
+/// says so, and the grid shows `!`, not "present, not verified".
+#[test]
+fn dangling_and_looping_links_are_unreadable_everywhere() {
+    let mut t = TestTree::new();
+    t.seed(3);
+    std::os::unix::fs::symlink("nothing", t.path("rank_1/llama_rank_1-25_2.ckpt")).unwrap();
+    std::os::unix::fs::symlink(
+        "llama_rank_2-25_2.ckpt",
+        t.path("rank_2/llama_rank_2-25_2.ckpt"),
+    )
+    .unwrap();
+    let v = bin(&["verify", &t.d()]);
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(text.contains("unreadable ×2 on ranks 1–2"), "{text}");
+    let g = bin(&["grid", &t.d()]);
+    let grid = String::from_utf8_lossy(&g.stdout);
+    for r in [1, 2] {
+        let row = grid
+            .lines()
+            .find(|l| l.starts_with(&format!("rank {r} ")))
+            .unwrap();
+        assert!(row.contains('!'), "{grid}");
+    }
+    assert!(!grid.contains("not verified"), "{grid}");
+}
+
+/// When ckptscope cannot tell what MindFormers does (a FIFO as rank 0's meta.json), the safe
+/// pick says that — not "MindFormers does not resume".
+#[test]
+fn the_safe_pick_does_not_guess_what_mindformers_does() {
+    let mut t = TestTree::new();
+    t.seed(2);
+    std::fs::remove_file(t.path("rank_0/meta.json")).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(t.path("rank_0/meta.json"))
+        .status()
+        .is_ok_and(|s| s.success()));
+    let o = bin(&["resolve", &t.d(), "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reasons = v["safe"]["reasons"]
+        .as_array()
+        .expect("a safe pick with reasons");
+    let r = reasons[0].as_str().unwrap();
+    assert!(
+        r.starts_with("ckptscope cannot tell what MindFormers does"),
+        "{r}"
+    );
+}
