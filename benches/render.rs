@@ -25,7 +25,7 @@ fn tree(ranks: u64, steps: u64) -> Tree {
         ino: 1,
         dev: 1,
         mode: 0o400,
-        ctime_ns: t as i128 * 1_000_000_000,
+        ctime_ns: t * 1_000_000_000,
     };
     let entry = |name: String, kind, t| Entry {
         name,

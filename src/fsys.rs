@@ -78,7 +78,9 @@ pub fn stat_of(md: &fs::Metadata) -> Stat {
         ino: md.ino(),
         dev: md.dev(),
         mode: md.mode(),
-        ctime_ns: md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128,
+        ctime_ns: crate::model::saturate(
+            md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128,
+        ),
     }
 }
 

@@ -38,7 +38,7 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
             l.entries()
                 .iter()
                 .filter(|e| e.name.starts_with("rank_") && e.is_dir())
-                .map(|e| (e.name.clone(), e.os_name().to_owned()))
+                .map(|e| (e.name.to_string(), e.os_name().to_owned()))
                 .collect()
         })
         .unwrap_or_default();

@@ -76,7 +76,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         verdicts: Default::default(),
     };
     if let RootState::Dir(_) = state {
-        tree.dirs.insert(name, scan_dir(fs, path));
+        tree.dirs.insert(name.into(), scan_dir(fs, path));
         return (tree, parent.to_path_buf());
     }
     let listing = scan_dir(fs, parent).listing;
@@ -101,7 +101,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         parent,
     );
     tree.dirs.insert(
-        dir,
+        dir.into(),
         DirNode {
             stat: None,
             listing: crate::model::Listing::Entries(only.into()),
@@ -245,7 +245,7 @@ pub fn verify_cmd(
             .iter()
             .filter_map(|s| {
                 let path = tree.path_of(&root, &s.dir, Some(&s.file));
-                Some((path, s.check.sha256.clone()?))
+                Some((path, s.check.sha256.as_deref()?.to_owned()))
             })
             .collect();
         if let Err(e) = write_manifest(dest, &render_sums(&root, &hashes)) {

@@ -141,7 +141,7 @@ fn columns(tree: &Tree, fmt: Fmt, sim: &SimMarks) -> Vec<Column> {
     let names = tree
         .dirs
         .values()
-        .flat_map(|d| d.listing.entries().iter().map(|e| e.name.as_str()))
+        .flat_map(|d| d.listing.entries().iter().map(|e| e.name.as_ref()))
         .chain(deleted);
     for name in names {
         if let Some(n) = classify(name).shard(fmt) {
@@ -220,7 +220,7 @@ fn fill_cells(
             };
             let marked = sim
                 .marked
-                .is_some_and(|m| !m.is_empty() && m.contains(&(dir.clone(), e.name.clone())));
+                .is_some_and(|m| !m.is_empty() && m.contains(&(dir.clone(), e.name.to_string())));
             row[c] = if marked {
                 CellState::SimCorrupt
             } else {

@@ -24,10 +24,10 @@ impl Entries {
     pub fn find(&self, name: &str) -> Option<&Entry> {
         let i = self
             .by_name
-            .partition_point(|&i| self.list[i as usize].name.as_str() < name);
+            .partition_point(|&i| self.list[i as usize].name.as_ref() < name);
         let &at = self.by_name.get(i)?;
         let e = &self.list[at as usize];
-        (e.name == name).then_some(e)
+        (&*e.name == name).then_some(e)
     }
 
     /// Keep the entries `keep` accepts (the index is rebuilt).
@@ -98,11 +98,11 @@ mod tests {
     fn finds_by_name_keeps_order() {
         let mut x = Entries::new(vec![e("b"), e("a"), e("c"), e("a")]);
         assert_eq!(
-            x.iter().map(|e| e.name.as_str()).collect::<String>(),
+            x.iter().map(|e| e.name.as_ref()).collect::<String>(),
             "baca"
         );
         assert!(x.find("a").is_some() && x.find("c").is_some() && x.find("d").is_none());
-        x.retain(|e| e.name != "a");
+        x.retain(|e| &*e.name != "a");
         assert_eq!(x.len(), 2);
         assert!(x.find("a").is_none() && x.find("b").is_some());
     }

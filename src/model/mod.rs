@@ -9,7 +9,9 @@ mod shard;
 mod verdicts;
 
 pub use entries::Entries;
-pub use shard::{AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry, Verified};
+pub use shard::{
+    intern, AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry, Verified,
+};
 pub use verdicts::{judge, lacks_tail_entries, run_key, Verdicts};
 
 use crate::py::{py_repr, PyException};
@@ -40,9 +42,9 @@ pub struct Stat {
     pub ino: u64,
     pub dev: u64,
     pub mode: u32,
-    /// Status-change time (nanoseconds): an in-place rewrite that restores size and mtime
-    /// (`cp -p`, `rsync -t`, `touch -r`) still moves it.
-    pub ctime_ns: i128,
+    /// Status-change time (nanoseconds, saturated to i64: years 1678–2262): an in-place
+    /// rewrite that restores size and mtime (`cp -p`, `rsync -t`, `touch -r`) still moves it.
+    pub ctime_ns: i64,
 }
 
 impl Stat {
@@ -103,14 +105,15 @@ impl OsErr {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
     /// The name; a name that is not UTF-8 has its invalid bytes written `\xNN` (see `raw`).
-    pub name: String,
-    /// The name's bytes when they are not UTF-8: every path to the file is built from them.
+    pub name: Box<str>,
+    /// The name's bytes when they are shown escaped: every path to the file is built from them.
     #[serde(skip)]
-    pub raw: Option<std::ffi::OsString>,
+    pub raw: Option<Box<std::ffi::OsStr>>,
     /// `lstat` of the entry (a race can make it fail: the file vanished after listing).
     pub lstat: Result<Stat, OsErr>,
-    /// `stat` through the link, only for symlinks.
-    pub target: Option<Result<Stat, OsErr>>,
+    /// `stat` through the link, only for symlinks (boxed: most entries are not links, and a
+    /// 16,384-rank tree holds hundreds of thousands of entries).
+    pub target: Option<Box<Result<Stat, OsErr>>>,
 }
 
 impl Entry {
@@ -127,15 +130,15 @@ impl Entry {
                     .chars()
                     .any(|c| c == '\\' || crate::report::terminal::dangerous(c)) =>
             {
-                (s.to_owned(), None)
+                (Box::from(s), None)
             }
-            _ => (escape_bytes(name), Some(name.to_owned())),
+            _ => (escape_bytes(name).into_boxed_str(), Some(Box::from(name))),
         };
         Entry {
             name,
             raw,
             lstat,
-            target,
+            target: target.map(Box::new),
         }
     }
 
@@ -154,13 +157,13 @@ impl Entry {
     pub fn os_name(&self) -> &std::ffi::OsStr {
         self.raw
             .as_deref()
-            .unwrap_or_else(|| std::ffi::OsStr::new(&self.name))
+            .unwrap_or_else(|| std::ffi::OsStr::new(&*self.name))
     }
 
     /// `stat` following symlinks (what `os.path.exists`, `isdir` and `getmtime` see).
     pub fn stat(&self) -> Result<&Stat, &OsErr> {
         match (&self.target, &self.lstat) {
-            (Some(t), _) => t.as_ref(),
+            (Some(t), _) => t.as_ref().as_ref(),
             (None, l) => l.as_ref(),
         }
     }
@@ -266,8 +269,8 @@ pub struct FileId {
     pub dev: u64,
     pub ino: u64,
     pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
 }
 
 impl From<&Stat> for FileId {
@@ -276,10 +279,15 @@ impl From<&Stat> for FileId {
             dev: s.dev,
             ino: s.ino,
             size: s.size,
-            mtime_ns: s.mtime_ns(),
+            mtime_ns: saturate(s.mtime_ns()),
             ctime_ns: s.ctime_ns,
         }
     }
+}
+
+/// Nanoseconds since the epoch as i64, saturated (a hostile timestamp stays a timestamp).
+pub fn saturate(ns: i128) -> i64 {
+    ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 /// A scanned checkpoint tree.
@@ -345,7 +353,7 @@ impl Tree {
                 let listed = self.dirs.get(dir).and_then(|n| {
                     n.listing
                         .find(f)
-                        .or_else(|| n.probed.iter().find(|e| e.name == f))
+                        .or_else(|| n.probed.iter().find(|e| &*e.name == f))
                 });
                 p.join(listed.map_or_else(|| std::ffi::OsStr::new(f), Entry::os_name))
             }
@@ -374,7 +382,7 @@ impl Tree {
                 };
                 let dirs = &self.dirs;
                 self.verdicts
-                    .retain(|(d, f), v| d != &name || current_id(dirs, d, f) == Some(v.id));
+                    .retain_in(&name, |f, v| current_id(dirs, &name, f) == Some(v.id));
             }
             Delta::Verdict(v) => {
                 if current_id(&self.dirs, &v.dir, &v.file) == Some(v.id) {

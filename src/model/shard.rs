@@ -58,21 +58,23 @@ impl Verdict {
     }
 }
 
-/// The result of checking one file.
+/// The result of checking one file: compact, since a 16,384-rank tree holds hundreds of
+/// thousands of them (the append entries are shared between the files that carry the same
+/// values — every rank of one save).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ShardCheck {
     pub verdict: Verdict,
-    pub detail: String,
-    pub size: u64,
-    pub append: Option<AppendValues>,
-    /// Hex SHA-256 when the deep pass computed it.
-    pub sha256: Option<String>,
     /// Whether the deep pass (CRC, SHA-256) ran.
     pub deep: bool,
+    pub detail: Box<str>,
+    pub size: u64,
+    pub append: Option<std::sync::Arc<AppendValues>>,
+    /// Hex SHA-256 when the deep pass computed it.
+    pub sha256: Option<Box<str>>,
 }
 
 impl ShardCheck {
-    pub(crate) fn new(verdict: Verdict, detail: impl Into<String>, size: u64) -> Self {
+    pub(crate) fn new(verdict: Verdict, detail: impl Into<Box<str>>, size: u64) -> Self {
         ShardCheck {
             verdict,
             detail: detail.into(),
@@ -83,6 +85,43 @@ impl ShardCheck {
         }
     }
 }
+
+/// The one shared copy of `a`: the files of one save carry the same append entries on every
+/// rank, so they share one allocation. At most [`INTERNED_MAX`] distinct values are kept (a
+/// tree of hostile files with all-different values gets its own copies past that).
+pub fn intern(a: AppendValues) -> std::sync::Arc<AppendValues> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Key = [(u8, u64); 5];
+    static TABLE: OnceLock<Mutex<HashMap<Key, Arc<AppendValues>>>> = OnceLock::new();
+    let bits = |n: Option<Num>| match n {
+        None => (0, 0),
+        Some(Num::Int(i)) => (1, i as u64),
+        Some(Num::Float(f)) => (2, f.to_bits()),
+    };
+    let key = [
+        bits(a.epoch_num),
+        bits(a.step_num),
+        bits(a.global_step),
+        bits(a.loss_scale),
+        bits(a.global_batch_size),
+    ];
+    let mut t = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(x) = t.get(&key) {
+        return x.clone();
+    }
+    let x = Arc::new(a);
+    if t.len() < INTERNED_MAX {
+        t.insert(key, x.clone());
+    }
+    x
+}
+
+/// How many distinct append-entry values [`intern`] keeps.
+pub const INTERNED_MAX: usize = 65_536;
 
 /// A decoded scalar.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

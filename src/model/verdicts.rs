@@ -13,12 +13,16 @@ use crate::layout::mindformers::names::parse_ckpt_name;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-type Key = (String, String);
 type Run = (String, u64);
 
+/// Verdicts by folder, then by file name: a lookup allocates nothing, and what a folder's
+/// rescan drops is found in that folder alone (not by a pass over the whole tree).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Verdicts {
-    map: BTreeMap<Key, VerdictEntry>,
+    /// Values boxed: a B-tree node then holds 11 pointers, not 11 records, which matters for
+    /// the many folders that hold only the one or two verdicts the answer needed.
+    map: BTreeMap<String, BTreeMap<Box<str>, Box<VerdictEntry>>>,
+    len: usize,
     /// Per run: how many recorded `ok` files carry `loss_scale`, and `global_batch_size`.
     runs: HashMap<Run, (u32, u32)>,
 }
@@ -40,19 +44,22 @@ fn carries(e: &VerdictEntry) -> (u32, u32) {
 
 impl Verdicts {
     pub fn get(&self, dir: &str, file: &str) -> Option<&VerdictEntry> {
-        self.map.get(&(dir.to_owned(), file.to_owned()))
+        self.map.get(dir)?.get(file).map(|b| &**b)
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &VerdictEntry)> {
-        self.map.iter()
+    /// Every verdict as `((folder, file), entry)`, by folder then file name.
+    pub fn iter(&self) -> impl Iterator<Item = ((&str, &str), &VerdictEntry)> {
+        self.map
+            .iter()
+            .flat_map(|(d, m)| m.iter().map(move |(f, e)| ((d.as_str(), &**f), &**e)))
     }
 
     fn count(&mut self, file: &str, e: &VerdictEntry, add: bool) {
@@ -75,25 +82,36 @@ impl Verdicts {
     pub fn insert(&mut self, dir: String, file: String, e: VerdictEntry) {
         self.remove(&dir, &file);
         self.count(&file, &e, true);
-        self.map.insert((dir, file), e);
+        self.map
+            .entry(dir)
+            .or_default()
+            .insert(file.into_boxed_str(), Box::new(e));
+        self.len += 1;
     }
 
     pub fn remove(&mut self, dir: &str, file: &str) -> Option<VerdictEntry> {
-        let old = self.map.remove(&(dir.to_owned(), file.to_owned()))?;
+        let m = self.map.get_mut(dir)?;
+        let old = m.remove(file)?;
+        if m.is_empty() {
+            self.map.remove(dir);
+        }
+        self.len -= 1;
         self.count(file, &old, false);
-        Some(old)
+        Some(*old)
     }
 
-    /// Keep only the entries `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Key, &VerdictEntry) -> bool) {
-        let gone: Vec<Key> = self
-            .map
-            .iter()
-            .filter(|(k, v)| !keep(k, v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for (d, f) in gone {
-            self.remove(&d, &f);
+    /// Keep only the verdicts of folder `dir` that `keep(file, entry)` accepts.
+    pub fn retain_in(&mut self, dir: &str, mut keep: impl FnMut(&str, &VerdictEntry) -> bool) {
+        let gone: Vec<Box<str>> = match self.map.get(dir) {
+            Some(m) => m
+                .iter()
+                .filter(|(f, e)| !keep(f, e))
+                .map(|(f, _)| f.clone())
+                .collect(),
+            None => return,
+        };
+        for f in gone {
+            self.remove(dir, &f);
         }
     }
 
@@ -134,7 +152,7 @@ pub fn judge(check: &ShardCheck, evidence: (u32, u32)) -> Cow<'_, ShardCheck> {
     }
     let mut c = check.clone();
     c.verdict = Verdict::Incomplete;
-    c.detail = format!("lacks {} while other files of the same run have it: cut inside its tail at a record boundary; MindFormers would silently ignore a batch-size change", missing.join(" and "));
+    c.detail = format!("lacks {} while other files of the same run have it: cut inside its tail at a record boundary; MindFormers would silently ignore a batch-size change", missing.join(" and ")).into();
     Cow::Owned(c)
 }
 

@@ -200,7 +200,7 @@ fn collect_groups<'a>(
             ));
         }
         for entry in v.listdir(&dir)? {
-            let name = entry.name.as_str();
+            let name = entry.name.as_ref();
             let matches = name.starts_with(pr.as_str()) || (health && name.starts_with(wide));
             if !(matches && name.ends_with(&suffix)) {
                 continue;

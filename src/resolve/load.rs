@@ -144,7 +144,7 @@ fn check_file(
 pub(super) fn damage_text(f: &ShardCheck) -> String {
     let name = f.verdict.name().replace('_', " ");
     if f.detail.starts_with(&name) {
-        f.detail.clone()
+        f.detail.to_string()
     } else {
         format!("{name} ({})", f.detail)
     }

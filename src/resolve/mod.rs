@@ -114,7 +114,7 @@ pub fn loadable_append(check: Option<ShardCheck>) -> Result<AppendValues, String
     match check {
         Some(ShardCheck {
             append: Some(a), ..
-        }) => Ok(a),
+        }) => Ok((*a).clone()),
         Some(c) => Err(format!("is {}: {}", c.verdict.name(), c.detail)),
         None => Err("could not be examined".into()),
     }

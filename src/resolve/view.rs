@@ -17,7 +17,7 @@ impl<'a> View<'a> {
     pub fn new(tree: &'a Tree) -> Self {
         let root = tree
             .root_listing()
-            .map(|l| l.entries().iter().map(|e| (e.name.as_str(), e)).collect())
+            .map(|l| l.entries().iter().map(|e| (e.name.as_ref(), e)).collect())
             .unwrap_or_default();
         View { tree, root }
     }
@@ -83,7 +83,7 @@ impl<'a> View<'a> {
         let node = self.tree.dirs.get(dir)?;
         node.listing
             .find(name)
-            .or_else(|| node.probed.iter().find(|e| e.name == name))
+            .or_else(|| node.probed.iter().find(|e| &*e.name == name))
     }
 
     /// `os.path.exists(join(D, dir, name))`.

@@ -43,12 +43,12 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
     let before: HashMap<&str, &Entry> = old
         .map_or(empty, |n| n.listing.entries())
         .iter()
-        .map(|e| (e.name.as_str(), e))
+        .map(|e| (e.name.as_ref(), e))
         .collect();
     let after = new.map_or(empty, |n| n.listing.entries());
-    for e in after.iter().filter(|e| e.name != "meta.json") {
-        let (file, kind, size) = (e.name.clone(), classify(&e.name).label(), size_of(e));
-        match before.get(e.name.as_str()) {
+    for e in after.iter().filter(|e| &*e.name != "meta.json") {
+        let (file, kind, size) = (e.name.to_string(), classify(&e.name).label(), size_of(e));
+        match before.get(e.name.as_ref()) {
             None => out.push(Event::ShardAdded {
                 rank,
                 dir: dir.into(),
@@ -66,7 +66,7 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
             Some(_) => {}
         }
     }
-    let now: HashSet<&str> = after.iter().map(|e| e.name.as_str()).collect();
+    let now: HashSet<&str> = after.iter().map(|e| e.name.as_ref()).collect();
     for name in before
         .keys()
         .filter(|n| **n != "meta.json" && !now.contains(*n))

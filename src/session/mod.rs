@@ -352,8 +352,8 @@ impl Session {
             .into_inner()
             .iter()
             .map(|((dir, file), e)| Verified {
-                dir: dir.clone(),
-                file: file.clone(),
+                dir: dir.to_owned(),
+                file: file.to_owned(),
                 id: e.id,
                 check: e.check.clone(),
             })
@@ -446,13 +446,13 @@ impl Session {
                 let Some(n) = parse_ckpt_name(&e.name) else {
                     continue;
                 };
-                if (n.stem.as_str(), n.restart) != (run.0.as_str(), run.1) || e.name == file {
+                if (n.stem.as_str(), n.restart) != (run.0.as_str(), run.1) || &*e.name == file {
                     continue;
                 }
                 if (n.epoch, n.step) == (me.epoch, me.step) {
-                    same.push((d.clone(), e.name.clone()));
+                    same.push((d.clone(), e.name.to_string()));
                 } else {
-                    others.push(((n.epoch, n.step), d.clone(), e.name.clone()));
+                    others.push(((n.epoch, n.step), d.clone(), e.name.to_string()));
                 }
             }
         }
@@ -580,7 +580,7 @@ fn put_verdict(tree: &mut Tree, v: Verified, events: &mut Vec<Event>) {
             dir: d.to_owned(),
             file: f.to_owned(),
             verdict: c.verdict,
-            detail: c.detail.clone(),
+            detail: c.detail.to_string(),
         })
     };
     let after_self = judged(tree, &dir, &file);
@@ -598,11 +598,11 @@ fn put_verdict(tree: &mut Tree, v: Verified, events: &mut Vec<Event>) {
     let others: Vec<((String, String), ShardCheck)> = tree
         .verdicts
         .iter()
-        .filter(|((d, f), _)| (d, f) != (&dir, &file) && run_key(f) == run)
+        .filter(|((d, f), _)| (*d, *f) != (dir.as_str(), file.as_str()) && run_key(f) == run)
         .filter_map(|((d, f), e)| {
             let was = judge(&e.check, evidence_before);
             let now = judge(&e.check, evidence_after);
-            (was.verdict != now.verdict).then(|| ((d.clone(), f.clone()), now.into_owned()))
+            (was.verdict != now.verdict).then(|| ((d.to_owned(), f.to_owned()), now.into_owned()))
         })
         .collect();
     for ((d, f), c) in others {

@@ -174,7 +174,7 @@ fn remove_entry(tree: &mut Tree, dir: &str, file: &str) -> bool {
         return false;
     };
     let before = entries.len();
-    entries.retain(|e| e.name != file);
+    entries.retain(|e| &*e.name != file);
     if file == "meta.json" {
         node.meta = None;
     }
@@ -193,10 +193,10 @@ fn apply_one(v: &mut SimView, e: &Edit) -> Result<(), String> {
         Edit::DeleteRank { dir } => {
             let node = v.tree.dirs.remove(dir).ok_or("the folder is gone")?;
             for en in node.listing.entries() {
-                v.deleted.insert((dir.clone(), en.name.clone()));
+                v.deleted.insert((dir.clone(), en.name.to_string()));
             }
             if let RootState::Dir(Listing::Entries(entries)) = &mut v.tree.state {
-                entries.retain(|en| en.name != *dir);
+                entries.retain(|en| *en.name != **dir);
             }
         }
         Edit::DeleteStep {
@@ -220,7 +220,7 @@ fn apply_one(v: &mut SimView, e: &Edit) -> Result<(), String> {
                                 && n.step == *step
                         })
                     })
-                    .map(|en| en.name.clone())
+                    .map(|en| en.name.to_string())
                     .collect();
                 for n in names {
                     any |= remove_entry(&mut v.tree, &d, &n);
@@ -249,7 +249,8 @@ fn apply_one(v: &mut SimView, e: &Edit) -> Result<(), String> {
                 detail: format!(
                     "marked {} in the simulation (the file on disk is unchanged)",
                     verdict.name()
-                ),
+                )
+                .into(),
                 size: st.size,
                 append: None,
                 sha256: None,

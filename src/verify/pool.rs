@@ -149,7 +149,7 @@ impl Pool {
     /// Queue a check; a queued or running check of the same `(dir, name)` is superseded.
     pub fn submit(&self, job: Job) {
         let mut st = lock(&self.shared.state);
-        let key = (job.dir.clone(), job.name.clone());
+        let key = (job.dir.clone(), job.name.to_string());
         if let Some((_, flag)) = st.latest.get(&key) {
             flag.store(true, Ordering::Relaxed);
         }
@@ -223,7 +223,7 @@ fn next(shared: &Shared) -> Option<(Job, u64, Arc<AtomicBool>)> {
         match st.heap.pop() {
             None => st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
             Some(q) => {
-                let key = (q.job.dir.clone(), q.job.name.clone());
+                let key = (q.job.dir.clone(), q.job.name.to_string());
                 match st.latest.get(&key) {
                     Some((g, flag)) if *g == q.gen => return Some((q.job, q.gen, flag.clone())),
                     _ => {
@@ -253,7 +253,7 @@ fn worker(shared: &Shared, tx: &Sender<Verified>) {
         shared.finished.fetch_add(1, Ordering::Relaxed);
         let current = {
             let mut st = lock(&shared.state);
-            let key = (job.dir.clone(), job.name.clone());
+            let key = (job.dir.clone(), job.name.to_string());
             let current = st.latest.get(&key).is_some_and(|(g, _)| *g == gen);
             if current {
                 st.latest.remove(&key); // done: nothing newer is queued
@@ -283,6 +283,6 @@ fn compare_manifest(check: &mut ShardCheck, expected: Option<&str>) {
     };
     if check.verdict == Verdict::Ok && !want.eq_ignore_ascii_case(got) {
         check.verdict = Verdict::HashMismatch;
-        check.detail = format!("SHA-256 {got} differs from the manifest's {want}");
+        check.detail = format!("SHA-256 {got} differs from the manifest's {want}").into();
     }
 }

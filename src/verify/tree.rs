@@ -78,14 +78,14 @@ pub fn verify_tree(
                         out.push(ShardResult {
                             rank,
                             dir: dir.clone(),
-                            file: e.name.clone(),
+                            file: e.name.to_string(),
                             check: check.clone(),
                         });
                         continue;
                     }
                     pool.submit(Job {
                         dir: dir.clone(),
-                        name: e.name.clone(),
+                        name: e.name.to_string(),
                         path,
                         stat: st.clone(),
                         deep: opts.deep,
@@ -133,7 +133,7 @@ fn report(
     ShardResult {
         rank,
         dir: dir.into(),
-        file: e.name.clone(),
+        file: e.name.to_string(),
         check: ShardCheck::new(verdict, detail, size),
     }
 }
@@ -170,13 +170,13 @@ fn tmp_report(
     } else {
         let stem = stem.unwrap_or_default();
         let stem = stem.as_str();
-        let final_file = siblings
-            .iter()
-            .find(|s| s.name == format!("{stem}.ckpt") || s.name == format!("{stem}.safetensors"));
+        let final_file = siblings.iter().find(|s| {
+            *s.name == format!("{stem}.ckpt") || *s.name == format!("{stem}.safetensors")
+        });
         match final_file.and_then(|f| f.stat().ok()) {
             Some(f) if f.mtime_f64() > st.mtime_f64() => format!(
                 "abandoned: older than the final file {} (a crashed earlier save of the same step)",
-                final_file.map_or("", |f| f.name.as_str())
+                final_file.map_or("", |f| f.name.as_ref())
             ),
             _ if stale => format!(
                 "abandoned: unchanged for {:.0} s and no newer final file (the save was killed)",
@@ -188,7 +188,7 @@ fn tmp_report(
     Some(ShardResult {
         rank,
         dir: dir.into(),
-        file: e.name.clone(),
+        file: e.name.to_string(),
         check: ShardCheck::new(Verdict::InProgress, detail, st.size),
     })
 }
@@ -233,7 +233,7 @@ pub fn priorities(
         for e in node.listing.entries() {
             if let Some(n) = parse_ckpt_name(&e.name) {
                 out.insert(
-                    (dir.clone(), e.name.clone()),
+                    (dir.clone(), e.name.to_string()),
                     rank_of[&(n.restart, n.epoch, n.step)],
                 );
             }

@@ -136,10 +136,10 @@ fn check_walk<R: Read + Seek>(r: &mut R, len: u64, w: CkptWalk) -> ShardCheck {
     }
     if let Some(t) = w.tensor_issues.first() {
         c.verdict = Verdict::Corrupt;
-        c.detail = tensor_issue_text(t, w.tensor_issues.len());
+        c.detail = tensor_issue_text(t, w.tensor_issues.len()).into();
     } else if let Some(missing) = missing_context(&w) {
         c.verdict = Verdict::Incomplete;
-        c.detail = format!("parses ({} records) but lacks {missing}: the stream ends at a record boundary (byte {}); MindFormers would silently restart the step counter", w.records, thousands(len));
+        c.detail = format!("parses ({} records) but lacks {missing}: the stream ends at a record boundary (byte {}); MindFormers would silently restart the step counter", w.records, thousands(len)).into();
     } else {
         c.detail = format!(
             "{} records, append entries present{}",
@@ -149,9 +149,10 @@ fn check_walk<R: Read + Seek>(r: &mut R, len: u64, w: CkptWalk) -> ShardCheck {
             } else {
                 ""
             }
-        );
+        )
+        .into();
     }
-    c.append = Some(w.append);
+    c.append = Some(crate::model::intern(w.append));
     c
 }
 
@@ -275,15 +276,17 @@ fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
         c.detail = format!(
             "header valid but lacks {}: MindFormers would silently restart the step counter",
             missing.join(" and ")
-        );
+        )
+        .into();
     } else {
         c.detail = format!(
             "{} tensors, header and data offsets consistent, __metadata__ format {}",
             h.metadata.offset_keys().len(),
             format.as_deref().unwrap_or("absent")
-        );
+        )
+        .into();
     }
-    c.append = Some(append);
+    c.append = Some(crate::model::intern(append));
     c
 }
 
@@ -299,19 +302,19 @@ fn deep_pass<R: Read + Seek>(
     match hash_and_crc(r, len, crc, opts.cancel.as_deref()) {
         Err(e) => {
             c.verdict = Verdict::Unreadable;
-            c.detail = format!("read error during the deep check: {e}");
+            c.detail = format!("read error during the deep check: {e}").into();
         }
         Ok((sha, crc_problem)) => {
             if let Some(p) = crc_problem {
                 c.verdict = Verdict::CrcMismatch;
-                c.detail = p;
+                c.detail = p.into();
             } else if let Some(want) = &opts.expected_sha256 {
                 if !want.eq_ignore_ascii_case(&sha) {
                     c.verdict = Verdict::HashMismatch;
-                    c.detail = format!("SHA-256 {sha} differs from the manifest's {want}");
+                    c.detail = format!("SHA-256 {sha} differs from the manifest's {want}").into();
                 }
             }
-            c.sha256 = Some(sha);
+            c.sha256 = Some(sha.into());
         }
     }
 }

@@ -609,7 +609,7 @@ impl Loop {
                 .entries()
                 .iter()
                 .filter(|e| e.name.starts_with("rank_") && e.is_dir())
-                .map(|e| e.name.clone())
+                .map(|e| e.name.to_string())
                 .collect(),
             _ => BTreeSet::new(),
         };
@@ -732,7 +732,7 @@ impl Loop {
                 d.listing
                     .entries()
                     .iter()
-                    .map(|e| (e.name.clone(), e.stat().ok().map(FileId::from)))
+                    .map(|e| (e.name.to_string(), e.stat().ok().map(FileId::from)))
                     .collect()
             })
             .unwrap_or_default();
@@ -746,7 +746,7 @@ impl Loop {
             }
         }
         for e in old.map(|o| o.listing.entries()).unwrap_or_default() {
-            if !now.iter().any(|(n, _)| *n == e.name) {
+            if !now.iter().any(|(n, _)| **n == *e.name) {
                 self.pool.cancel(dir, &e.name);
             }
         }
@@ -757,7 +757,13 @@ impl Loop {
             .tree
             .dirs
             .get(dir)
-            .map(|d| d.listing.entries().iter().map(|e| e.name.clone()).collect())
+            .map(|d| {
+                d.listing
+                    .entries()
+                    .iter()
+                    .map(|e| e.name.to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         for f in files.iter().filter(|f| classify(f).is_weights()) {
             self.submit(dir, f);

@@ -144,7 +144,7 @@ fn listing_keeps_readdir_order() {
         .listing
         .entries()
         .iter()
-        .map(|e| e.name.clone())
+        .map(|e| e.name.to_string())
         .collect();
     assert_eq!(got, want);
 }

@@ -54,7 +54,7 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
         }
     }
     if let Some(v) = tree.verdict(&dir, &file) {
-        out.push(Line::raw(v.detail.clone()));
+        out.push(Line::raw(v.detail.to_string()));
         if let Some(a) = &v.append {
             let n = |x: Option<crate::model::Num>| {
                 x.map_or("-".to_owned(), |v| match v {

@@ -108,7 +108,7 @@ fn stat(e: &Entry) -> Stat {
         ino: e.ino,
         dev: 7,
         mode: 0o640,
-        ctime_ns: e.mtime as i128 * 1_000_000_000,
+        ctime_ns: e.mtime * 1_000_000_000,
     }
 }
 

@@ -349,7 +349,7 @@ pub fn mem_tree(
         ino: 1,
         dev: 1,
         mode: 0o400,
-        ctime_ns: t as i128 * 1_000_000_000,
+        ctime_ns: t * 1_000_000_000,
     };
     let entry = |name: &str, kind, t| Entry {
         name: name.into(),
