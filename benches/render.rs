@@ -28,7 +28,7 @@ fn tree(ranks: u64, steps: u64) -> Tree {
         ctime_ns: t * 1_000_000_000,
     };
     let entry = |name: String, kind, t| Entry {
-        name,
+        name: name.into(),
         raw: None,
         lstat: Ok(stat(kind, t)),
         target: None,
