@@ -87,15 +87,21 @@ pub fn stat_of(md: &fs::Metadata) -> Stat {
 /// Open for reading without following a FIFO into a blocking open, and check after opening that
 /// the object really is a regular file (it may have been replaced since the `stat`).
 pub fn open_regular(path: &Path) -> io::Result<fs::File> {
+    open_regular_stat(path).map(|(f, _)| f)
+}
+
+/// [`open_regular`], with the file's metadata (one `fstat`, used for the type check too).
+pub fn open_regular_stat(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
     let f = fs::OpenOptions::new()
         .read(true)
         // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let md = f.metadata()?;
+    if !md.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    Ok(f)
+    Ok((f, md))
 }
 
 impl Fs for RealFs {
@@ -108,9 +114,8 @@ impl Fs for RealFs {
     }
 
     fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)> {
-        let f = open_regular(path)?;
-        let st = stat_of(&f.metadata()?);
-        Ok((Box::new(f), st))
+        let (f, md) = open_regular_stat(path)?;
+        Ok((Box::new(f), stat_of(&md)))
     }
 
     fn canonicalize(&self, path: &Path) -> io::Result<std::path::PathBuf> {

@@ -40,7 +40,7 @@ pub fn grid_cmd(
             ),
         );
     }
-    let mut session = Session::open(fs, ctx);
+    let mut session = Session::open(fs, ctx).without_events();
     let opts = TreeOptions {
         deep: false,
         step: None,

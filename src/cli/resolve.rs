@@ -46,7 +46,7 @@ pub fn resolve_cmd(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
-    let mut session = Session::open(fs, ctx);
+    let mut session = Session::open(fs, ctx).without_events();
     report(&mut session, a.json.then_some(a.all), &opts, out, err)
 }
 

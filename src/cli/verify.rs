@@ -195,7 +195,7 @@ pub fn verify_cmd(
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
         };
-        let mut session = Session::open(fs.clone(), ctx);
+        let mut session = Session::open(fs.clone(), ctx).without_events();
         let root = session.ctx().canonical.clone();
         if let Some(dest) = &a.write_manifest {
             if let Err(e) = check_target(&root, session.tree(), dest) {
@@ -219,12 +219,7 @@ pub fn verify_cmd(
         }
         let manifest = manifests(&*fs, &root, &tree, deep);
         let order = priorities(&tree, None);
-        let priority = |d: &str, n: &str| {
-            order
-                .get(&(d.to_owned(), n.to_owned()))
-                .copied()
-                .unwrap_or(u32::MAX)
-        };
+        let priority = |d: &str, n: &str| order.of(d, n);
         let mut shards = verify_tree(
             fs.clone(),
             &root,
@@ -234,7 +229,7 @@ pub fn verify_cmd(
             &priority,
             &mut progress,
         );
-        crate::session::record(&mut tree, &mut shards);
+        crate::session::record(&mut tree, &mut shards, false);
         (shards, manifest, root, tree)
     };
     if let Some(b) = bar {

@@ -102,7 +102,34 @@ pub struct Session {
     requested: std::collections::HashSet<(String, String, FileId)>,
     derived: Option<Derived>,
     grid: Option<GridModel>,
-    events: Vec<Event>,
+    events: EventLog,
+}
+
+/// The events queued for [`Session::drain_events`]; a headless command that never drains them
+/// switches the log off ([`Session::without_events`]), so a verify of 300,000 shards does not
+/// build and keep 300,000 events nobody reads.
+#[derive(Debug, Default)]
+struct EventLog {
+    off: bool,
+    list: Vec<Event>,
+}
+
+impl EventLog {
+    fn on(&self) -> bool {
+        !self.off
+    }
+
+    fn push(&mut self, e: Event) {
+        if !self.off {
+            self.list.push(e);
+        }
+    }
+
+    fn extend(&mut self, es: impl IntoIterator<Item = Event>) {
+        if !self.off {
+            self.list.extend(es);
+        }
+    }
 }
 
 impl Session {
@@ -125,7 +152,7 @@ impl Session {
             requested: Default::default(),
             derived: None,
             grid: None,
-            events: Vec::new(),
+            events: EventLog::default(),
         }
     }
 
@@ -243,7 +270,16 @@ impl Session {
 
     /// Events since the last call, oldest first.
     pub fn drain_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+        std::mem::take(&mut self.events.list)
+    }
+
+    /// Stop queueing events (for commands that report the answer, not the changes).
+    pub fn without_events(mut self) -> Session {
+        self.events = EventLog {
+            off: true,
+            list: Vec::new(),
+        };
+        self
     }
 
     pub fn overlay(&self) -> &Overlay {
@@ -505,12 +541,7 @@ impl Session {
             let mf = &self.computed().expect("just derived").real.mindformers;
             priorities(self.shown_tree(), Some(mf))
         };
-        let priority = |d: &str, n: &str| {
-            order
-                .get(&(d.to_owned(), n.to_owned()))
-                .copied()
-                .unwrap_or(u32::MAX)
-        };
+        let priority = |d: &str, n: &str| order.of(d, n);
         let results = verify_tree(
             self.fs.clone(),
             &self.ctx.canonical,
@@ -521,7 +552,7 @@ impl Session {
             progress,
         );
         let mut results = results;
-        let events = record(&mut self.tree, &mut results);
+        let events = record(&mut self.tree, &mut results, self.events.on());
         self.events.extend(events);
         if !results.is_empty() {
             self.invalidate();
@@ -538,8 +569,11 @@ impl Session {
 /// Record verification results in `tree` (weights files only: `.tmp` reports are not
 /// verdicts) and replace each result's check with the verdict as the model judges it (in the
 /// context of its run). Returns the `verdict` events of what changed.
-pub fn record(tree: &mut Tree, results: &mut [ShardResult]) -> Vec<Event> {
-    let mut events = Vec::new();
+pub fn record(tree: &mut Tree, results: &mut [ShardResult], emit: bool) -> Vec<Event> {
+    let mut events = EventLog {
+        off: !emit,
+        list: Vec::new(),
+    };
     for r in results.iter() {
         let id = tree
             .dirs
@@ -562,13 +596,17 @@ pub fn record(tree: &mut Tree, results: &mut [ShardResult]) -> Vec<Event> {
             r.check = c.into_owned();
         }
     }
-    events
+    events.list
 }
 
 /// Record a verifier result in `tree`, with a `verdict` event for every file whose verdict —
 /// as judged in its run's context — changed: the file itself, and, when this result changes
 /// what the run's files are known to carry, the run's other files.
-fn put_verdict(tree: &mut Tree, v: Verified, events: &mut Vec<Event>) {
+fn put_verdict(tree: &mut Tree, v: Verified, events: &mut EventLog) {
+    if !events.on() {
+        tree.apply(Delta::Verdict(v));
+        return;
+    }
     let judged = |t: &Tree, d: &str, f: &str| t.verdict(d, f).map(|c| c.into_owned());
     let before_self = judged(tree, &v.dir, &v.file);
     let evidence_before = tree.verdicts.run_evidence(&v.file);

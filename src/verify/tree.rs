@@ -204,11 +204,30 @@ pub fn summary(shards: &[ShardResult]) -> std::collections::BTreeMap<&'static st
 
 /// The verifier's order: the files MindFormers would load first (0), then every canonical
 /// shard by step, newest first (the safe candidate is the newest step intact everywhere, so it
-/// comes next), then everything else.
+/// comes next), then everything else. Kept as the step order and the few first files, not a
+/// table of every shard (a 16,384-rank tree has hundreds of thousands).
+#[derive(Clone, Debug, Default)]
+pub struct Priorities {
+    steps: HashMap<(u64, u64, u64), u32>,
+    first: HashMap<String, String>,
+}
+
+impl Priorities {
+    /// The priority of shard `name` in folder `dir` (lower first).
+    pub fn of(&self, dir: &str, name: &str) -> u32 {
+        if self.first.get(dir).is_some_and(|f| f == name) {
+            return 0;
+        }
+        parse_ckpt_name(name)
+            .and_then(|n| self.steps.get(&(n.restart, n.epoch, n.step)).copied())
+            .unwrap_or(u32::MAX)
+    }
+}
+
 pub fn priorities(
     tree: &Tree,
     mf: Option<&crate::resolve::mindformers::MfResolution>,
-) -> HashMap<(String, String), u32> {
+) -> Priorities {
     use crate::resolve::mindformers::RankResult;
     let mut steps: Vec<(u64, u64, u64)> = tree
         .dirs
@@ -223,31 +242,20 @@ pub fn priorities(
         .collect();
     steps.sort_unstable_by(|a, b| b.cmp(a));
     steps.dedup();
-    let rank_of: HashMap<(u64, u64, u64), u32> = steps
+    let steps = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (*s, i as u32 + 1))
         .collect();
-    let mut out = HashMap::new();
-    for (dir, node) in &tree.dirs {
-        for e in node.listing.entries() {
-            if let Some(n) = parse_ckpt_name(&e.name) {
-                out.insert(
-                    (dir.clone(), e.name.to_string()),
-                    rank_of[&(n.restart, n.epoch, n.step)],
-                );
-            }
-        }
-    }
-    for (r, res) in mf
+    let first = mf
         .map(|m| m.per_rank.as_slice())
         .unwrap_or_default()
         .iter()
         .enumerate()
-    {
-        if let RankResult::File(f) = res {
-            out.insert((format!("rank_{r}"), f.clone()), 0);
-        }
-    }
-    out
+        .filter_map(|(r, res)| match res {
+            RankResult::File(f) => Some((format!("rank_{r}"), f.clone())),
+            _ => None,
+        })
+        .collect();
+    Priorities { steps, first }
 }

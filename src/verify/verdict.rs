@@ -54,15 +54,21 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
         return changed(stat, &opened, "since it was listed");
     }
     let len = opened.size;
-    let mut r = BufReader::with_capacity(64 * 1024, file);
-    let (mut check, crc) = if is_st {
-        (check_safetensors(&mut r, len), Crc::Safetensors)
+    let check = if len <= WHOLE_READ {
+        // a small file is read in one call and walked in memory: no seeks, no re-reads
+        let mut bytes = Vec::with_capacity(len as usize);
+        match file.take(len).read_to_end(&mut bytes) {
+            Ok(_) => check_reader(&mut std::io::Cursor::new(bytes), len, is_st, opts),
+            Err(e) => ShardCheck::new(Verdict::Unreadable, format!("read error: {e}"), len),
+        }
     } else {
-        check_ckpt(&mut r, len)
+        check_reader(
+            &mut BufReader::with_capacity(64 * 1024, file),
+            len,
+            is_st,
+            opts,
+        )
     };
-    if check.verdict == Verdict::Ok && (opts.deep || opts.expected_sha256.is_some()) {
-        deep_pass(&mut r, len, crc, opts, &mut check);
-    }
     // What was read must be one version of the file: a save rewriting it, a truncation or a
     // rename over it while it was read makes every byte-level conclusion void.
     match fs.stat(path) {
@@ -74,6 +80,28 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
             opened.size,
         ),
     }
+}
+
+/// Files up to this size are read whole before the walk (most of a small file's cost is
+/// system calls; a seek per record and a re-read for the trailer would double them).
+const WHOLE_READ: u64 = 256 * 1024;
+
+/// The cheap pass, then the deep pass when asked and the cheap one found nothing.
+fn check_reader<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    is_st: bool,
+    opts: &CheckOptions,
+) -> ShardCheck {
+    let (mut check, crc) = if is_st {
+        (check_safetensors(&mut *r, len), Crc::Safetensors)
+    } else {
+        check_ckpt(&mut *r, len)
+    };
+    if check.verdict == Verdict::Ok && (opts.deep || opts.expected_sha256.is_some()) {
+        deep_pass(&mut *r, len, crc, opts, &mut check);
+    }
+    check
 }
 
 /// Same device, inode, size, modification and status-change time.

@@ -262,7 +262,7 @@ fn verification_order_starts_with_mindformers_pick_then_newest() {
     );
     let d = crate::common::resolve_dir(&ft_async.root.clone());
     let p = ckptscope::verify::priorities(&tree, Some(&d.mindformers));
-    let get = |dir: &str, f: &str| p[&(dir.to_owned(), f.to_owned())];
+    let get = |dir: &str, f: &str| p.of(dir, f);
     assert_eq!(
         get("rank_1", "llama3_1_8b_rank_1-15_2.ckpt"),
         0,
