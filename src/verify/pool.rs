@@ -277,7 +277,7 @@ fn worker(shared: &Shared, tx: &Sender<Verified>) {
 }
 
 /// Turn an `ok` deep check into `hash_mismatch` when a manifest expects another SHA-256.
-fn compare_manifest(check: &mut ShardCheck, expected: Option<&str>) {
+pub(crate) fn compare_manifest(check: &mut ShardCheck, expected: Option<&str>) {
     let (Some(want), Some(got)) = (expected, check.sha256.as_deref()) else {
         return;
     };

@@ -4,7 +4,8 @@
 //! in the context of its run.
 
 use super::digest::Manifest;
-use super::pool::{Job, Pool};
+use super::pool::{compare_manifest, Job};
+use super::verdict::{check_file, CheckOptions};
 use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
 use crate::layout::rank_dir_number;
@@ -43,8 +44,7 @@ pub fn verify_tree(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<ShardResult> {
     let mut out = Vec::new();
-    let pool = Pool::new(opts.workers, fs);
-    let mut submitted = 0;
+    let mut jobs = Vec::new();
     for (dir, node) in &tree.dirs {
         let rank = rank_dir_number(dir);
         for e in node.listing.entries() {
@@ -83,7 +83,7 @@ pub fn verify_tree(
                         });
                         continue;
                     }
-                    pool.submit(Job {
+                    jobs.push(Job {
                         dir: dir.clone(),
                         name: e.name.to_string(),
                         path,
@@ -92,25 +92,71 @@ pub fn verify_tree(
                         expected_sha256,
                         priority: priority(dir, &e.name),
                     });
-                    submitted += 1;
                 }
             }
         }
     }
+    let submitted = jobs.len();
+    out.reserve_exact(submitted);
     progress(0, submitted);
-    for done in 1..=submitted {
-        let Ok(v) = pool.results().recv() else { break };
-        let rank = rank_dir_number(&v.dir);
+    for (done, (job, check)) in run_batch(fs, jobs, opts).enumerate() {
         out.push(ShardResult {
-            rank,
-            dir: v.dir,
-            file: v.file,
-            check: v.check,
+            rank: rank_dir_number(&job.dir),
+            dir: job.dir,
+            file: job.name,
+            check,
         });
-        progress(done, submitted);
+        progress(done + 1, submitted);
     }
     out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
     out
+}
+
+/// Check every job on `opts.workers` threads, highest priority first, yielding each job with
+/// its check as it finishes. A batch needs none of the live pool's machinery (superseding,
+/// the per-version cache, cancellation), so workers just take the next index: no lock, no
+/// queue, no allocation per job. Workers are detached, not joined: one stuck on a hung mount
+/// stops only its own job from arriving.
+fn run_batch(
+    fs: std::sync::Arc<dyn crate::fsys::Fs>,
+    mut jobs: Vec<Job>,
+    opts: &TreeOptions,
+) -> impl Iterator<Item = (Job, ShardCheck)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+    jobs.sort_by_key(|j| j.priority);
+    let n = jobs.len();
+    let workers = match opts.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        w => w,
+    }
+    .min(n.max(1));
+    let jobs: Arc<Vec<Mutex<Option<Job>>>> =
+        Arc::new(jobs.into_iter().map(|j| Mutex::new(Some(j))).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<(Job, ShardCheck)>();
+    for _ in 0..workers {
+        let (jobs, next, tx, fs) = (jobs.clone(), next.clone(), tx.clone(), fs.clone());
+        std::thread::spawn(move || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = jobs.get(i) else { break };
+            let Some(job) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                continue;
+            };
+            let opts = CheckOptions {
+                deep: job.deep || job.expected_sha256.is_some(),
+                expected_sha256: None,
+                cancel: None,
+            };
+            let mut check = check_file(&*fs, &job.path, &job.stat, &opts);
+            compare_manifest(&mut check, job.expected_sha256.as_deref());
+            if tx.send((job, check)).is_err() {
+                break;
+            }
+        });
+    }
+    drop(tx);
+    rx.into_iter().take(n)
 }
 
 /// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become (any format).
