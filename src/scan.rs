@@ -10,11 +10,36 @@ use crate::fsys::{Fs, RawEntry};
 use crate::model::{DirNode, Entry, FileId, FileKind, FileRead, Listing, OsErr, RootState, Tree};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Small control files larger than this are not read (a real `meta.json` is under 200 bytes).
 pub const SMALL_FILE_LIMIT: u64 = 4 << 20;
+
+/// `meta.json` files up to this size are read freely (a real one is under 200 bytes).
+pub const META_FREE: u64 = 4 << 10;
+/// Larger ones draw on this process-wide allowance: every rank folder of a hostile tree may
+/// hold a 4 MiB `meta.json` (sparse on disk: nearly free to make), and 16,384 of them would
+/// otherwise be 64 GiB in memory. Past it, a large `meta.json` is not read (the answer is
+/// then "unknown", never a guess).
+pub const META_BUDGET: u64 = 64 << 20;
+
+static META_SPENT: AtomicU64 = AtomicU64::new(0);
+
+/// Read a `meta.json` of `size` bytes (as listed) within the limits above.
+fn read_meta(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
+    if size <= META_FREE {
+        return fs.read_small(path, SMALL_FILE_LIMIT);
+    }
+    if size > SMALL_FILE_LIMIT {
+        return FileRead::TooLarge(size);
+    }
+    let spent = META_SPENT.fetch_add(size, Ordering::Relaxed);
+    if spent + size > META_BUDGET {
+        return FileRead::TooLarge(size);
+    }
+    fs.read_small(path, SMALL_FILE_LIMIT)
+}
 
 /// Scan `root` (as given on the command line, read as given) into a tree.
 pub fn scan(fs: &dyn Fs, root: &str) -> Tree {
@@ -123,7 +148,8 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
             .map(|e| match e.stat() {
                 Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
                 Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
-                _ => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
+                Ok(st) => read_meta(fs, &dir.join("meta.json"), st.size),
+                Err(_) => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
             })
     });
     DirNode {

@@ -121,7 +121,7 @@ pub fn read_failure(read: &FileRead, path: &str) -> Option<PyException> {
         FileRead::Error(e) => Some(e.to_py(path)),
         FileRead::TooLarge(n) => Some(PyException::new(
             CANNOT_READ,
-            format!("{path} is {n} bytes or more: ckptscope reads at most {} bytes of a control file (a real meta.json is under 200 bytes), so it cannot tell what MindFormers would make of it; check the file", crate::scan::SMALL_FILE_LIMIT),
+            format!("{path} is {n} bytes: ckptscope reads at most {} bytes of a control file, and meta.json files over {} bytes only up to {} MiB in all (a real meta.json is under 200 bytes), so it cannot tell what MindFormers would make of it; check the file", crate::scan::SMALL_FILE_LIMIT, crate::scan::META_FREE, crate::scan::META_BUDGET >> 20),
         )),
         FileRead::NotRegular(kind) => Some(PyException::new(
             CANNOT_READ,

@@ -22,6 +22,11 @@ pub const APPEND_KEYS: [&str; 5] = [
 const TRAILER_LEN: u64 = 17;
 const MAX_TAG: u64 = 64 * 1024;
 const MAX_TYPE: u64 = 64;
+/// More dims than numpy holds (32, or 64 since numpy 2): MindSpore cannot load the tensor, and
+/// a hostile packed field of zero bytes must not become a list of millions of dims.
+pub const MAX_DIMS: usize = 64;
+/// Tensor issues kept in full (the rest are counted): one is enough for the verdict.
+pub const MAX_ISSUES: usize = 16;
 
 /// How the record stream ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -71,6 +76,8 @@ pub struct CkptWalk {
     /// Append-entry names in the order they appear.
     pub append_order: Vec<String>,
     pub tensor_issues: Vec<TensorIssue>,
+    /// Issues found beyond the [`MAX_ISSUES`] kept.
+    pub more_tensor_issues: u64,
     /// Every record's header facts, when asked for (see [`walk_detailed`]).
     pub record_list: Vec<RecordInfo>,
 }
@@ -114,6 +121,7 @@ fn walk_inner<R: Read + Seek>(src: R, len: u64, detailed: bool) -> CkptWalk {
         append: AppendValues::default(),
         append_order: Vec::new(),
         tensor_issues: Vec::new(),
+        more_tensor_issues: 0,
         record_list: Vec::new(),
     };
     if len == 0 {
@@ -265,11 +273,11 @@ fn tensor<R: Read + Seek>(c: &mut Cursor<R>, end: u64, rec: &mut Record) -> Resu
     while c.pos < end {
         let f = field(c, end)?;
         match (f.number, f.wire) {
-            (1, 0) => rec.dims.push(c.varint(end)?),
+            (1, 0) => push_dim(rec, c.varint(end)?)?,
             (1, 2) => {
                 let stop = c.pos + f.len;
                 while c.pos < stop {
-                    rec.dims.push(c.varint(stop)?);
+                    push_dim(rec, c.varint(stop)?)?;
                 }
             }
             (2, 2) => rec.tensor_type = text(c, &f, MAX_TYPE)?,
@@ -284,6 +292,16 @@ fn tensor<R: Read + Seek>(c: &mut Cursor<R>, end: u64, rec: &mut Record) -> Resu
             _ => skip_scalar(c, &f, end)?,
         }
     }
+    Ok(())
+}
+
+fn push_dim(rec: &mut Record, d: u64) -> Result<(), WireError> {
+    if rec.dims.len() >= MAX_DIMS {
+        return Err(WireError::Malformed(
+            "a tensor with more than 64 dims (numpy, and so MindSpore, cannot hold it)",
+        ));
+    }
+    rec.dims.push(d);
     Ok(())
 }
 
@@ -327,6 +345,10 @@ fn check_size(first: &Record, total: u64, w: &mut CkptWalk) {
         None => None,
     };
     if expected != Some(total) {
+        if w.tensor_issues.len() >= MAX_ISSUES {
+            w.more_tensor_issues += 1;
+            return;
+        }
         w.tensor_issues.push(TensorIssue {
             tag: first.tag.clone(),
             tensor_type: first.tensor_type.clone(),

@@ -164,7 +164,8 @@ fn check_walk<R: Read + Seek>(r: &mut R, len: u64, w: CkptWalk) -> ShardCheck {
     }
     if let Some(t) = w.tensor_issues.first() {
         c.verdict = Verdict::Corrupt;
-        c.detail = tensor_issue_text(t, w.tensor_issues.len()).into();
+        let count = w.tensor_issues.len() + w.more_tensor_issues as usize;
+        c.detail = tensor_issue_text(t, count).into();
     } else if let Some(missing) = missing_context(&w) {
         c.verdict = Verdict::Incomplete;
         c.detail = format!("parses ({} records) but lacks {missing}: the stream ends at a record boundary (byte {}); MindFormers would silently restart the step counter", w.records, thousands(len)).into();

@@ -709,6 +709,87 @@ fn huge_safetensors_headers_share_one_memory_budget() {
     assert!(rss < 450 * 1024, "{} MB resident", rss / 1024);
 }
 
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A `.ckpt` record whose tensor has a packed dims field of `dims_len` zero bytes (written
+/// sparse: a hole on disk), followed by a valid checkpoint's records.
+fn dims_bomb(path: &Path, dims_len: u64) {
+    use std::io::Write;
+    let mut tensor = vec![0x0a];
+    varint(dims_len, &mut tensor);
+    let tensor_len = tensor.len() as u64 + dims_len;
+    let mut value = vec![0x0a, 1, b'w', 0x12];
+    varint(tensor_len, &mut value);
+    let value_len = value.len() as u64 + tensor_len;
+    let mut head = vec![0x0a];
+    varint(value_len, &mut head);
+    head.extend_from_slice(&value);
+    head.extend_from_slice(&tensor);
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all(&head).unwrap();
+    f.set_len(head.len() as u64 + dims_len).unwrap();
+    drop(f);
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(&common::valid_shard(20)).unwrap();
+}
+
+/// The `.ckpt` walker's memory does not grow with a field's length: a packed dims field of
+/// 300 MB (a hole on disk) is refused after 64 dims — verify and resolve stay small and fast.
+#[test]
+fn a_dims_bomb_is_refused_in_bounded_memory() {
+    let (tmp, root) = seed();
+    let _keep = tmp;
+    let bomb = root.join("rank_0/llama3_1_8b_rank_0-25_2.ckpt");
+    dims_bomb(&bomb, 300 << 20);
+    let r = root.to_str().unwrap();
+    let (_, out, err, rss) = run_bounded(
+        &["verify", r, "--all"],
+        &[],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(out.contains("more than 64 dims"), "{out}{err}");
+    assert!(rss < 150 * 1024, "verify: {} MB resident", rss / 1024);
+    let (_, _, err, rss) = run_bounded(&["resolve", r], &[], std::time::Duration::from_secs(60));
+    assert!(
+        rss < 150 * 1024,
+        "resolve: {} MB resident: {err}",
+        rss / 1024
+    );
+}
+
+/// Many large `meta.json` files (sparse: nearly free on disk) do not add up in memory: past a
+/// 64 MiB allowance they are not read, and the answer is "unknown" (exit 2), not a guess.
+#[test]
+fn many_large_metas_stay_within_one_allowance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    for r in 0..200 {
+        let d = root.join(format!("rank_{r}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(format!("x_rank_{r}-1_1.ckpt")),
+            common::valid_shard(1),
+        )
+        .unwrap();
+        let f = std::fs::File::create(d.join("meta.json")).unwrap();
+        f.set_len(4_194_000).unwrap();
+    }
+    let r = root.to_str().unwrap();
+    for cmd in ["resolve", "grid"] {
+        let args = [cmd, r, "--device-num-per-node", "256"];
+        let (code, _, err, rss) = run_bounded(&args, &[], std::time::Duration::from_secs(60));
+        assert_eq!(code, Some(2), "{cmd}: {err}");
+        assert!(err.contains("meta.json"), "{cmd}: {err}");
+        assert!(rss < 200 * 1024, "{cmd}: {} MB resident", rss / 1024);
+    }
+}
+
 /// Run the binary with a time limit; return (exit code, stdout, stderr, max RSS in KiB).
 fn run_bounded(
     args: &[&str],
