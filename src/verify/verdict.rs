@@ -374,7 +374,13 @@ fn hash_and_crc<R: Read + Seek>(
         if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
             return Err(std::io::Error::other("cancelled: the file changed"));
         }
-        let n = r.read(&mut buf)?;
+        // never past the size the file had when it was opened: a file growing while it is
+        // hashed would otherwise be read for ever (the stat afterwards reports the change)
+        let want = (len - pos).min(buf.len() as u64) as usize;
+        if want == 0 {
+            break;
+        }
+        let n = r.read(&mut buf[..want])?;
         if n == 0 {
             break;
         }

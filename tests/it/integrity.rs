@@ -304,3 +304,96 @@ fn the_report_of_16384_ranks_fits_on_a_screen() {
     );
     insta::assert_snapshot!("report_16384_ranks", text);
 }
+
+/// A file that keeps growing while it is hashed (here: a reader that never ends after the
+/// valid checkpoint it starts with) is read only up to the size it had when opened — the deep
+/// pass ends, and the re-stat afterwards decides whether the file changed.
+#[test]
+fn the_deep_pass_reads_no_further_than_the_size_at_open() {
+    use ckptscope::fsys::{Fs, RawEntry, ReadSeek, RealFs};
+    use ckptscope::model::{FileRead, Stat};
+    use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
+    use std::io::{Read, Seek, SeekFrom};
+    struct Endless {
+        data: std::sync::Arc<Vec<u8>>,
+        pos: u64,
+    }
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let at = self.pos as usize;
+            let n = buf.len();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = self.data.get(at + i).copied().unwrap_or(0);
+            }
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+    impl Seek for Endless {
+        fn seek(&mut self, p: SeekFrom) -> std::io::Result<u64> {
+            self.pos = match p {
+                SeekFrom::Start(n) => n,
+                SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+                SeekFrom::End(d) => (self.data.len() as u64).saturating_add_signed(d),
+            };
+            Ok(self.pos)
+        }
+    }
+    struct Growing(Stat, std::sync::Arc<Vec<u8>>);
+    impl Fs for Growing {
+        fn stat(&self, _: &Path) -> std::io::Result<Stat> {
+            Ok(self.0.clone())
+        }
+        fn read_dir(&self, p: &Path) -> std::io::Result<Vec<RawEntry>> {
+            RealFs.read_dir(p)
+        }
+        fn read_small(&self, p: &Path, limit: u64) -> FileRead {
+            RealFs.read_small(p, limit)
+        }
+        fn open(&self, _: &Path) -> std::io::Result<(Box<dyn ReadSeek>, Stat)> {
+            let r = Endless {
+                data: self.1.clone(),
+                pos: 0,
+            };
+            Ok((Box::new(r), self.0.clone()))
+        }
+        fn canonicalize(&self, p: &Path) -> std::io::Result<std::path::PathBuf> {
+            Ok(p.to_path_buf())
+        }
+    }
+    let mut t = vec![Tensor::f32s(
+        "w",
+        &[200_000],
+        (0..200_000).map(|i| i as f32),
+    )];
+    t.extend(
+        AppendEntries {
+            epoch_num: 1,
+            step_num: 2,
+            loss_scale: 1.0,
+            global_batch_size: Some(8),
+            resumed: false,
+        }
+        .tensors(),
+    );
+    let bytes = encode(&t);
+    assert!(
+        bytes.len() > 256 << 10,
+        "past the whole-read size: the streaming path"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("x_rank_0-1_1.ckpt");
+    std::fs::write(&f, &bytes).unwrap();
+    let st = RealFs.stat(&f).unwrap();
+    let opts = ckptscope::verify::verdict::CheckOptions {
+        deep: true,
+        ..Default::default()
+    };
+    let fs = Growing(st.clone(), std::sync::Arc::new(bytes));
+    let check = ckptscope::verify::verdict::check_file(&fs, &f, &st, &opts);
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert!(
+        check.sha256.is_some(),
+        "the deep pass ran to the end: {check:?}"
+    );
+}
