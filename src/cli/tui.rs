@@ -111,6 +111,7 @@ pub fn run(
         Ok(t) => t,
         Err(e) => return super::fail(err, &format!("cannot set up the terminal: {e}")),
     };
+    quiet_panic_hook();
     if ui.mouse {
         let _ = ratatui::crossterm::execute!(
             std::io::stdout(),
@@ -124,10 +125,23 @@ pub fn run(
             ratatui::crossterm::event::DisableMouseCapture
         );
     }
-    ratatui::restore();
+    // try_restore, not restore: when the terminal is gone (a dropped SSH session, a closed
+    // window) restore's own error message cannot be written, and `eprintln!` would panic
+    let _ = ratatui::try_restore();
     handle.stop();
     match result {
         Ok(()) => 0,
         Err(e) => super::fail(err, &format!("terminal error: {e}")),
     }
+}
+
+/// Replace ratatui's panic hook (restore, then `eprintln!`, which itself panics — and so
+/// aborts — when stderr is a terminal that has gone away) with one that restores the terminal
+/// and reports the panic, ignoring write errors.
+fn quiet_panic_hook() {
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        let _ = ratatui::try_restore();
+        let _ = writeln!(std::io::stderr(), "ckptscope: internal error: {info}");
+    }));
 }

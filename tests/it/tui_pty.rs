@@ -302,3 +302,52 @@ fn a_paced_demo_stops_promptly_on_sigterm() {
         assert!(!folder.exists(), "{} left behind", folder.display());
     }
 }
+
+/// The terminal going away under the TUI (a dropped SSH session, a closed window: the pty's
+/// master closes, the TUI gets SIGHUP and EIO) ends it cleanly — no abort while restoring a
+/// terminal that no longer exists. The same for the demo.
+#[test]
+fn a_vanished_terminal_ends_the_tui_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_fixture("tree-seed-run1", tmp.path());
+    let root = tmp.path().join("checkpoint");
+    for args in [vec![root.to_str().unwrap()], vec!["demo", "--speed", "0.2"]] {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 40,
+                cols: 120,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_ckptscope"));
+        cmd.args(&args);
+        cmd.env("TERM", "xterm-256color");
+        let mut child = pty.slave.spawn_command(cmd).unwrap();
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !String::from_utf8_lossy(&seen).contains("MindFormers") {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0, "{args:?}: the TUI drew nothing");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        // the terminal goes away: nobody holds the master any more
+        drop(reader);
+        drop(pty.master);
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{args:?}: still running after the terminal closed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.signal(), None, "{args:?}: {status:?}");
+        assert_ne!(status.exit_code(), 134, "{args:?}: aborted");
+    }
+}
