@@ -130,6 +130,8 @@ pub fn run(
     let _ = ratatui::try_restore();
     handle.stop();
     match result {
+        // ended by a signal: 130, as the headless demo and shells report an interrupted job
+        Ok(()) if state.killed => 130,
         Ok(()) => 0,
         Err(e) => super::fail(err, &format!("terminal error: {e}")),
     }

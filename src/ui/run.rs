@@ -149,7 +149,10 @@ pub fn event_loop<B: Backend>(
                     s.caption = Some(c);
                 }
                 Msg::Watch(m) => on_watch(s, m, &mut pending),
-                Msg::Signal => s.quit = true,
+                Msg::Signal => {
+                    s.quit = true;
+                    s.killed = true;
+                }
             }
             dirty = true;
         }

@@ -50,6 +50,8 @@ pub struct State {
     pub last_change: Instant,
     pub color: bool,
     pub quit: bool,
+    /// Ended by a signal (SIGTERM, SIGHUP, SIGINT from outside): the exit status says so.
+    pub killed: bool,
     /// Cells that changed recently: `(rank, column label)` → when.
     pub flashes: std::collections::HashMap<(u64, String), Instant>,
     /// Text waiting to be sent to the terminal's clipboard (OSC 52).
@@ -89,6 +91,7 @@ impl State {
             last_change: Instant::now(),
             color,
             quit: false,
+            killed: false,
             flashes: Default::default(),
             clipboard: None,
             now: None,

@@ -198,13 +198,17 @@ fn a_signal_restores_the_terminal() {
         signal(t.child.process_id().unwrap(), sig);
         let mut child = t.child;
         let start = Instant::now();
-        while child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "SIG{sig}: still running"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
+        assert_eq!(status.exit_code(), 130, "SIG{sig}: {status:?}");
         std::thread::sleep(Duration::from_millis(200));
         let p = t.parser.lock().unwrap();
         assert!(
