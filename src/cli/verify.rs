@@ -13,7 +13,6 @@ use crate::verify::digest::{check_target, read_manifests, render_sums, write_man
 use crate::verify::tree::priorities;
 use crate::verify::tree::{summary, verify_tree, TreeOptions};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -254,24 +253,93 @@ pub fn verify_cmd(
         shards.retain(|s| keep(s.rank));
         folders.retain(|f| keep(f.rank));
     }
-    if shards.is_empty() && folders.is_empty() {
+    let mut missing = missing_from_tree(&root, &tree, &shards, &manifest);
+    if let Some(rs) = &ranks {
+        missing.retain(|m| {
+            m.rank
+                .is_some_and(|r| crate::report::group::in_ranges(rs, r))
+        });
+    }
+    if shards.is_empty() && folders.is_empty() && missing.is_empty() {
         return fail(err, &nothing_found(&*fs, &a.path, a.step.as_deref()));
     }
-    let text = if a.json || a.ndjson {
-        match json_text(&shards, &folders, &manifest, a.ndjson) {
-            Ok(t) => t,
-            Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
-        }
-    } else {
-        crate::report::terminal::safe_text(&human(&shards, &folders, &manifest, a.all))
+    let report = Report {
+        shards: &shards,
+        folders: &folders,
+        missing: &missing,
+        manifest: &manifest,
     };
-    if out.write_all(text.as_bytes()).is_err() {
-        return 2;
+    let written = if a.json || a.ndjson {
+        write_json(&mut *out, &report, a.ndjson)
+    } else {
+        let text = crate::report::terminal::safe_text(&human(&report, a.all));
+        out.write_all(text.as_bytes())
+    };
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return fail(err, &format!("cannot write the report: {e}"));
+        }
     }
     if let Some(msg) = super::resolve::unreadable(&tree) {
         return fail(err, &msg);
     }
-    i32::from(shards.iter().any(|s| s.check.verdict.is_damaged()))
+    i32::from(!missing.is_empty() || shards.iter().any(|s| s.check.verdict.is_damaged()))
+}
+
+/// What `verify` reports.
+struct Report<'a> {
+    shards: &'a [ShardResult],
+    folders: &'a [Folder],
+    /// Files a manifest names that are not in the tree (`sha256sum -c` fails on them too).
+    missing: &'a [Missing],
+    manifest: &'a Manifest,
+}
+
+/// A file a manifest names that the tree does not hold.
+#[derive(serde::Serialize)]
+struct Missing {
+    rank: Option<u64>,
+    path: String,
+    verdict: &'static str,
+    detail: String,
+}
+
+/// The manifest's files that no verified shard is (sorted by path).
+fn missing_from_tree(
+    root: &Path,
+    tree: &Tree,
+    shards: &[ShardResult],
+    manifest: &Manifest,
+) -> Vec<Missing> {
+    if manifest.expected.is_empty() {
+        return Vec::new();
+    }
+    let present: std::collections::HashSet<PathBuf> = shards
+        .iter()
+        .map(|s| tree.path_of(root, &s.dir, Some(&s.file)))
+        .collect();
+    let mut out: Vec<Missing> = manifest
+        .expected
+        .keys()
+        .filter(|p| !present.contains(*p))
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap_or(p);
+            let rank = rel
+                .components()
+                .next()
+                .and_then(|c| c.as_os_str().to_str())
+                .and_then(crate::layout::rank_dir_number);
+            Missing {
+                rank,
+                path: rel.display().to_string(),
+                verdict: "missing",
+                detail: "named in a manifest but not in the tree: sha256sum -c fails on it too"
+                    .into(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
 }
 
 /// A rank folder that could not be listed: its shards could not be verified.
@@ -355,50 +423,81 @@ fn progress_bar(json: bool) -> Option<ProgressBar> {
 
 /// Compact JSON (`{"shards": […], …}`), or NDJSON: one shard per line, then the folders and
 /// a summary line — a 327,680-shard tree streams instead of becoming 3 M pretty-printed lines.
-fn json_text(
-    shards: &[ShardResult],
-    folders: &[Folder],
-    manifest: &Manifest,
-    ndjson: bool,
-) -> Result<String, serde_json::Error> {
-    let counts = summary(shards);
-    let damaged = shards
-        .iter()
-        .filter(|s| s.check.verdict.is_damaged())
-        .count();
-    let summary = json!({"total": shards.len(), "damaged": damaged, "by_verdict": counts, "unreadable_folders": folders.len(), "manifests": manifest.sources, "manifest_problems": manifest.problems});
-    if ndjson {
-        let mut out = String::new();
-        for s in shards {
-            out.push_str(&serde_json::to_string(
-                &json!({"kind": "shard", "shard": s}),
-            )?);
-            out.push('\n');
-        }
-        for f in folders {
-            out.push_str(&serde_json::to_string(
-                &json!({"kind": "unreadable_folder", "folder": f}),
-            )?);
-            out.push('\n');
-        }
-        out.push_str(&serde_json::to_string(
-            &json!({"kind": "summary", "summary": summary}),
-        )?);
-        out.push('\n');
-        return Ok(out);
+/// The JSON report, serialized straight to `out` (a 300,000-shard report is never built as a
+/// value in memory): one compact document, or with `ndjson` one object per line.
+fn write_json(out: &mut dyn Write, r: &Report, ndjson: bool) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        total: usize,
+        damaged: usize,
+        by_verdict: std::collections::BTreeMap<&'static str, usize>,
+        unreadable_folders: usize,
+        missing: usize,
+        manifests: &'a [PathBuf],
+        manifest_problems: &'a [String],
     }
-    let doc = json!({
-        "shards": shards,
-        "unreadable_folders": folders,
-        "summary": summary,
-    });
-    Ok(serde_json::to_string(&doc)? + "\n")
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        shards: &'a [ShardResult],
+        unreadable_folders: &'a [Folder],
+        missing: &'a [Missing],
+        summary: Summary<'a>,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Line<'a> {
+        Shard { shard: &'a ShardResult },
+        UnreadableFolder { folder: &'a Folder },
+        Missing { missing: &'a Missing },
+        Summary { summary: &'a Summary<'a> },
+    }
+    let summary = Summary {
+        total: r.shards.len(),
+        damaged: r
+            .shards
+            .iter()
+            .filter(|s| s.check.verdict.is_damaged())
+            .count(),
+        by_verdict: summary(r.shards),
+        unreadable_folders: r.folders.len(),
+        missing: r.missing.len(),
+        manifests: &r.manifest.sources,
+        manifest_problems: &r.manifest.problems,
+    };
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    if ndjson {
+        let mut line = |l: Line| -> std::io::Result<()> {
+            serde_json::to_writer(&mut w, &l)?;
+            w.write_all(b"\n")
+        };
+        r.shards
+            .iter()
+            .try_for_each(|shard| line(Line::Shard { shard }))?;
+        r.folders
+            .iter()
+            .try_for_each(|folder| line(Line::UnreadableFolder { folder }))?;
+        r.missing
+            .iter()
+            .try_for_each(|missing| line(Line::Missing { missing }))?;
+        line(Line::Summary { summary: &summary })?;
+    } else {
+        let doc = Doc {
+            shards: r.shards,
+            unreadable_folders: r.folders,
+            missing: r.missing,
+            summary,
+        };
+        serde_json::to_writer(&mut w, &doc)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
 }
 
 /// Shards shown per verdict group unless `--all`.
 const SHOWN_PER_VERDICT: usize = 20;
 
-fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest, all: bool) -> String {
+fn human(r: &Report, all: bool) -> String {
+    let (shards, folders, manifest) = (r.shards, r.folders, r.manifest);
     let mut s = String::new();
     let at = |rank: Option<u64>, dir: &str| {
         rank.map_or_else(|| safe(dir).into_owned(), |n| format!("rank {n}"))
@@ -472,6 +571,26 @@ fn human(shards: &[ShardResult], folders: &[Folder], manifest: &Manifest, all: b
             format!("; {} folder(s) could not be listed", folders.len())
         }
     ));
+    if !r.missing.is_empty() {
+        s.push_str(&format!(
+            "missing ×{}: named in a manifest but not in the tree\n",
+            r.missing.len()
+        ));
+        let shown = if all {
+            r.missing.len()
+        } else {
+            SHOWN_PER_VERDICT
+        };
+        for m in r.missing.iter().take(shown) {
+            s.push_str(&format!("  {}\n", safe(&m.path)));
+        }
+        if r.missing.len() > shown {
+            s.push_str(&format!(
+                "  … and {} more (--all lists them)\n",
+                r.missing.len() - shown
+            ));
+        }
+    }
     for p in &manifest.problems {
         s.push_str(&format!("manifest problem: {}\n", safe(p)));
     }

@@ -232,7 +232,7 @@ fn inputs_ckptscope_cannot_read_are_not_mindformers_verdicts() {
     assert!(!text.contains("FAIL"), "{text}");
     assert!(text.contains("ckptscope cannot tell"), "{text}");
     assert!(
-        stderr(&o).contains("rank_1/meta.json is 5242880 bytes or more"),
+        stderr(&o).contains("rank_1/meta.json is 5242880 bytes"),
         "{}",
         stderr(&o)
     );
@@ -786,7 +786,7 @@ fn many_large_metas_stay_within_one_allowance() {
         let (code, _, err, rss) = run_bounded(&args, &[], std::time::Duration::from_secs(60));
         assert_eq!(code, Some(2), "{cmd}: {err}");
         assert!(err.contains("meta.json"), "{cmd}: {err}");
-        assert!(rss < 200 * 1024, "{cmd}: {} MB resident", rss / 1024);
+        assert!(rss < 300 * 1024, "{cmd}: {} MB resident", rss / 1024);
     }
 }
 

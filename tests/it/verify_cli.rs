@@ -274,3 +274,37 @@ fn verification_order_starts_with_mindformers_pick_then_newest() {
         "then newest to oldest"
     );
 }
+
+/// A shard a manifest names that is gone from the tree is reported `missing` (exit 1), as
+/// `sha256sum -c` fails on it — in text and in JSON.
+#[test]
+fn a_manifest_file_missing_from_the_tree_fails_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::common::copy_fixture("tree-seed", tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let r = root.to_str().unwrap();
+    let sums = tmp.path().join("SUMS");
+    let o = bin(&["verify", r, "--write-manifest", sums.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    std::fs::copy(&sums, root.join("SHA256SUMS")).unwrap();
+    std::fs::remove_file(root.join("rank_2/llama3_1_8b_rank_2-15_2.ckpt")).unwrap();
+    let o = bin(&["verify", r, "--hash"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("missing ×1: named in a manifest but not in the tree"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rank_2/llama3_1_8b_rank_2-15_2.ckpt"),
+        "{text}"
+    );
+    let o = bin(&["verify", r, "--hash", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["missing"][0]["path"],
+        "rank_2/llama3_1_8b_rank_2-15_2.ckpt"
+    );
+    assert_eq!(v["missing"][0]["rank"], 2);
+    assert_eq!(v["summary"]["missing"], 1);
+}
