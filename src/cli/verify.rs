@@ -207,12 +207,7 @@ pub fn verify_cmd(
     } else {
         let (mut tree, root) = single(&*fs, &a.path, &state);
         if let Some(dest) = &a.write_manifest {
-            // a shard's folder, or the rank folder given: ckptscope writes into neither
-            let target = match state {
-                RootState::File(_) => a.path.parent().unwrap_or(Path::new(".")),
-                _ => a.path.as_path(),
-            };
-            if let Err(e) = check_target(target, &tree, dest) {
+            if let Err(e) = check_target(&protected(&a.path, &state), &tree, dest) {
                 return fail(err, &e.to_string());
             }
         }
@@ -242,7 +237,12 @@ pub fn verify_cmd(
                 Some((path, s.check.sha256.as_deref()?.to_owned()))
             })
             .collect();
-        if let Err(e) = write_manifest(dest, &render_sums(&root, &hashes)) {
+        let guard = if is_tree {
+            root.clone()
+        } else {
+            protected(&a.path, &state)
+        };
+        if let Err(e) = write_manifest(&guard, &tree, dest, &render_sums(&root, &hashes)) {
             return fail(err, &e.to_string());
         }
     }
@@ -340,6 +340,30 @@ fn missing_from_tree(
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// The folder a manifest must stay out of when `path` is a rank folder or a shard: the
+/// checkpoint folder it belongs to (the parent of `rank_N/`), else the folder itself.
+fn protected(path: &Path, state: &RootState) -> PathBuf {
+    let dir = match state {
+        RootState::File(_) => path.parent().unwrap_or(Path::new(".")),
+        _ => path,
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let is_rank = canon
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(crate::layout::rank_dir_number)
+        .is_some();
+    match canon.parent() {
+        Some(p) if is_rank => p.to_path_buf(),
+        _ => canon,
+    }
 }
 
 /// A rank folder that could not be listed: its shards could not be verified.

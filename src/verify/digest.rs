@@ -216,7 +216,7 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
         path: parent.display().to_string(),
         cause: e.to_string(),
     })?;
-    if canon_parent.starts_with(&canon_root) {
+    if canon_parent.starts_with(&canon_root) || aliases(&canon_root, &canon_parent) {
         return Err(inside("inside the checkpoint tree"));
     }
     if let Ok(real) = std::fs::canonicalize(dest) {
@@ -239,6 +239,17 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
         }
     }
     check_kind(dest)
+}
+
+/// Whether `dir` or one of its ancestors is the folder `root` under another name (a bind
+/// mount, a second mount of the same filesystem tree): same device and inode.
+fn aliases(root: &Path, dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(r) = std::fs::metadata(root) else {
+        return false;
+    };
+    dir.ancestors()
+        .any(|a| std::fs::metadata(a).is_ok_and(|m| (m.dev(), m.ino()) == (r.dev(), r.ino())))
 }
 
 /// Refuse a destination that exists and is not a regular file: the manifest replaces the
@@ -274,10 +285,17 @@ fn new_file_mode() -> u32 {
 /// directory entry is replaced, never written through (a link that appeared since the check
 /// keeps its target untouched). The file gets the mode an existing destination had, or the
 /// usual mode for a new file (not the temporary file's 0600).
-pub fn write_manifest(dest: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
+pub fn write_manifest(
+    root: &Path,
+    tree: &Tree,
+    dest: &Path,
+    bytes: &[u8],
+) -> Result<(), ManifestError> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    check_kind(dest)?;
+    // checked again now: the destination's folder may have been swapped for a link into the
+    // tree while the shards were hashed
+    check_target(root, tree, dest)?;
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -295,6 +313,11 @@ pub fn write_manifest(dest: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(fail)?;
+    // and once more for the temporary file itself, which is what the rename publishes
+    if let Err(e) = check_target(root, tree, tmp.path()) {
+        let _ = tmp.close();
+        return Err(e);
+    }
     tmp.persist(dest).map_err(|e| fail(e.error))?;
     Ok(())
 }

@@ -381,6 +381,66 @@ fn a_manifest_never_replaces_a_device_a_fifo_or_a_link() {
     assert_eq!(std::fs::read(&target).unwrap(), b"mine");
 }
 
+/// Verifying one rank folder or one shard, the tree to stay out of is still the checkpoint
+/// folder it belongs to; and a bind mount of the tree is the tree under another name.
+#[test]
+fn a_manifest_stays_out_of_the_tree_whatever_was_verified() {
+    let (tmp, root) = seed();
+    let rank0 = root.join("rank_0");
+    let shard = rank0.join("llama3_1_8b_rank_0-20_2.ckpt");
+    for (path, dest) in [
+        (rank0.clone(), root.join("SHA256SUMS")),
+        (shard.clone(), root.join("rank_2/SUMS")),
+        (shard.clone(), rank0.join("SUMS")),
+    ] {
+        let o = bin(&[
+            "verify",
+            path.to_str().unwrap(),
+            "--write-manifest",
+            dest.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{} → {}",
+            path.display(),
+            dest.display()
+        );
+        assert!(
+            stderr(&o).contains("inside the checkpoint tree"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!dest.exists());
+    }
+    let alias = tmp.path().join("alias");
+    std::fs::create_dir(&alias).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["--bind", root.to_str().unwrap(), alias.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("mount --bind is not permitted here: the bind-mount alias case is not run");
+        return;
+    }
+    let dest = alias.join("rank_0/SUMS");
+    let o = bin(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--write-manifest",
+        dest.to_str().unwrap(),
+    ]);
+    let _ = std::process::Command::new("umount").arg(&alias).status();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("inside the checkpoint tree"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!rank0.join("SUMS").exists());
+}
+
 /// A manifest names every shard the way `sha256sum -c` reads it back — names holding a
 /// newline, a backslash or bytes that are not UTF-8 included — and gets the mode a new file
 /// gets (0666 less the umask), not the temporary file's 0600.
