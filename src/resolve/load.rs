@@ -135,7 +135,7 @@ fn check_file(
         format!(
             "{file} is {} — MindFormers would pick it and {}",
             damage_text(&f),
-            consequence(f.verdict, &tree.root, &dir, file)
+            consequence(&f, &tree.root, &dir, file)
         ),
     )
 }
@@ -151,9 +151,14 @@ pub(super) fn damage_text(f: &ShardCheck) -> String {
 }
 
 /// What MindSpore's loader does with a damaged file (spec §9.7).
-fn consequence(v: Verdict, root: &str, dir: &str, file: &str) -> String {
+fn consequence(f: &ShardCheck, root: &str, dir: &str, file: &str) -> String {
     let p = format!("{root}/{dir}/{file}");
-    match v {
+    let counter_kept = f
+        .append
+        .as_ref()
+        .is_some_and(|a| a.step_num.is_some() && a.epoch_num.is_some());
+    match f.verdict {
+        Verdict::Incomplete if counter_kept => "resume at the right step but silently ignore a batch-size change (and not restore the loss scale)".into(),
         Verdict::ZeroByte if file.ends_with(".safetensors") => "fail with 'cannot mmap an empty file'".into(),
         Verdict::ZeroByte => "fail with 'The loaded parameter dict is empty after filter or specify …'".into(),
         Verdict::Incomplete => "silently restart the step counter (and data position) at 0".into(),

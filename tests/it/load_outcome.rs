@@ -210,3 +210,27 @@ fn the_safe_pick_does_not_guess_what_mindformers_does() {
         "{r}"
     );
 }
+
+/// A pick cut just before `global_batch_size` keeps the step counter: the consequence named is
+/// the ignored batch-size change, not a restart at step 0.
+#[test]
+fn a_pick_cut_before_the_batch_size_names_the_right_consequence() {
+    let mut t = TestTree::new();
+    t.seed(4);
+    let whole = common::valid_shard(20);
+    let len = whole.len() as u64;
+    let walk = ckptscope::verify::ckpt::walk_detailed(std::io::Cursor::new(&whole), len);
+    let cut = walk
+        .record_list
+        .iter()
+        .find(|r| r.tag == "global_batch_size")
+        .expect("a global_batch_size record")
+        .offset;
+    t.file("rank_1/llama_rank_1-20_2.ckpt", &whole[..cut as usize]);
+    let (code, v) = resolve(&t, &[]);
+    assert_eq!(code, Some(1));
+    let w = warning(&v, "resolved_file_damaged");
+    let m = w["message"].as_str().unwrap();
+    assert!(m.contains("ignore a batch-size change"), "{m}");
+    assert!(!m.contains("restart the step counter"), "{m}");
+}
