@@ -95,10 +95,13 @@ pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, Heade
 /// Header bytes that may be parsed at once by all workers together. A parsed header costs
 /// about 15× its size (a name, a shape and an index entry per tensor: a 99 MB header of 1.7 M
 /// empty tensors takes 1.4 GB), so without a shared budget N workers on N huge headers would
-/// need N times that. Headers up to [`BUDGET_FREE`] (every real model's) skip the budget, so a
-/// worker stuck reading one huge header on a hung mount never blocks the ordinary ones.
+/// need N times that. Headers up to [`BUDGET_FREE`] skip the budget (their parse is a few
+/// hundred KB even on 1,024 workers), so a worker stuck reading one huge header on a hung mount
+/// never blocks the ordinary ones.
 pub const HEADER_BUDGET: u64 = 32 << 20;
-pub const BUDGET_FREE: u64 = 1 << 20;
+pub const BUDGET_FREE: u64 = 16 << 10;
+/// Past this size a header's memory is handed back to the system when it is dropped.
+const TRIM_ABOVE: u64 = 1 << 20;
 
 static IN_FLIGHT: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
 static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
@@ -131,9 +134,11 @@ impl Drop for HeaderBudget {
         // allocations in this worker's malloc arena, which glibc keeps unless asked: without
         // this, each worker that parsed a huge header keeps its peak resident
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only releases free memory; it has no preconditions
-        unsafe {
-            libc::malloc_trim(0);
+        if self.0 > TRIM_ABOVE {
+            // SAFETY: malloc_trim only releases free memory; it has no preconditions
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
         let mut used = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
         *used -= self.0;
