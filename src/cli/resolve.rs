@@ -93,10 +93,10 @@ pub(crate) fn report(
     };
     let outcome = analysis.outcome();
     if let Err(e) = out.write_all(text.as_bytes()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return 0;
+        // a reader that stopped early (`| head`) does not change the answer's status
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return fail(err, &format!("cannot write the report: {e}"));
         }
-        return fail(err, &format!("cannot write the report: {e}"));
     }
     exit_status(outcome, session.tree(), err)
 }
@@ -104,8 +104,28 @@ pub(crate) fn report(
 /// The contract's exit status for an outcome (one stderr line when it is 2): the same for
 /// `resolve`, `grid` and every other command that reports the answer.
 pub(crate) fn exit_status(outcome: Outcome, tree: &Tree, err: &mut dyn Write) -> i32 {
+    // a root that is missing or cannot be listed is the first thing to say
+    if !matches!(
+        tree.state,
+        RootState::Dir(Listing::Entries(_)) | RootState::File(_)
+    ) {
+        if let Some(msg) = unreadable(tree) {
+            return fail(err, &msg);
+        }
+    }
     if let Outcome::Unknown(why) = &outcome {
-        return fail(err, why);
+        let hint = tree
+            .root_listing()
+            .and_then(|l| l.find("checkpoint"))
+            .filter(|e| e.is_dir() && tree.dirs.is_empty())
+            .map(|_| {
+                format!(
+                    "; did you mean {}/checkpoint?",
+                    tree.root.trim_end_matches('/')
+                )
+            })
+            .unwrap_or_default();
+        return fail(err, &format!("{why}{hint}"));
     }
     if let Some(msg) = unreadable(tree) {
         return fail(err, &msg);

@@ -240,6 +240,9 @@ fn headline(a: &Analysis) -> String {
         Some(RankResult::File(f)) => {
             format!("resume from {f} (rank 0; each rank its own rank_R file)")
         }
+        Some(RankResult::Newest) if a.mindformers.branch == Branch::SingleFile => {
+            "resume every rank from that file (resume_training: True)".into()
+        }
         Some(RankResult::Newest) => "resume every rank from its own newest file by mtime".into(),
         Some(RankResult::Off) => "not resume (start without the training state)".into(),
         Some(RankResult::Error(e)) => e.to_string(),

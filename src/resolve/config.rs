@@ -117,8 +117,12 @@ pub struct EnvFacts {
 impl EnvFacts {
     /// The world size the resolvers use: the configured one, else the `rank_*` entry count.
     pub fn world_size_for(&self, tree: &crate::model::Tree) -> u64 {
-        self.world_size
-            .unwrap_or_else(|| tree.rank_entry_count() as u64)
+        // a single weights file has no rank folders to count: one process loads it
+        let default = match tree.state {
+            crate::model::RootState::File(_) => 1,
+            _ => tree.rank_entry_count() as u64,
+        };
+        self.world_size.unwrap_or(default)
     }
 }
 

@@ -234,3 +234,38 @@ fn a_pick_cut_before_the_batch_size_names_the_right_consequence() {
     assert!(m.contains("ignore a batch-size change"), "{m}");
     assert!(!m.contains("restart the step counter"), "{m}");
 }
+
+/// The folder one level too high (no rank folders, no world size) is no answer at all: exit 2
+/// with the likely fix, from `resolve` and `grid` alike — not "nothing: world size 0", exit 0.
+#[test]
+fn the_folder_above_the_checkpoint_is_a_usage_error_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_fixture("tree-seed", tmp.path());
+    let above = tmp.path().to_str().unwrap();
+    for cmd in ["resolve", "grid"] {
+        let o = bin(&[cmd, above]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("holds no rank_* folder"), "{cmd}: {err}");
+        assert!(
+            err.contains(&format!("did you mean {above}/checkpoint?")),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+/// A reader that stops early (`| head`) does not turn a failing answer into exit 0.
+#[test]
+fn a_closed_pipe_keeps_the_exit_status() {
+    let mut t = TestTree::new();
+    t.seed(2);
+    t.file("rank_1/llama_rank_1-20_2.ckpt", b"");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["resolve", &t.d(), "--json", "--all"])
+        .env_remove("RANK_SIZE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+}
