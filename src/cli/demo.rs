@@ -147,7 +147,9 @@ fn headless_run(
         let text = if a.ndjson {
             json!({"ts": ts(), "kind": "narration", "text": line.trim()}).to_string()
         } else {
-            crate::report::terminal::safe_text(line)
+            // one narration line is one line: a newline in a scenario's text or a path is
+            // escaped like any other control character
+            crate::report::terminal::safe(line).into_owned()
         };
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
@@ -182,7 +184,13 @@ fn headless_run(
                 json!({"ts": ts(), "kind": "check", "label": label, "ok": ok, "got": got})
             );
         } else {
-            let _ = writeln!(out, "{} {label}: {got}", if ok { "✓" } else { "✗" });
+            let _ = writeln!(
+                out,
+                "{} {}: {}",
+                if ok { "✓" } else { "✗" },
+                crate::report::terminal::safe(&label),
+                crate::report::terminal::safe(&got)
+            );
         }
     }
     i32::from(!all)

@@ -650,6 +650,39 @@ fn newlines_from_the_tree_never_forge_a_line() {
     assert!(text.contains("escaped_name"), "{text}");
 }
 
+/// A scenario's own texts (description, narration, expectation labels) cannot forge lines or
+/// reach the terminal raw.
+#[test]
+fn scenario_texts_are_escaped_in_the_narration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = tmp.path().join("evil.toml");
+    std::fs::write(
+        &sc,
+        r#"name = "evil"
+description = "d\nFORGED description \u001b]0;title\u0007"
+outcome = "o\nFORGED outcome"
+[run]
+ranks = 2
+[[timeline]]
+event = "train"
+steps = 10
+say = "s\nFORGED say \u009b31m"
+[[expect]]
+label = "l\nFORGED label \u001b[2J"
+mindformers = "llama3_1_8b_rank_0-10_2.ckpt"
+"#,
+    )
+    .unwrap();
+    let o = bin(&["demo", "--no-tui", sc.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("FORGED")),
+        "{text}"
+    );
+    clean(&o.stdout).unwrap();
+    assert!(text.contains("l\\x0aFORGED label"), "{text}");
+}
+
 /// Item 12: names that are not UTF-8 are read by their bytes and shown escaped: a shard with
 /// such a name gets its real verdict, and a rank folder with such a name is listed (not
 /// "cannot list the folder … run as the training user").
