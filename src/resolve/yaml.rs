@@ -98,7 +98,15 @@ fn py_str(v: &Value) -> String {
 
 /// Parse YAML text.
 pub fn parse(text: &str) -> Result<YamlConfig, String> {
-    let v: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    // PyYAML (what MindFormers loads its config with) keeps the last of repeated keys
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins,
+    };
+    let v: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        // the parser's message spans several lines (with a source excerpt): the first says it
+        let full = e.to_string();
+        full.lines().next().unwrap_or_default().trim().to_owned()
+    })?;
     if !v.is_object() {
         return Err("the YAML document is not a mapping".into());
     }
@@ -236,6 +244,12 @@ mod tests {
 
     #[test]
     fn non_bool_resume_training_is_kept_for_m0() {
+        let y = parse("resume_training: false\nresume_training: true\n").unwrap();
+        assert_eq!(
+            y.resume_training,
+            Some(ResumeTraining::Bool(true)),
+            "PyYAML keeps the last of repeated keys"
+        );
         let y = parse("resume_training: 1\n").unwrap();
         assert_eq!(y.resume_training, Some(ResumeTraining::Invalid("1".into())));
     }
