@@ -105,7 +105,7 @@ fn folder(a: &DemoArgs) -> Result<(PathBuf, Option<tempfile::TempDir>), String> 
                 Err(e) => return Err(format!("--out {shown}: {e}; choose a new or empty folder")),
                 Ok(m) if !m.is_dir() => {
                     let kind = crate::fsys::stat_of(&m).kind;
-                    return Err(format!("--out {shown} is a {kind:?}, not a folder; the demo writes only into a new or empty folder"));
+                    return Err(format!("--out {shown} is {kind}, not a folder; the demo writes only into a new or empty folder"));
                 }
                 Ok(_) => {
                     let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none());

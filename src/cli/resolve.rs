@@ -140,7 +140,7 @@ pub(crate) fn unreadable(tree: &Tree) -> Option<String> {
         RootState::Missing => return Some(format!("{d}: no such file or directory; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
         RootState::Error(e) => return Some(format!("{d}: {}; check the path and its permissions", e.text)),
         RootState::Dir(Listing::Error(e)) => return Some(format!("{d}: cannot list the folder ({}); run ckptscope as a user who can read it", e.text)),
-        RootState::Other(k) => return Some(format!("{d} is a {k:?}, not a folder or file; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
+        RootState::Other(k) => return Some(format!("{d} is {k}, not a folder or file; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
         _ => {}
     }
     for (name, node) in &tree.dirs {

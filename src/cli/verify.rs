@@ -156,7 +156,7 @@ pub fn verify_cmd(
     match &state {
         RootState::Missing => return fail(err, &format!("{shown}: no such file or directory; pass a checkpoint folder, a rank folder or a shard")),
         RootState::Error(e) => return fail(err, &format!("{shown}: {}; pass a checkpoint folder, a rank folder or a shard", e.text)),
-        RootState::Other(k) => return fail(err, &format!("{shown} is a {k:?}: not a checkpoint; pass a checkpoint folder, a rank folder or a shard")),
+        RootState::Other(k) => return fail(err, &format!("{shown} is {k}: not a checkpoint; pass a checkpoint folder, a rank folder or a shard")),
         _ => {}
     }
     let deep = a.hash || a.write_manifest.is_some();
@@ -261,6 +261,21 @@ pub fn verify_cmd(
         });
     }
     if shards.is_empty() && folders.is_empty() && missing.is_empty() {
+        if let Some(spec) = a.ranks.as_deref() {
+            let have = crate::report::group::ranges(
+                tree.dirs
+                    .keys()
+                    .filter_map(|d| crate::layout::rank_dir_number(d)),
+            );
+            return fail(
+                err,
+                &format!(
+                    "{}: no shard of ranks {spec}; the tree has ranks {}",
+                    a.path.display(),
+                    crate::report::group::ranges_text(&have)
+                ),
+            );
+        }
         return fail(err, &nothing_found(&*fs, &a.path, a.step.as_deref()));
     }
     let report = Report {

@@ -129,6 +129,21 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's name as the scenario file writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Train { .. } => "train",
+            Event::Kill { .. } => "kill",
+            Event::Delete { .. } => "delete",
+            Event::Truncate { .. } => "truncate",
+            Event::Corrupt { .. } => "corrupt",
+            Event::RemoveMeta { .. } => "remove_meta",
+            Event::Resume { .. } => "resume",
+            Event::Pause { .. } => "pause",
+            Event::Breakpoint { .. } => "breakpoint",
+        }
+    }
+
     pub fn say(&self) -> Option<&str> {
         match self {
             Event::Train { say, .. }
@@ -201,6 +216,15 @@ impl Scenario {
         let mut files: i64 = 0;
         for ev in &self.timeline {
             match ev {
+                Event::Resume {
+                    global_batch_size: Some(g),
+                    ..
+                } if !(1..=1 << 30).contains(g) => {
+                    return Err(format!(
+                        "resume global_batch_size = {g}: expected 1 … {}",
+                        1 << 30
+                    ));
+                }
                 Event::Train { steps, .. } | Event::Resume { steps, .. } => {
                     within("timeline steps", *steps, 1, MAX_STEPS)?;
                     files = files.saturating_add(steps / r.save_steps.max(1) * r.ranks as i64);
@@ -341,7 +365,7 @@ pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
         }
         FileRead::NotRegular(k) => {
             return Err(unreadable(format!(
-                "a {k:?}, not a regular file (never opened)"
+                "{k}, not a regular file (never opened)"
             )))
         }
     };

@@ -64,22 +64,28 @@ impl Play<'_> {
     pub fn play(&self, narrate: Narrate) -> io::Result<()> {
         std::fs::create_dir_all(&self.root)?;
         let mut gbs = self.scenario.run.global_batch_size;
-        for ev in &self.scenario.timeline {
+        for (i, ev) in self.scenario.timeline.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
             narrate(&format!("▶ {}", ev.say().unwrap_or("next event")));
+            let at = |e: io::Error| {
+                io::Error::new(
+                    e.kind(),
+                    format!("timeline event {} ({}): {e}", i + 1, ev.kind()),
+                )
+            };
             match ev {
-                Event::Train { steps, .. } => {
-                    self.train(&self.launch(*steps, 0, 0, gbs), narrate)?
-                }
+                Event::Train { steps, .. } => self
+                    .train(&self.launch(*steps, 0, 0, gbs), narrate)
+                    .map_err(at)?,
                 Event::Resume {
                     steps,
                     global_batch_size,
                     ..
                 } => {
                     let new_gbs = global_batch_size.unwrap_or(gbs);
-                    self.resume(*steps, new_gbs, narrate)?;
+                    self.resume(*steps, new_gbs, narrate).map_err(at)?;
                     gbs = new_gbs;
                 }
                 Event::Pause { seconds, .. } => {
@@ -87,7 +93,7 @@ impl Play<'_> {
                         self.pause(Duration::from_secs_f64(seconds.max(0.0)));
                     }
                 }
-                other => self.fault(other)?,
+                other => self.fault(other).map_err(at)?,
             }
             if !matches!(
                 ev,
@@ -173,7 +179,16 @@ impl Play<'_> {
             Event::Delete { rank, step, .. } => std::fs::remove_file(self.shard(*rank, step)?)?,
             Event::Truncate {
                 rank, step, bytes, ..
-            } => with_write(&self.shard(*rank, step)?, |f| f.set_len(*bytes))?,
+            } => with_write(&self.shard(*rank, step)?, |f| {
+                // a truncation only shortens: a length past the end would grow the file
+                let len = f.metadata()?.len();
+                if *bytes >= len {
+                    return Err(io::Error::other(format!(
+                        "truncate to {bytes} bytes: the shard has only {len}; choose a smaller length"
+                    )));
+                }
+                f.set_len(*bytes)
+            })?,
             Event::Corrupt {
                 rank, step, offset, ..
             } => with_write(&self.shard(*rank, step)?, |f| flip(f, *offset))?,

@@ -232,7 +232,7 @@ fn read_yaml(fs: &dyn Fs, path: &Path) -> Result<yaml::YamlConfig, JobError> {
         }
         FileRead::NotRegular(k) => {
             return Err(unreadable(format!(
-                "a {k:?}, not a regular file (never opened)"
+                "{k}, not a regular file (never opened)"
             )))
         }
     };

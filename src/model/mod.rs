@@ -32,6 +32,22 @@ pub enum FileKind {
     Other,
 }
 
+/// In words, with the article: "a FIFO", "a character device" (what messages say).
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileKind::File => "a regular file",
+            FileKind::Dir => "a folder",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Fifo => "a FIFO (named pipe)",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Other => "an unknown kind of file",
+        })
+    }
+}
+
 /// The facts of one `stat` call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stat {
@@ -411,9 +427,15 @@ impl Tree {
         if let Some(e) = self.dirs.get(dir).and_then(|d| d.listing.find(name)) {
             if let Err(err) = e.stat() {
                 if crate::layout::mindformers::classify::classify(name).is_weights() {
+                    let link = matches!(&e.lstat, Ok(s) if s.kind == FileKind::Symlink);
+                    let detail = if link {
+                        format!("a symbolic link whose target cannot be reached ({}): MindSpore cannot open it either", err.text)
+                    } else {
+                        format!("cannot be examined: {}", err.text)
+                    };
                     return Some(std::borrow::Cow::Owned(ShardCheck::new(
                         Verdict::Unreadable,
-                        format!("cannot be examined: {}", err.text),
+                        detail,
                         0,
                     )));
                 }

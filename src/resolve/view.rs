@@ -125,7 +125,7 @@ pub fn read_failure(read: &FileRead, path: &str) -> Option<PyException> {
         )),
         FileRead::NotRegular(kind) => Some(PyException::new(
             CANNOT_READ,
-            format!("{path} is a {kind:?}, not a regular file: ckptscope never opens it; MindFormers would block (a FIFO) or fail opening it; replace it with the real file"),
+            format!("{path} is {kind}, not a regular file: ckptscope never opens it; MindFormers would block (a FIFO) or fail opening it; replace it with the real file"),
         )),
     }
 }

@@ -160,7 +160,7 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
                 "meta_not_regular",
                 name,
                 Some("meta.json"),
-                format!("{dir}/meta.json is a {k:?}: MindFormers would block or fail opening it"),
+                format!("{dir}/meta.json is {k}: MindFormers would block or fail opening it"),
             ));
         }
     }

@@ -20,7 +20,7 @@ fn meta_text(n: Option<&DirNode>) -> Option<String> {
         FileRead::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
         FileRead::Error(e) => Some(format!("<unreadable: {}>", e.text)),
         FileRead::TooLarge(n) => Some(format!("<{n} bytes: too large to read>")),
-        FileRead::NotRegular(k) => Some(format!("<a {k:?}: never opened>")),
+        FileRead::NotRegular(k) => Some(format!("<{k}: never opened>")),
     }
 }
 

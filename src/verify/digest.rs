@@ -114,7 +114,7 @@ pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
             }
             FileRead::NotRegular(k) => {
                 m.problems.push(format!(
-                    "{}: a {k:?}, not a regular file; never opened",
+                    "{}: {k}, not a regular file; never opened",
                     path.display()
                 ));
                 None
@@ -190,7 +190,7 @@ pub enum ManifestError {
     },
     #[error("{path}: {cause}; create the folder first, or choose another path")]
     Folder { path: String, cause: String },
-    #[error("{dest} is a {kind}, not a regular file: a manifest replaces its destination (a temporary file, then a rename) and never writes through a link or into a device; name a regular file outside the tree")]
+    #[error("{dest} is {kind}, not a regular file: a manifest replaces its destination (a temporary file, then a rename) and never writes through a link or into a device; name a regular file outside the tree")]
     NotAFile { dest: String, kind: String },
     #[error("{dest}: cannot be written ({cause})")]
     Write { dest: String, cause: String },
@@ -265,7 +265,7 @@ fn check_kind(dest: &Path) -> Result<(), ManifestError> {
     }
     Err(ManifestError::NotAFile {
         dest: dest.display().to_string(),
-        kind: format!("{kind:?}"),
+        kind: kind.to_string(),
     })
 }
 

@@ -28,7 +28,7 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
     if stat.kind != FileKind::File {
         return ShardCheck::new(
             Verdict::NotRegular,
-            format!("a {:?}, not a regular file: never opened", stat.kind),
+            format!("{}, not a regular file: never opened", stat.kind),
             0,
         );
     }

@@ -254,7 +254,7 @@ fn inputs_ckptscope_cannot_read_are_not_mindformers_verdicts() {
     let o = bin(&["resolve", r]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("is a Fifo, not a regular file"),
+        stderr(&o).contains("is a FIFO (named pipe), not a regular file"),
         "{}",
         stderr(&o)
     );
@@ -359,12 +359,12 @@ fn a_manifest_never_replaces_a_device_a_fifo_or_a_link() {
     let dir = t.join("dir");
     std::fs::create_dir(&dir).unwrap();
     let mut cases = vec![
-        (fifo.clone(), "a Fifo, not a regular file"),
-        (link.clone(), "a Symlink, not a regular file"),
-        (dir.clone(), "a Dir, not a regular file"),
+        (fifo.clone(), "a FIFO (named pipe), not a regular file"),
+        (link.clone(), "a symbolic link, not a regular file"),
+        (dir.clone(), "a folder, not a regular file"),
     ];
     if made {
-        cases.push((null.clone(), "a CharDevice, not a regular file"));
+        cases.push((null.clone(), "a character device, not a regular file"));
     } else {
         eprintln!("mknod is not permitted here: the device case is not run (the FIFO case is)");
     }
@@ -527,14 +527,14 @@ fn hostile_manifests_are_ignored_with_a_reason() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(
-        out.contains("SHA256SUMS: a Fifo, not a regular file; never opened"),
+        out.contains("SHA256SUMS: a FIFO (named pipe), not a regular file; never opened"),
         "{out}"
     );
     assert!(
-        out.contains("rank_1/SHA256SUMS: a CharDevice, not a regular file; never opened"),
+        out.contains("rank_1/SHA256SUMS: a character device, not a regular file; never opened"),
         "{out}"
     );
-    assert!(out.contains(".ckpt.sha256: a CharDevice"), "{out}");
+    assert!(out.contains(".ckpt.sha256: a character device"), "{out}");
 }
 
 /// No control byte outside line breaks (C0, DEL, C1).
@@ -681,6 +681,39 @@ mindformers = "llama3_1_8b_rank_0-10_2.ckpt"
     );
     clean(&o.stdout).unwrap();
     assert!(text.contains("l\\x0aFORGED label"), "{text}");
+}
+
+/// Scenario mistakes are named with the event and the fix: a batch size of 0 before anything
+/// is written; a truncation longer than the shard (which would grow it) when it happens.
+#[test]
+fn scenario_mistakes_name_the_event_and_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = "name = \"x\"\ndescription = \"d\"\noutcome = \"o\"\n[run]\nranks = 2\n[[timeline]]\nevent = \"train\"\nsteps = 20\n";
+    let gbs = tmp.path().join("gbs.toml");
+    std::fs::write(
+        &gbs,
+        format!("{head}[[timeline]]\nevent = \"resume\"\nsteps = 10\nglobal_batch_size = 0\n"),
+    )
+    .unwrap();
+    let o = bin(&["demo", "--no-tui", gbs.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("resume global_batch_size = 0: expected 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty(), "refused before writing anything");
+    let cut = tmp.path().join("cut.toml");
+    std::fs::write(&cut, format!("{head}[[timeline]]\nevent = \"truncate\"\nrank = 1\nstep = \"10_2\"\nbytes = 1000000000\n")).unwrap();
+    let o = bin(&["demo", "--no-tui", cut.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(
+            "timeline event 2 (truncate): truncate to 1000000000 bytes: the shard has only"
+        ),
+        "{out}"
+    );
 }
 
 /// Item 12: names that are not UTF-8 are read by their bytes and shown escaped: a shard with
@@ -974,12 +1007,12 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         (
             vec!["resolve", r, "--config", f],
             vec![],
-            "a Fifo, not a regular file",
+            "a FIFO (named pipe), not a regular file",
         ),
         (
             vec!["resolve", r, "--config", "/dev/zero"],
             vec![],
-            "a CharDevice, not a regular file",
+            "a character device, not a regular file",
         ),
         (
             vec!["resolve", r, "--config", "/dev/urandom"],
@@ -989,7 +1022,7 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         (
             vec!["demo", f, "--no-tui"],
             vec![],
-            "a Fifo, not a regular file",
+            "a FIFO (named pipe), not a regular file",
         ),
         (
             vec!["demo", "/dev/zero", "--no-tui"],
@@ -1051,12 +1084,12 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         (
             vec!["demo", "--no-tui", "--out", "/dev/null"],
             vec![],
-            "--out /dev/null is a CharDevice, not a folder",
+            "--out /dev/null is a character device, not a folder",
         ),
         (
             vec!["demo", "--no-tui", "--out", f],
             vec![],
-            "is a Fifo, not a folder",
+            "is a FIFO (named pipe), not a folder",
         ),
         (
             vec!["demo", "--no-tui", "--speed", "1e-300"],
