@@ -162,6 +162,8 @@ impl DataSkipDoc {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Resolution {
     pub world_size: u64,
+    /// The answer in one word, as the exit status gives it, with why when it is not "resumes".
+    pub outcome: OutcomeDoc,
     pub mindformers: MindformersDoc,
     pub data_skip: DataSkipDoc,
     pub safe: Option<SafeDoc>,
@@ -170,6 +172,9 @@ pub struct Resolution {
 impl Resolution {
     /// One line: rank 0's pick, the data skip, the first printed step and the safe pick.
     pub fn summary(&self) -> String {
+        if let (Some(why), true) = (&self.outcome.why, self.mindformers.per_rank.is_empty()) {
+            return format!("no answer: {why}");
+        }
         let pick = match self.mindformers.per_rank.first() {
             Some(RankDoc {
                 resume_training: Some(ResumeValue::Name(n)),
@@ -203,9 +208,39 @@ impl Resolution {
     pub fn new(a: &Analysis) -> Self {
         Resolution {
             world_size: a.world_size,
+            outcome: OutcomeDoc::new(a),
             mindformers: MindformersDoc::new(&a.mindformers),
             data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
             safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
+        }
+    }
+}
+
+/// `{"status": "resumes" | "fails" | "unknown", "why": …}`: what the exit status (0, 1, 2) of
+/// `resolve` says, for scripts that read a `watch --ndjson` stream instead of an exit status.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutcomeDoc {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl OutcomeDoc {
+    pub fn new(a: &Analysis) -> Self {
+        use crate::resolve::Outcome;
+        match a.outcome() {
+            Outcome::Resumes => OutcomeDoc {
+                status: "resumes",
+                why: None,
+            },
+            Outcome::Fails => OutcomeDoc {
+                status: "fails",
+                why: None,
+            },
+            Outcome::Unknown(why) => OutcomeDoc {
+                status: "unknown",
+                why: Some(why),
+            },
         }
     }
 }
@@ -216,6 +251,7 @@ pub struct ResolveDoc<'a> {
     pub load_checkpoint: &'a str,
     pub layout: &'static str,
     pub world_size: u64,
+    pub outcome: OutcomeDoc,
     pub mindformers: MindformersDoc,
     pub context: &'a Option<Context>,
     pub data_skip: DataSkipDoc,
@@ -232,6 +268,7 @@ pub fn document(a: &Analysis, all: bool) -> ResolveDoc<'_> {
         load_checkpoint: &a.load_checkpoint,
         layout: a.layout.name(),
         world_size: a.world_size,
+        outcome: OutcomeDoc::new(a),
         mindformers: MindformersDoc::new(&a.mindformers),
         context: &a.context,
         data_skip: DataSkipDoc::new(a.data_skip.as_ref()),

@@ -89,6 +89,9 @@ impl Analysis {
         if let Some(why) = &self.mindformers.unknown {
             return Outcome::Unknown(why.clone());
         }
+        if self.mindformers.branch == mindformers::Branch::Skipped {
+            return Outcome::Unknown(format!("{} does not exist, or is neither a folder nor a file: there is nothing to resolve; pass the checkpoint folder that holds rank_0/ …", self.load_checkpoint));
+        }
         if self.world_size == 0 && self.mindformers.per_rank.is_empty() {
             return Outcome::Unknown(format!("{} holds no rank_* folder and no world size was given (--world-size, RANK_SIZE): there is no rank to resolve for; pass the checkpoint folder that holds rank_0/ …", self.load_checkpoint));
         }

@@ -196,6 +196,7 @@ pub fn settle(state: &mut ckptscope::ui::state::State, handle: &ckptscope::watch
 fn parts(v: &Value) -> Value {
     serde_json::json!({
         "world_size": v["world_size"],
+        "outcome": v["outcome"],
         "mindformers": v["mindformers"],
         "safe": v["safe"],
         "data_skip": v["data_skip"],

@@ -425,6 +425,19 @@ fn a_root_deleted_then_recreated_later_is_seen_without_the_poll() {
         "gone"
     );
     assert!(live.s.tree().dirs.is_empty());
+    // the answer says why there is none, in the stream's own words
+    let r = live.s.resolution();
+    assert_eq!(r.outcome.status, "unknown");
+    assert!(
+        r.outcome
+            .why
+            .as_deref()
+            .unwrap_or_default()
+            .contains("does not exist"),
+        "{:?}",
+        r.outcome
+    );
+    assert!(r.summary().starts_with("no answer: "), "{}", r.summary());
     run(
         &root,
         &Launch {
