@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 /// The largest world size accepted: every rank gets a line in the answer and a row in the
 /// grid, so this bound keeps memory proportional to a real job (about 100 MB at the bound).
-pub const MAX_WORLD_SIZE: u64 = 1 << 20;
+pub const MAX_WORLD_SIZE: u64 = 1 << 17;
 
 /// A YAML larger than this is not a MindFormers config (and is not read into memory).
 pub const CONFIG_LIMIT: u64 = 16 << 20;

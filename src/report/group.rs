@@ -111,11 +111,11 @@ pub fn group_warnings(ws: &[Warning], all: bool) -> Vec<WarningGroup> {
 
 /// Runs of consecutive ranks whose text, with the rank's own number written `R`, is the same:
 /// `(ranks, pattern)`.
-pub fn rank_runs(texts: &[String]) -> Vec<((u64, u64), String)> {
+pub fn rank_runs<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> Vec<((u64, u64), String)> {
     let mut out: Vec<((u64, u64), String)> = Vec::new();
-    for (r, t) in texts.iter().enumerate() {
+    for (r, t) in texts.into_iter().enumerate() {
         let r = r as u64;
-        let pattern = generalise(t, r);
+        let pattern = generalise(t.as_ref(), r);
         match out.last_mut() {
             Some(((_, hi), p)) if *p == pattern && *hi + 1 == r => *hi = r,
             _ => out.push(((r, r), pattern)),

@@ -95,19 +95,21 @@ fn load_line(s: &mut String, a: &Analysis) {
 
 /// Per-rank results: runs of ranks with the same pattern, or one line per rank with `--all`.
 fn per_rank(s: &mut String, a: &Analysis, o: &TextOptions) {
-    let texts: Vec<String> = a.mindformers.per_rank.iter().map(rank_text).collect();
+    let texts = a.mindformers.per_rank.iter().map(rank_text);
     let shown = |r: u64| o.ranks.as_ref().is_none_or(|rs| in_ranges(rs, r));
     emit!(s, "per rank:");
     if o.all {
-        for (r, t) in texts.iter().enumerate().filter(|(r, _)| shown(*r as u64)) {
+        for (r, t) in texts.enumerate().filter(|(r, _)| shown(*r as u64)) {
             emit!(s, "  rank {r:>5}: {t}");
         }
         return;
     }
     let mut lines = 0;
-    for ((lo, hi), pattern) in rank_runs(&texts) {
-        let ranks: Vec<u64> = (lo..=hi).filter(|r| shown(*r)).collect();
-        let (Some(first), Some(last)) = (ranks.first(), ranks.last()) else {
+    for ((lo, hi), pattern) in rank_runs(texts) {
+        let (Some(first), Some(last)) = (
+            (lo..=hi).find(|r| shown(*r)),
+            (lo..=hi).rev().find(|r| shown(*r)),
+        ) else {
             continue;
         };
         let label = if first == last {

@@ -63,7 +63,9 @@ pub fn loaded_file(
         RankResult::Newest => Some(match last_checkpoint(v, &dir, fmt) {
             Ok(Some(path)) => Ok(crate::py::text::basename(&path).to_owned()),
             Ok(None) => Err(fails("no_file_to_load", None, format!("{}/{dir} holds no .{} file: that rank fails when it loads (TypeError: For 'load_checkpoint', the argument 'ckpt_file_name' must be string, but got <class 'NoneType'>.)", v.tree.root, fmt.ext()))),
-            Err(e) if e.class == "NotADirectoryError" => Err(fails("rank_folder_missing", None, format!("{}/{dir} is not a folder: that rank fails when it loads ({}: {})", v.tree.root, e.class, e.first_line()))),
+            // the class only: M14's message is 300 characters, and a world size far above the
+            // folders on disk would repeat it for every missing rank
+            Err(e) if e.class == "NotADirectoryError" => Err(fails("rank_folder_missing", None, format!("{}/{dir} is not a folder: that rank fails when it loads (NotADirectoryError, M14)", v.tree.root))),
             Err(e) => Err(fails("resolved_file_missing", None, format!("{}/{dir}: that rank fails when it looks for its newest file ({}: {})", v.tree.root, e.class, e.first_line()))),
         }),
         RankResult::Off | RankResult::Error(_) | RankResult::Unknown(_) => None,

@@ -1057,12 +1057,12 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
         (
             vec!["resolve", r, "--world-size", "1000000000000"],
             vec![],
-            "at most 1048576 ranks",
+            "at most 131072 ranks",
         ),
         (
             vec!["grid", r, "--world-size", "100000000"],
             vec![],
-            "at most 1048576 ranks",
+            "at most 131072 ranks",
         ),
         (
             vec!["resolve", r],
