@@ -4,68 +4,18 @@
 //!
 //! Run: `cargo bench --bench render`.
 
+#[path = "common/tree.rs"]
+mod common;
+
 use ckptscope::fsys::RealFs;
-use ckptscope::model::*;
 use ckptscope::ui::render::draw;
 use ckptscope::ui::state::State;
 use ckptscope::ui::theme::Theme;
+use common::tree;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// An in-memory tree: `ranks` folders with `steps` shards each, meta.json on the newest.
-fn tree(ranks: u64, steps: u64) -> Tree {
-    let stat = |kind, t| Stat {
-        kind,
-        size: 1 << 30,
-        mtime_sec: t,
-        mtime_nsec: 0,
-        ino: 1,
-        dev: 1,
-        mode: 0o400,
-        ctime_ns: t * 1_000_000_000,
-    };
-    let entry = |name: String, kind, t| Entry {
-        name: name.into(),
-        raw: None,
-        lstat: Ok(stat(kind, t)),
-        target: None,
-    };
-    let mut dirs = BTreeMap::new();
-    let mut root = Vec::new();
-    for r in 0..ranks {
-        let name = format!("rank_{r}");
-        root.push(entry(name.clone(), FileKind::Dir, 0));
-        let mut entries: Vec<Entry> = (1..=steps)
-            .map(|e| {
-                entry(
-                    format!("llama_rank_{r}-{e}_2.ckpt"),
-                    FileKind::File,
-                    1_700_000_000 + e as i64,
-                )
-            })
-            .collect();
-        entries.push(entry("meta.json".into(), FileKind::File, 1));
-        let meta = format!("{{\"last_epoch\": {steps}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{steps}_2.ckpt\"}}");
-        dirs.insert(
-            name,
-            DirNode {
-                stat: None,
-                listing: Listing::Entries(entries.into()),
-                meta: Some(FileRead::Bytes(meta.into_bytes())),
-                probed: Vec::new(),
-            },
-        );
-    }
-    Tree {
-        root: "/bench/checkpoint".into(),
-        state: RootState::Dir(Listing::Entries(root.into())),
-        dirs,
-        verdicts: Default::default(),
-    }
-}
 
 fn frame_time(ranks: u64, steps: u64) -> (Duration, Duration) {
     let t0 = Instant::now();

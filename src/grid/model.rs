@@ -181,36 +181,43 @@ fn fill_cells(
         .collect();
     let n = columns.len();
     let mut cells = vec![CellState::Missing; ranks * n];
-    let col_of = |name: &str, rank: u64| {
-        parse_ckpt_name(name)
-            .filter(|p| p.rank == rank)
-            .and_then(|p| {
+    let col = |p: &CkptName, rank: u64| {
+        (p.rank == rank)
+            .then(|| {
                 index
                     .get(&(p.stem.as_str(), p.restart, p.epoch, p.step))
                     .copied()
             })
+            .flatten()
     };
+    // each folder fills its own row: rows are disjoint, so the folders are shared out between
+    // threads (a grid of 8,192 × 200 is 1.6 M names to classify)
+    // (`rank_1` and `rank_01` are both rank 1: a row may have several folders)
+    let mut folders: Vec<Vec<(&String, &crate::model::DirNode)>> = vec![Vec::new(); ranks];
     for (dir, node) in &tree.dirs {
-        let Some(rank) = rank_dir_number(dir).filter(|r| (*r as usize) < ranks) else {
-            continue;
-        };
-        let row = &mut cells[rank as usize * n..(rank as usize + 1) * n];
+        if let Some(r) = rank_dir_number(dir).filter(|r| (*r as usize) < ranks) {
+            folders[r as usize].push((dir, node));
+        }
+    }
+    let fill = |rank: u64, row: &mut [CellState], dir: &String, node: &crate::model::DirNode| {
         if let crate::model::Listing::Error(_) = node.listing {
             // the folder cannot be listed: nothing is known of its shards
             row.fill(CellState::Unreadable);
-            continue;
+            return;
         }
+        let in_dir = tree.verdicts.in_dir(dir);
         for e in node.listing.entries() {
             let kind = classify(&e.name);
+            let shard = kind.shard(fmt);
             if let EntryKind::Tmp { .. } = kind {
-                if let Some(c) = kind.shard(fmt).and_then(|n| col_of(&n.file_name(), rank)) {
+                if let Some(c) = shard.as_ref().and_then(|p| col(p, rank)) {
                     if row[c] == CellState::Missing {
                         row[c] = CellState::InProgress;
                     }
                 }
                 continue;
             }
-            let Some(c) = kind.shard(fmt).and_then(|_| col_of(&e.name, rank)) else {
+            let Some(c) = shard.as_ref().and_then(|p| col(p, rank)) else {
                 if let Some(c) = other_file_column(&e.name, rank, fmt, columns) {
                     if row[c] == CellState::Missing {
                         row[c] = CellState::Other;
@@ -224,12 +231,34 @@ fn fill_cells(
             row[c] = if marked {
                 CellState::SimCorrupt
             } else {
-                tree.verdict(dir, &e.name)
+                tree.verdict_of(in_dir, e)
                     .map_or(CellState::Unverified, |v| {
                         CellState::from_verdict(v.verdict)
                     })
             };
         }
+    };
+    if n > 0 {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |w| w.get())
+            .min(8);
+        let per = ranks.div_ceil(workers).max(1);
+        std::thread::scope(|sc| {
+            for (k, (rows, dirs)) in cells
+                .chunks_mut(per * n)
+                .zip(folders.chunks(per))
+                .enumerate()
+            {
+                let fill = &fill;
+                sc.spawn(move || {
+                    for (i, (row, fs)) in rows.chunks_mut(n).zip(dirs).enumerate() {
+                        for (dir, node) in fs {
+                            fill((k * per + i) as u64, row, dir, node);
+                        }
+                    }
+                });
+            }
+        });
     }
     for (dir, file) in sim.deleted.into_iter().flatten() {
         if let (Some(rank), Some(c)) = (

@@ -422,9 +422,26 @@ impl Tree {
     /// The verdict of `dir/name` if it was computed on the file as it is now, read in the
     /// context of the file's run (see [`Verdicts::judged`]).
     pub fn verdict(&self, dir: &str, name: &str) -> Option<std::borrow::Cow<'_, ShardCheck>> {
+        let e = self.dirs.get(dir).and_then(|d| d.listing.find(name));
+        let in_dir = self.verdicts.in_dir(dir);
+        match e {
+            Some(e) => self.verdict_of(in_dir, e),
+            None => None,
+        }
+    }
+
+    /// [`Tree::verdict`] of entry `e` of a folder whose verdicts are `in_dir`
+    /// ([`Verdicts::in_dir`]): for a pass over a folder's entries, without looking the folder
+    /// and each name up again.
+    pub fn verdict_of<'a>(
+        &'a self,
+        in_dir: Option<&'a BTreeMap<Box<str>, Box<VerdictEntry>>>,
+        e: &Entry,
+    ) -> Option<std::borrow::Cow<'a, ShardCheck>> {
+        let name: &str = &e.name;
         // a listed shard that cannot be stat-ed (a dangling link, a link loop, a race) is
         // unreadable as listed: no verifier result is needed, and every view says the same
-        if let Some(e) = self.dirs.get(dir).and_then(|d| d.listing.find(name)) {
+        {
             if let Err(err) = e.stat() {
                 if crate::layout::mindformers::classify::classify(name).is_weights() {
                     let link = matches!(&e.lstat, Ok(s) if s.kind == FileKind::Symlink);
@@ -441,9 +458,9 @@ impl Tree {
                 }
             }
         }
-        let v = self.verdicts.get(dir, name)?;
-        (current_id(&self.dirs, dir, name) == Some(v.id))
-            .then(|| self.verdicts.judged(name, &v.check))
+        let v = in_dir?.get(name)?;
+        let id = e.stat().ok().map(FileId::from);
+        (id == Some(v.id)).then(|| self.verdicts.judged(name, &v.check))
     }
 }
 

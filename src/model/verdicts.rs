@@ -55,6 +55,11 @@ impl Verdicts {
         self.len == 0
     }
 
+    /// The verdicts of one folder (looked up once for a pass over its entries).
+    pub fn in_dir(&self, dir: &str) -> Option<&BTreeMap<Box<str>, Box<VerdictEntry>>> {
+        self.map.get(dir)
+    }
+
     /// Every verdict as `((folder, file), entry)`, by folder then file name.
     pub fn iter(&self) -> impl Iterator<Item = ((&str, &str), &VerdictEntry)> {
         self.map
