@@ -203,7 +203,7 @@ pub fn verify_cmd(
         }
         let manifest = manifests(&*fs, &root, session.tree(), deep);
         let shards = session.verify_all(&opts, &manifest, &mut progress);
-        (shards, manifest, root, session.tree().clone())
+        (shards, manifest, root, session.into_tree())
     } else {
         let (mut tree, root) = single(&*fs, &a.path, &state);
         if let Some(dest) = &a.write_manifest {

@@ -66,15 +66,17 @@ pub struct ShardCheck {
     pub verdict: Verdict,
     /// Whether the deep pass (CRC, SHA-256) ran.
     pub deep: bool,
-    pub detail: Box<str>,
+    /// Shared (`Arc`): the model and a report's results hold the same check without copying
+    /// its text.
+    pub detail: std::sync::Arc<str>,
     pub size: u64,
     pub append: Option<std::sync::Arc<AppendValues>>,
     /// Hex SHA-256 when the deep pass computed it.
-    pub sha256: Option<Box<str>>,
+    pub sha256: Option<std::sync::Arc<str>>,
 }
 
 impl ShardCheck {
-    pub(crate) fn new(verdict: Verdict, detail: impl Into<Box<str>>, size: u64) -> Self {
+    pub(crate) fn new(verdict: Verdict, detail: impl Into<std::sync::Arc<str>>, size: u64) -> Self {
         ShardCheck {
             verdict,
             detail: detail.into(),

@@ -273,6 +273,12 @@ impl Session {
         std::mem::take(&mut self.events.list)
     }
 
+    /// The live model, taken out of the session (a report that outlives the session needs the
+    /// tree, and a 16,384-rank tree is too big to copy).
+    pub fn into_tree(self) -> Tree {
+        self.tree
+    }
+
     /// Stop queueing events (for commands that report the answer, not the changes).
     pub fn without_events(mut self) -> Session {
         self.events = EventLog {

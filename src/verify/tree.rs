@@ -4,7 +4,7 @@
 //! in the context of its run.
 
 use super::digest::Manifest;
-use super::pool::{compare_manifest, Job};
+use super::pool::compare_manifest;
 use super::verdict::{check_file, CheckOptions};
 use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
@@ -44,7 +44,7 @@ pub fn verify_tree(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<ShardResult> {
     let mut out = Vec::new();
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<Pending> = Vec::new();
     for (dir, node) in &tree.dirs {
         let rank = rank_dir_number(dir);
         for e in node.listing.entries() {
@@ -58,7 +58,6 @@ pub fn verify_tree(
             if !classify(&e.name).is_weights() {
                 continue;
             }
-            let path = tree.path_of(root, dir, Some(&e.name));
             match e.stat() {
                 Err(err) => out.push(report(
                     dir,
@@ -69,7 +68,13 @@ pub fn verify_tree(
                     format!("cannot be examined: {}", err.text),
                 )),
                 Ok(st) => {
-                    let expected_sha256 = manifest.expected.get(&path).cloned();
+                    let expected_sha256 = match manifest.expected.is_empty() {
+                        true => None,
+                        false => manifest
+                            .expected
+                            .get(&tree.path_of(root, dir, Some(&e.name)))
+                            .map(String::as_str),
+                    };
                     // a cheap check of this very file version may already be in the model
                     let known = (!opts.deep && expected_sha256.is_none())
                         .then(|| tree.raw_verdict(dir, &e.name))
@@ -83,12 +88,10 @@ pub fn verify_tree(
                         });
                         continue;
                     }
-                    jobs.push(Job {
-                        dir: dir.clone(),
-                        name: e.name.to_string(),
-                        path,
-                        stat: st.clone(),
-                        deep: opts.deep,
+                    jobs.push(Pending {
+                        dir,
+                        entry: e,
+                        stat: st,
                         expected_sha256,
                         priority: priority(dir, &e.name),
                     });
@@ -99,64 +102,78 @@ pub fn verify_tree(
     let submitted = jobs.len();
     out.reserve_exact(submitted);
     progress(0, submitted);
-    for (done, (job, check)) in run_batch(fs, jobs, opts).enumerate() {
+    jobs.sort_by_key(|j| j.priority);
+    let mut finished = 0;
+    run_batch(&*fs, root, tree, &jobs, opts, &mut |i, check| {
+        let job = &jobs[i];
         out.push(ShardResult {
-            rank: rank_dir_number(&job.dir),
-            dir: job.dir,
-            file: job.name,
+            rank: rank_dir_number(job.dir),
+            dir: job.dir.clone(),
+            file: job.entry.name.to_string(),
             check,
         });
-        progress(done + 1, submitted);
-    }
+        finished += 1;
+        progress(finished, submitted);
+    });
     out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
     out
 }
 
-/// Check every job on `opts.workers` threads, highest priority first, yielding each job with
-/// its check as it finishes. A batch needs none of the live pool's machinery (superseding,
-/// the per-version cache, cancellation), so workers just take the next index: no lock, no
-/// queue, no allocation per job. Workers are detached, not joined: one stuck on a hung mount
-/// stops only its own job from arriving.
+/// A shard to check, borrowed from the tree (a 16,384-rank tree has 300,000 of them: no
+/// copies of names and paths).
+struct Pending<'a> {
+    dir: &'a String,
+    entry: &'a crate::model::Entry,
+    stat: &'a crate::model::Stat,
+    expected_sha256: Option<&'a str>,
+    priority: u32,
+}
+
+/// Check every job (sorted, highest priority first) on `opts.workers` threads, handing each
+/// `(index, check)` to `done` as it finishes. A batch needs none of the live pool's machinery
+/// (superseding, the per-version cache, cancellation): workers just take the next index — no
+/// lock, no queue, no allocation per job.
 fn run_batch(
-    fs: std::sync::Arc<dyn crate::fsys::Fs>,
-    mut jobs: Vec<Job>,
+    fs: &dyn crate::fsys::Fs,
+    root: &Path,
+    tree: &Tree,
+    jobs: &[Pending],
     opts: &TreeOptions,
-) -> impl Iterator<Item = (Job, ShardCheck)> {
+    done: &mut dyn FnMut(usize, ShardCheck),
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{mpsc, Arc, Mutex};
-    jobs.sort_by_key(|j| j.priority);
-    let n = jobs.len();
+    use std::sync::mpsc;
     let workers = match opts.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         w => w,
     }
-    .min(n.max(1));
-    let jobs: Arc<Vec<Mutex<Option<Job>>>> =
-        Arc::new(jobs.into_iter().map(|j| Mutex::new(Some(j))).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = mpsc::channel::<(Job, ShardCheck)>();
-    for _ in 0..workers {
-        let (jobs, next, tx, fs) = (jobs.clone(), next.clone(), tx.clone(), fs.clone());
-        std::thread::spawn(move || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(slot) = jobs.get(i) else { break };
-            let Some(job) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-                continue;
-            };
-            let opts = CheckOptions {
-                deep: job.deep || job.expected_sha256.is_some(),
-                expected_sha256: None,
-                cancel: None,
-            };
-            let mut check = check_file(&*fs, &job.path, &job.stat, &opts);
-            compare_manifest(&mut check, job.expected_sha256.as_deref());
-            if tx.send((job, check)).is_err() {
-                break;
-            }
-        });
-    }
-    drop(tx);
-    rx.into_iter().take(n)
+    .min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, ShardCheck)>();
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            let (tx, next) = (tx.clone(), &next);
+            sc.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let opts = CheckOptions {
+                    deep: opts.deep || job.expected_sha256.is_some(),
+                    expected_sha256: None,
+                    cancel: None,
+                };
+                let path = tree.path_of(root, job.dir, Some(&job.entry.name));
+                let mut check = check_file(fs, &path, job.stat, &opts);
+                compare_manifest(&mut check, job.expected_sha256);
+                if tx.send((i, check)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, check) in rx.iter() {
+            done(i, check);
+        }
+    });
 }
 
 /// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become (any format).
