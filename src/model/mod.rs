@@ -10,7 +10,8 @@ mod verdicts;
 
 pub use entries::Entries;
 pub use shard::{
-    intern, AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry, Verified,
+    intern, intern_text, AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry,
+    Verified,
 };
 pub use verdicts::{judge, lacks_tail_entries, run_key, Verdicts};
 

@@ -122,6 +122,26 @@ pub fn intern(a: AppendValues) -> std::sync::Arc<AppendValues> {
     x
 }
 
+/// The one shared copy of a detail text that many healthy files have word for word ("43
+/// records, append entries present"), at most [`INTERNED_MAX`] distinct texts.
+pub fn intern_text(t: &str) -> std::sync::Arc<str> {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static TABLE: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let mut set = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(x) = set.get(t) {
+        return x.clone();
+    }
+    let x: Arc<str> = Arc::from(t);
+    if set.len() < INTERNED_MAX {
+        set.insert(x.clone());
+    }
+    x
+}
+
 /// How many distinct append-entry values [`intern`] keeps.
 pub const INTERNED_MAX: usize = 65_536;
 

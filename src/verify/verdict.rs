@@ -170,7 +170,7 @@ fn check_walk<R: Read + Seek>(r: &mut R, len: u64, w: CkptWalk) -> ShardCheck {
         c.verdict = Verdict::Incomplete;
         c.detail = format!("parses ({} records) but lacks {missing}: the stream ends at a record boundary (byte {}); MindFormers would silently restart the step counter", w.records, thousands(len)).into();
     } else {
-        c.detail = format!(
+        c.detail = crate::model::intern_text(&format!(
             "{} records, append entries present{}",
             w.records,
             if w.crc_trailer.is_some() {
@@ -178,8 +178,7 @@ fn check_walk<R: Read + Seek>(r: &mut R, len: u64, w: CkptWalk) -> ShardCheck {
             } else {
                 ""
             }
-        )
-        .into();
+        ));
     }
     c.append = Some(crate::model::intern(w.append));
     c
