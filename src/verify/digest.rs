@@ -216,10 +216,13 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
         path: parent.display().to_string(),
         cause: e.to_string(),
     })?;
-    if canon_parent.starts_with(&canon_root) || aliases(&canon_root, &canon_parent) {
+    if canon_parent.starts_with(&canon_root) || aliases(root, tree, &canon_parent) {
         return Err(inside("inside the checkpoint tree"));
     }
     if let Ok(real) = std::fs::canonicalize(dest) {
+        if real == canon_root || aliases(root, tree, &real) {
+            return Err(inside("the checkpoint tree itself, or one of its folders"));
+        }
         if real.starts_with(&canon_root) {
             return Err(inside("a symlink to a file of the tree"));
         }
@@ -241,15 +244,23 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
     check_kind(dest)
 }
 
-/// Whether `dir` or one of its ancestors is the folder `root` under another name (a bind
-/// mount, a second mount of the same filesystem tree): same device and inode.
-fn aliases(root: &Path, dir: &Path) -> bool {
+/// Whether `dir` or one of its ancestors is a folder of the tree — the root or a rank folder —
+/// under any name: a rank folder that is a symlink to elsewhere, a bind mount of the root or
+/// of a rank folder. Folders are compared by device and inode, which no path trick changes.
+fn aliases(root: &Path, tree: &Tree, dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(r) = std::fs::metadata(root) else {
-        return false;
-    };
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let mut folders: std::collections::HashSet<(u64, u64)> = tree
+        .dirs
+        .iter()
+        .filter_map(|(name, node)| match &node.stat {
+            Some(s) => Some((s.dev, s.ino)),
+            None => id(&tree.path_of(root, name, None)),
+        })
+        .collect();
+    folders.extend(id(root));
     dir.ancestors()
-        .any(|a| std::fs::metadata(a).is_ok_and(|m| (m.dev(), m.ino()) == (r.dev(), r.ino())))
+        .any(|a| id(a).is_some_and(|x| folders.contains(&x)))
 }
 
 /// Refuse a destination that exists and is not a regular file: the manifest replaces the

@@ -413,8 +413,53 @@ fn a_manifest_stays_out_of_the_tree_whatever_was_verified() {
         );
         assert!(!dest.exists());
     }
+    // a rank folder that is a symlink to a folder elsewhere is still a folder of the tree
+    let ext = tmp.path().join("ext");
+    std::fs::create_dir(&ext).unwrap();
+    std::fs::rename(root.join("rank_1"), ext.join("rank_1")).unwrap();
+    std::os::unix::fs::symlink(ext.join("rank_1"), root.join("rank_1")).unwrap();
+    for dest in [
+        root.join("rank_1/SUMS"),
+        ext.join("rank_1/SUMS"),
+        root.clone(),
+    ] {
+        let o = bin(&[
+            "verify",
+            root.to_str().unwrap(),
+            "--write-manifest",
+            dest.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", dest.display());
+        assert!(stderr(&o).contains("the checkpoint tree"), "{}", stderr(&o));
+    }
+    assert!(!ext.join("rank_1/SUMS").exists());
     let alias = tmp.path().join("alias");
     std::fs::create_dir(&alias).unwrap();
+    let rank_alias = tmp.path().join("rank_alias");
+    std::fs::create_dir(&rank_alias).unwrap();
+    let bound = std::process::Command::new("mount")
+        .args([
+            "--bind",
+            root.join("rank_2").to_str().unwrap(),
+            rank_alias.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if bound {
+        let dest = rank_alias.join("SUMS");
+        let o = bin(&[
+            "verify",
+            root.to_str().unwrap(),
+            "--write-manifest",
+            dest.to_str().unwrap(),
+        ]);
+        let _ = std::process::Command::new("umount")
+            .arg(&rank_alias)
+            .status();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(!root.join("rank_2/SUMS").exists());
+    }
     let mounted = std::process::Command::new("mount")
         .args(["--bind", root.to_str().unwrap(), alias.to_str().unwrap()])
         .stderr(std::process::Stdio::null())
