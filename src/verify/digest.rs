@@ -220,10 +220,11 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
         return Err(inside("inside the checkpoint tree"));
     }
     if let Ok(real) = std::fs::canonicalize(dest) {
-        if real == canon_root || aliases(root, tree, &real) {
+        let in_tree = real.starts_with(&canon_root) || aliases(root, tree, &real);
+        if in_tree && real.is_dir() {
             return Err(inside("the checkpoint tree itself, or one of its folders"));
         }
-        if real.starts_with(&canon_root) {
+        if in_tree {
             return Err(inside("a symlink to a file of the tree"));
         }
     }
