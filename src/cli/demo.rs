@@ -116,7 +116,10 @@ fn folder(a: &DemoArgs) -> Result<(PathBuf, Option<tempfile::TempDir>), String> 
                     }
                 }
             }
-            Ok((dir.clone(), None))
+            // absolute: the demo's job context reads the tree from the folder's parent
+            let dir = std::path::absolute(dir)
+                .map_err(|e| format!("--out {shown}: {e}; choose a new or empty folder"))?;
+            Ok((dir, None))
         }
         None => {
             let t = tempfile::Builder::new()

@@ -175,3 +175,18 @@ fn resumed_launch_matches_tree_seed() {
     };
     assert_eq!(tags(&a), tags(&b));
 }
+
+/// `--out` may be relative: the demo resolves it once, against the working folder.
+#[test]
+fn a_relative_out_folder_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(["demo", "--no-tui", "--out", "rel"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("✓ check 1"), "{text}");
+    assert!(tmp.path().join("rel/checkpoint/rank_0").is_dir());
+}
