@@ -253,7 +253,11 @@ pub fn verify_cmd(
         shards.retain(|s| keep(s.rank));
         folders.retain(|f| keep(f.rank));
     }
-    let mut missing = missing_from_tree(&root, &tree, &shards, &manifest);
+    // one shard verified: its manifest's other lines are not this command's business
+    let mut missing = match is_tree || matches!(state, RootState::Dir(_)) {
+        true => missing_from_tree(&root, &tree, &manifest, step),
+        false => Vec::new(),
+    };
     if let Some(rs) = &ranks {
         missing.retain(|m| {
             m.rank
@@ -323,20 +327,35 @@ struct Missing {
 fn missing_from_tree(
     root: &Path,
     tree: &Tree,
-    shards: &[ShardResult],
     manifest: &Manifest,
+    step: Option<(u64, u64)>,
 ) -> Vec<Missing> {
     if manifest.expected.is_empty() {
         return Vec::new();
     }
-    let present: std::collections::HashSet<PathBuf> = shards
+    // present: listed in the tree (whether or not this run verified it)
+    let present: std::collections::HashSet<PathBuf> = tree
+        .dirs
         .iter()
-        .map(|s| tree.path_of(root, &s.dir, Some(&s.file)))
+        .flat_map(|(d, n)| {
+            n.listing
+                .entries()
+                .iter()
+                .map(move |e| tree.path_of(root, d, Some(&e.name)))
+        })
         .collect();
+    let of_step = |p: &Path| {
+        step.is_none_or(|s| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(crate::layout::mindformers::names::parse_ckpt_name)
+                .is_some_and(|n| (n.epoch, n.step) == s)
+        })
+    };
     let mut out: Vec<Missing> = manifest
         .expected
         .keys()
-        .filter(|p| !present.contains(*p))
+        .filter(|p| !present.contains(*p) && of_step(p))
         .map(|p| {
             let rel = p.strip_prefix(root).unwrap_or(p);
             let rank = rel
