@@ -28,17 +28,29 @@ pub fn grid_cmd(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
-    if !fs
-        .stat(&ctx.canonical)
-        .is_ok_and(|s| s.kind == crate::model::FileKind::Dir)
-    {
-        return fail(
-            err,
-            &format!(
-                "{}: not a folder; pass the checkpoint folder that holds rank_0/ …",
-                a.dir
-            ),
-        );
+    match fs.stat(&ctx.canonical) {
+        Ok(s) if s.kind == crate::model::FileKind::Dir => {}
+        Ok(s) if s.kind == crate::model::FileKind::File => {
+            return fail(err, &format!("{} is a single file: the grid shows the rank folders of a checkpoint folder; `ckptscope resolve` and `verify` take one file", a.dir));
+        }
+        Ok(s) => {
+            return fail(
+                err,
+                &format!(
+                    "{} is {}, not a folder; pass the checkpoint folder that holds rank_0/ …",
+                    a.dir, s.kind
+                ),
+            );
+        }
+        Err(e) => {
+            return fail(
+                err,
+                &format!(
+                    "{}: {e}; pass the checkpoint folder that holds rank_0/ …",
+                    a.dir
+                ),
+            );
+        }
     }
     let mut session = Session::open(fs, ctx).without_events();
     let opts = TreeOptions {

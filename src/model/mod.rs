@@ -402,7 +402,7 @@ impl Tree {
                     .retain_in(&name, |f, v| current_id(dirs, &name, f) == Some(v.id));
             }
             Delta::Verdict(v) => {
-                if current_id(&self.dirs, &v.dir, &v.file) == Some(v.id) {
+                if self.current_id(&v.dir, &v.file) == Some(v.id) {
                     let entry = VerdictEntry {
                         id: v.id,
                         check: v.check,
@@ -417,7 +417,16 @@ impl Tree {
     /// now (not yet read in the context of its run: see [`Tree::verdict`]).
     pub fn raw_verdict(&self, dir: &str, name: &str) -> Option<&ShardCheck> {
         let v = self.verdicts.get(dir, name)?;
-        (current_id(&self.dirs, dir, name) == Some(v.id)).then_some(&v.check)
+        (self.current_id(dir, name) == Some(v.id)).then_some(&v.check)
+    }
+
+    /// The version of `dir/name` as listed; `("", "")` is the root itself when the root is a
+    /// single weights file (every rank loads it).
+    pub fn current_id(&self, dir: &str, name: &str) -> Option<FileId> {
+        match (&self.state, dir, name) {
+            (RootState::File(st), "", "") => Some(FileId::from(st)),
+            _ => current_id(&self.dirs, dir, name),
+        }
     }
 
     /// The verdict of `dir/name` if it was computed on the file as it is now, read in the

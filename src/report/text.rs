@@ -95,7 +95,11 @@ fn load_line(s: &mut String, a: &Analysis) {
 
 /// Per-rank results: runs of ranks with the same pattern, or one line per rank with `--all`.
 fn per_rank(s: &mut String, a: &Analysis, o: &TextOptions) {
-    let texts = a.mindformers.per_rank.iter().map(rank_text);
+    let single = a.mindformers.branch == Branch::SingleFile;
+    let texts = a.mindformers.per_rank.iter().map(|r| match r {
+        RankResult::Newest if single => "that file (resume_training: True)".to_owned(),
+        r => rank_text(r),
+    });
     let shown = |r: u64| o.ranks.as_ref().is_none_or(|rs| in_ranges(rs, r));
     emit!(s, "per rank:");
     if o.all {
@@ -359,6 +363,14 @@ fn num(n: Option<crate::model::Num>) -> String {
 fn safe(s: &mut String, a: &Analysis) {
     let safe = &a.safe;
     s.push('\n');
+    if a.mindformers.branch == Branch::SingleFile {
+        emit!(
+            s,
+            "safe resume step: not applicable — load_checkpoint is one file, which every rank loads{}",
+            if a.load.is_empty() { " (it is intact)" } else { " (see the warnings)" }
+        );
+        return;
+    }
     match &safe.outcome.pick {
         None => {
             emit!(

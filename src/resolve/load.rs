@@ -82,6 +82,9 @@ pub fn predict(
 ) -> Vec<LoadProblem> {
     let v = View::new(tree);
     let mut out = Vec::new();
+    if let RootState::File(_) = tree.state {
+        return single_file(tree, mf, facts);
+    }
     for rank in 0..mf.per_rank.len() as u64 {
         let file = match loaded_file(&v, mf, rank, fmt) {
             None => continue,
@@ -96,6 +99,51 @@ pub fn predict(
         }
     }
     out
+}
+
+/// `load_checkpoint` is one weights file: every rank that resumes loads it (`("", "")` in
+/// `facts`), so a damaged file is every such rank's problem.
+fn single_file(
+    tree: &Tree,
+    mf: &MfResolution,
+    facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
+) -> Vec<LoadProblem> {
+    let loads = |r: &RankResult| matches!(r, RankResult::Newest | RankResult::File(_));
+    if !mf.per_rank.iter().any(loads) {
+        return Vec::new();
+    }
+    let Some(f) = facts("", "") else {
+        return Vec::new();
+    };
+    let file = crate::py::text::basename(&tree.root).to_owned();
+    let kind = match f.verdict {
+        Verdict::Ok => return Vec::new(),
+        Verdict::Changed | Verdict::InProgress => LoadKind::Unknown,
+        Verdict::Incomplete | Verdict::CrcMismatch | Verdict::HashMismatch => LoadKind::Silent,
+        _ => LoadKind::Fails,
+    };
+    let why = format!(
+        "{} is {} — every rank loads it and would {}",
+        tree.root,
+        damage_text(&f),
+        consequence(&f, &tree.root)
+    );
+    mf.per_rank
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| loads(r))
+        .map(|(r, _)| LoadProblem {
+            rank: r as u64,
+            file: Some(file.clone()),
+            kind,
+            code: if kind == LoadKind::Unknown {
+                "resolved_file_changed"
+            } else {
+                "resolved_file_damaged"
+            },
+            why: why.clone(),
+        })
+        .collect()
 }
 
 /// The problem with rank `rank` loading `file` from its own folder, if any.
@@ -137,7 +185,7 @@ fn check_file(
         format!(
             "{file} is {} — MindFormers would pick it and {}",
             damage_text(&f),
-            consequence(&f, &tree.root, &dir, file)
+            consequence(&f, &format!("{}/{dir}/{file}", tree.root))
         ),
     )
 }
@@ -153,8 +201,8 @@ pub(super) fn damage_text(f: &ShardCheck) -> String {
 }
 
 /// What MindSpore's loader does with a damaged file (spec §9.7).
-fn consequence(f: &ShardCheck, root: &str, dir: &str, file: &str) -> String {
-    let p = format!("{root}/{dir}/{file}");
+fn consequence(f: &ShardCheck, p: &str) -> String {
+    let file = crate::py::text::basename(p);
     let counter_kept = f
         .append
         .as_ref()

@@ -523,8 +523,14 @@ impl Session {
         if self.disk_checks != DiskChecks::Now {
             return None;
         }
-        let st = tree.dirs.get(dir)?.listing.find(file)?.stat().ok()?.clone();
-        let path = tree.path_of(&self.ctx.canonical, dir, Some(file));
+        let (st, path) = match (&tree.state, dir, file) {
+            // the root is one weights file: ("", "") names it
+            (crate::model::RootState::File(st), "", "") => (st.clone(), self.ctx.canonical.clone()),
+            _ => (
+                tree.dirs.get(dir)?.listing.find(file)?.stat().ok()?.clone(),
+                tree.path_of(&self.ctx.canonical, dir, Some(file)),
+            ),
+        };
         let check = check_file(&*self.fs, &path, &st, &CheckOptions::default());
         Some(Verified {
             dir: dir.to_owned(),

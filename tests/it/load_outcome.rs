@@ -269,3 +269,27 @@ fn a_closed_pipe_keeps_the_exit_status() {
     drop(child.stdout.take());
     assert_eq!(child.wait().unwrap().code(), Some(1));
 }
+
+/// `load_checkpoint` as one file: every rank loads that file, so a damaged one is exit 1 with
+/// the warning, an intact one exit 0; the grid says it shows folders.
+#[test]
+fn a_single_file_is_checked_like_a_pick() {
+    let files = common::fixtures().join("files");
+    for (name, code) in [
+        ("valid.ckpt", 0),
+        ("damaged_garbage.ckpt", 1),
+        ("damaged_zero_bytes.ckpt", 1),
+    ] {
+        let f = files.join(name);
+        let o = bin(&["resolve", f.to_str().unwrap(), "--json"]);
+        assert_eq!(o.status.code(), Some(code), "{name}");
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        if code == 1 {
+            assert_eq!(warning(&v, "resolved_file_damaged")["count"], 1, "{name}");
+            assert_eq!(v["outcome"]["status"], "fails");
+        }
+    }
+    let o = bin(&["grid", files.join("valid.ckpt").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a single file"));
+}
