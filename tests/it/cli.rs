@@ -212,7 +212,7 @@ fn missing_root_is_exit_2_with_path_and_cause() {
 #[test]
 fn root_that_is_a_file_loads_that_file_everywhere() {
     let mut t = TestTree::new();
-    t.file("weights.ckpt", b"x");
+    t.file("weights.ckpt", &common::valid_shard(1));
     let f = t.path("weights.ckpt");
     let o = bin(&[
         "resolve",
