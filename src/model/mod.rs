@@ -198,6 +198,19 @@ impl Entry {
     }
 }
 
+/// A name read from a file or a flag (`meta.json`'s `last_ckpt_file`, `resume_training`) in
+/// the form the tree's own names take ([`escape_bytes`]): so `a\b_rank_0-20_2.ckpt` from a
+/// `meta.json` finds the file listed as `a\x5cb_rank_0-20_2.ckpt`.
+pub fn shown_name(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars()
+        .any(|c| c == '\\' || crate::report::terminal::dangerous(c))
+    {
+        std::borrow::Cow::Owned(escape_bytes(std::ffi::OsStr::new(s)))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// A name as shown and matched when it is not plain: invalid UTF-8 bytes, control characters
 /// (a newline would forge a report line, ESC a terminal sequence) and backslashes written
 /// `\xNN` (or `\u{NNNN}`). Escaping the backslash too keeps the mapping one-to-one: every

@@ -117,7 +117,8 @@ fn check_meta_info(
         rank,
         epoch: ev.py_str(),
         step: sv.py_str(),
-        file: f.clone(),
+        // checked raw (Python's regex), matched against the listing in its form
+        file: crate::model::shown_name(f).into_owned(),
         e,
         s,
     })

@@ -279,7 +279,7 @@ fn resolver_stage(inp: &Inputs, rt: &ResumeTraining, res: &mut MfResolution) {
         };
         for (r, out) in res.per_rank.iter_mut().enumerate() {
             *out = match replace_rank_id(&full, &PyInt::from_i64(r as i64)) {
-                Ok(n) => RankResult::File(n),
+                Ok(n) => RankResult::File(crate::model::shown_name(&n).into_owned()),
                 Err(e) => RankResult::Error(e),
             };
         }

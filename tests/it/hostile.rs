@@ -761,6 +761,32 @@ fn scenario_mistakes_name_the_event_and_the_fix() {
     );
 }
 
+/// A `meta.json` naming a file whose name holds a backslash or a tab finds that file (shown
+/// escaped): MindFormers works on the raw names and resumes from it.
+#[test]
+fn meta_names_with_escaped_characters_find_their_files() {
+    for stem in ["a\\b", "a\tb"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("checkpoint");
+        for r in 0..2 {
+            let d = root.join(format!("rank_{r}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let name = format!("{stem}_rank_{r}-20_2.ckpt");
+            std::fs::write(d.join(&name), common::valid_shard(20)).unwrap();
+            let meta =
+                serde_json::json!({"last_epoch": 20, "last_step": 2, "last_ckpt_file": name});
+            std::fs::write(d.join("meta.json"), meta.to_string()).unwrap();
+        }
+        let o = bin(&["resolve", root.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{stem:?}: {text}");
+        assert!(
+            text.contains("safe resume step: 20_2 — the same as MindFormers' pick"),
+            "{text}"
+        );
+    }
+}
+
 /// Item 12: names that are not UTF-8 are read by their bytes and shown escaped: a shard with
 /// such a name gets its real verdict, and a rank folder with such a name is listed (not
 /// "cannot list the folder … run as the training user").
