@@ -77,7 +77,7 @@ pub fn demo_cmd(
     let pace = Duration::from_secs_f64(0.25 / a.speed);
     let headless = a.no_tui || a.ndjson || !std::io::stdout().is_terminal();
     let code = if headless {
-        headless_run(a, &sc, &dir, pace, &stop, out)
+        headless_run(a, &sc, &dir, pace, &stop, out, err)
     } else {
         tui_run(a, env, &sc, &dir, pace, &stop, err)
     };
@@ -138,6 +138,7 @@ fn headless_run(
     pace: Duration,
     stop: &Arc<AtomicBool>,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> i32 {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
@@ -146,6 +147,7 @@ fn headless_run(
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())
     };
+    let write_error: std::cell::RefCell<Option<std::io::Error>> = Default::default();
     let mut say = |line: &str| {
         let text = if a.ndjson {
             json!({"ts": ts(), "kind": "narration", "text": line.trim()}).to_string()
@@ -154,8 +156,12 @@ fn headless_run(
             // escaped like any other control character
             crate::report::terminal::safe(line).into_owned()
         };
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        let written = writeln!(out, "{text}").and_then(|_| out.flush());
+        if let Err(e) = written {
+            // nobody reads the narration any more (or it cannot be stored): stop the trainer
+            stop.store(true, Ordering::Relaxed);
+            write_error.borrow_mut().get_or_insert(e);
+        }
     };
     say(&format!("scenario {}: {}", sc.name, sc.description));
     say(&format!(
@@ -171,6 +177,15 @@ fn headless_run(
     if let Err(e) = play.play(&mut say) {
         say(&format!("the trainer failed: {e}"));
         return 2;
+    }
+    if let Some(e) = write_error.take() {
+        return match e.kind() {
+            std::io::ErrorKind::BrokenPipe => 0,
+            _ => super::fail(
+                err,
+                &format!("cannot write the narration: {e}; free space or choose another output"),
+            ),
+        };
     }
     if stop.load(Ordering::Relaxed) {
         say("stopped (Ctrl-c)");

@@ -92,7 +92,12 @@ fn print(out: &mut dyn Write, e: &Event, ndjson: bool) -> Result<(), Stop> {
     };
     writeln!(out, "{line}")
         .and_then(|_| out.flush())
-        .map_err(|_| Stop::ReaderGone)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Stop::ReaderGone,
+            _ => Stop::Failed(format!(
+                "cannot write the event stream: {e}; free space or choose another output"
+            )),
+        })
 }
 
 /// Print the session's events as they come, and the resolution whenever it changes.

@@ -1184,3 +1184,32 @@ fn hostile_arguments_are_usage_errors_in_bounded_time_and_memory() {
     }
     assert_eq!(digest(&root), before, "the tree is untouched");
 }
+
+/// An output that cannot be written (a full disk: `/dev/full`) is an error with the cause,
+/// exit 2 — from the event stream and the demo narration as from every report.
+#[test]
+fn a_full_output_is_an_error_not_a_silent_exit() {
+    let (_tmp, root) = seed();
+    let r = root.to_str().unwrap();
+    for args in [
+        vec!["watch", r, "--ndjson"],
+        vec!["demo", "--no-tui"],
+        vec!["resolve", r],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+            .args(&args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("No space left on device"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
