@@ -302,7 +302,10 @@ pub fn verify_cmd(
     if let Some(msg) = super::resolve::unreadable(&tree) {
         return fail(err, &msg);
     }
-    i32::from(!missing.is_empty() || shards.iter().any(|s| s.check.verdict.is_damaged()))
+    let broken_rank = folders.iter().any(|f| f.verdict == "not_a_folder");
+    i32::from(
+        broken_rank || !missing.is_empty() || shards.iter().any(|s| s.check.verdict.is_damaged()),
+    )
 }
 
 /// What `verify` reports.
@@ -424,7 +427,33 @@ fn unreadable_folders(tree: &Tree) -> Vec<Folder> {
             }),
             Listing::Entries(_) => None,
         })
+        .chain(not_folders(tree))
         .collect()
+}
+
+/// `rank_N` entries of the root that are not folders (a file, a dangling or looping link):
+/// MindFormers counts them as rank folders and that rank fails; no shard of it can be checked.
+fn not_folders(tree: &Tree) -> impl Iterator<Item = Folder> + '_ {
+    tree.root_listing()
+        .map(|l| l.entries())
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| crate::layout::rank_dir_number(&e.name).is_some() && !e.is_dir())
+        .map(|e| {
+            let what = match (&e.lstat, e.stat()) {
+                (Ok(l), Err(err)) if l.kind == crate::model::FileKind::Symlink => {
+                    format!("a symbolic link that leads to no folder ({})", err.text)
+                }
+                (_, Ok(st)) => format!("{}, not a folder", st.kind),
+                (_, Err(err)) => format!("cannot be examined ({})", err.text),
+            };
+            Folder {
+                rank: crate::layout::rank_dir_number(&e.name),
+                dir: e.name.to_string(),
+                verdict: "not_a_folder",
+                detail: format!("{what}: MindFormers counts it as a rank folder, and that rank fails to load; no shard of it can be verified"),
+            }
+        })
 }
 
 /// Why `verify` found nothing, with the likely fix.
@@ -626,7 +655,7 @@ fn human(r: &Report, all: bool) -> String {
         if folders.is_empty() {
             String::new()
         } else {
-            format!("; {} folder(s) could not be listed", folders.len())
+            format!("; {} rank folder(s) could not be checked", folders.len())
         }
     ));
     if !r.missing.is_empty() {

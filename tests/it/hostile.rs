@@ -122,7 +122,10 @@ fn unreadable_folders_are_reported_not_hidden() {
         ),
         "{out}"
     );
-    assert!(out.contains("1 folder(s) could not be listed"), "{out}");
+    assert!(
+        out.contains("1 rank folder(s) could not be checked"),
+        "{out}"
+    );
     assert!(
         err.contains("rank_2") && err.contains("Permission denied"),
         "{err}"
@@ -1212,4 +1215,24 @@ fn a_full_output_is_an_error_not_a_silent_exit() {
             stderr(&o)
         );
     }
+}
+
+/// `rank_N` entries that are not folders (a file, a link loop) are named by `verify`, not
+/// skipped: MindFormers counts them and that rank fails (exit 1).
+#[test]
+fn rank_entries_that_are_not_folders_are_reported_by_verify() {
+    let (_tmp, root) = seed();
+    std::fs::remove_dir_all(root.join("rank_1")).unwrap();
+    std::os::unix::fs::symlink("rank_1", root.join("rank_1")).unwrap();
+    std::fs::remove_dir_all(root.join("rank_2")).unwrap();
+    std::fs::write(root.join("rank_2"), b"x").unwrap();
+    let o = bin(&["verify", root.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("rank 1      not_a_folder"), "{out}");
+    assert!(
+        out.contains("a symbolic link that leads to no folder"),
+        "{out}"
+    );
+    assert!(out.contains("rank 2      not_a_folder"), "{out}");
 }
