@@ -92,9 +92,11 @@ pub struct Inputs<'a> {
 }
 
 pub fn resolve(inp: &Inputs) -> MfResolution {
-    let w = inp.env.world_size_for(inp.tree) as usize;
+    let w = inp.env.world_size_for(inp.tree);
+    let max = crate::job::MAX_WORLD_SIZE;
+    let too_many = w > max;
     let mut res = MfResolution {
-        per_rank: vec![RankResult::Off; w],
+        per_rank: vec![RankResult::Off; if too_many { 0 } else { w as usize }],
         record: None,
         branch: Branch::Skipped,
         rank_entries: None,
@@ -105,6 +107,12 @@ pub fn resolve(inp: &Inputs) -> MfResolution {
         log: Vec::new(),
         unknown: None,
     };
+    if too_many {
+        // counted from rank_* entries (a flag is bounded when it is read): a tree of 400,000
+        // files named rank_N must not cost 400,000 answers
+        res.unknown = Some(format!("{} holds {w} rank_* entries, more than the {max} ranks ckptscope resolves for; give the job's real world size with --world-size (or RANK_SIZE)", inp.tree.root));
+        return res;
+    }
     let every = |res: &mut MfResolution, r: RankResult| {
         res.per_rank.iter_mut().for_each(|x| *x = r.clone())
     };

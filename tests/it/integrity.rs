@@ -397,3 +397,30 @@ fn the_deep_pass_reads_no_further_than_the_size_at_open() {
         "the deep pass ran to the end: {check:?}"
     );
 }
+
+/// A world size counted from `rank_*` entries is bounded like the flag: 131,073 files named
+/// `rank_N` are no answer at all (unknown, with the fix), not 131,073 answers.
+#[test]
+fn too_many_rank_entries_is_unknown_not_an_answer_per_entry() {
+    use crate::common::memfs::MemFs;
+    use std::sync::Arc;
+    let fs = Arc::new(MemFs::default());
+    let root = Path::new("/job/checkpoint");
+    fs.write(&root.join("rank_0/meta.json"), b"{}");
+    for r in 1..=ckptscope::job::MAX_WORLD_SIZE {
+        fs.write(&root.join(format!("rank_{r}")), b"");
+    }
+    let env = ckptscope::Environment::with(&[], "/job");
+    let ctx =
+        ckptscope::JobContext::gather(&*fs, &env, "/job/checkpoint", &Default::default()).unwrap();
+    let mut s = ckptscope::Session::open(fs, ctx);
+    let a = s.analysis();
+    assert!(a.mindformers.per_rank.is_empty());
+    match a.outcome() {
+        ckptscope::resolve::Outcome::Unknown(why) => {
+            assert!(why.contains("131073 rank_* entries"), "{why}");
+            assert!(why.contains("--world-size"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
