@@ -3,7 +3,7 @@
 use super::fail;
 use crate::fsys::Fs;
 use crate::job::{Environment, JobContext, JobFlags};
-use crate::model::{FileRead, Listing, RootState, Tree};
+use crate::model::Tree;
 use crate::report::text::TextOptions;
 use crate::resolve::Outcome;
 use crate::session::Session;
@@ -104,57 +104,22 @@ pub(crate) fn report(
 /// The contract's exit status for an outcome (one stderr line when it is 2): the same for
 /// `resolve`, `grid` and every other command that reports the answer.
 pub(crate) fn exit_status(outcome: Outcome, tree: &Tree, err: &mut dyn Write) -> i32 {
-    // a root that is missing or cannot be listed is the first thing to say
-    if !matches!(
-        tree.state,
-        RootState::Dir(Listing::Entries(_)) | RootState::File(_)
-    ) {
-        if let Some(msg) = unreadable(tree) {
-            return fail(err, &msg);
+    match &outcome {
+        Outcome::Unknown(why) => {
+            let hint = tree
+                .root_listing()
+                .and_then(|l| l.find("checkpoint"))
+                .filter(|e| e.is_dir() && tree.dirs.is_empty())
+                .map(|_| {
+                    format!(
+                        "; did you mean {}/checkpoint?",
+                        tree.root.trim_end_matches('/')
+                    )
+                })
+                .unwrap_or_default();
+            fail(err, &format!("{why}{hint}"))
         }
+        Outcome::Fails => 1,
+        Outcome::Resumes => 0,
     }
-    if let Outcome::Unknown(why) = &outcome {
-        let hint = tree
-            .root_listing()
-            .and_then(|l| l.find("checkpoint"))
-            .filter(|e| e.is_dir() && tree.dirs.is_empty())
-            .map(|_| {
-                format!(
-                    "; did you mean {}/checkpoint?",
-                    tree.root.trim_end_matches('/')
-                )
-            })
-            .unwrap_or_default();
-        return fail(err, &format!("{why}{hint}"));
-    }
-    if let Some(msg) = unreadable(tree) {
-        return fail(err, &msg);
-    }
-    i32::from(outcome == Outcome::Fails)
-}
-
-/// The first input ckptscope could not read, as "path: cause; fix".
-pub(crate) fn unreadable(tree: &Tree) -> Option<String> {
-    let d = &tree.root;
-    match &tree.state {
-        RootState::Missing => return Some(format!("{d}: no such file or directory; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
-        RootState::Error(e) => return Some(format!("{d}: {}; check the path and its permissions", e.text)),
-        RootState::Dir(Listing::Error(e)) => return Some(format!("{d}: cannot list the folder ({}); run ckptscope as a user who can read it", e.text)),
-        RootState::Other(k) => return Some(format!("{d} is {k}, not a folder or file; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
-        _ => {}
-    }
-    for (name, node) in &tree.dirs {
-        if let Listing::Error(e) = &node.listing {
-            return Some(format!("{d}/{name}: cannot list the folder ({}); the answer above assumes MindFormers fails the same way — run ckptscope as the training user", e.text));
-        }
-        if let Some(FileRead::Error(e)) = &node.meta {
-            if e.errno != 21 {
-                return Some(format!(
-                    "{d}/{name}/meta.json: {}; run ckptscope as a user who can read it",
-                    e.text
-                ));
-            }
-        }
-    }
-    None
 }

@@ -299,7 +299,7 @@ pub fn verify_cmd(
             return fail(err, &format!("cannot write the report: {e}"));
         }
     }
-    if let Some(msg) = super::resolve::unreadable(&tree) {
+    if let Some(msg) = crate::resolve::unreadable_input(&tree) {
         return fail(err, &msg);
     }
     let broken_rank = folders.iter().any(|f| f.verdict == "not_a_folder");

@@ -24,7 +24,7 @@ pub(crate) mod yaml;
 
 use crate::layout::mindformers::names::{parse_ckpt_name, CkptName};
 use crate::layout::LayoutId;
-use crate::model::{AppendValues, ShardCheck, ShardResult, Tree};
+use crate::model::{AppendValues, FileRead, Listing, RootState, ShardCheck, ShardResult, Tree};
 use config::{EnvFacts, PathFacts, ResumeConfig};
 use context::RunSettings;
 use data_skip::DataSkip;
@@ -66,6 +66,9 @@ pub struct Analysis {
     /// Ranks whose load of the resolved file would fail, go silently wrong, or cannot be
     /// judged (only ranks with a problem: empty on a healthy tree).
     pub load: Vec<load::LoadProblem>,
+    /// The first input ckptscope could not read (the root, a rank folder, a `meta.json`), as
+    /// "path: cause; fix": the answer is then unknown.
+    pub unreadable: Option<String>,
     /// Every shard examined on the way, each once.
     pub shards: Vec<ShardResult>,
 }
@@ -86,6 +89,9 @@ pub enum Outcome {
 impl Analysis {
     /// The outcome every command's exit status and summary line read.
     pub fn outcome(&self) -> Outcome {
+        if let Some(why) = &self.unreadable {
+            return Outcome::Unknown(why.clone());
+        }
         if let Some(why) = &self.mindformers.unknown {
             return Outcome::Unknown(why.clone());
         }
@@ -202,6 +208,7 @@ pub fn analyze(
         warnings,
         safe,
         load,
+        unreadable: unreadable_input(tree),
         shards,
     }
 }
@@ -268,4 +275,30 @@ pub(crate) fn rank0_names(tree: &Tree) -> impl Iterator<Item = CkptName> + '_ {
         .into_iter()
         .flat_map(|d| d.listing.entries())
         .filter_map(|e| parse_ckpt_name(&e.name))
+}
+
+/// The first input ckptscope could not read, as "path: cause; fix".
+pub fn unreadable_input(tree: &Tree) -> Option<String> {
+    let d = &tree.root;
+    match &tree.state {
+        RootState::Missing => return Some(format!("{d}: no such file or directory; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
+        RootState::Error(e) => return Some(format!("{d}: {}; check the path and its permissions", e.text)),
+        RootState::Dir(Listing::Error(e)) => return Some(format!("{d}: cannot list the folder ({}); run ckptscope as a user who can read it", e.text)),
+        RootState::Other(k) => return Some(format!("{d} is {k}, not a folder or file; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
+        _ => {}
+    }
+    for (name, node) in &tree.dirs {
+        if let Listing::Error(e) = &node.listing {
+            return Some(format!("{d}/{name}: cannot list the folder ({}); ckptscope cannot tell what is in it (MindFormers, run as another user, may see it) — run ckptscope as the training user", e.text));
+        }
+        if let Some(FileRead::Error(e)) = &node.meta {
+            if e.errno != 21 {
+                return Some(format!(
+                    "{d}/{name}/meta.json: {}; run ckptscope as a user who can read it",
+                    e.text
+                ));
+            }
+        }
+    }
+    None
 }

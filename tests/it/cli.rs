@@ -306,6 +306,21 @@ fn unreadable_rank_folder_is_exit_2_with_path_and_cause() {
         out.contains(&format!("[Errno 13] Permission denied: '{}/rank_1'", t.d())),
         "{out}"
     );
+    // the JSON says what the exit status says
+    let Some(Command::Resolve(args)) =
+        Cli::parse_from(["ckptscope", "resolve", &t.d(), "--json"]).command
+    else {
+        unreachable!()
+    };
+    let fs = FaultyFs {
+        faults: vec![(t.path("rank_1"), 13)],
+        ..Default::default()
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = resolve_cmd(&args, std::sync::Arc::new(fs), &env, &mut out, &mut err);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["outcome"]["status"], "unknown", "{v}");
 }
 
 /// The same with a real `chmod`, where the OS enforces it (not as root).

@@ -433,7 +433,7 @@ fn a_root_deleted_then_recreated_later_is_seen_without_the_poll() {
             .why
             .as_deref()
             .unwrap_or_default()
-            .contains("does not exist"),
+            .contains("no such file or directory"),
         "{:?}",
         r.outcome
     );
