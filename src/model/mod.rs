@@ -141,16 +141,9 @@ impl Entry {
         lstat: Result<Stat, OsErr>,
         target: Option<Result<Stat, OsErr>>,
     ) -> Entry {
-        let (name, raw) = match name.to_str() {
-            Some(s)
-                if !s
-                    .chars()
-                    .any(|c| c == '\\' || crate::report::terminal::dangerous(c)) =>
-            {
-                (Box::from(s), None)
-            }
-            _ => (escape_bytes(name).into_boxed_str(), Some(Box::from(name))),
-        };
+        let shown = name_of(name);
+        let raw = (shown.as_bytes() != name.as_encoded_bytes()).then(|| Box::from(name));
+        let name = shown.into_boxed_str();
         Entry {
             name,
             raw,
@@ -195,6 +188,22 @@ impl Entry {
 
     pub fn is_file(&self) -> bool {
         matches!(self.stat(), Ok(s) if s.kind == FileKind::File)
+    }
+}
+
+/// The model's form of a name as the filesystem gives it: itself when it is plain UTF-8,
+/// else escaped ([`escape_bytes`]). Everything that names an entry — a listing, a watcher's
+/// event path — goes through here, so one entry has one name.
+pub fn name_of(os: &std::ffi::OsStr) -> String {
+    match os.to_str() {
+        Some(s)
+            if !s
+                .chars()
+                .any(|c| c == '\\' || crate::report::terminal::dangerous(c)) =>
+        {
+            s.to_owned()
+        }
+        _ => escape_bytes(os),
     }
 }
 

@@ -519,7 +519,8 @@ impl Loop {
         let mut comps = rel.components();
         match (comps.next(), comps.next()) {
             (Some(Component::Normal(s)), None) => {
-                let name = s.to_string_lossy().into_owned();
+                // the model's name for it (escaped when it holds a tab, a newline …)
+                let name = crate::model::name_of(s);
                 name.starts_with("rank_").then_some(name)
             }
             _ => None,
@@ -530,7 +531,7 @@ impl Loop {
     fn folder_of(&self, p: &Path) -> Option<Option<String>> {
         let rel = p.strip_prefix(&self.cfg.root).ok()?;
         let mut comps = rel.components().filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::Normal(s) => Some(crate::model::name_of(s)),
             _ => None,
         });
         match (comps.next(), comps.next()) {

@@ -523,3 +523,40 @@ fn churn_converges_within_a_second_without_the_poll() {
     );
     live.h.stop();
 }
+
+/// A folder whose name needs escaping (a tab) created while watching is one folder in the
+/// model, under its escaped name — not added twice, not removed while it exists.
+#[test]
+fn a_folder_with_an_escaped_name_is_one_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    run(
+        &root,
+        &Launch {
+            ranks: 2,
+            ..Launch::seed()
+        },
+        |_| true,
+    )
+    .unwrap();
+    let mut live = Live::start(&root, Duration::from_secs(3600), false);
+    std::fs::create_dir(root.join("rank_\t4")).unwrap();
+    std::fs::write(root.join("rank_\t4/x.ckpt"), b"x").unwrap();
+    let events = live.pump(Duration::from_millis(1500));
+    let folders: Vec<(bool, &String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RankAdded { dir, .. } => Some((true, dir)),
+            Event::RankRemoved { dir, .. } => Some((false, dir)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        folders,
+        vec![(true, &"rank_\\x094".to_string())],
+        "one folder added, under its escaped name"
+    );
+    assert!(live.converged_within(Duration::from_secs(3)).is_some());
+    let dirs: Vec<&String> = live.s.tree().dirs.keys().collect();
+    assert!(dirs.iter().any(|d| d.as_str() == "rank_\\x094"), "{dirs:?}");
+}
