@@ -242,6 +242,9 @@ fn headline(a: &Analysis) -> String {
     if errors > 0 {
         return format!("FAIL on {errors} of {} ranks", pr.len());
     }
+    if matches!(a.mindformers.branch, Branch::NotResuming { .. }) {
+        return "not resume (start without the training state)".into();
+    }
     match pr.first() {
         Some(RankResult::File(f)) => {
             format!("resume from {f} (rank 0; each rank its own rank_R file)")

@@ -98,7 +98,11 @@ impl Analysis {
         if self.mindformers.branch == mindformers::Branch::Skipped {
             return Outcome::Unknown(format!("{} does not exist, or is neither a folder nor a file: there is nothing to resolve; pass the checkpoint folder that holds rank_0/ …", self.load_checkpoint));
         }
-        if self.world_size == 0 && self.mindformers.per_rank.is_empty() {
+        let not_resuming = matches!(
+            self.mindformers.branch,
+            mindformers::Branch::NotResuming { .. }
+        );
+        if self.world_size == 0 && self.mindformers.per_rank.is_empty() && !not_resuming {
             return Outcome::Unknown(format!("{} holds no rank_* folder and no world size was given (--world-size, RANK_SIZE): there is no rank to resolve for; pass the checkpoint folder that holds rank_0/ …", self.load_checkpoint));
         }
         let raises = self

@@ -210,7 +210,7 @@ pub enum ManifestError {
     Folder { path: String, cause: String },
     #[error("{dest} is {kind}, not a regular file: a manifest replaces its destination (a temporary file, then a rename) and never writes through a link or into a device; name a regular file outside the tree")]
     NotAFile { dest: String, kind: String },
-    #[error("{dest}: cannot be written ({cause})")]
+    #[error("{dest}: cannot be written ({cause}); choose a file path in an existing folder you can write to")]
     Write { dest: String, cause: String },
 }
 

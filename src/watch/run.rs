@@ -36,8 +36,8 @@ pub const MIN_POLL_SECS: f64 = 0.05;
 /// Why watching could not start, or stopped.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum WatchError {
-    #[error("{path}: not a folder; pass the checkpoint folder that holds rank_0/ …")]
-    NotAFolder { path: String },
+    #[error("{path} {what}; pass the checkpoint folder that holds rank_0/ …")]
+    NotAFolder { path: String, what: String },
     #[error("--poll {value}: expected a number of seconds from 0.05 to a week (604800)")]
     BadPoll { value: String },
     #[error("the watcher stopped unexpectedly ({why}); the view is no longer updated — restart ckptscope")]
@@ -77,12 +77,15 @@ impl WatchConfig {
         poll: Option<f64>,
         no_inotify: bool,
     ) -> Result<WatchConfig, WatchError> {
-        if !fs
-            .stat(&ctx.canonical)
-            .is_ok_and(|s| s.kind == crate::model::FileKind::Dir)
-        {
+        let what = match fs.stat(&ctx.canonical) {
+            Ok(s) if s.kind == crate::model::FileKind::Dir => None,
+            Ok(s) => Some(format!("is {}, not a folder", s.kind)),
+            Err(e) => Some(format!("cannot be watched ({e})")),
+        };
+        if let Some(what) = what {
             return Err(WatchError::NotAFolder {
                 path: ctx.root.clone(),
+                what,
             });
         }
         let poll_only = if no_inotify {
