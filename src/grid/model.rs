@@ -69,6 +69,35 @@ pub struct SimMarks<'a> {
 }
 
 impl GridModel {
+    /// Set the cell of shard `file` in folder `dir` (a verifier result that changes nothing
+    /// else); `false` when the grid has no such cell (the caller rebuilds it).
+    pub fn set(&mut self, dir: &str, file: &str, state: CellState) -> bool {
+        let (Some(rank), Some(n)) = (rank_dir_number(dir), parse_ckpt_name(file)) else {
+            return false;
+        };
+        let Ok(row) = self.ranks.binary_search(&rank) else {
+            return false;
+        };
+        let Some(col) = self.columns.iter().position(|c| {
+            (c.stem.as_str(), c.restart, c.epoch, c.step)
+                == (n.stem.as_str(), n.restart, n.epoch, n.step)
+        }) else {
+            return false;
+        };
+        if n.rank != rank || n.fmt != self.fmt {
+            return false;
+        }
+        let w = self.columns.len();
+        match self.cells.get_mut(row * w + col) {
+            Some(c) if matches!(c, CellState::SimCorrupt | CellState::SimDeleted) => false,
+            Some(c) => {
+                *c = state;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn cell(&self, row: usize, col: usize) -> CellState {
         self.cells[row * self.columns.len() + col]
     }

@@ -56,6 +56,9 @@ struct Fresh {
     searched: RefCell<std::collections::HashSet<(String, u64)>>,
     /// Shards the answer needs that were not read (deferred checks).
     wanted: RefCell<std::collections::BTreeSet<(String, String)>>,
+    /// Every shard the answer asked about, whatever it learnt: a verdict on any of them later
+    /// may change the answer.
+    asked: RefCell<std::collections::HashSet<(String, String)>>,
 }
 
 /// How a session gets the content of shards its answer needs that have no verdict yet.
@@ -79,6 +82,9 @@ pub struct Derived {
     /// Shards the answers need that are still being checked (deferred checks): until this is
     /// 0, the safe pick and the data skip are provisional.
     pub pending: usize,
+    /// Every shard the answers read (checked or waited for): a verdict on any other shard
+    /// cannot change them — only its grid cell.
+    examined: std::collections::HashSet<(String, String)>,
 }
 
 impl Derived {
@@ -237,7 +243,7 @@ impl Session {
     pub fn apply(&mut self, delta: Delta) {
         let changed = delta_changes(&self.tree, &delta);
         match delta {
-            Delta::Verdict(v) => put_verdict(&mut self.tree, v, &mut self.events),
+            Delta::Verdict(v) => return self.apply_verdict(v, changed),
             Delta::Dir(dir, node) => {
                 let events = changes::dir_events(&dir, self.tree.dirs.get(&dir), node.as_ref());
                 self.events.extend(events);
@@ -247,6 +253,42 @@ impl Session {
         }
         if changed && self.frozen.is_none() {
             self.invalidate();
+        }
+    }
+
+    /// A verifier result. The answers are recomputed only when they read that shard, or when
+    /// it changes what its run's files are known to carry (which re-judges the others); else
+    /// only its grid cell changes. On a 16,384-rank tree being verified, that is the difference
+    /// between one full computation per batch of results and none.
+    fn apply_verdict(&mut self, v: Verified, changed: bool) {
+        let key = (v.dir.clone(), v.file.clone());
+        let before = self.tree.verdicts.run_evidence(&v.file);
+        put_verdict(&mut self.tree, v, &mut self.events);
+        if !changed || self.frozen.is_some() {
+            return;
+        }
+        let after = self.tree.verdicts.run_evidence(&key.1);
+        let flips = (before.0 == 0) != (after.0 == 0) || (before.1 == 0) != (after.1 == 0);
+        let needed = self
+            .derived
+            .as_ref()
+            .is_none_or(|d| d.sim.is_some() || d.examined.contains(&key));
+        if flips || needed || key.0 == "rank_0" {
+            // (rank 0's files also give the grid's step row)
+            self.invalidate();
+            return;
+        }
+        let state = self
+            .tree
+            .verdict(&key.0, &key.1)
+            .map(|c| crate::grid::cell::CellState::from_verdict(c.verdict));
+        let patched = match (self.grid.as_mut(), state) {
+            (Some(g), Some(state)) => g.set(&key.0, &key.1, state),
+            (None, _) => true,
+            _ => false,
+        };
+        if !patched {
+            self.grid = None;
         }
     }
 
@@ -413,7 +455,13 @@ impl Session {
             }
             put_verdict(&mut self.tree, v, &mut self.events);
         }
-        Derived { real, sim, pending }
+        let examined = fresh.asked.take();
+        Derived {
+            real,
+            sim,
+            pending,
+            examined,
+        }
     }
 
     fn analyze_one(
@@ -424,6 +472,10 @@ impl Session {
         fresh: &Fresh,
     ) -> Analysis {
         let source = |dir: &str, file: &str| -> Option<ShardCheck> {
+            fresh
+                .asked
+                .borrow_mut()
+                .insert((dir.to_owned(), file.to_owned()));
             let raw = self.raw_check(tree, dir, file, fresh)?;
             if lacks_tail_entries(&raw) {
                 self.seek_run_evidence(tree, file, &raw, fresh);

@@ -8,6 +8,7 @@ mod demo_scenarios;
 mod fixtures;
 mod fuzz_inputs;
 mod hostile;
+mod incremental;
 mod integrity;
 mod live_view;
 mod load_outcome;
