@@ -89,7 +89,7 @@ impl GridModel {
         }
         let w = self.columns.len();
         match self.cells.get_mut(row * w + col) {
-            Some(c) if matches!(c, CellState::SimCorrupt | CellState::SimDeleted) => false,
+            Some(CellState::SimCorrupt | CellState::SimDeleted) => false,
             Some(c) => {
                 *c = state;
                 true
