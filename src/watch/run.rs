@@ -407,7 +407,11 @@ impl Loop {
         } else if denied {
             Err(notify::Error::io(std::io::Error::from_raw_os_error(13)))
         } else {
-            let _ = h.unwatch(&path);
+            // only a folder watched before needs its old watch dropped (each call is a round
+            // trip to notify's thread: 16,384 folders would pay it twice)
+            if self.watched.contains_key(dir) {
+                let _ = h.unwatch(&path);
+            }
             h.watch(&path, RecursiveMode::NonRecursive)
         };
         match r {
