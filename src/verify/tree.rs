@@ -45,7 +45,13 @@ pub fn verify_tree(
 ) -> Vec<ShardResult> {
     let mut out = Vec::new();
     let mut jobs: Vec<Pending> = Vec::new();
-    for (dir, node) in &tree.dirs {
+    // each folder's path once (not one lookup in the root listing per shard)
+    let dir_paths: Vec<std::path::PathBuf> = tree
+        .dirs
+        .keys()
+        .map(|d| tree.path_of(root, d, None))
+        .collect();
+    for (at, (dir, node)) in tree.dirs.iter().enumerate() {
         let rank = rank_dir_number(dir);
         for e in node.listing.entries() {
             if opts.step.is_some_and(|s| step_of(&e.name) != Some(s)) {
@@ -90,6 +96,7 @@ pub fn verify_tree(
                     }
                     jobs.push(Pending {
                         dir,
+                        dir_path: &dir_paths[at],
                         entry: e,
                         stat: st,
                         expected_sha256,
@@ -99,12 +106,14 @@ pub fn verify_tree(
             }
         }
     }
-    let submitted = jobs.len();
-    out.reserve_exact(submitted);
-    progress(0, submitted);
+    // what the model already knew counts as done: the total is every shard checked
+    let known = out.len();
+    let total = known + jobs.len();
+    out.reserve_exact(jobs.len());
+    progress(known, total);
     jobs.sort_by_key(|j| j.priority);
-    let mut finished = 0;
-    run_batch(&*fs, root, tree, &jobs, opts, &mut |i, check| {
+    let mut finished = known;
+    run_batch(&*fs, &jobs, opts, &mut |i, check| {
         let job = &jobs[i];
         out.push(ShardResult {
             rank: rank_dir_number(job.dir),
@@ -113,7 +122,7 @@ pub fn verify_tree(
             check,
         });
         finished += 1;
-        progress(finished, submitted);
+        progress(finished, total);
     });
     out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
     out
@@ -123,6 +132,8 @@ pub fn verify_tree(
 /// copies of names and paths).
 struct Pending<'a> {
     dir: &'a String,
+    /// The folder's path on disk.
+    dir_path: &'a std::path::Path,
     entry: &'a crate::model::Entry,
     stat: &'a crate::model::Stat,
     expected_sha256: Option<&'a str>,
@@ -132,11 +143,10 @@ struct Pending<'a> {
 /// Check every job (sorted, highest priority first) on `opts.workers` threads, handing each
 /// `(index, check)` to `done` as it finishes. A batch needs none of the live pool's machinery
 /// (superseding, the per-version cache, cancellation): workers just take the next index — no
-/// lock, no queue, no allocation per job.
+/// lock, no queue, no allocation per job; results travel in chunks (one channel wake-up per
+/// [`CHUNK`] shards, not one per shard).
 fn run_batch(
     fs: &dyn crate::fsys::Fs,
-    root: &Path,
-    tree: &Tree,
     jobs: &[Pending],
     opts: &TreeOptions,
     done: &mut dyn FnMut(usize, ShardCheck),
@@ -149,32 +159,46 @@ fn run_batch(
     }
     .min(jobs.len().max(1));
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, ShardCheck)>();
+    let (tx, rx) = mpsc::channel::<Vec<(usize, ShardCheck)>>();
     std::thread::scope(|sc| {
         for _ in 0..workers {
             let (tx, next) = (tx.clone(), &next);
-            sc.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let opts = CheckOptions {
-                    deep: opts.deep || job.expected_sha256.is_some(),
-                    expected_sha256: None,
-                    cancel: None,
-                };
-                let path = tree.path_of(root, job.dir, Some(&job.entry.name));
-                let mut check = check_file(fs, &path, job.stat, &opts);
-                compare_manifest(&mut check, job.expected_sha256);
-                if tx.send((i, check)).is_err() {
-                    break;
+            sc.spawn(move || {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let opts = CheckOptions {
+                        deep: opts.deep || job.expected_sha256.is_some(),
+                        expected_sha256: None,
+                        cancel: None,
+                    };
+                    let path = job.dir_path.join(job.entry.os_name());
+                    let mut check = check_file(fs, &path, job.stat, &opts);
+                    compare_manifest(&mut check, job.expected_sha256);
+                    chunk.push((i, check));
+                    // a deep check takes long: its result goes at once, for the progress bar
+                    if chunk.len() == CHUNK || opts.deep {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        if tx.send(full).is_err() {
+                            return;
+                        }
+                    }
                 }
+                let _ = tx.send(chunk);
             });
         }
         drop(tx);
-        for (i, check) in rx.iter() {
-            done(i, check);
+        for chunk in rx.iter() {
+            for (i, check) in chunk {
+                done(i, check);
+            }
         }
     });
 }
+
+/// Results per channel message in [`run_batch`].
+const CHUNK: usize = 64;
 
 /// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become (any format).
 fn step_of(name: &str) -> Option<(u64, u64)> {

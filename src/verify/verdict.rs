@@ -40,7 +40,7 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
         );
     }
     let is_st = path.extension().is_some_and(|e| e == "safetensors");
-    let (file, opened) = match fs.open(path) {
+    let (mut file, opened) = match fs.open(path) {
         Ok(f) => f,
         Err(e) => {
             return ShardCheck::new(
@@ -57,21 +57,23 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
     let check = if len <= WHOLE_READ {
         // a small file is read in one call and walked in memory: no seeks, no re-reads
         let mut bytes = Vec::with_capacity(len as usize);
-        match file.take(len).read_to_end(&mut bytes) {
+        match Read::by_ref(&mut file).take(len).read_to_end(&mut bytes) {
             Ok(_) => check_reader(&mut std::io::Cursor::new(bytes), len, is_st, opts),
             Err(e) => ShardCheck::new(Verdict::Unreadable, format!("read error: {e}"), len),
         }
     } else {
         check_reader(
-            &mut BufReader::with_capacity(64 * 1024, file),
+            &mut BufReader::with_capacity(64 * 1024, &mut file),
             len,
             is_st,
             opts,
         )
     };
-    // What was read must be one version of the file: a save rewriting it, a truncation or a
-    // rename over it while it was read makes every byte-level conclusion void.
-    match fs.stat(path) {
+    // What was read must be one version of the file: a save rewriting it or a truncation while
+    // it was read makes every byte-level conclusion void. The open file itself is asked: a
+    // rename over its name leaves what was read intact (and the listing's next version gets
+    // its own check).
+    match file.restat().unwrap_or_else(|| fs.stat(path)) {
         Ok(after) if same_version(&opened, &after) => check,
         Ok(after) => changed(&opened, &after, "while it was read"),
         Err(e) => ShardCheck::new(

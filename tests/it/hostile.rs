@@ -55,7 +55,8 @@ fn verify_with(fs: Arc<dyn Fs>, args: &[&str]) -> (i32, String, String) {
 }
 
 /// Item 2: a file that changes while it is read. Through the seam, every `stat` after the file
-/// was opened reports a new size (a truncation mid-hash), deterministically.
+/// was opened — by path, or of the open file itself — reports a new size (a truncation
+/// mid-hash), deterministically.
 struct ShrinksWhileRead {
     opened: AtomicBool,
 }
@@ -75,12 +76,35 @@ impl Fs for ShrinksWhileRead {
         RealFs.read_small(p, limit)
     }
     fn open(&self, p: &Path) -> std::io::Result<(Box<dyn ReadSeek>, Stat)> {
-        let r = RealFs.open(p);
+        let (f, st) = RealFs.open(p)?;
         self.opened.store(true, Ordering::Relaxed);
-        r
+        Ok((Box::new(Shrunk(f)), st))
     }
     fn canonicalize(&self, p: &Path) -> std::io::Result<PathBuf> {
         RealFs.canonicalize(p)
+    }
+}
+
+/// An open file whose `fstat` says it shrank to half.
+struct Shrunk(Box<dyn ReadSeek>);
+
+impl std::io::Read for Shrunk {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(b)
+    }
+}
+
+impl std::io::Seek for Shrunk {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.0.seek(to)
+    }
+}
+
+impl ReadSeek for Shrunk {
+    fn restat(&self) -> Option<std::io::Result<Stat>> {
+        let mut st = self.0.restat()?.ok()?;
+        st.size /= 2;
+        Some(Ok(st))
     }
 }
 

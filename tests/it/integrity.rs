@@ -318,6 +318,7 @@ fn the_deep_pass_reads_no_further_than_the_size_at_open() {
         data: std::sync::Arc<Vec<u8>>,
         pos: u64,
     }
+    impl ReadSeek for Endless {}
     impl Read for Endless {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             let at = self.pos as usize;
