@@ -1,6 +1,7 @@
 //! Live watching: a changing checkpoint tree kept current as model deltas (see [`run`]), on
 //! local filesystems with inotify hints and everywhere with a reconcile poll. The watcher
 //! decides nothing about resuming: it pushes deltas to whoever listens (a [`crate::session`]).
+pub(crate) mod backlog;
 pub(crate) mod mode;
 pub(crate) mod run;
 

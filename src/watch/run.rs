@@ -8,6 +8,7 @@
 //! change as a [`Delta`] (verifier results included) to whoever listens. It never runs a
 //! resolver: a [`crate::session::Session`] on the receiving side does.
 
+use super::backlog::Backlog;
 use super::mode::Mode;
 use crate::fsys::Fs;
 use crate::job::JobContext;
@@ -16,8 +17,8 @@ use crate::model::{Delta, DirNode, FileId, RootState, Stat, Tree};
 use crate::scan::{rescan_dir, scan_at, scan_dir, scan_root};
 use crate::verify::pool::{Job, Pool};
 use crossbeam_channel::{select, tick, unbounded, Receiver, Sender};
+use notify::Watcher;
 use notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, NoCache};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,11 @@ use std::time::Duration;
 /// Verification priorities (lower first): what an answer on screen waits for, then the rest.
 const URGENT: u32 = 0;
 const BACKGROUND: u32 = 1;
+
+/// The verifier's queue is topped up from the [`Backlog`] when fewer than `FEED_LOW` jobs wait,
+/// to about `FEED_HIGH`: enough to keep every core busy between two turns of the loop.
+const FEED_LOW: usize = 2_048;
+const FEED_HIGH: usize = 4_096;
 
 /// The longest reconcile interval accepted (a week): longer ones are a typo.
 pub const MAX_POLL_SECS: f64 = 7.0 * 86_400.0;
@@ -55,7 +61,8 @@ pub struct WatchConfig {
     pub poll: Duration,
     /// Never use inotify (network filesystem, `--no-inotify`), and why.
     pub poll_only: Option<String>,
-    /// How long the debouncer gathers events before handing them over.
+    /// How long hints are gathered after the first one before the folders they name are
+    /// relisted (one relist per folder per window, however many events).
     pub debounce: Duration,
     /// Verify shards in the background (verdict deltas).
     pub verify: bool,
@@ -207,16 +214,33 @@ pub fn spawn(cfg: WatchConfig) -> WatchHandle {
     }
 }
 
-type Hints = Debouncer<notify::RecommendedWatcher, NoCache>;
+type Hints = notify::RecommendedWatcher;
+type Hint = notify::Result<notify::Event>;
+
+/// What the hints gathered in the current window ask for: bounded by the number of folders,
+/// however many events arrive.
+#[derive(Default)]
+struct Held {
+    dirs: BTreeSet<String>,
+    /// The root listing changed (a rank folder created, deleted or moved).
+    root: bool,
+    /// Everything must be relisted (overflow, watcher error), and why.
+    full: Option<String>,
+}
 
 struct Loop {
     cfg: WatchConfig,
     tree: Tree,
     out: Sender<WatchMsg>,
     pool: Pool,
+    /// Shards awaiting their first check, handed to `pool` a few thousand at a time.
+    backlog: Backlog,
     hints: Option<Hints>,
-    hint_rx: Receiver<DebounceEventResult>,
-    hint_tx: Sender<DebounceEventResult>,
+    hint_rx: Receiver<Hint>,
+    hint_tx: Sender<Hint>,
+    /// Hints of the current window, and when the window closes.
+    held: Held,
+    due: Option<Receiver<std::time::Instant>>,
     mode: Mode,
     /// The identity `(dev, ino)` of each folder under watch: a folder deleted and recreated
     /// under the same name is a new inode whose old watch died with it.
@@ -243,11 +267,14 @@ impl Loop {
         };
         Loop {
             pool: Pool::new(0, cfg.fs.clone()),
+            backlog: Backlog::default(),
             tree,
             out,
             hints: None,
             hint_rx,
             hint_tx,
+            held: Held::default(),
+            due: None,
             mode,
             watched: BTreeMap::new(),
             batch: Vec::new(),
@@ -296,12 +323,15 @@ impl Loop {
         for d in names {
             self.submit_dir(&d);
         }
+        self.feed();
         self.flush();
         let ticker = tick(self.cfg.poll);
         let results = self.pool.results().clone();
         loop {
+            let due = self.due.clone().unwrap_or_else(crossbeam_channel::never);
             select! {
-                recv(self.hint_rx) -> r => if let Ok(r) = r { self.on_hints(r) },
+                recv(self.hint_rx) -> r => if let Ok(r) = r { self.hold(r) },
+                recv(due) -> _ => self.on_hints(),
                 recv(results) -> v => if let Ok(v) = v {
                     self.batch.push(Delta::Verdict(v));
                     self.batch.extend(results.try_iter().take(10_000).map(Delta::Verdict));
@@ -317,6 +347,7 @@ impl Loop {
                     Ok(Request::Stop) | Err(_) => break,
                 },
             }
+            self.feed();
             self.flush();
         }
     }
@@ -332,13 +363,17 @@ impl Loop {
             return;
         }
         let tx = self.hint_tx.clone();
-        let made = new_debouncer_opt::<_, notify::RecommendedWatcher, NoCache>(
-            self.cfg.debounce,
-            Some(self.cfg.debounce / 4),
-            move |r: DebounceEventResult| {
-                let _ = tx.send(r);
+        // Events go straight to the loop, which gathers them for `debounce` (a debouncer
+        // crate would keep its own list of watched roots, scanned on every new watch: 16,384
+        // folders made that quadratic). Reads (ours included: the verifier opens every
+        // shard) change nothing and are dropped here, on notify's thread.
+        let made = notify::RecommendedWatcher::new(
+            move |r: Hint| {
+                if !matches!(&r, Ok(ev) if matches!(ev.kind, EventKind::Access(_)) && !ev.need_rescan())
+                {
+                    let _ = tx.send(r);
+                }
             },
-            NoCache,
             notify::Config::default(),
         );
         let mut d = match made {
@@ -432,7 +467,7 @@ impl Loop {
     fn unwatch_dir(&mut self, dir: &str) {
         if self.watched.remove(dir).is_some() {
             if let Some(h) = self.hints.as_mut() {
-                let _ = h.unwatch(self.tree.path_of(&self.cfg.root, dir, None));
+                let _ = h.unwatch(&self.tree.path_of(&self.cfg.root, dir, None));
             }
         }
     }
@@ -456,66 +491,60 @@ impl Loop {
     }
 
     /// Turn event paths into folders to rescan; overflow and errors mean a full rescan.
-    fn on_hints(&mut self, r: DebounceEventResult) {
-        let mut batch = vec![r];
-        batch.extend(self.hint_rx.try_iter());
-        let mut dirs = BTreeSet::new();
-        let (mut root, mut full) = (false, None);
-        for r in batch {
+    /// Note what a hint asks for; the first one of a window starts its clock.
+    fn hold(&mut self, r: Hint) {
+        if self.due.is_none() {
+            self.due = Some(crossbeam_channel::after(self.cfg.debounce));
+        }
+        for r in std::iter::once(r).chain(self.hint_rx.try_iter().collect::<Vec<_>>()) {
             match r {
-                Err(errors) => {
-                    if let Some(e) = errors
-                        .iter()
-                        .find(|e| matches!(e.kind, notify::ErrorKind::MaxFilesWatch))
-                    {
-                        self.fall_back_to_polling(e);
+                Err(e) => {
+                    if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                        self.fall_back_to_polling(&e);
                     }
-                    full = Some(format!(
-                        "watcher error: {}",
-                        errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ));
+                    self.held.full = Some(format!("watcher error: {e}"));
                 }
-                Ok(events) => {
-                    for ev in events {
-                        if ev.need_rescan() {
-                            full = Some("the event queue overflowed".into());
-                        }
-                        if matches!(ev.kind, EventKind::Access(_)) {
-                            continue;
-                        }
-                        for p in &ev.paths {
-                            match self.folder_of(p) {
-                                None => {}
-                                Some(None) => {
-                                    root = true;
-                                    // the event names a rank folder itself (deleted, created,
-                                    // moved): its watch may have died with it even when the
-                                    // filesystem reuses the inode number, so re-arm and relist
-                                    if let Some(name) = self.top_level(p) {
-                                        self.watched.remove(&name);
-                                        dirs.insert(name);
-                                    }
+                Ok(ev) => {
+                    if ev.need_rescan() {
+                        self.held.full = Some("the event queue overflowed".into());
+                    }
+                    if matches!(ev.kind, EventKind::Access(_)) {
+                        continue;
+                    }
+                    for p in &ev.paths {
+                        match self.folder_of(p) {
+                            None => {}
+                            Some(None) => {
+                                self.held.root = true;
+                                // the event names a rank folder itself (deleted, created,
+                                // moved): its watch may have died with it even when the
+                                // filesystem reuses the inode number, so re-arm and relist
+                                if let Some(name) = self.top_level(p) {
+                                    self.watched.remove(&name);
+                                    self.held.dirs.insert(name);
                                 }
-                                Some(Some(d)) => {
-                                    dirs.insert(d);
-                                }
+                            }
+                            Some(Some(d)) => {
+                                self.held.dirs.insert(d);
                             }
                         }
                     }
                 }
             }
         }
-        if let Some(reason) = full {
+    }
+
+    /// The window closed: relist what its hints named.
+    fn on_hints(&mut self) {
+        self.due = None;
+        let held = std::mem::take(&mut self.held);
+        if let Some(reason) = held.full {
             return self.reconcile(&reason);
         }
-        if root {
+        if held.root {
             self.rescan_root();
         }
-        for d in dirs {
+        for d in held.dirs {
             self.rescan_dir(&d);
         }
     }
@@ -732,6 +761,9 @@ impl Loop {
     /// Queue the weights files of `dir` that are new or changed since `old`; cancel the
     /// checks of files that vanished.
     fn submit_changes(&mut self, dir: &str, old: Option<&DirNode>) {
+        if old.is_none() {
+            return self.submit_dir(dir);
+        }
         let now: Vec<(String, Option<FileId>)> = self
             .tree
             .dirs
@@ -760,21 +792,41 @@ impl Loop {
         }
     }
 
+    /// Every weights file of `dir`, through the backlog (newest steps first, a few at a time).
     fn submit_dir(&mut self, dir: &str) {
-        let files: Vec<String> = self
-            .tree
-            .dirs
-            .get(dir)
-            .map(|d| {
-                d.listing
-                    .entries()
-                    .iter()
-                    .map(|e| e.name.to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for f in files.iter().filter(|f| classify(f).is_weights()) {
-            self.submit(dir, f);
+        if self.cfg.verify {
+            self.backlog.add(dir);
+        }
+    }
+
+    /// Top the verifier's queue up from the backlog.
+    fn feed(&mut self) {
+        let (done, submitted) = self.pool.progress();
+        let queued = submitted.saturating_sub(done);
+        if queued >= FEED_LOW || self.backlog.is_empty() {
+            return;
+        }
+        let Loop {
+            backlog,
+            tree,
+            pool,
+            cfg,
+            ..
+        } = self;
+        for (dir, entries) in backlog.next(FEED_HIGH - queued, |d| tree.dirs.get(d)) {
+            let dir_path = tree.path_of(&cfg.root, &dir, None);
+            for e in entries {
+                let Ok(st) = e.stat() else { continue };
+                pool.submit(Job {
+                    dir: dir.to_string(),
+                    name: e.name.to_string(),
+                    path: dir_path.join(e.os_name()),
+                    stat: st.clone(),
+                    deep: false,
+                    expected_sha256: None,
+                    priority: BACKGROUND,
+                });
+            }
         }
     }
 
