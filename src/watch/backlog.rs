@@ -186,7 +186,7 @@ mod tests {
         let mut turns = 0;
         while !q.is_empty() {
             let got = names(&q.next(1, |_| Some(&n)));
-            assert!(got.len() >= 1);
+            assert!(!got.is_empty());
             seen.extend(got);
             turns += 1;
         }
