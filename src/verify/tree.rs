@@ -201,7 +201,7 @@ fn run_batch(
 const CHUNK: usize = 64;
 
 /// `(epoch, step)` of a shard name, or of the shard a `.tmp` will become (any format).
-pub(crate) fn step_of(name: &str) -> Option<(u64, u64)> {
+fn step_of(name: &str) -> Option<(u64, u64)> {
     let kind = classify(name);
     let n = kind
         .shard(Fmt::Ckpt)

@@ -10,9 +10,8 @@
 //! a folder of 100,000 checkpoints needs a few hundred turns, not 100,000 scans of its
 //! listing.
 
-use crate::layout::mindformers::classify::classify;
+use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::model::{DirNode, Entry};
-use crate::verify::tree::step_of;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -21,9 +20,18 @@ use std::sync::Arc;
 /// sorts before every step (nothing says it is old).
 type Key = (u64, u64);
 
-fn key(name: &str) -> Key {
-    step_of(name).unwrap_or((u64::MAX, u64::MAX))
+/// The key of a weights file (one parse of its name: a folder's turns parse it again each
+/// time, so this is the backlog's main cost).
+fn key(name: &str) -> Option<Key> {
+    match classify(name) {
+        EntryKind::Checkpoint { name } => Some((name.epoch, name.step)),
+        k if k.is_weights() => Some((u64::MAX, u64::MAX)),
+        _ => None,
+    }
 }
+
+/// The least a folder gives from its third turn on.
+const LATER_TURN: usize = 256;
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Debug)]
 struct Item {
@@ -79,7 +87,7 @@ impl Backlog {
             let Some(node) = node_of(&item.dir) else {
                 continue;
             };
-            let (files, rest) = turn(node, item.below);
+            let (files, rest) = turn(node, item.below, item.round);
             given += files.len();
             if let Some(below) = rest {
                 self.push(item.round.saturating_add(1), item.dir.clone(), Some(below));
@@ -93,18 +101,22 @@ impl Backlog {
 }
 
 /// One folder's turn: its newest step not yet given (more steps while fewer than 1/32 of the
-/// remaining files were taken), and the bound for its next turn when files remain.
-fn turn(node: &DirNode, below: Option<Key>) -> (Vec<&Entry>, Option<Key>) {
+/// remaining files were taken), and the bound for its next turn when files remain. From the
+/// third turn on, at least [`LATER_TURN`] files: the two newest steps are what a resume looks
+/// at first, and every turn parses the folder's names again.
+fn turn(node: &DirNode, below: Option<Key>, round: u32) -> (Vec<&Entry>, Option<Key>) {
     let mut left: Vec<(Key, &Entry)> = node
         .listing
         .entries()
         .iter()
-        .filter(|e| classify(&e.name).is_weights())
-        .map(|e| (key(&e.name), e))
+        .filter_map(|e| Some((key(&e.name)?, e)))
         .filter(|(k, _)| below.is_none_or(|b| *k < b))
         .collect();
     left.sort_unstable_by_key(|(k, _)| Reverse(*k));
-    let share = left.len().div_ceil(32);
+    let share = match round {
+        0 | 1 => left.len().div_ceil(32),
+        _ => left.len().div_ceil(32).max(LATER_TURN),
+    };
     let mut taken = 0;
     while taken < left.len() {
         let k = left[taken].0;
@@ -158,7 +170,13 @@ mod tests {
 
     #[test]
     fn folders_take_turns_newest_step_first() {
-        let a = node(&["m_rank_0-1_2.ckpt", "m_rank_0-2_2.ckpt", "meta.json"]);
+        let a = node(&[
+            "m_rank_0-1_2.ckpt",
+            "m_rank_0-2_2.ckpt",
+            "m_rank_0-3_2.ckpt",
+            "m_rank_0-4_2.ckpt",
+            "meta.json",
+        ]);
         let b = node(&["m_rank_1-2_2.ckpt", "m_rank_1-1_2.ckpt"]);
         let mut q = Backlog::default();
         q.add("rank_0");
@@ -166,11 +184,16 @@ mod tests {
         let of = |d: &str| Some(if d == "rank_0" { &a } else { &b });
         assert_eq!(
             names(&q.next(2, of)),
-            ["rank_0/m_rank_0-2_2.ckpt", "rank_1/m_rank_1-2_2.ckpt"]
+            ["rank_0/m_rank_0-4_2.ckpt", "rank_1/m_rank_1-2_2.ckpt"]
         );
         assert_eq!(
-            names(&q.next(10, of)),
-            ["rank_0/m_rank_0-1_2.ckpt", "rank_1/m_rank_1-1_2.ckpt"]
+            names(&q.next(2, of)),
+            ["rank_0/m_rank_0-3_2.ckpt", "rank_1/m_rank_1-1_2.ckpt"]
+        );
+        // the third turn gives the rest of the folder at once
+        assert_eq!(
+            names(&q.next(1, of)),
+            ["rank_0/m_rank_0-2_2.ckpt", "rank_0/m_rank_0-1_2.ckpt"]
         );
         assert!(q.is_empty());
     }
