@@ -52,7 +52,7 @@ fn main() {
             n
         };
         let t = Instant::now();
-        s.apply(Delta::Dir(dir, Some(node)));
+        s.apply(Delta::Dir(dir, Some(node.into())));
         s.derived();
         s.grid();
         times.push(t.elapsed());

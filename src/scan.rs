@@ -68,7 +68,7 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
         })
         .unwrap_or_default();
     for (name, node) in scan_dirs(fs, path, &names) {
-        tree.dirs.insert(name, node);
+        tree.dirs.insert(name, node.into());
     }
     tree
 }

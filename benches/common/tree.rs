@@ -54,7 +54,7 @@ pub fn tree(ranks: u64, steps: u64) -> Tree {
     for r in 0..ranks {
         let name = format!("rank_{r}");
         root.push(entry(name.clone(), FileKind::Dir, 0));
-        dirs.insert(name, rank_dir(r, steps));
+        dirs.insert(name, rank_dir(r, steps).into());
     }
     Tree {
         root: "/bench/checkpoint".into(),

@@ -75,7 +75,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         verdicts: Default::default(),
     };
     if let RootState::Dir(_) = state {
-        tree.dirs.insert(name.into(), scan_dir(fs, path));
+        tree.dirs.insert(name.into(), scan_dir(fs, path).into());
         return (tree, parent.to_path_buf());
     }
     let listing = scan_dir(fs, parent).listing;
@@ -106,7 +106,8 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
             listing: crate::model::Listing::Entries(only.into()),
             meta: None,
             probed: Vec::new(),
-        },
+        }
+        .into(),
     );
     (tree, grand)
 }

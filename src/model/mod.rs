@@ -336,7 +336,7 @@ pub struct Tree {
     pub root: String,
     pub state: RootState,
     /// Sub-folders of the root whose name starts with `rank_`, by name.
-    pub dirs: BTreeMap<String, DirNode>,
+    pub dirs: BTreeMap<String, std::sync::Arc<DirNode>>,
     /// Verifier results by `(rank folder, file name)`, each for the file version it checked.
     #[serde(skip)]
     pub verdicts: Verdicts,
@@ -350,7 +350,7 @@ pub enum Delta {
     /// every file written in it; relisting the whole root for that would cost a `stat` per
     /// rank).
     RootEntry(Entry),
-    Dir(String, Option<DirNode>),
+    Dir(String, Option<std::sync::Arc<DirNode>>),
     /// A verifier result, for the file version it was computed on.
     Verdict(Verified),
 }
@@ -496,7 +496,11 @@ impl Tree {
     }
 }
 
-fn current_id(dirs: &BTreeMap<String, DirNode>, dir: &str, name: &str) -> Option<FileId> {
+fn current_id(
+    dirs: &BTreeMap<String, std::sync::Arc<DirNode>>,
+    dir: &str,
+    name: &str,
+) -> Option<FileId> {
     let e = dirs.get(dir)?.listing.find(name)?;
     e.stat().ok().map(FileId::from)
 }

@@ -245,7 +245,11 @@ impl Session {
         match delta {
             Delta::Verdict(v) => return self.apply_verdict(v, changed),
             Delta::Dir(dir, node) => {
-                let events = changes::dir_events(&dir, self.tree.dirs.get(&dir), node.as_ref());
+                let events = changes::dir_events(
+                    &dir,
+                    self.tree.dirs.get(&dir).map(|n| &**n),
+                    node.as_deref(),
+                );
                 self.events.extend(events);
                 self.tree.apply(Delta::Dir(dir, node));
             }

@@ -170,6 +170,8 @@ fn remove_entry(tree: &mut Tree, dir: &str, file: &str) -> bool {
     let Some(node) = tree.dirs.get_mut(dir) else {
         return false;
     };
+    // the simulated tree's own copy of this folder (the real model's stays as it is)
+    let node = std::sync::Arc::make_mut(node);
     let Listing::Entries(entries) = &mut node.listing else {
         return false;
     };

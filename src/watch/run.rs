@@ -703,7 +703,7 @@ impl Loop {
         {
             return self.rescan_root();
         }
-        let node = rescan_dir(&*self.cfg.fs, &path, self.tree.dirs.get(dir));
+        let node = rescan_dir(&*self.cfg.fs, &path, self.tree.dirs.get(dir).map(|n| &**n));
         self.refresh_root_entry(dir);
         self.replace_dir(dir, Some(node));
     }
@@ -725,16 +725,18 @@ impl Loop {
     /// Apply a folder's new listing, push it, and send changed shards to the verifier.
     fn replace_dir(&mut self, dir: &str, node: Option<DirNode>) {
         let old = self.tree.dirs.get(dir).cloned();
-        if old.as_ref() == node.as_ref() {
+        if old.as_deref() == node.as_ref() {
             if node.is_some() {
                 self.watch_dir(dir);
             }
             return;
         }
         let present = node.is_some();
+        // one copy of the listing, shared by this loop and whoever listens
+        let node = node.map(std::sync::Arc::new);
         self.tree.apply(Delta::Dir(dir.to_owned(), node.clone()));
         self.batch.push(Delta::Dir(dir.to_owned(), node));
-        self.submit_changes(dir, old.as_ref());
+        self.submit_changes(dir, old.as_deref());
         if !present {
             return self.unwatch_dir(dir);
         }
@@ -751,7 +753,7 @@ impl Loop {
             let again = rescan_dir(
                 &*self.cfg.fs,
                 &self.tree.path_of(&self.cfg.root, dir, None),
-                self.tree.dirs.get(dir),
+                self.tree.dirs.get(dir).map(|n| &**n),
             );
             self.refresh_root_entry(dir);
             self.replace_dir(dir, Some(again));
@@ -813,7 +815,7 @@ impl Loop {
             cfg,
             ..
         } = self;
-        for (dir, entries) in backlog.next(FEED_HIGH - queued, |d| tree.dirs.get(d)) {
+        for (dir, entries) in backlog.next(FEED_HIGH - queued, |d| tree.dirs.get(d).map(|n| &**n)) {
             let dir_path = tree.path_of(&cfg.root, &dir, None);
             for e in entries {
                 let Ok(st) = e.stat() else { continue };

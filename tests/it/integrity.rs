@@ -199,7 +199,7 @@ fn a_rewrite_that_restores_size_and_mtime_drops_the_verdict() {
         .set_modified(md.modified().unwrap())
         .unwrap();
     let node = ckptscope::scan::scan_dir(&ckptscope::fsys::RealFs, &root.join("rank_1"));
-    s.apply(ckptscope::Delta::Dir("rank_1".into(), Some(node)));
+    s.apply(ckptscope::Delta::Dir("rank_1".into(), Some(node.into())));
     assert!(
         s.tree()
             .verdict("rank_1", "llama3_1_8b_rank_1-10_2.ckpt")

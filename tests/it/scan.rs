@@ -194,7 +194,7 @@ fn verdicts_are_deltas_that_follow_file_versions() {
     t.touch("rank_0/llama_rank_0-1_2.ckpt");
     let rescanned = ckptscope::scan::scan_dir(&RealFs, &t.path("rank_0"));
     let stale = ckptscope::Delta::Verdict(result.clone());
-    tree.apply(Delta::Dir("rank_0".into(), Some(rescanned)));
+    tree.apply(Delta::Dir("rank_0".into(), Some(rescanned.into())));
     tree.apply(stale);
     assert!(
         tree.verdict("rank_0", "llama_rank_0-1_2.ckpt").is_none(),
@@ -227,7 +227,7 @@ fn verdicts_are_deltas_that_follow_file_versions() {
     t.rm("rank_0/llama_rank_0-1_2.ckpt");
     tree.apply(Delta::Dir(
         "rank_0".into(),
-        Some(ckptscope::scan::scan_dir(&RealFs, &t.path("rank_0"))),
+        Some(ckptscope::scan::scan_dir(&RealFs, &t.path("rank_0")).into()),
     ));
     assert!(tree.verdicts.is_empty());
 }

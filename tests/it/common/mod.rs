@@ -377,7 +377,8 @@ pub fn mem_tree(
                 listing: Listing::Entries(entries.into()),
                 meta: meta.map(|m| FileRead::Bytes(m.into_bytes())),
                 probed: Vec::new(),
-            },
+            }
+            .into(),
         );
     }
     Tree {
