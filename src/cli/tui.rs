@@ -128,13 +128,19 @@ pub fn run(
     // try_restore, not restore: when the terminal is gone (a dropped SSH session, a closed
     // window) restore's own error message cannot be written, and `eprintln!` would panic
     let _ = ratatui::try_restore();
-    handle.stop();
-    match result {
+    let code = match result {
         // ended by a signal: 130, as the headless demo and shells report an interrupted job
         Ok(()) if state.killed => 130,
         Ok(()) => 0,
         Err(e) => super::fail(err, &format!("terminal error: {e}")),
-    }
+    };
+    // The prompt comes back now: the watcher is told to stop but not waited for (it may be
+    // in the middle of a listing), and the model — hundreds of thousands of records on a big
+    // tree, a few hundred milliseconds to free one by one — is left to the process's end,
+    // which returns all of it at once.
+    drop(handle);
+    std::mem::forget(state);
+    code
 }
 
 /// Replace ratatui's panic hook (restore, then `eprintln!`, which itself panics — and so

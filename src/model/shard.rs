@@ -76,7 +76,7 @@ pub struct ShardCheck {
 }
 
 impl ShardCheck {
-    pub(crate) fn new(verdict: Verdict, detail: impl Into<std::sync::Arc<str>>, size: u64) -> Self {
+    pub fn new(verdict: Verdict, detail: impl Into<std::sync::Arc<str>>, size: u64) -> Self {
         ShardCheck {
             verdict,
             detail: detail.into(),

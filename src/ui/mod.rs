@@ -8,3 +8,4 @@ pub mod run;
 pub mod state;
 pub mod theme;
 pub(crate) mod update;
+pub use update::apply_deltas;

@@ -72,7 +72,7 @@ pub fn update(s: &mut State, a: Action) {
 /// so that nothing it might have missed stays hidden.
 fn freeze(s: &mut State) {
     let frozen = !s.frozen();
-    let before = cells_by_name(s.grid());
+    let before = Cells::of(s.grid());
     s.session.set_frozen(frozen);
     s.refresh();
     if frozen {
@@ -271,7 +271,7 @@ fn yank(s: &mut State) {
 /// (so nothing is lost) and the view only counts them.
 pub fn apply_deltas(s: &mut State, deltas: Vec<crate::model::Delta>) {
     let n = deltas.len();
-    let before = cells_by_name(s.grid());
+    let before = Cells::of(s.grid());
     for d in deltas {
         s.session.apply(d);
     }
@@ -284,29 +284,68 @@ pub fn apply_deltas(s: &mut State, deltas: Vec<crate::model::Delta>) {
     flash_changes(s, &before);
 }
 
-type CellMap = std::collections::HashMap<(u64, String), crate::grid::cell::CellState>;
-
-fn cells_by_name(g: &crate::grid::model::GridModel) -> CellMap {
-    let mut m = CellMap::new();
-    for (r, rank) in g.ranks.iter().enumerate() {
-        for (c, col) in g.columns.iter().enumerate() {
-            m.insert((*rank, col.label()), g.cell(r, c));
-        }
-    }
-    m
+/// The grid's cell states as they were: the states themselves (a byte each) and where each
+/// rank and column was, so a grid that gained rows or columns is compared by name — without
+/// a map entry per cell (a 16,384-rank grid has 327,680 of them, compared a few times a second).
+struct Cells {
+    rows: std::collections::HashMap<u64, usize>,
+    cols: std::collections::HashMap<String, usize>,
+    states: Vec<crate::grid::cell::CellState>,
+    width: usize,
 }
 
+impl Cells {
+    fn of(g: &crate::grid::model::GridModel) -> Cells {
+        let width = g.columns.len();
+        let mut states = Vec::with_capacity(g.ranks.len() * width);
+        for r in 0..g.ranks.len() {
+            states.extend((0..width).map(|c| g.cell(r, c)));
+        }
+        Cells {
+            rows: g.ranks.iter().enumerate().map(|(i, r)| (*r, i)).collect(),
+            cols: g
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.label(), i))
+                .collect(),
+            states,
+            width,
+        }
+    }
+
+    fn get(&self, rank: u64, col: &str) -> Option<crate::grid::cell::CellState> {
+        let (r, c) = (self.rows.get(&rank)?, self.cols.get(col)?);
+        self.states.get(r * self.width + c).copied()
+    }
+}
+
+/// More cells changing at once than this (the first verification pass of a big tree, a
+/// rescan) is not highlighted: a flash marks what just happened to a few cells.
+const FLASH_MAX: usize = 4_096;
+
 /// Remember the cells whose state changed, so the grid can highlight them for a moment.
-fn flash_changes(s: &mut State, before: &CellMap) {
+fn flash_changes(s: &mut State, before: &Cells) {
     let now = std::time::Instant::now();
     s.flashes
         .retain(|_, at| now.duration_since(*at) < super::state::FLASH);
-    if before.is_empty() {
+    if before.states.is_empty() {
         return;
     }
-    for (key, state) in cells_by_name(s.grid()) {
-        if before.get(&key) != Some(&state) {
-            s.flashes.insert(key, now);
+    let g = s.grid();
+    let mut changed = Vec::new();
+    for (c, col) in g.columns.iter().enumerate() {
+        let label = col.label();
+        for (r, rank) in g.ranks.iter().enumerate() {
+            if before.get(*rank, &label) != Some(g.cell(r, c)) {
+                if changed.len() == FLASH_MAX {
+                    return;
+                }
+                changed.push((*rank, label.clone()));
+            }
         }
+    }
+    for key in changed {
+        s.flashes.insert(key, now);
     }
 }

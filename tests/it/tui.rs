@@ -293,3 +293,46 @@ fn undo_with_nothing_to_undo_and_a_huge_batch_size_are_harmless() {
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(t.contains("SIMULATION: 1 edit(s)"), "{t}");
 }
+
+/// A verifier result on a few shards highlights their cells for a moment; a pass that changes
+/// thousands of cells at once (the first verification of a big tree) highlights none — and
+/// the comparison behind it holds no map entry per cell.
+#[test]
+fn changed_cells_flash_unless_thousands_change_at_once() {
+    use ckptscope::model::{Delta, FileId, ShardCheck, Verdict, Verified};
+    let ranks: Vec<Vec<(String, i64)>> = (0..2_100)
+        .map(|r| {
+            (1..=2)
+                .map(|e| (format!("m_rank_{r}-{e}_1.ckpt"), e))
+                .collect()
+        })
+        .collect();
+    let tree = common::mem_tree("/synthetic/checkpoint", &ranks, &[]);
+    let verdict = |t: &Tree, r: usize, e: usize, v: Verdict| {
+        let (dir, file) = (format!("rank_{r}"), format!("m_rank_{r}-{e}_1.ckpt"));
+        let st = t.dirs[&dir].listing.find(&file).unwrap().stat().unwrap();
+        Delta::Verdict(Verified {
+            id: FileId::from(st),
+            dir,
+            file,
+            check: ShardCheck::new(v, "test", 1),
+        })
+    };
+    let all: Vec<Delta> = (0..2_100)
+        .flat_map(|r| [1, 2].map(|e| verdict(&tree, r, e, Verdict::Ok)))
+        .collect();
+    let mut s = state_for(tree.clone(), false);
+    ckptscope::ui::apply_deltas(&mut s, all);
+    assert!(
+        s.flashes.is_empty(),
+        "4,200 cells changed at once: {} flashes",
+        s.flashes.len()
+    );
+    ckptscope::ui::apply_deltas(&mut s, vec![verdict(&tree, 7, 2, Verdict::Truncated)]);
+    let flashed: Vec<_> = s.flashes.keys().cloned().collect();
+    assert!(
+        flashed.contains(&(7, "2_1".to_string())),
+        "the truncated shard's cell flashes: {flashed:?}"
+    );
+    assert!(flashed.len() <= 3, "only what changed: {flashed:?}");
+}
