@@ -118,6 +118,9 @@ pub fn open_regular_stat(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
     Ok((f, md))
 }
 
+/// Folders with at least this many entries are `lstat`-ed on every core.
+const PARALLEL_STAT: usize = 4_096;
+
 impl Fs for RealFs {
     fn stat(&self, path: &Path) -> io::Result<Stat> {
         fs::metadata(path).map(|m| stat_of(&m))
@@ -137,15 +140,27 @@ impl Fs for RealFs {
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(path)? {
-            let e = e?;
-            out.push(RawEntry {
-                name: e.file_name(),
-                lstat: e.metadata().map(|m| stat_of(&m)),
-            });
+        let listed = fs::read_dir(path)?.collect::<io::Result<Vec<fs::DirEntry>>>()?;
+        let raw = |e: &fs::DirEntry| RawEntry {
+            name: e.file_name(),
+            lstat: e.metadata().map(|m| stat_of(&m)),
+        };
+        if listed.len() < PARALLEL_STAT {
+            return Ok(listed.iter().map(raw).collect());
         }
-        Ok(out)
+        // one huge folder (100,000 checkpoints): its `lstat` calls on every core, in order
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = listed.len().div_ceil(cores);
+        Ok(std::thread::scope(|s| {
+            let parts: Vec<_> = listed
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(raw).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        }))
     }
 
     fn read_small(&self, path: &Path, limit: u64) -> FileRead {
