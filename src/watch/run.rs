@@ -33,6 +33,8 @@ const BACKGROUND: u32 = 1;
 /// to about `FEED_HIGH`: enough to keep every core busy between two turns of the loop.
 const FEED_LOW: usize = 2_048;
 const FEED_HIGH: usize = 4_096;
+/// Messages the listener may leave untaken before the backlog waits for it.
+const LISTENER_LAG: usize = 4;
 
 /// The longest reconcile interval accepted (a week): longer ones are a typo.
 pub const MAX_POLL_SECS: f64 = 7.0 * 86_400.0;
@@ -235,6 +237,8 @@ struct Loop {
     pool: Pool,
     /// Shards awaiting their first check, handed to `pool` a few thousand at a time.
     backlog: Backlog,
+    /// The backlog was held back because the listener lags: try again shortly.
+    held_back: bool,
     hints: Option<Hints>,
     hint_rx: Receiver<Hint>,
     hint_tx: Sender<Hint>,
@@ -268,6 +272,7 @@ impl Loop {
         Loop {
             pool: Pool::new(0, cfg.fs.clone()),
             backlog: Backlog::default(),
+            held_back: false,
             tree,
             out,
             hints: None,
@@ -329,7 +334,12 @@ impl Loop {
         let results = self.pool.results().clone();
         loop {
             let due = self.due.clone().unwrap_or_else(crossbeam_channel::never);
+            let retry = match self.held_back {
+                true => crossbeam_channel::after(Duration::from_millis(20)),
+                false => crossbeam_channel::never(),
+            };
             select! {
+                recv(retry) -> _ => {},
                 recv(self.hint_rx) -> r => if let Ok(r) = r { self.hold(r) },
                 recv(due) -> _ => self.on_hints(),
                 recv(results) -> v => if let Ok(v) = v {
@@ -801,11 +811,18 @@ impl Loop {
         }
     }
 
-    /// Top the verifier's queue up from the backlog.
+    /// Top the verifier's queue up from the backlog — unless the listener has not taken the
+    /// results already sent (a slow pipe): background checks wait for it rather than pile up
+    /// in memory as undelivered messages.
     fn feed(&mut self) {
         let (done, submitted) = self.pool.progress();
         let queued = submitted.saturating_sub(done);
+        self.held_back = false;
         if queued >= FEED_LOW || self.backlog.is_empty() {
+            return;
+        }
+        if self.out.len() > LISTENER_LAG {
+            self.held_back = true;
             return;
         }
         let Loop {
