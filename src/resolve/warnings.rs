@@ -107,6 +107,8 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     } else {
         "ckpt"
     };
+    // (built once: a tree of 8,192 × 200 has 1.6 M names to test)
+    let (mine_ext, other_ext) = (format!(".{}", fmt.ext()), format!(".{other}"));
     for (name, node) in &f.tree.dirs {
         let dir = format!("{}/{name}", f.tree.root);
         if let crate::model::Listing::Error(e) = &node.listing {
@@ -135,19 +137,28 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
             if crate::layout::mindformers::names::has_non_ascii_digit(&e.name) {
                 out.push(at("unsupported_digits", name, Some(&e.name), format!("{dir}/{}: the name contains non-ASCII digits, which Python's \\d accepts; ckptscope follows Python but such names are a likely mistake", e.name)));
             }
-            match classify(&e.name) {
+            // a weights name is a checkpoint, an exception save or other weights: only the
+            // exception save is a hazard, and only a name that ends like one can be one (the
+            // full parse of every checkpoint name is the costly part of this pass)
+            let weights_ext = e.name.ends_with(".ckpt") || e.name.ends_with(".safetensors");
+            let kind = match weights_ext && !e.name.ends_with("_breakpoint.ckpt") {
+                true => EntryKind::Weights,
+                false => classify(&e.name),
+            };
+            match kind {
                 EntryKind::Breakpoint => out.push(at("breakpoint_file", name, Some(&e.name), format!("{dir}/{}: an exception-save file; if it carries the latest run's prefix, resolution fails with \"Can't match epoch and step\"; move it out of the folder", e.name))),
                 EntryKind::Tmp { .. } => out.push(at("save_in_progress", name, Some(&e.name), format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
                 EntryKind::MetaTmp => out.push(at("meta_replace_in_progress", name, Some(&e.name), format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
                 _ => {}
             }
-            if e.name.ends_with(&format!(".{}", fmt.ext())) {
+            let is_mine = e.name.ends_with(&mine_ext);
+            if is_mine {
                 mine += 1;
-            } else if e.name.ends_with(&format!(".{other}")) {
+            } else if e.name.ends_with(&other_ext) {
                 theirs += 1;
             }
-            if matches!(e.stat(), Ok(st) if st.kind == crate::model::FileKind::File && st.size == 0)
-                && e.name.ends_with(&format!(".{}", fmt.ext()))
+            if is_mine
+                && matches!(e.stat(), Ok(st) if st.kind == crate::model::FileKind::File && st.size == 0)
             {
                 out.push(at("zero_byte_shard", name, Some(&e.name), format!("{dir}/{}: 0 bytes; MindFormers still counts it as present and fails loading it", e.name)));
             }
