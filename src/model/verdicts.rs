@@ -127,6 +127,16 @@ impl Verdicts {
             .unwrap_or_default()
     }
 
+    /// Which runs have files known to carry `loss_scale` and `global_batch_size`: what every
+    /// judged verdict of a run depends on beyond its own check (a change of this can re-judge
+    /// files in any folder).
+    pub fn evidence(&self) -> std::collections::BTreeSet<(Run, bool, bool)> {
+        self.runs
+            .iter()
+            .map(|(r, (a, b))| (r.clone(), *a > 0, *b > 0))
+            .collect()
+    }
+
     /// `check` (the verdict of `file`) read in the context of its run.
     pub fn judged<'a>(&self, file: &str, check: &'a ShardCheck) -> Cow<'a, ShardCheck> {
         judge(check, self.run_evidence(file))

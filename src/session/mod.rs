@@ -108,6 +108,9 @@ pub struct Session {
     requested: std::collections::HashSet<(String, String, FileId)>,
     derived: Option<Derived>,
     grid: Option<GridModel>,
+    /// Rows of `grid` to fill again before it is shown (folders that changed without changing
+    /// the columns): the rest of the grid stands.
+    stale_rows: std::collections::BTreeSet<u64>,
     events: EventLog,
 }
 
@@ -158,6 +161,7 @@ impl Session {
             requested: Default::default(),
             derived: None,
             grid: None,
+            stale_rows: Default::default(),
             events: EventLog::default(),
         }
     }
@@ -245,18 +249,48 @@ impl Session {
         match delta {
             Delta::Verdict(v) => return self.apply_verdict(v, changed),
             Delta::Dir(dir, node) => {
-                let events = changes::dir_events(
-                    &dir,
-                    self.tree.dirs.get(&dir).map(|n| &**n),
-                    node.as_deref(),
-                );
+                let old = self.tree.dirs.get(&dir).cloned();
+                let events = changes::dir_events(&dir, old.as_deref(), node.as_deref());
                 self.events.extend(events);
-                self.tree.apply(Delta::Dir(dir, node));
+                let evidence = self.tree.verdicts.evidence();
+                self.tree.apply(Delta::Dir(dir.clone(), node.clone()));
+                if changed && self.frozen.is_none() {
+                    // verdicts dropped with the folder's old files may re-judge other folders'
+                    if self.tree.verdicts.evidence() != evidence {
+                        return self.invalidate();
+                    }
+                    self.folder_changed(&dir, old.as_deref(), node.as_deref());
+                }
+                return;
             }
             root => self.tree.apply(root),
         }
         if changed && self.frozen.is_none() {
             self.invalidate();
+        }
+    }
+
+    /// A folder of the live model changed: the answers are computed again, and the grid keeps
+    /// everything but that folder's row when its columns and rows stay (see
+    /// [`GridModel::folder_changed`]) and no simulation is shown.
+    fn folder_changed(
+        &mut self,
+        dir: &str,
+        old: Option<&crate::model::DirNode>,
+        new: Option<&crate::model::DirNode>,
+    ) {
+        self.derived = None;
+        let simulated = !self.overlay.is_empty();
+        let change = match self.grid.as_mut() {
+            Some(g) if !simulated => g.folder_changed(dir, old, new),
+            _ => crate::grid::model::FolderChange::Rebuild,
+        };
+        match change {
+            crate::grid::model::FolderChange::Row(row) => self.stale_rows.extend(row),
+            crate::grid::model::FolderChange::Rebuild => {
+                self.grid = None;
+                self.stale_rows.clear();
+            }
         }
     }
 
@@ -351,6 +385,7 @@ impl Session {
     fn invalidate(&mut self) {
         self.derived = None;
         self.grid = None;
+        self.stale_rows.clear();
     }
 
     /// The answers for the current view (computed once per change).
@@ -374,8 +409,22 @@ impl Session {
 
     /// The step × rank grid of the current view (simulated when edits are active).
     pub fn grid(&mut self) -> &GridModel {
+        self.derived();
+        if !self.stale_rows.is_empty() {
+            let rows = std::mem::take(&mut self.stale_rows);
+            let d = self.derived.as_ref().expect("just derived");
+            let a = &d.real;
+            let refreshed = d.sim.is_none()
+                && self.grid.as_mut().is_some_and(|g| {
+                    let tree = self.frozen.as_ref().unwrap_or(&self.tree);
+                    let safe = a.safe.outcome.pick.as_ref();
+                    g.refresh_rows(tree, &rows, a.world_size, Some(&a.mindformers), safe)
+                });
+            if !refreshed {
+                self.grid = None;
+            }
+        }
         if self.grid.is_none() {
-            self.derived();
             let g = self.build_grid();
             self.grid = Some(g);
         }
@@ -446,6 +495,11 @@ impl Session {
                 check: e.check.clone(),
             })
             .collect();
+        if !checked.is_empty() {
+            // shards read now change their cells: a patched grid would miss them
+            self.grid = None;
+            self.stale_rows.clear();
+        }
         for v in checked {
             // every tree a view is built from gets them (the grid reads verdicts from its tree)
             if let Some((view, _)) = sim.as_mut() {

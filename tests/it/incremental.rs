@@ -104,3 +104,86 @@ proptest! {
         prop_assert_eq!(live.grid(), fresh.grid());
     }
 }
+
+/// A folder change of kind `kind` on rank `rank` (step index `step`): a shard deleted or
+/// restored, a new step saved (a new column), `meta.json` moved on, the folder gone or back.
+fn folder_change(t: &ckptscope::model::Tree, rank: usize, step: usize, kind: u8) -> Delta {
+    use ckptscope::model::{Entry, FileRead, Listing};
+    let dir = format!("rank_{rank}");
+    let Some(node) = t.dirs.get(&dir) else {
+        // the folder is back, as it was first listed
+        return Delta::Dir(dir.clone(), tree().dirs.get(&dir).cloned());
+    };
+    let mut node = (**node).clone();
+    let mut entries: Vec<Entry> = node.listing.entries().to_vec();
+    let template = entries[0].clone();
+    let named = |name: String| Entry {
+        name: name.into(),
+        ..template.clone()
+    };
+    let e = match kind {
+        3 => 25,
+        _ => STEPS[step],
+    };
+    let file = format!("llama_rank_{rank}-{e}_2.ckpt");
+    match kind {
+        0 => entries.retain(|x| *x.name != file),
+        1 | 3 => {
+            if !entries.iter().any(|x| *x.name == file) {
+                entries.push(named(file));
+            }
+        }
+        2 => {
+            node.meta = Some(FileRead::Bytes(
+                format!(
+                    "{{\"last_epoch\": {e}, \"last_step\": 2, \"last_ckpt_file\": \"{file}\"}}"
+                )
+                .into_bytes(),
+            ))
+        }
+        _ => return Delta::Dir(dir, None),
+    }
+    node.listing = Listing::Entries(entries.into());
+    Delta::Dir(dir, Some(Arc::new(node)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    /// Folder changes too: the grid keeps what a change cannot touch and fills the changed
+    /// rank's row again — and still equals a grid built afresh.
+    #[test]
+    fn folder_changes_and_results_equal_a_full_recomputation(
+        ops in prop::collection::vec(
+            (0..RANKS, 0..STEPS.len(), 0u8..10, any::<bool>()), 1..40)
+    ) {
+        let t = tree();
+        let mut live = session(t.clone());
+        live.derived();
+        live.grid();
+        for (rank, step, kind, look) in ops {
+            let d = match kind {
+                0..=4 => Delta::Verdict(verified_if_listed(live.tree(), rank, step, kind)),
+                k => folder_change(live.tree(), rank, step, k - 5),
+            };
+            live.apply(d);
+            if look {
+                live.derived();
+                live.grid();
+            }
+        }
+        let mut fresh = session(live.tree().clone());
+        prop_assert_eq!(&live.derived().real, &fresh.derived().real);
+        prop_assert_eq!(live.grid(), fresh.grid());
+    }
+}
+
+/// [`verified`] when the shard is listed, else a result for a file that is not there (the
+/// model ignores it, as it ignores a result for a file that vanished).
+fn verified_if_listed(t: &ckptscope::model::Tree, rank: usize, step: usize, kind: u8) -> Verified {
+    let dir = format!("rank_{rank}");
+    let file = format!("llama_rank_{rank}-{}_2.ckpt", STEPS[step]);
+    match t.dirs.get(&dir).and_then(|n| n.listing.find(&file)) {
+        Some(_) => verified(t, rank, step, kind),
+        None => verified(&tree(), rank, step, kind),
+    }
+}
