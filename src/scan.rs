@@ -157,6 +157,7 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
         listing,
         meta,
         probed,
+        memo: Default::default(),
     }
 }
 

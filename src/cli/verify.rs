@@ -106,6 +106,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
             listing: crate::model::Listing::Entries(only.into()),
             meta: None,
             probed: Vec::new(),
+            memo: Default::default(),
         }
         .into(),
     );

@@ -5,8 +5,10 @@
 //! time through [`Tree::apply`], which is why rank folders are kept by name in a map.
 
 mod entries;
+mod memo;
 mod shard;
 mod verdicts;
+pub use memo::Memo;
 
 pub use entries::Entries;
 pub use shard::{
@@ -288,6 +290,9 @@ pub struct DirNode {
     /// permission, e.g. mode 0711), the well-known names found by a direct `stat` —
     /// `meta.json` — because Python's `os.path.exists` and `open` work there too.
     pub probed: Vec<Entry>,
+    /// What the resolvers derive from this listing (cleared by anything that edits it).
+    #[serde(skip)]
+    pub memo: Memo,
 }
 
 /// What `stat(root)` says, following symlinks.

@@ -2,6 +2,7 @@
 //! the minimal `meta.json`, the candidate groups, the per-rank completeness check and the
 //! health filter, with every quirk kept.
 
+use super::by_meta_memo;
 use super::view::{read_failure, View};
 use crate::layout::mindformers::names::{
     check_ckpt_file_name, epoch_and_step, rank_id, replace_rank_id, times_epoch_and_step, Fmt,
@@ -147,22 +148,58 @@ pub fn resume_ckpt_list(
     let prefix = &base[..base.rfind('-').map_or(0, |i| i + 1)];
     let (last_e, last_s) = epoch_and_step(base, fmt)?;
     let original = rank_id(base)?;
+    let last = (&last_e, &last_s);
+    let mut list = Vec::new();
+    match by_meta_memo::groups(v, prefix, &original, last, n, fmt, health) {
+        Some(groups) => {
+            for mut files in groups? {
+                if by_meta_memo::check_by_rank(&mut files, n, log) {
+                    list.push(rank0_path(v, files[0].1)?);
+                }
+            }
+        }
+        None => return resume_ckpt_list_reference(v, base, n, fmt, health, log),
+    }
+    finish_list(list, fmt, health)
+}
+
+/// The path of the rank-0 file of a complete group whose first file is `first`.
+fn rank0_path(v: &View, first: &str) -> Result<String, PyException> {
+    let name = replace_rank_id(first, &PyInt::from_i64(0))?;
+    let p = join(&v.dir_path("rank_0"), &name);
+    if !v.exists_in("rank_0", &name) {
+        return Err(PyException::new(
+            "FileNotFoundError",
+            format!("{p} is not found!"),
+        ));
+    }
+    Ok(p)
+}
+
+/// [`resume_ckpt_list`] by the reference path alone: every name parsed into Python integers
+/// (what the memoised path falls back to, and what tests hold it to).
+pub fn resume_ckpt_list_reference(
+    v: &View,
+    base: &str,
+    n: usize,
+    fmt: Fmt,
+    health: bool,
+    log: &mut Vec<String>,
+) -> Result<Vec<String>, PyException> {
+    let prefix = &base[..base.rfind('-').map_or(0, |i| i + 1)];
+    let (last_e, last_s) = epoch_and_step(base, fmt)?;
+    let original = rank_id(base)?;
     let groups = collect_groups(v, prefix, &original, (&last_e, &last_s), n, fmt, health)?;
-    let zero = PyInt::from_i64(0);
     let mut list = Vec::new();
     for mut files in groups {
         if check_checkpoints_by_rank(&mut files, n, log)? {
-            let name = replace_rank_id(files[0], &zero)?;
-            let p = join(&v.dir_path("rank_0"), &name);
-            if !v.exists_in("rank_0", &name) {
-                return Err(PyException::new(
-                    "FileNotFoundError",
-                    format!("{p} is not found!"),
-                ));
-            }
-            list.push(p);
+            list.push(rank0_path(v, files[0])?);
         }
     }
+    finish_list(list, fmt, health)
+}
+
+fn finish_list(list: Vec<String>, fmt: Fmt, health: bool) -> Result<Vec<String>, PyException> {
     if list.is_empty() {
         return Err(PyException::new(
             "RuntimeError",

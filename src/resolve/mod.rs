@@ -10,6 +10,7 @@
 //! and tests run without a filesystem. [`crate::session`] is the only caller in the program.
 
 pub(crate) mod by_meta;
+pub(crate) mod by_meta_memo;
 pub mod config;
 pub mod context;
 pub(crate) mod data_skip;

@@ -172,6 +172,7 @@ fn remove_entry(tree: &mut Tree, dir: &str, file: &str) -> bool {
     };
     // the simulated tree's own copy of this folder (the real model's stays as it is)
     let node = std::sync::Arc::make_mut(node);
+    node.memo.clear(); // edited in place below
     let Listing::Entries(entries) = &mut node.listing else {
         return false;
     };

@@ -1,0 +1,75 @@
+//! Per-folder memos: what a resolver derives from one folder's listing alone, computed once per
+//! listing. A folder's listing never changes in place — a rescan brings a new [`super::DirNode`]
+//! with an empty memo — so nothing here can go stale; a copy (a simulated edit) starts empty.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
+/// One memo: the value for the last key asked (the parameters it was derived with).
+#[derive(Default)]
+pub struct Memo(Mutex<Option<(String, Arc<dyn Any + Send + Sync>)>>);
+
+impl Memo {
+    /// The value for `key`, made by `make` unless the memo holds it.
+    pub fn get_or<T: Any + Send + Sync>(&self, key: &str, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, v)) = slot.as_ref() {
+            if k == key {
+                if let Ok(v) = v.clone().downcast::<T>() {
+                    return v;
+                }
+            }
+        }
+        let v = Arc::new(make());
+        *slot = Some((key.to_owned(), v.clone()));
+        v
+    }
+
+    /// Forget the value (the folder was edited in place).
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl Clone for Memo {
+    /// A copy is edited next (a simulation): it starts empty.
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl PartialEq for Memo {
+    /// A memo is derived data: two folders are equal by what they list.
+    fn eq(&self, _: &Memo) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_made_once_per_key_and_a_copy_starts_empty() {
+        let m = Memo::default();
+        let made = std::cell::Cell::new(0);
+        let get = |k: &str| {
+            m.get_or(k, || {
+                made.set(made.get() + 1);
+                k.len()
+            })
+        };
+        assert_eq!((*get("ab"), *get("ab")), (2, 2));
+        assert_eq!(made.get(), 1);
+        assert_eq!(*get("abc"), 3);
+        assert_eq!(made.get(), 2);
+        let copy = m.clone();
+        assert_eq!(*copy.get_or("abc", || 9usize), 9);
+    }
+}
