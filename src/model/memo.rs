@@ -5,29 +5,37 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-/// One memo: the value for the last key asked (the parameters it was derived with).
+type Slot = (String, Arc<dyn Any + Send + Sync>);
+
+/// One memo: values by key (the kind of value and the parameters it was derived with), at
+/// most [`SLOTS`] of them — one per user, so users do not evict each other on every pass.
 #[derive(Default)]
-pub struct Memo(Mutex<Option<(String, Arc<dyn Any + Send + Sync>)>>);
+pub struct Memo(Mutex<Vec<Slot>>);
+
+/// Values a memo keeps; the oldest goes first.
+const SLOTS: usize = 4;
 
 impl Memo {
     /// The value for `key`, made by `make` unless the memo holds it.
     pub fn get_or<T: Any + Send + Sync>(&self, key: &str, make: impl FnOnce() -> T) -> Arc<T> {
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((k, v)) = slot.as_ref() {
-            if k == key {
-                if let Ok(v) = v.clone().downcast::<T>() {
-                    return v;
-                }
+        let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, v)) = slots.iter().find(|(k, _)| k == key) {
+            if let Ok(v) = v.clone().downcast::<T>() {
+                return v;
             }
         }
         let v = Arc::new(make());
-        *slot = Some((key.to_owned(), v.clone()));
+        slots.retain(|(k, _)| k != key);
+        if slots.len() == SLOTS {
+            slots.remove(0);
+        }
+        slots.push((key.to_owned(), v.clone()));
         v
     }
 
-    /// Forget the value (the folder was edited in place).
+    /// Forget every value (the folder was edited in place).
     pub fn clear(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -68,6 +76,9 @@ mod tests {
         assert_eq!((*get("ab"), *get("ab")), (2, 2));
         assert_eq!(made.get(), 1);
         assert_eq!(*get("abc"), 3);
+        assert_eq!(made.get(), 2);
+        // two users alternate without making their values again
+        assert_eq!((*get("ab"), *get("abc")), (2, 3));
         assert_eq!(made.get(), 2);
         let copy = m.clone();
         assert_eq!(*copy.get_or("abc", || 9usize), 9);

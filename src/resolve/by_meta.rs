@@ -154,7 +154,7 @@ pub fn resume_ckpt_list(
         Some(groups) => {
             for mut files in groups? {
                 if by_meta_memo::check_by_rank(&mut files, n, log) {
-                    list.push(rank0_path(v, files[0].1)?);
+                    list.push(rank0_path(v, by_meta_memo::name_of(&files[0]))?);
                 }
             }
         }

@@ -14,7 +14,6 @@ use crate::model::Entry;
 use crate::py::int::PyInt;
 use crate::py::text::slice_before_last;
 use crate::py::PyException;
-use std::collections::HashMap;
 
 /// A candidate of one folder: its entry, epoch, step and rank id.
 #[derive(Clone, Copy, Debug)]
@@ -77,8 +76,14 @@ fn extract(
     Folder::Compact(out)
 }
 
-/// A group: `(rank id, name)` in the order the reference path collects them.
-pub type Group<'a> = Vec<(u32, &'a str)>;
+/// A group: `(rank id, entry index, folder entries)` in the order the reference path collects
+/// them; a name is read only when it is needed (a group's first file), not 1.6 M times.
+pub type Group<'a> = Vec<(u32, u32, &'a [Entry])>;
+
+/// The name of a group member.
+pub fn name_of<'a>(m: &(u32, u32, &'a [Entry])) -> &'a str {
+    m.2.get(m.1 as usize).map_or("", |e| e.name.as_ref())
+}
 
 /// The groups of `collect_groups`, or `None` when the reference path must decide.
 pub fn groups<'a>(
@@ -93,7 +98,7 @@ pub fn groups<'a>(
     let (last_e, last_s) = (last.0.to_i64()?, last.1.to_i64()?);
     let suffix = format!(".{}", fmt.ext());
     let mut groups: Vec<Group<'a>> = Vec::new();
-    let mut index: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut index: hashbrown::HashMap<(u32, u32), usize> = Default::default();
     for r in 0..n {
         let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
         let wide = slice_before_last(&pr, '_');
@@ -123,12 +128,12 @@ pub fn groups<'a>(
             if !(e < last_e || (e == last_e && s <= last_s)) {
                 continue;
             }
-            let name = entries.get(c.idx as usize)?.name.as_ref();
+            let member = (c.rank, c.idx, entries);
             match index.get(&(c.epoch, c.step)) {
-                Some(&i) => groups[i].push((c.rank, name)),
+                Some(&i) => groups[i].push(member),
                 None => {
                     index.insert((c.epoch, c.step), groups.len());
-                    groups.push(vec![(c.rank, name)]);
+                    groups.push(vec![member]);
                 }
             }
         }
@@ -148,7 +153,7 @@ pub fn check_by_rank(files: &mut Group, n: usize, log: &mut Vec<String>) -> bool
     if ids.len() == n && ids.last().map(|&l| i64::from(l)) == Some(n as i64 - 1) {
         return true;
     }
-    let (id0, first) = (ids[0], files[0].1);
+    let (id0, first) = (ids[0], name_of(&files[0]));
     for i in 0..n {
         if u32::try_from(i).map_or(true, |i| ids.binary_search(&i).is_err()) {
             log.push(format!(

@@ -110,10 +110,41 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     // (built once: a tree of 8,192 × 200 has 1.6 M names to test)
     let (mine_ext, other_ext) = (format!(".{}", fmt.ext()), format!(".{other}"));
     for (name, node) in &f.tree.dirs {
-        let dir = format!("{}/{name}", f.tree.root);
+        // a folder's hazards depend on its listing, its name, the root and the format alone:
+        // kept in its memo, a live view re-reads only the folders that changed
+        let key = format!("warnings\0{}\0{name}\0{}", f.tree.root, fmt.ext());
+        let found = node.memo.get_or(&key, || {
+            let mut out = Vec::new();
+            folder_checks(
+                &f.tree.root,
+                name,
+                node,
+                fmt,
+                other,
+                (&mine_ext, &other_ext),
+                &mut out,
+            );
+            out
+        });
+        out.extend(found.iter().cloned());
+    }
+}
+
+/// The hazards of one rank folder (see [`rank_dir_checks`]).
+fn folder_checks(
+    root: &str,
+    name: &str,
+    node: &crate::model::DirNode,
+    fmt: Fmt,
+    other: &str,
+    (mine_ext, other_ext): (&str, &str),
+    out: &mut Vec<Warning>,
+) {
+    {
+        let dir = format!("{root}/{name}");
         if let crate::model::Listing::Error(e) = &node.listing {
             out.push(at("unreadable_folder", name, None, format!("{dir}: cannot be listed ({}); run ckptscope as a user who can read the checkpoint tree", e.text)));
-            continue;
+            return;
         }
         let entries = node.listing.entries();
         let (mut mine, mut theirs) = (0, 0);
@@ -151,10 +182,10 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
                 EntryKind::MetaTmp => out.push(at("meta_replace_in_progress", name, Some(&e.name), format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
                 _ => {}
             }
-            let is_mine = e.name.ends_with(&mine_ext);
+            let is_mine = e.name.ends_with(mine_ext);
             if is_mine {
                 mine += 1;
-            } else if e.name.ends_with(&other_ext) {
+            } else if e.name.ends_with(other_ext) {
                 theirs += 1;
             }
             if is_mine
