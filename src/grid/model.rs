@@ -62,6 +62,14 @@ pub struct GridModel {
     /// Per column: how many listed names make it (a folder change that empties a column, or
     /// names a new one, changes the columns: the grid is rebuilt, not patched).
     contributors: Vec<u32>,
+    /// Listed names shown in a column by epoch and step alone (an exception save, a
+    /// leading-zero name …): with any, a column added or removed may move them, so the grid is
+    /// rebuilt rather than re-laid.
+    others: u32,
+    /// Columns added since the grid was built whose global step is still to be read.
+    unread_steps: Vec<usize>,
+    /// The columns changed: every rank's `meta.json` target is looked up again.
+    targets_stale: bool,
 }
 
 /// What a folder change does to a grid (see [`GridModel::folder_changed`]).
@@ -148,7 +156,7 @@ impl GridModel {
             .max()
             .map_or(0, |m| m + 1);
         let ranks: Vec<u64> = (0..world.max(max_dir)).collect();
-        let cells = fill_cells(tree, &columns, ranks.len(), fmt, sim);
+        let (cells, others) = fill_cells(tree, &columns, ranks.len(), fmt, sim);
         let mut g = GridModel {
             fmt,
             columns,
@@ -158,6 +166,9 @@ impl GridModel {
             safe_column: None,
             meta_target: Vec::new(),
             contributors,
+            others,
+            unread_steps: Vec::new(),
+            targets_stale: false,
         };
         g.meta_target = g.ranks.iter().map(|r| g.meta_column(tree, *r)).collect();
         g.mark_picks(mf, safe);
@@ -188,7 +199,8 @@ impl GridModel {
     /// Folder `dir` of the (real, unsimulated) tree changed from `old` to `new`: whether the
     /// grid keeps its columns and rows, so that only that rank's row needs filling again
     /// ([`GridModel::refresh_rows`]). On 8,192 ranks × 200 steps, that is 200 names to read
-    /// instead of 1.6 M. Rank 0 always rebuilds (its files give every column's global step).
+    /// instead of 1.6 M. A column added or gone re-lays the cells (see `relay`) unless a name
+    /// shown by epoch and step alone could move with it.
     pub fn folder_changed(
         &mut self,
         dir: &str,
@@ -196,34 +208,113 @@ impl GridModel {
         new: Option<&crate::model::DirNode>,
     ) -> FolderChange {
         let rank = rank_dir_number(dir);
-        if rank == Some(0) || rank.is_some_and(|r| r as usize >= self.ranks.len()) {
+        if rank.is_some_and(|r| r as usize >= self.ranks.len()) {
             return FolderChange::Rebuild;
         }
-        let mut delta: HashMap<Key, i64> = HashMap::new();
+        if rank == Some(0) {
+            // rank 0's files give every column's global step: all are read again
+            self.unread_steps = (0..self.columns.len()).collect();
+        }
+        let mut delta: std::collections::BTreeMap<Key, i64> = Default::default();
+        let mut others = i64::from(self.others);
         for (node, sign) in [(old, -1), (new, 1)] {
             for e in node.map(|n| n.listing.entries()).unwrap_or_default() {
                 if let Some(k) = key_of(&e.name, self.fmt) {
                     *delta.entry(k).or_default() += sign;
                 }
+                if rank.is_some_and(|r| is_other(&e.name, r, self.fmt)) {
+                    others += sign;
+                }
             }
         }
         let index = column_index(&self.columns);
-        let mut counts = self.contributors.clone();
-        for ((restart, epoch, step, stem), d) in delta {
-            let Some(&c) = index.get(&(stem.as_str(), restart, epoch, step)) else {
-                if d > 0 {
-                    return FolderChange::Rebuild; // a new column
-                }
-                continue;
-            };
-            let n = counts[c] as i64 + d;
-            if n <= 0 {
-                return FolderChange::Rebuild; // the column goes away
+        let mut counts: std::collections::BTreeMap<Key, u32> = self
+            .columns
+            .iter()
+            .zip(&self.contributors)
+            .map(|(c, n)| ((c.restart, c.epoch, c.step, c.stem.clone()), *n))
+            .collect();
+        let mut relaid = false;
+        for (k, d) in delta {
+            let known = index.contains_key(&(k.3.as_str(), k.0, k.1, k.2));
+            let n = i64::from(counts.get(&k).copied().unwrap_or(0)) + d;
+            relaid |= (n > 0) != known;
+            if n > 0 {
+                counts.insert(k, n as u32);
+            } else {
+                counts.remove(&k);
             }
-            counts[c] = n as u32;
         }
-        self.contributors = counts;
+        let before = self.others;
+        self.others = u32::try_from(others).unwrap_or(u32::MAX);
+        if relaid && (before > 0 || self.others > 0 || self.columns.is_empty()) {
+            return FolderChange::Rebuild;
+        }
+        if relaid {
+            self.relay(counts);
+        } else {
+            self.contributors = counts.into_values().collect();
+        }
         FolderChange::Row(rank)
+    }
+
+    /// Lay the grid out on the columns `counts` names (some new, some gone): every kept
+    /// column keeps its cells, a new one starts empty (its rows are filled by whoever has its
+    /// files: the changed folder) and has its global step read at the next refresh.
+    fn relay(&mut self, counts: std::collections::BTreeMap<Key, u32>) {
+        let old: HashMap<Key, usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ((c.restart, c.epoch, c.step, c.stem.clone()), i))
+            .collect();
+        let mut columns = Vec::with_capacity(counts.len());
+        let mut from: Vec<Option<usize>> = Vec::with_capacity(counts.len());
+        let reread: std::collections::HashSet<usize> = self.unread_steps.drain(..).collect();
+        for (i, (k, _)) in counts.iter().enumerate() {
+            let was = old.get(k).copied();
+            from.push(was);
+            match was {
+                Some(o) => {
+                    if reread.contains(&o) {
+                        self.unread_steps.push(i);
+                    }
+                    columns.push(self.columns[o].clone())
+                }
+                None => {
+                    self.unread_steps.push(i);
+                    columns.push(Column {
+                        stem: k.3.clone(),
+                        restart: k.0,
+                        epoch: k.1,
+                        step: k.2,
+                        global_step: None,
+                    });
+                }
+            }
+        }
+        let (w_old, w_new) = (self.columns.len(), columns.len());
+        let mut cells = vec![CellState::Missing; self.ranks.len() * w_new];
+        for r in 0..self.ranks.len() {
+            for (c, f) in from.iter().enumerate() {
+                if let Some(o) = f {
+                    cells[r * w_new + c] = self.cells[r * w_old + o];
+                }
+            }
+        }
+        let to: HashMap<usize, usize> = from
+            .iter()
+            .enumerate()
+            .filter_map(|(c, f)| f.map(|o| (o, c)))
+            .collect();
+        for m in self.meta_target.iter_mut() {
+            *m = m.and_then(|o| to.get(&o).copied());
+        }
+        // a target that had no column may have one now (or lose it)
+        self.targets_stale = true;
+        self.columns = columns;
+        self.cells = cells;
+        self.contributors = counts.into_values().collect();
     }
 
     /// Fill rows `ranks` again from `tree` (after [`GridModel::folder_changed`]) and mark the
@@ -275,10 +366,23 @@ impl GridModel {
                 );
             }
         }
-        for &r in ranks {
+        let all: Vec<u64>;
+        let targets = match std::mem::take(&mut self.targets_stale) {
+            true => {
+                all = self.ranks.clone();
+                &all[..]
+            }
+            false => &ranks.iter().copied().collect::<Vec<_>>()[..],
+        };
+        for &r in targets {
             let t = self.meta_column(tree, r);
             if let Some(m) = self.meta_target.get_mut(r as usize) {
                 *m = t;
+            }
+        }
+        for c in std::mem::take(&mut self.unread_steps) {
+            if let Some(col) = self.columns.get_mut(c) {
+                col.global_step = global_step(tree, col, self.fmt);
             }
         }
         self.mark_picks(mf, safe);
@@ -347,9 +451,7 @@ fn columns(tree: &Tree, fmt: Fmt, sim: &SimMarks) -> (Vec<Column>, Vec<u32>) {
                 step,
                 global_step: None,
             };
-            c.global_step = tree
-                .verdict("rank_0", &c.file_for(0, fmt))
-                .and_then(|v| v.append.as_ref()?.step_num?.as_i64());
+            c.global_step = global_step(tree, &c, fmt);
             c
         })
         .collect();
@@ -364,7 +466,7 @@ fn fill_cells(
     ranks: usize,
     fmt: Fmt,
     sim: &SimMarks,
-) -> Vec<CellState> {
+) -> (Vec<CellState>, u32) {
     let index = column_index(columns);
     let n = columns.len();
     let mut cells = vec![CellState::Missing; ranks * n];
@@ -377,8 +479,10 @@ fn fill_cells(
             folders[r as usize].push((dir, node));
         }
     }
+    let others = std::sync::atomic::AtomicU32::new(0);
     let fill = |rank: u64, row: &mut [CellState], dir: &String, node: &crate::model::DirNode| {
-        fill_row(tree, columns, &index, fmt, sim, rank, row, dir, node)
+        let n = fill_row(tree, columns, &index, fmt, sim, rank, row, dir, node);
+        others.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     };
     if n > 0 {
         let workers = std::thread::available_parallelism()
@@ -416,10 +520,11 @@ fn fill_cells(
             }
         }
     }
-    cells
+    (cells, others.into_inner())
 }
 
-/// Fill `row` (rank `rank`) from folder `dir`: one pass over its entries.
+/// Fill `row` (rank `rank`) from folder `dir`, in one pass over its entries; returns how many
+/// of them are shown by epoch and step alone (see [`GridModel::folder_changed`]).
 #[allow(clippy::too_many_arguments)]
 fn fill_row(
     tree: &Tree,
@@ -431,7 +536,8 @@ fn fill_row(
     row: &mut [CellState],
     dir: &str,
     node: &crate::model::DirNode,
-) {
+) -> u32 {
+    let mut others = 0;
     let col = |p: &CkptName, rank: u64| {
         (p.rank == rank)
             .then(|| {
@@ -444,7 +550,7 @@ fn fill_row(
     if let crate::model::Listing::Error(_) = node.listing {
         // the folder cannot be listed: nothing is known of its shards
         row.fill(CellState::Unreadable);
-        return;
+        return 0;
     }
     let in_dir = tree.verdicts.in_dir(dir);
     for e in node.listing.entries() {
@@ -459,9 +565,12 @@ fn fill_row(
             continue;
         }
         let Some(c) = shard.as_ref().and_then(|p| col(p, rank)) else {
-            if let Some(c) = other_file_column(&e.name, rank, fmt, columns) {
-                if row[c] == CellState::Missing {
-                    row[c] = CellState::Other;
+            if let Some((ep, st)) = other_key(&e.name, rank, fmt) {
+                others += 1;
+                if let Some(c) = columns.iter().position(|c| c.epoch == ep && c.step == st) {
+                    if row[c] == CellState::Missing {
+                        row[c] = CellState::Other;
+                    }
                 }
             }
             continue;
@@ -478,11 +587,13 @@ fn fill_row(
                 })
         };
     }
+    others
 }
 
-/// A non-canonical file of this rank that names a step (a `_breakpoint.ckpt`, a leading-zero
-/// `-020_2`, a `.bak` …): it is shown, but it is not the shard MindFormers would use.
-fn other_file_column(name: &str, rank: u64, fmt: Fmt, columns: &[Column]) -> Option<usize> {
+/// The epoch and step of a non-canonical file of this rank that names one (a
+/// `_breakpoint.ckpt`, a leading-zero `-020_2`, a `.bak` …): it is shown in the first column of
+/// that epoch and step, but it is not the shard MindFormers would use.
+fn other_key(name: &str, rank: u64, fmt: Fmt) -> Option<(u64, u64)> {
     let base = name.replace("_breakpoint.", ".");
     let (e, s) = crate::layout::mindformers::names::epoch_and_step(&base, fmt).ok()?;
     let (e, s) = (e.to_i64()? as u64, s.to_i64()? as u64);
@@ -490,17 +601,36 @@ fn other_file_column(name: &str, rank: u64, fmt: Fmt, columns: &[Column]) -> Opt
         .ok()?
         .to_i64()? as u64
         == rank)
-        .then_some(())?;
-    columns.iter().position(|c| c.epoch == e && c.step == s)
+        .then_some((e, s))
+}
+
+/// Whether [`fill_row`] shows `name` (in the folder of `rank`) by [`other_key`].
+fn is_other(name: &str, rank: u64, fmt: Fmt) -> bool {
+    let kind = classify(name);
+    if matches!(kind, EntryKind::Tmp { .. }) || kind.shard(fmt).is_some_and(|p| p.rank == rank) {
+        return false;
+    }
+    other_key(name, rank, fmt).is_some()
+}
+
+/// The global step rank 0's file of column `c` stores (`step_num`), once verified.
+fn global_step(tree: &Tree, c: &Column, fmt: Fmt) -> Option<i64> {
+    tree.verdict("rank_0", &c.file_for(0, fmt))
+        .and_then(|v| v.append.as_ref()?.step_num?.as_i64())
 }
 
 /// The file name a rank's `meta.json` records (`last_ckpt_file`), when it parses.
 fn meta_file(tree: &Tree, rank: u64) -> Option<String> {
-    let Some(FileRead::Bytes(b)) = tree.dirs.get(&format!("rank_{rank}"))?.meta.as_ref() else {
-        return None;
-    };
-    match json::load(b).ok()?.get("last_ckpt_file")? {
-        PyValue::Str(s) => Some(s.clone()),
-        _ => None,
-    }
+    let node = tree.dirs.get(&format!("rank_{rank}"))?;
+    // (kept in the folder's memo: a grid whose columns change looks every rank's up again)
+    let file = node.memo.get_or("grid\0meta_file", || {
+        let Some(FileRead::Bytes(b)) = node.meta.as_ref() else {
+            return None;
+        };
+        match json::load(b).ok()?.get("last_ckpt_file")? {
+            PyValue::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    });
+    (*file).clone()
 }
