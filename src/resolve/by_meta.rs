@@ -49,7 +49,12 @@ pub fn info_from_meta(
         let FileRead::Bytes(bytes) = read else {
             continue;
         };
-        let d = match json::load(bytes) {
+        // parsed once per listing (the folder's memo): a live view recomputes on every change
+        let parsed = match v.tree.dirs.get(&dir) {
+            Some(node) => node.memo.get_or("by_meta\0meta_json", || json::load(bytes)),
+            None => std::sync::Arc::new(json::load(bytes)),
+        };
+        let d = match &*parsed {
             Ok(d) => d,
             Err(e) => {
                 log.push(format!("load {m} failed due to: {}", e.message));

@@ -99,6 +99,10 @@ pub fn groups<'a>(
     let suffix = format!(".{}", fmt.ext());
     let mut groups: Vec<Group<'a>> = Vec::new();
     let mut index: hashbrown::HashMap<(u32, u32), usize> = Default::default();
+    // the previous folder's keys and their groups, in order: ranks save the same steps, so
+    // the k-th key of a folder is nearly always the previous folder's k-th (no hashing)
+    let (mut prev, mut cur): (Vec<((u32, u32), usize)>, Vec<((u32, u32), usize)>) =
+        Default::default();
     for r in 0..n {
         let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
         let wide = slice_before_last(&pr, '_');
@@ -123,20 +127,24 @@ pub fn groups<'a>(
             Folder::Error(e) => return Some(Err(e.clone())),
             Folder::Compact(c) => c,
         };
+        cur.clear();
         for c in cands {
             let (e, s) = (i64::from(c.epoch), i64::from(c.step));
             if !(e < last_e || (e == last_e && s <= last_s)) {
                 continue;
             }
-            let member = (c.rank, c.idx, entries);
-            match index.get(&(c.epoch, c.step)) {
-                Some(&i) => groups[i].push(member),
-                None => {
-                    index.insert((c.epoch, c.step), groups.len());
-                    groups.push(vec![member]);
-                }
-            }
+            let key = (c.epoch, c.step);
+            let g = match prev.get(cur.len()) {
+                Some(&(k, g)) if k == key => g,
+                _ => *index.entry(key).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                }),
+            };
+            cur.push((key, g));
+            groups[g].push((c.rank, c.idx, entries));
         }
+        std::mem::swap(&mut prev, &mut cur);
     }
     Some(Ok(groups))
 }
