@@ -71,7 +71,7 @@ pub fn info_from_meta(
                 format!("'{}' object has no attribute 'get'", d.type_name()),
             ));
         }
-        let Some(cand) = check_meta_info(&d, r as u64, &m, fmt, log) else {
+        let Some(cand) = check_meta_info(d, r as u64, &m, fmt, log) else {
             continue;
         };
         let better = match &best {

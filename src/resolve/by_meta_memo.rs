@@ -85,6 +85,9 @@ pub fn name_of<'a>(m: &(u32, u32, &'a [Entry])) -> &'a str {
     m.2.get(m.1 as usize).map_or("", |e| e.name.as_ref())
 }
 
+/// An `(epoch, step)` key and the index of its group.
+type KeyGroup = ((u32, u32), usize);
+
 /// The groups of `collect_groups`, or `None` when the reference path must decide.
 pub fn groups<'a>(
     v: &View<'a>,
@@ -101,8 +104,7 @@ pub fn groups<'a>(
     let mut index: hashbrown::HashMap<(u32, u32), usize> = Default::default();
     // the previous folder's keys and their groups, in order: ranks save the same steps, so
     // the k-th key of a folder is nearly always the previous folder's k-th (no hashing)
-    let (mut prev, mut cur): (Vec<((u32, u32), usize)>, Vec<((u32, u32), usize)>) =
-        Default::default();
+    let (mut prev, mut cur): (Vec<KeyGroup>, Vec<KeyGroup>) = Default::default();
     for r in 0..n {
         let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
         let wide = slice_before_last(&pr, '_');
