@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 /// A watcher on `root` and the session it feeds (as `watch --ndjson` runs them).
 fn start(root: &Path, poll: Duration, poll_only: bool, verify: bool) -> (WatchHandle, Session) {
     let env = Environment::with(&[], root.parent().unwrap());
-    let ctx =
-        JobContext::gather(&RealFs, &env, &root.to_string_lossy(), &Default::default()).unwrap();
+    let ctx = JobContext::gather(&RealFs, &env, root.as_os_str(), &Default::default()).unwrap();
     let mut cfg =
         WatchConfig::for_job(&ctx, Arc::new(RealFs), Some(poll.as_secs_f64()), poll_only).unwrap();
     cfg.verify = verify;

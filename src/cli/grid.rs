@@ -12,7 +12,7 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct GridArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
-    pub dir: String,
+    pub dir: std::ffi::OsString,
     #[command(flatten)]
     pub job: JobFlags,
 }
@@ -28,17 +28,19 @@ pub fn grid_cmd(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
+    // the folder as given (a name that is not UTF-8 escaped)
+    let dir = ctx.root.clone();
     match fs.stat(&ctx.canonical) {
         Ok(s) if s.kind == crate::model::FileKind::Dir => {}
         Ok(s) if s.kind == crate::model::FileKind::File => {
-            return fail(err, &format!("{} is a single file: the grid shows the rank folders of a checkpoint folder; `ckptscope resolve` and `verify` take one file", a.dir));
+            return fail(err, &format!("{} is a single file: the grid shows the rank folders of a checkpoint folder; `ckptscope resolve` and `verify` take one file", dir));
         }
         Ok(s) => {
             return fail(
                 err,
                 &format!(
                     "{} is {}, not a folder; pass the checkpoint folder that holds rank_0/ …",
-                    a.dir, s.kind
+                    dir, s.kind
                 ),
             );
         }
@@ -47,7 +49,7 @@ pub fn grid_cmd(
                 err,
                 &format!(
                     "{}: {e}; pass the checkpoint folder that holds rank_0/ …",
-                    a.dir
+                    dir
                 ),
             );
         }
@@ -63,7 +65,7 @@ pub fn grid_cmd(
     let g = session.grid();
     let title = format!(
         "ckptscope grid — {} ({} ranks × {} steps)",
-        crate::report::terminal::safe(&a.dir),
+        crate::report::terminal::safe(&dir),
         g.ranks.len(),
         g.columns.len()
     );

@@ -34,7 +34,7 @@ pub struct Cli {
     pub command: Option<Command>,
     /// Open the TUI on this checkpoint folder (or print the report when stdout is not a
     /// terminal).
-    pub dir: Option<String>,
+    pub dir: Option<std::ffi::OsString>,
     #[command(flatten)]
     pub ui: tui::UiArgs,
 }
@@ -67,7 +67,14 @@ pub fn main() -> i32 {
             } else {
                 "resolve"
             };
-            match Cli::parse_from(["ckptscope", sub, dir.as_str()]).command {
+            // (`--`: a folder named like a flag, `ckptscope -- -x/ckpt`, stays a folder)
+            let argv = [
+                std::ffi::OsStr::new("ckptscope"),
+                sub.as_ref(),
+                "--".as_ref(),
+                dir.as_os_str(),
+            ];
+            match Cli::parse_from(argv).command {
                 Some(Command::Watch(mut args)) => {
                     args.ui = cli.ui;
                     Command::Watch(args)

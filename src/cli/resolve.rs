@@ -13,7 +13,7 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 pub struct ResolveArgs {
     /// MindFormers' load_checkpoint: the folder holding rank_0/ … rank_N/ (or one weight file).
-    pub load_checkpoint: String,
+    pub load_checkpoint: std::ffi::OsString,
     #[command(flatten)]
     pub job: JobFlags,
     /// Print the JSON document instead of the human report.

@@ -153,7 +153,11 @@ pub fn verify_cmd(
             ),
         );
     }
-    let shown = a.path.to_string_lossy().into_owned();
+    // the path as given, a name that is not UTF-8 shown escaped (and read as it is)
+    let shown = match a.path.to_str() {
+        Some(s) => s.to_owned(),
+        None => crate::model::name_of(a.path.as_os_str()),
+    };
     let state = scan_root(&*fs, &a.path);
     match &state {
         RootState::Missing => return fail(err, &format!("{shown}: no such file or directory; pass a checkpoint folder, a rank folder or a shard")),
@@ -192,7 +196,7 @@ pub fn verify_cmd(
     }
     let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| e.name.starts_with("rank_") && e.is_dir()));
     let (shards, manifest, root, tree) = if is_tree {
-        let ctx = match JobContext::gather(&*fs, env, &shown, &a.job) {
+        let ctx = match JobContext::gather(&*fs, env, a.path.as_os_str(), &a.job) {
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
         };

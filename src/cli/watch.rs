@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(clap::Args, Debug)]
 pub struct WatchArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
-    pub dir: String,
+    pub dir: std::ffi::OsString,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub ndjson: bool,

@@ -21,7 +21,7 @@ pub fn job_context(root: &Path, flags: &JobFlags) -> Result<JobContext, JobError
     JobContext::gather(
         &RealFs,
         &Environment::with(&[], cwd),
-        &root.to_string_lossy(),
+        root.as_os_str(),
         flags,
     )
 }

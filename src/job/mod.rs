@@ -69,13 +69,24 @@ impl JobContext {
     pub fn gather(
         fs: &dyn Fs,
         env: &Environment,
-        root: &str,
+        root: impl AsRef<std::ffi::OsStr>,
         flags: &JobFlags,
     ) -> Result<JobContext, JobError> {
+        let root_os = root.as_ref();
+        // MindFormers sees the path as a Python str; a name that is not UTF-8 is shown with its
+        // bytes escaped (`\xff`), and read from disk as it is
+        let shown = match root_os.to_str() {
+            Some(s) => s.to_owned(),
+            None => crate::model::name_of(root_os),
+        };
+        let root = shown.as_str();
         let (config, run) = configuration(fs, root, flags)?;
         let env_facts = env_facts(fs, env, flags)?;
         let cwd = env.cwd.to_string_lossy().into_owned();
-        let lexical = PathBuf::from(normpath(&abspath(root, &cwd)));
+        let lexical = match root_os.to_str() {
+            Some(_) => PathBuf::from(normpath(&abspath(root, &cwd))),
+            None => env.cwd.join(root_os),
+        };
         let canonical = fs.canonicalize(&lexical).unwrap_or(lexical);
         let paths = path_facts(fs, root, &config, &env_facts, &cwd);
         let network_fs = mounts::network_reason(&env_facts.mounts, &canonical.to_string_lossy());

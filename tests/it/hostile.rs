@@ -1260,3 +1260,66 @@ fn rank_entries_that_are_not_folders_are_reported_by_verify() {
     );
     assert!(out.contains("rank 2      not_a_folder"), "{out}");
 }
+
+/// A checkpoint folder whose own path is not UTF-8 (item 12): every command reads it as it is
+/// and shows it escaped, with the answer the same folder gives under a UTF-8 name.
+#[test]
+fn a_root_whose_path_is_not_utf8_is_read_and_shown_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tmp, root) = seed();
+    let odd = tmp.path().join(std::ffi::OsStr::from_bytes(b"ckpt\xff"));
+    std::fs::rename(&root, &odd).unwrap();
+    let shown = format!("{}/ckpt\\xff", tmp.path().display());
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+            .args(args)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (
+            o.status.code(),
+            out,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let arg = |s: &'static str| std::ffi::OsStr::new(s);
+    let (code, out, err) = run(&[arg("resolve"), odd.as_os_str(), arg("--json")]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["load_checkpoint"], shown.as_str());
+    assert_eq!(
+        v["mindformers"]["per_rank"][0]["resume_training"],
+        "llama3_1_8b_rank_0-20_2.ckpt"
+    );
+    let (code, out, err) = run(&[arg("verify"), odd.as_os_str()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("12 shards: 12 ok"), "{out}{err}");
+    let (code, out, err) = run(&[arg("grid"), odd.as_os_str()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&shown), "{out}{err}");
+    assert!(!out.contains('\u{fffd}'), "no lossy replacement: {out}");
+}
+
+/// A folder named like a flag, given after `--` to the default command, is a folder.
+#[test]
+fn a_folder_named_like_a_flag_after_double_dash_is_a_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("-x");
+    run(&dir, &Launch::seed(), |_| true).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .current_dir(tmp.path())
+        .args(["--", "-x"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("resume from llama3_1_8b_rank_0-20_2.ckpt"),
+        "{out}"
+    );
+}

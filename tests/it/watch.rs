@@ -34,13 +34,9 @@ impl Live {
         tweak: impl FnOnce(&mut WatchConfig),
     ) -> Live {
         let env = ckptscope::Environment::with(&[], root.parent().unwrap());
-        let ctx = ckptscope::JobContext::gather(
-            &RealFs,
-            &env,
-            &root.to_string_lossy(),
-            &Default::default(),
-        )
-        .unwrap();
+        let ctx =
+            ckptscope::JobContext::gather(&RealFs, &env, root.as_os_str(), &Default::default())
+                .unwrap();
         let mut cfg =
             WatchConfig::for_job(&ctx, Arc::new(RealFs), Some(poll.as_secs_f64()), poll_only)
                 .unwrap();

@@ -394,8 +394,8 @@ pub fn mem_tree(
 /// every command gathers its context.
 pub fn session_with(root: &Path, flags: &ckptscope::JobFlags) -> ckptscope::Session {
     let env = ckptscope::Environment::with(&[], root.parent().unwrap_or(Path::new("/")));
-    let ctx = ckptscope::JobContext::gather(&RealFs, &env, &root.to_string_lossy(), flags)
-        .expect("job context");
+    let ctx =
+        ckptscope::JobContext::gather(&RealFs, &env, root.as_os_str(), flags).expect("job context");
     ckptscope::Session::open(std::sync::Arc::new(RealFs), ctx)
 }
 
