@@ -80,11 +80,17 @@ fn blocker(
             return Some(format!("rank {r}: {name} cannot be named through resume_training (MindFormers would derive another name from {rank0})"));
         }
         let dir = format!("rank_{r}");
-        let present = tree
-            .dirs
-            .get(&dir)
-            .is_some_and(|d| d.listing.find(&name).is_some_and(|e| e.exists()));
-        if !present {
+        let Some(node) = tree.dirs.get(&dir) else {
+            return Some(format!("rank {r}: the folder {dir}/ is missing"));
+        };
+        if let crate::model::Listing::Error(e) = &node.listing {
+            // nothing in it can be known: not the same as a file found missing
+            return Some(format!(
+                "rank {r}: {dir}/ cannot be listed ({}), so {name} cannot be checked",
+                e.text
+            ));
+        }
+        if !node.listing.find(&name).is_some_and(|e| e.exists()) {
             return Some(format!("rank {r}: {name} is missing"));
         }
         match facts(&dir, &name) {

@@ -306,6 +306,13 @@ fn unreadable_rank_folder_is_exit_2_with_path_and_cause() {
         out.contains(&format!("[Errno 13] Permission denied: '{}/rank_1'", t.d())),
         "{out}"
     );
+    // the safe pick says why it passed a step over: the folder could not be read, not that a
+    // file is missing from it
+    assert!(
+        out.contains("rank 1: rank_1/ cannot be listed (Permission denied)"),
+        "{out}"
+    );
+    assert!(!out.contains("rank 1: llama"), "{out}");
     // the JSON says what the exit status says
     let Some(Command::Resolve(args)) =
         Cli::parse_from(["ckptscope", "resolve", &t.d(), "--json"]).command
