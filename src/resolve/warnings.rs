@@ -351,6 +351,11 @@ fn older_prefix_fallback(f: &Facts, out: &mut Vec<Warning>) {
 }
 
 fn stale_record(f: &Facts, out: &mut Vec<Warning>) {
+    if let Some(FileRead::NotRegular(k)) = &f.paths.existing_record {
+        // rank 0 replaces it on its node; a rank reading its own node's copy opens this
+        out.push(w("resume_record_not_regular", format!("{} is {k}, not a file: rank 0 replaces it with the record on its own node, but a rank on a node where output_dir is not shared would open it and block or fail; remove it", f.paths.record_path)));
+        return;
+    }
     let (Some(sim), Some(FileRead::Bytes(old))) = (&f.mf.record, &f.paths.existing_record) else {
         return;
     };

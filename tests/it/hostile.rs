@@ -1323,3 +1323,33 @@ fn a_folder_named_like_a_flag_after_double_dash_is_a_folder() {
         "{out}"
     );
 }
+
+/// A FIFO where the resume record goes is named, never opened (a rank reading its own node's
+/// copy would block on it).
+#[test]
+fn a_fifo_resume_record_is_a_warning_and_never_opened() {
+    let (tmp, root) = seed();
+    let rec = tmp.path().join("resume_record");
+    std::fs::create_dir_all(&rec).unwrap();
+    let fifo = rec.join("latest_checkpointed_iteration.txt");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let r = root.to_str().unwrap();
+    let (code, out, err, _) = run_bounded(
+        &["resolve", r, "--json"],
+        &[],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let codes: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"resume_record_not_regular"), "{codes:?}");
+}
