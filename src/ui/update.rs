@@ -139,18 +139,33 @@ fn seek_problem(s: &mut State, forward: bool) {
 pub fn submit_prompt(s: &mut State, kind: PromptKind, text: &str) {
     let t = text.trim();
     match kind {
-        PromptKind::BatchSize => match t.parse::<i64>() {
-            Ok(v) if v > 0 => push(s, Edit::SetGlobalBatchSize { value: v }),
-            _ => s.log(format!("global batch size: '{t}' is not a positive number")),
+        PromptKind::BatchSize => match count(t, 1) {
+            Ok(v) => push(s, Edit::SetGlobalBatchSize { value: v }),
+            Err(why) => s.log(format!("global batch size: {why}")),
         },
         PromptKind::DataSkipSteps => match t {
             "" => push(s, Edit::SetDataSkipSteps { value: None }),
-            _ => match t.parse::<i64>() {
-                Ok(v) if v >= 0 => push(s, Edit::SetDataSkipSteps { value: Some(v) }),
-                _ => s.log(format!("data_skip_steps: '{t}' is not a number")),
+            _ => match count(t, 0) {
+                Ok(v) => push(s, Edit::SetDataSkipSteps { value: Some(v) }),
+                Err(why) => s.log(format!("data_skip_steps: {why} (empty: not set)")),
             },
         },
         PromptKind::Jump => jump(s, t),
+    }
+}
+
+/// A whole number of at least `min` typed into a prompt, or what is wrong with it (shown
+/// escaped: a prompt takes any key).
+fn count(t: &str, min: i64) -> Result<i64, String> {
+    let shown = crate::report::terminal::safe(t);
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{shown}' is not a whole number"));
+    }
+    match t.parse::<i64>() {
+        Ok(v) if v >= min => Ok(v),
+        Ok(_) => Err(format!("'{shown}' is less than {min}")),
+        Err(_) => Err(format!("'{shown}' is too large (at most {})", i64::MAX)),
     }
 }
 

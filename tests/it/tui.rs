@@ -40,11 +40,11 @@ fn fixed(mut s: State) -> State {
 
 /// A copy of `tree-seed-run1` with fixed mtimes (file ages appear on screen), shown under a
 /// fixed name so that frames are the same on every machine.
-fn seed_state(color: bool) -> Option<(State, tempfile::TempDir)> {
+fn seed_state(color: bool) -> (State, tempfile::TempDir) {
     fixture_state("tree-seed-run1", color)
 }
 
-fn fixture_state(name: &str, color: bool) -> Option<(State, tempfile::TempDir)> {
+fn fixture_state(name: &str, color: bool) -> (State, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     common::copy_fixture(name, tmp.path());
     let root = tmp.path().join("checkpoint");
@@ -62,7 +62,7 @@ fn fixture_state(name: &str, color: bool) -> Option<(State, tempfile::TempDir)> 
     let mut s = fixed(State::new(session, color));
     s.root = format!("{name}/checkpoint");
     s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
-    Some((s, tmp))
+    (s, tmp)
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -100,9 +100,7 @@ const COLOR: Theme = Theme {
 
 #[test]
 fn snapshots_of_the_seed_tree() {
-    let Some((mut s, _tmp)) = seed_state(true) else {
-        return;
-    };
+    let (mut s, _tmp) = seed_state(true);
     insta::assert_snapshot!("seed_120x40", text(&frame(&mut s, 120, 40, COLOR)));
     insta::assert_snapshot!("seed_80x24", text(&frame(&mut s, 80, 24, COLOR)));
     insta::assert_snapshot!("seed_tiny", text(&frame(&mut s, 40, 10, COLOR)));
@@ -112,9 +110,7 @@ fn snapshots_of_the_seed_tree() {
 
 #[test]
 fn snapshot_of_the_async_tree() {
-    let Some((mut s, _tmp)) = fixture_state("tree-async", true) else {
-        return;
-    };
+    let (mut s, _tmp) = fixture_state("tree-async", true);
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(
         t.contains("MindFormers: 15_2") && t.contains("safe: 20_2"),
@@ -125,9 +121,7 @@ fn snapshot_of_the_async_tree() {
 
 #[test]
 fn the_seed_walkthrough_by_keys() {
-    let Some((mut s, _tmp)) = seed_state(true) else {
-        return;
-    };
+    let (mut s, _tmp) = seed_state(true);
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(
         t.contains("MindFormers: 20_2") && t.contains("print 42"),
@@ -158,9 +152,7 @@ fn the_seed_walkthrough_by_keys() {
 
 #[test]
 fn damaged_cells_are_red_and_have_their_glyph_and_no_color_keeps_glyphs() {
-    let Some((mut s, _tmp)) = seed_state(true) else {
-        return;
-    };
+    let (mut s, _tmp) = seed_state(true);
     keys(&mut s, "jjll");
     keys(&mut s, "t"); // simulate rank 2's 20_2 truncated
     keys(&mut s, "k"); // move the cursor away from the cell
@@ -178,7 +170,7 @@ fn damaged_cells_are_red_and_have_their_glyph_and_no_color_keeps_glyphs() {
     assert_eq!(marked.1, Color::Magenta);
     let ok = row.iter().find(|(g, _)| g == "●").unwrap();
     assert_eq!(ok.1, Color::Green);
-    let (mut plain, _tmp2) = seed_state(false).unwrap();
+    let (mut plain, _tmp2) = seed_state(false);
     let t = frame(
         &mut plain,
         120,
@@ -237,9 +229,7 @@ fn find(buf: &ratatui::buffer::Buffer, needle: &str) -> Option<(u16, u16)> {
 /// With `--mouse`, a click selects the cell under it (same geometry as the frame).
 #[test]
 fn a_click_maps_to_the_cell_under_it() {
-    let Some((mut s, _tmp)) = seed_state(true) else {
-        return;
-    };
+    let (mut s, _tmp) = seed_state(true);
     let t = frame(&mut s, 120, 40, COLOR);
     let buf = t.backend().buffer();
     let (x, y) = find(buf, "rank 3").unwrap();
@@ -259,9 +249,7 @@ fn a_click_maps_to_the_cell_under_it() {
 
 #[test]
 fn a_tiny_terminal_gets_a_message_not_a_panic() {
-    let Some((mut s, _tmp)) = seed_state(true) else {
-        return;
-    };
+    let (mut s, _tmp) = seed_state(true);
     for (w, h) in [(1, 1), (10, 3), (59, 40), (120, 15)] {
         let t = text(&frame(&mut s, w, h, COLOR));
         assert!(t.contains("terminal") || w < 12, "{w}x{h}: {t}");
@@ -273,9 +261,7 @@ fn a_tiny_terminal_gets_a_message_not_a_panic() {
 /// not overflow.
 #[test]
 fn undo_with_nothing_to_undo_and_a_huge_batch_size_are_harmless() {
-    let Some((mut s, _tmp)) = seed_state(true) else {
-        return;
-    };
+    let (mut s, _tmp) = seed_state(true);
     for k in ["u", "R"] {
         keys(&mut s, k);
         let t = text(&frame(&mut s, 120, 40, COLOR));
@@ -335,4 +321,36 @@ fn changed_cells_flash_unless_thousands_change_at_once() {
         "the truncated shard's cell flashes: {flashed:?}"
     );
     assert!(flashed.len() <= 3, "only what changed: {flashed:?}");
+}
+
+/// A number typed into a prompt that is negative, too large or not a number is refused with a
+/// message that says which (not "not a number" for -5, nor "not positive" for 2^64).
+#[test]
+fn prompt_numbers_are_refused_with_the_right_reason() {
+    let (mut s, _tmp) = seed_state(true);
+    let enter = |s: &mut State| on_key(s, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let cases = [
+        ("b-5", "global batch size: '-5' is less than 1"),
+        ("b0", "global batch size: '0' is less than 1"),
+        (
+            "b18446744073709551616",
+            "global batch size: '18446744073709551616' is too large (at most 9223372036854775807)",
+        ),
+        ("b1e3", "global batch size: '1e3' is not a whole number"),
+        (
+            "s-5",
+            "data_skip_steps: '-5' is less than 0 (empty: not set)",
+        ),
+        (
+            "sx",
+            "data_skip_steps: 'x' is not a whole number (empty: not set)",
+        ),
+    ];
+    for (typed, said) in cases {
+        keys(&mut s, typed);
+        enter(&mut s);
+        assert_eq!(s.log.front().map(String::as_str), Some(said), "{typed}");
+    }
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(!t.contains("SIMULATION"), "nothing was simulated: {t}");
 }
