@@ -76,5 +76,7 @@ pub fn grid_cmd(
         }
     }
     let outcome = session.analysis().outcome();
-    super::resolve::exit_status(outcome, session.tree(), err)
+    let code = super::resolve::exit_status(outcome, session.tree(), err);
+    session.dispose();
+    code
 }

@@ -47,7 +47,9 @@ pub fn resolve_cmd(
         Err(e) => return fail(err, &e.to_string()),
     };
     let mut session = Session::open(fs, ctx).without_events();
-    report(&mut session, a.json.then_some(a.all), &opts, out, err)
+    let code = report(&mut session, a.json.then_some(a.all), &opts, out, err);
+    session.dispose();
+    code
 }
 
 fn text_options(a: &ResolveArgs) -> Result<TextOptions, String> {

@@ -281,7 +281,7 @@ pub fn verify_cmd(
                 err,
                 &format!(
                     "{}: no shard of ranks {spec}; the tree has ranks {}",
-                    a.path.display(),
+                    crate::report::terminal::safe(&shown),
                     crate::report::group::ranges_text(&have)
                 ),
             );
@@ -309,9 +309,15 @@ pub fn verify_cmd(
         return fail(err, &msg);
     }
     let broken_rank = folders.iter().any(|f| f.verdict == "not_a_folder");
-    i32::from(
+    let code = i32::from(
         broken_rank || !missing.is_empty() || shards.iter().any(|s| s.check.verdict.is_damaged()),
-    )
+    );
+    // the answer is out: the model and the results are freed on a helper thread (see
+    // `Session::dispose`)
+    let _ = std::thread::Builder::new()
+        .name("free-model".into())
+        .spawn(move || drop((shards, tree)));
+    code
 }
 
 /// What `verify` reports.

@@ -359,6 +359,15 @@ impl Session {
         self.tree
     }
 
+    /// Free the model on a helper thread: a one-shot command has printed its answer, and
+    /// freeing hundreds of thousands of records one by one would only delay the prompt (the
+    /// process may end before the thread is done, and the system takes the memory back then).
+    pub fn dispose(self) {
+        let _ = std::thread::Builder::new()
+            .name("free-model".into())
+            .spawn(move || drop(self));
+    }
+
     /// Stop queueing events (for commands that report the answer, not the changes).
     pub fn without_events(mut self) -> Session {
         self.events = EventLog {
