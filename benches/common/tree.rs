@@ -20,9 +20,8 @@ fn stat(kind: FileKind, t: i64) -> Stat {
 fn entry(name: String, kind: FileKind, t: i64) -> Entry {
     Entry {
         name: name.into(),
-        raw: None,
         lstat: Ok(stat(kind, t)),
-        target: None,
+        extra: None,
     }
 }
 

@@ -120,19 +120,38 @@ impl OsErr {
     }
 }
 
-/// One directory entry in `readdir` order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One directory entry in `readdir` order (80 bytes: a 16,384-rank tree holds hundreds of
+/// thousands of them).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    /// The name; a name that is not UTF-8 has its invalid bytes written `\xNN` (see `raw`).
+    /// The name; a name that is not UTF-8 has its invalid bytes written `\xNN` (see
+    /// [`Entry::raw`]).
     pub name: Box<str>,
-    /// The name's bytes when they are shown escaped: every path to the file is built from them.
-    #[serde(skip)]
-    pub raw: Option<Box<std::ffi::OsStr>>,
     /// `lstat` of the entry (a race can make it fail: the file vanished after listing).
     pub lstat: Result<Stat, OsErr>,
-    /// `stat` through the link, only for symlinks (boxed: most entries are not links, and a
-    /// 16,384-rank tree holds hundreds of thousands of entries).
-    pub target: Option<Box<Result<Stat, OsErr>>>,
+    /// What few entries have, boxed together (nearly every entry is a plain file with a UTF-8
+    /// name, and pays one pointer for it).
+    pub extra: Option<Box<EntryExtra>>,
+}
+
+/// The rare parts of an [`Entry`].
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct EntryExtra {
+    /// The name's bytes when they are shown escaped: every path to the file is built from them.
+    pub raw: Option<Box<std::ffi::OsStr>>,
+    /// `stat` through the link, only for symlinks.
+    pub target: Option<Result<Stat, OsErr>>,
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Entry", 3)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("lstat", &self.lstat)?;
+        st.serialize_field("target", &self.target())?;
+        st.end()
+    }
 }
 
 impl Entry {
@@ -146,36 +165,42 @@ impl Entry {
         let shown = name_of(name);
         let raw = (shown.as_bytes() != name.as_encoded_bytes()).then(|| Box::from(name));
         let name = shown.into_boxed_str();
-        Entry {
-            name,
-            raw,
-            lstat,
-            target: target.map(Box::new),
-        }
+        let extra =
+            (raw.is_some() || target.is_some()).then(|| Box::new(EntryExtra { raw, target }));
+        Entry { name, lstat, extra }
+    }
+
+    /// The name's bytes on disk, when the name is shown escaped.
+    pub fn raw(&self) -> Option<&std::ffi::OsStr> {
+        self.extra.as_ref()?.raw.as_deref()
+    }
+
+    /// `stat` through the link, for a symlink.
+    pub fn target(&self) -> Option<&Result<Stat, OsErr>> {
+        self.extra.as_ref()?.target.as_ref()
     }
 
     /// The name on disk is not UTF-8.
     pub fn non_utf8(&self) -> bool {
-        self.raw.as_ref().is_some_and(|r| r.to_str().is_none())
+        self.raw().is_some_and(|r| r.to_str().is_none())
     }
 
     /// The name on disk is UTF-8 but holds control characters (a newline, ESC …) or a
     /// backslash: it is shown and matched escaped (see [`escape_bytes`]).
     pub fn shown_escaped(&self) -> bool {
-        self.raw.as_ref().is_some_and(|r| r.to_str().is_some())
+        self.raw().is_some_and(|r| r.to_str().is_some())
     }
 
     /// The name as the filesystem knows it.
     pub fn os_name(&self) -> &std::ffi::OsStr {
-        self.raw
-            .as_deref()
+        self.raw()
             .unwrap_or_else(|| std::ffi::OsStr::new(&*self.name))
     }
 
     /// `stat` following symlinks (what `os.path.exists`, `isdir` and `getmtime` see).
     pub fn stat(&self) -> Result<&Stat, &OsErr> {
-        match (&self.target, &self.lstat) {
-            (Some(t), _) => t.as_ref().as_ref(),
+        match (self.target(), &self.lstat) {
+            (Some(t), _) => t.as_ref(),
             (None, l) => l.as_ref(),
         }
     }

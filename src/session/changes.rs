@@ -8,7 +8,7 @@ use crate::model::{DirNode, Entry, FileRead};
 use std::collections::{HashMap, HashSet};
 
 fn same(a: &Entry, b: &Entry) -> bool {
-    a.lstat == b.lstat && a.target == b.target
+    a.lstat == b.lstat && a.target() == b.target()
 }
 
 fn size_of(e: &Entry) -> Option<u64> {

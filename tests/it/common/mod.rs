@@ -353,9 +353,8 @@ pub fn mem_tree(
     };
     let entry = |name: &str, kind, t| Entry {
         name: name.into(),
-        raw: None,
         lstat: Ok(stat(kind, 1, t)),
-        target: None,
+        extra: None,
     };
     let mut dirs = std::collections::BTreeMap::new();
     let mut root_entries = Vec::new();
