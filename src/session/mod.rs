@@ -286,8 +286,13 @@ impl Session {
             _ => crate::grid::model::FolderChange::Rebuild,
         };
         match change {
-            crate::grid::model::FolderChange::Row(row) => self.stale_rows.extend(row),
-            crate::grid::model::FolderChange::Rebuild => {
+            crate::grid::model::FolderChange::Row(Some(row)) => {
+                self.stale_rows.insert(row);
+            }
+            // a folder without a row (`rank_x`) still changes the answers the grid marks: it
+            // is rare enough to build the grid again
+            crate::grid::model::FolderChange::Row(None)
+            | crate::grid::model::FolderChange::Rebuild => {
                 self.grid = None;
                 self.stale_rows.clear();
             }
