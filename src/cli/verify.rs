@@ -154,10 +154,7 @@ pub fn verify_cmd(
         );
     }
     // the path as given, a name that is not UTF-8 shown escaped (and read as it is)
-    let shown = match a.path.to_str() {
-        Some(s) => s.to_owned(),
-        None => crate::model::name_of(a.path.as_os_str()),
-    };
+    let shown = crate::model::name_of(a.path.as_os_str());
     let state = scan_root(&*fs, &a.path);
     match &state {
         RootState::Missing => return fail(err, &format!("{shown}: no such file or directory; pass a checkpoint folder, a rank folder or a shard")),

@@ -73,19 +73,18 @@ impl JobContext {
         flags: &JobFlags,
     ) -> Result<JobContext, JobError> {
         let root_os = root.as_ref();
-        // MindFormers sees the path as a Python str; a name that is not UTF-8 is shown with its
-        // bytes escaped (`\xff`), and read from disk as it is
-        let shown = match root_os.to_str() {
-            Some(s) => s.to_owned(),
-            None => crate::model::name_of(root_os),
-        };
+        // MindFormers sees the path as a Python str. A path that is not UTF-8, or holds a control
+        // character or a backslash, is shown the way names in the tree are (`\xff`, `\x5c`:
+        // one-to-one, so two folders never print alike) and read from disk as it is
+        let shown = crate::model::name_of(root_os);
+        let escaped = root_os.to_str() != Some(shown.as_str());
         let root = shown.as_str();
         let (config, run) = configuration(fs, root, flags)?;
         let env_facts = env_facts(fs, env, flags)?;
         let cwd = env.cwd.to_string_lossy().into_owned();
-        let lexical = match root_os.to_str() {
-            Some(_) => PathBuf::from(normpath(&abspath(root, &cwd))),
-            None => env.cwd.join(root_os),
+        let lexical = match escaped {
+            false => PathBuf::from(normpath(&abspath(root, &cwd))),
+            true => env.cwd.join(root_os),
         };
         let canonical = fs.canonicalize(&lexical).unwrap_or(lexical);
         let paths = path_facts(fs, root, &config, &env_facts, &cwd);

@@ -1298,6 +1298,15 @@ fn a_root_whose_path_is_not_utf8_is_read_and_shown_escaped() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains(&shown), "{out}{err}");
     assert!(!out.contains('\u{fffd}'), "no lossy replacement: {out}");
+    // a folder literally named `ckpt\xff` (a backslash) is shown otherwise: one form per path
+    let literal = tmp.path().join("ckpt\\xff");
+    std::fs::create_dir_all(literal.join("rank_0")).unwrap();
+    let (_, out, err) = run(&[arg("resolve"), literal.as_os_str(), arg("--json")]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(
+        v["load_checkpoint"],
+        format!("{}/ckpt\\x5cxff", tmp.path().display()).as_str()
+    );
 }
 
 /// A folder named like a flag, given after `--` to the default command, is a folder.
