@@ -130,6 +130,20 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     }
 }
 
+/// A shard name whose epoch or step MindFormers parses (Python ints) but ckptscope's model
+/// cannot hold: only names with a run of 20 or more digits are parsed to find out.
+fn beyond_range(name: &str, fmt: Fmt) -> bool {
+    let longest = name
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    longest >= 20
+        && crate::layout::mindformers::names::parse_ckpt_name(name).is_none()
+        && crate::layout::mindformers::names::epoch_and_step(name, fmt)
+            .is_ok_and(|(e, s)| [e, s].iter().any(|v| v.to_i64().is_none_or(|v| v < 0)))
+}
+
 /// The hazards of one rank folder (see [`rank_dir_checks`]).
 fn folder_checks(
     root: &str,
@@ -181,6 +195,9 @@ fn folder_checks(
                 EntryKind::Tmp { .. } => out.push(at("save_in_progress", name, Some(&e.name), format!("{dir}/{}: a save in progress or an aborted one (never a resume candidate)", e.name))),
                 EntryKind::MetaTmp => out.push(at("meta_replace_in_progress", name, Some(&e.name), format!("{dir}/{}: meta.json is being replaced, or a writer died before replacing it", e.name))),
                 _ => {}
+            }
+            if weights_ext && beyond_range(&e.name, fmt) {
+                out.push(at("step_out_of_range", name, Some(&e.name), format!("{dir}/{}: its epoch or step does not fit in 64 bits, so ckptscope leaves it out of the grid and the safe pick; MindFormers reads it as a Python int and may resume from it — rename or remove it", e.name)));
             }
             let is_mine = e.name.ends_with(mine_ext);
             if is_mine {

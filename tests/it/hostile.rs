@@ -1362,3 +1362,44 @@ fn a_fifo_resume_record_is_a_warning_and_never_opened() {
         .collect();
     assert!(codes.contains(&"resume_record_not_regular"), "{codes:?}");
 }
+
+/// A step too large for ckptscope's model (MindFormers reads any Python int) is named in a
+/// warning instead of silently missing from the grid and the safe pick (found by a hostile
+/// re-test: the safe pick said "differs from MindFormers' pick" with no reason).
+#[test]
+fn a_step_beyond_64_bits_is_a_warning_not_a_silent_gap() {
+    let (_tmp, root) = seed();
+    let huge = "99999999999999999999";
+    for r in 0..4 {
+        let d = root.join(format!("rank_{r}"));
+        let name = format!("llama3_1_8b_rank_{r}-{huge}_2.ckpt");
+        std::fs::copy(
+            d.join(format!("llama3_1_8b_rank_{r}-20_2.ckpt")),
+            d.join(&name),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("meta.json"),
+            format!("{{\"last_epoch\": {huge}, \"last_step\": 2, \"last_ckpt_file\": \"{name}\"}}"),
+        )
+        .unwrap();
+    }
+    let r = root.to_str().unwrap();
+    let (_, out, err, _) = run_bounded(
+        &["resolve", r, "--json"],
+        &[],
+        std::time::Duration::from_secs(30),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(
+        v["mindformers"]["per_rank"][0]["resume_training"],
+        format!("llama3_1_8b_rank_0-{huge}_2.ckpt").as_str(),
+        "{v}"
+    );
+    let flagged = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "step_out_of_range");
+    assert!(flagged, "{}", v["warnings"]);
+}
