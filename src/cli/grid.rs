@@ -69,7 +69,22 @@ pub fn grid_cmd(
         g.ranks.len(),
         g.columns.len()
     );
-    let text = crate::report::terminal::safe_text(&crate::grid::text::render(g, &title));
+    let mut text = crate::report::terminal::safe_text(&crate::grid::text::render(g, &title));
+    // shards the grid cannot hold are named, not silently left out
+    let unshown: Vec<String> = session
+        .analysis()
+        .warnings
+        .iter()
+        .filter(|w| w.code == "step_out_of_range")
+        .filter_map(|w| w.path.clone())
+        .collect();
+    if !unshown.is_empty() {
+        let e_g = crate::report::terminal::safe(&unshown[0]).into_owned();
+        text.push_str(&format!(
+            "\nnot shown: {} shard(s) whose epoch or step does not fit in 64 bits (e.g. {e_g}); see ckptscope resolve\n",
+            unshown.len()
+        ));
+    }
     if let Err(e) = out.write_all(text.as_bytes()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return fail(err, &format!("cannot write the grid: {e}"));

@@ -1402,4 +1402,10 @@ fn a_step_beyond_64_bits_is_a_warning_not_a_silent_gap() {
         .iter()
         .any(|w| w["code"] == "step_out_of_range");
     assert!(flagged, "{}", v["warnings"]);
+    // the plain grid says what it leaves out
+    let (_, out, err, _) = run_bounded(&["grid", r], &[], std::time::Duration::from_secs(30));
+    assert!(
+        out.contains("not shown: 4 shard(s) whose epoch or step does not fit in 64 bits"),
+        "{out}{err}"
+    );
 }
