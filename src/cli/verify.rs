@@ -309,11 +309,7 @@ pub fn verify_cmd(
     let code = i32::from(
         broken_rank || !missing.is_empty() || shards.iter().any(|s| s.check.verdict.is_damaged()),
     );
-    // the answer is out: the model and the results are freed on a helper thread (see
-    // `Session::dispose`)
-    let _ = std::thread::Builder::new()
-        .name("free-model".into())
-        .spawn(move || drop((shards, tree)));
+    crate::session::dispose((shards, tree));
     code
 }
 

@@ -82,6 +82,17 @@ pub enum FolderChange {
 }
 
 type Key = (u64, u64, u64, String);
+
+/// Rows of a grid of `tree`: ranks `0 … W−1`, more when a folder names a higher rank.
+fn rows_for(tree: &Tree, world: u64) -> u64 {
+    let max_dir = tree
+        .dirs
+        .keys()
+        .filter_map(|d| rank_dir_number(d))
+        .max()
+        .map_or(0, |m| m + 1);
+    world.max(max_dir)
+}
 type ColumnIndex<'c> = HashMap<(&'c str, u64, u64, u64), usize>;
 
 fn column_index(columns: &[Column]) -> ColumnIndex<'_> {
@@ -149,13 +160,7 @@ impl GridModel {
         sim: &SimMarks,
     ) -> Self {
         let (columns, contributors) = columns(tree, fmt, sim);
-        let max_dir = tree
-            .dirs
-            .keys()
-            .filter_map(|d| rank_dir_number(d))
-            .max()
-            .map_or(0, |m| m + 1);
-        let ranks: Vec<u64> = (0..world.max(max_dir)).collect();
+        let ranks: Vec<u64> = (0..rows_for(tree, world)).collect();
         let (cells, others) = fill_cells(tree, &columns, ranks.len(), fmt, sim);
         let mut g = GridModel {
             fmt,
@@ -327,15 +332,9 @@ impl GridModel {
         mf: Option<&MfResolution>,
         safe: Option<&SafePick>,
     ) -> bool {
-        let max_dir = tree
-            .dirs
-            .keys()
-            .filter_map(|d| rank_dir_number(d))
-            .max()
-            .map_or(0, |m| m + 1);
         // many rows: a full build shares them out between the cores
         let many = ranks.len() > 64 && ranks.len() > self.ranks.len() / 8;
-        if world.max(max_dir) as usize != self.ranks.len() || many {
+        if rows_for(tree, world) as usize != self.ranks.len() || many {
             return false;
         }
         let n = self.columns.len();

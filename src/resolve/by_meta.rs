@@ -150,9 +150,7 @@ pub fn resume_ckpt_list(
     health: bool,
     log: &mut Vec<String>,
 ) -> Result<Vec<String>, PyException> {
-    let prefix = &base[..base.rfind('-').map_or(0, |i| i + 1)];
-    let (last_e, last_s) = epoch_and_step(base, fmt)?;
-    let original = rank_id(base)?;
+    let (prefix, last_e, last_s, original) = base_parts(base, fmt)?;
     let last = (&last_e, &last_s);
     let mut list = Vec::new();
     match by_meta_memo::groups(v, prefix, &original, last, n, fmt, health) {
@@ -166,6 +164,14 @@ pub fn resume_ckpt_list(
         None => return resume_ckpt_list_reference(v, base, n, fmt, health, log),
     }
     finish_list(list, fmt, health)
+}
+
+/// What `get_resume_ckpt_list` reads from the base name: the prefix up to its last `-`, the
+/// epoch and step, and rank 0's id in it.
+fn base_parts(base: &str, fmt: Fmt) -> Result<(&str, PyInt, PyInt, PyInt), PyException> {
+    let prefix = &base[..base.rfind('-').map_or(0, |i| i + 1)];
+    let (e, s) = epoch_and_step(base, fmt)?;
+    Ok((prefix, e, s, rank_id(base)?))
 }
 
 /// The path of the rank-0 file of a complete group whose first file is `first`.
@@ -191,9 +197,7 @@ pub fn resume_ckpt_list_reference(
     health: bool,
     log: &mut Vec<String>,
 ) -> Result<Vec<String>, PyException> {
-    let prefix = &base[..base.rfind('-').map_or(0, |i| i + 1)];
-    let (last_e, last_s) = epoch_and_step(base, fmt)?;
-    let original = rank_id(base)?;
+    let (prefix, last_e, last_s, original) = base_parts(base, fmt)?;
     let groups = collect_groups(v, prefix, &original, (&last_e, &last_s), n, fmt, health)?;
     let mut list = Vec::new();
     for mut files in groups {
@@ -212,6 +216,37 @@ fn finish_list(list: Vec<String>, fmt: Fmt, health: bool) -> Result<Vec<String>,
         ));
     }
     sort_candidates(list, fmt, health)
+}
+
+/// Rank `r`'s folder as `get_resume_ckpt_list` opens it: the name prefix its files must carry
+/// (rank 0's with `rank_{original}` replaced), its name and its listing — or the error
+/// MindFormers raises (the folder is missing, or cannot be listed).
+pub(super) struct RankFolder<'a> {
+    pub prefix: String,
+    pub dir: String,
+    pub entries: &'a [crate::model::Entry],
+}
+
+pub(super) fn rank_folder<'a>(
+    v: &View<'a>,
+    prefix: &str,
+    original: &PyInt,
+    r: usize,
+) -> Result<RankFolder<'a>, PyException> {
+    let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
+    let dir = format!("rank_{r}");
+    if !v.exists(&dir) {
+        return Err(PyException::new(
+            "FileNotFoundError",
+            format!("{} is not found!", v.dir_path(&dir)),
+        ));
+    }
+    let entries = v.listdir(&dir)?;
+    Ok(RankFolder {
+        prefix: pr,
+        dir,
+        entries,
+    })
 }
 
 /// Groups of candidate names, in first-seen order of their `(epoch, step)` key (Python builds
@@ -233,18 +268,11 @@ fn collect_groups<'a>(
     let mut index: std::collections::HashMap<(PyInt, PyInt), usize> =
         std::collections::HashMap::new();
     for r in 0..n {
-        let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
-        let wide = slice_before_last(&pr, '_');
-        let dir = format!("rank_{r}");
-        if !v.exists(&dir) {
-            return Err(PyException::new(
-                "FileNotFoundError",
-                format!("{} is not found!", v.dir_path(&dir)),
-            ));
-        }
-        for entry in v.listdir(&dir)? {
+        let f = rank_folder(v, prefix, original, r)?;
+        let (pr, wide) = (f.prefix.as_str(), slice_before_last(&f.prefix, '_'));
+        for entry in f.entries {
             let name = entry.name.as_ref();
-            let matches = name.starts_with(pr.as_str()) || (health && name.starts_with(wide));
+            let matches = name.starts_with(pr) || (health && name.starts_with(wide));
             if !(matches && name.ends_with(&suffix)) {
                 continue;
             }

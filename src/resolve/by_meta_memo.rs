@@ -106,24 +106,21 @@ pub fn groups<'a>(
     // the k-th key of a folder is nearly always the previous folder's k-th (no hashing)
     let (mut prev, mut cur): (Vec<KeyGroup>, Vec<KeyGroup>) = Default::default();
     for r in 0..n {
-        let pr = prefix.replace(&format!("rank_{original}"), &format!("rank_{r}"));
-        let wide = slice_before_last(&pr, '_');
-        let dir = format!("rank_{r}");
-        if !v.exists(&dir) {
-            return Some(Err(PyException::new(
-                "FileNotFoundError",
-                format!("{} is not found!", v.dir_path(&dir)),
-            )));
-        }
-        let entries = match v.listdir(&dir) {
-            Ok(e) => e,
+        let f = match super::by_meta::rank_folder(v, prefix, original, r) {
+            Ok(f) => f,
             Err(e) => return Some(Err(e)),
         };
-        let node = v.tree.dirs.get(&dir)?;
+        let (pr, wide, dir, entries) = (
+            &f.prefix,
+            slice_before_last(&f.prefix, '_'),
+            &f.dir,
+            f.entries,
+        );
+        let node = v.tree.dirs.get(dir)?;
         let key = format!("by_meta\0{pr}\0{wide}\0{health}\0{suffix}");
         let folder = node
             .memo
-            .get_or(&key, || extract(entries, &pr, wide, health, &suffix, fmt));
+            .get_or(&key, || extract(entries, pr, wide, health, &suffix, fmt));
         let cands = match &*folder {
             Folder::Wide => return None,
             Folder::Error(e) => return Some(Err(e.clone())),

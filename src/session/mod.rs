@@ -364,13 +364,9 @@ impl Session {
         self.tree
     }
 
-    /// Free the model on a helper thread: a one-shot command has printed its answer, and
-    /// freeing hundreds of thousands of records one by one would only delay the prompt (the
-    /// process may end before the thread is done, and the system takes the memory back then).
+    /// Free the session on a helper thread (see [`dispose`]).
     pub fn dispose(self) {
-        let _ = std::thread::Builder::new()
-            .name("free-model".into())
-            .spawn(move || drop(self));
+        dispose(self)
     }
 
     /// Stop queueing events (for commands that report the answer, not the changes).
@@ -700,6 +696,15 @@ impl Session {
     pub fn path_of(&self, dir: &str, file: &str) -> std::path::PathBuf {
         self.tree.path_of(&self.ctx.canonical, dir, Some(file))
     }
+}
+
+/// Free `what` (a model, results) on a helper thread: a one-shot command has printed its
+/// answer, and freeing hundreds of thousands of records one by one would only delay the prompt
+/// (the process may end before the thread is done; the system takes the memory back then).
+pub fn dispose<T: Send + 'static>(what: T) {
+    let _ = std::thread::Builder::new()
+        .name("free-model".into())
+        .spawn(move || drop(what));
 }
 
 /// Record verification results in `tree` (weights files only: `.tmp` reports are not

@@ -80,26 +80,36 @@ fn verified(t: &ckptscope::model::Tree, rank: usize, step: usize, kind: u8) -> V
     }
 }
 
+/// Apply `ops` (`(rank, step index, kind, look)`, each made a delta by `delta` on the live
+/// model) to a live session — its views asking in between where `look`, as the TUI does on
+/// every frame — and return it with a session computing afresh on the model it ends with.
+fn replay(
+    ops: Vec<(usize, usize, u8, bool)>,
+    delta: impl Fn(&ckptscope::model::Tree, usize, usize, u8) -> Delta,
+) -> (Session, Session) {
+    let mut live = session(tree());
+    live.derived();
+    live.grid();
+    for (rank, step, kind, look) in ops {
+        let d = delta(live.tree(), rank, step, kind);
+        live.apply(d);
+        if look {
+            live.derived();
+            live.grid();
+        }
+    }
+    let fresh = session(live.tree().clone());
+    (live, fresh)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn incremental_answers_equal_a_full_recomputation(
         results in prop::collection::vec((0..RANKS, 0..STEPS.len(), 0u8..5, any::<bool>()), 1..40)
     ) {
-        let t = tree();
-        let mut live = session(t.clone());
-        live.derived();
-        live.grid();
-        for (rank, step, kind, look) in results {
-            let v = verified(live.tree(), rank, step, kind);
-            live.apply(Delta::Verdict(v));
-            if look {
-                // the views ask in between, as the TUI does on every frame
-                live.derived();
-                live.grid();
-            }
-        }
-        let mut fresh = session(live.tree().clone());
+        let (mut live, mut fresh) =
+            replay(results, |t, r, s, k| Delta::Verdict(verified(t, r, s, k)));
         prop_assert_eq!(&live.derived().real, &fresh.derived().real);
         prop_assert_eq!(live.grid(), fresh.grid());
     }
@@ -161,22 +171,10 @@ proptest! {
         ops in prop::collection::vec(
             (0..RANKS, 0..STEPS.len(), 0u8..12, any::<bool>()), 1..40)
     ) {
-        let t = tree();
-        let mut live = session(t.clone());
-        live.derived();
-        live.grid();
-        for (rank, step, kind, look) in ops {
-            let d = match kind {
-                0..=4 => Delta::Verdict(verified_if_listed(live.tree(), rank, step, kind)),
-                k => folder_change(live.tree(), rank, step, k - 5),
-            };
-            live.apply(d);
-            if look {
-                live.derived();
-                live.grid();
-            }
-        }
-        let mut fresh = session(live.tree().clone());
+        let (mut live, mut fresh) = replay(ops, |t, r, s, k| match k {
+            0..=4 => Delta::Verdict(verified_if_listed(t, r, s, k)),
+            k => folder_change(t, r, s, k - 5),
+        });
         prop_assert_eq!(&live.derived().real, &fresh.derived().real);
         prop_assert_eq!(live.grid(), fresh.grid());
     }
