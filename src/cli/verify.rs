@@ -11,7 +11,7 @@ use crate::scan::{scan_dir, scan_root};
 use crate::session::Session;
 use crate::verify::digest::{check_target, read_manifests, render_sums, write_manifest, Manifest};
 use crate::verify::tree::priorities;
-use crate::verify::tree::{summary, verify_tree, TreeOptions};
+use crate::verify::tree::{plan, rows, TreeOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -192,7 +192,7 @@ pub fn verify_cmd(
         );
     }
     let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| e.name.starts_with("rank_") && e.is_dir()));
-    let (shards, manifest, root, tree) = if is_tree {
+    let (manifest, root, tree) = if is_tree {
         let ctx = match JobContext::gather(&*fs, env, a.path.as_os_str(), &a.job) {
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
@@ -205,8 +205,8 @@ pub fn verify_cmd(
             }
         }
         let manifest = manifests(&*fs, &root, session.tree(), deep);
-        let shards = session.verify_all(&opts, &manifest, &mut progress);
-        (shards, manifest, root, session.into_tree())
+        session.verify_all(&opts, &manifest, &mut progress);
+        (manifest, root, session.into_tree())
     } else {
         let (mut tree, root) = single(&*fs, &a.path, &state);
         if let Some(dest) = &a.write_manifest {
@@ -217,24 +217,26 @@ pub fn verify_cmd(
         let manifest = manifests(&*fs, &root, &tree, deep);
         let order = priorities(&tree, None);
         let priority = |d: &str, n: &str| order.of(d, n);
-        let mut shards = verify_tree(
-            fs.clone(),
-            &root,
-            &tree,
-            &opts,
-            &manifest,
-            &priority,
-            &mut progress,
-        );
-        crate::session::record(&mut tree, &mut shards, false);
-        (shards, manifest, root, tree)
+        let plan = plan(&root, &tree, &opts, &manifest, &priority);
+        plan.run(&*fs, &opts, &manifest, &mut progress, &mut |d, e, st, c| {
+            crate::session::record(&mut tree, d, e, st, c)
+        });
+        (manifest, root, tree)
     };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // every shard of the run, read back from the model one folder at a time
+    let in_ranks = |r: Option<u64>| {
+        ranks
+            .as_ref()
+            .is_none_or(|rs| r.is_some_and(|r| crate::report::group::in_ranges(rs, r)))
+    };
+    let shards = || -> Box<dyn Iterator<Item = ShardResult> + '_> {
+        Box::new(rows(&tree, &opts).filter(|s| in_ranks(s.rank)))
+    };
     if let Some(dest) = &a.write_manifest {
-        let hashes: Vec<(PathBuf, String)> = shards
-            .iter()
+        let hashes: Vec<(PathBuf, String)> = rows(&tree, &opts)
             .filter_map(|s| {
                 let path = tree.path_of(&root, &s.dir, Some(&s.file));
                 Some((path, s.check.sha256.as_deref()?.to_owned()))
@@ -249,25 +251,16 @@ pub fn verify_cmd(
             return fail(err, &e.to_string());
         }
     }
-    let mut shards = shards;
     let mut folders = unreadable_folders(&tree);
-    if let Some(rs) = &ranks {
-        let keep = |r: Option<u64>| r.is_some_and(|r| crate::report::group::in_ranges(rs, r));
-        shards.retain(|s| keep(s.rank));
-        folders.retain(|f| keep(f.rank));
-    }
+    folders.retain(|f| in_ranks(f.rank));
     // one shard verified: its manifest's other lines are not this command's business
     let mut missing = match is_tree || matches!(state, RootState::Dir(_)) {
         true => missing_from_tree(&root, &tree, &manifest, step),
         false => Vec::new(),
     };
-    if let Some(rs) = &ranks {
-        missing.retain(|m| {
-            m.rank
-                .is_some_and(|r| crate::report::group::in_ranges(rs, r))
-        });
-    }
-    if shards.is_empty() && folders.is_empty() && missing.is_empty() {
+    missing.retain(|m| in_ranks(m.rank));
+    let tally = Tally::of(shards());
+    if tally.total == 0 && folders.is_empty() && missing.is_empty() {
         if let Some(spec) = a.ranks.as_deref() {
             let have = crate::report::group::ranges(
                 tree.dirs
@@ -287,6 +280,7 @@ pub fn verify_cmd(
     }
     let report = Report {
         shards: &shards,
+        tally: &tally,
         folders: &folders,
         missing: &missing,
         manifest: &manifest,
@@ -306,16 +300,50 @@ pub fn verify_cmd(
         return fail(err, &msg);
     }
     let broken_rank = folders.iter().any(|f| f.verdict == "not_a_folder");
-    let code = i32::from(
-        broken_rank || !missing.is_empty() || shards.iter().any(|s| s.check.verdict.is_damaged()),
-    );
-    crate::session::dispose((shards, tree));
+    let code = i32::from(broken_rank || !missing.is_empty() || tally.damaged > 0);
+    crate::session::dispose(tree);
     code
+}
+
+/// Every shard of a report, in order: each call walks the model afresh (a report is read in
+/// a few passes rather than held as a list).
+type Rows<'a> = dyn Fn() -> Box<dyn Iterator<Item = ShardResult> + 'a> + 'a;
+
+/// Counts of a report's shards, per verdict.
+struct Tally {
+    total: usize,
+    damaged: usize,
+    by_verdict: std::collections::BTreeMap<Verdict, usize>,
+}
+
+impl Tally {
+    fn of(rows: impl Iterator<Item = ShardResult>) -> Tally {
+        let mut t = Tally {
+            total: 0,
+            damaged: 0,
+            by_verdict: Default::default(),
+        };
+        for r in rows {
+            t.total += 1;
+            t.damaged += usize::from(r.check.verdict.is_damaged());
+            *t.by_verdict.entry(r.check.verdict).or_default() += 1;
+        }
+        t
+    }
+
+    /// By verdict name (the JSON summary's `by_verdict`).
+    fn named(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        self.by_verdict
+            .iter()
+            .map(|(v, n)| (v.name(), *n))
+            .collect()
+    }
 }
 
 /// What `verify` reports.
 struct Report<'a> {
-    shards: &'a [ShardResult],
+    shards: &'a Rows<'a>,
+    tally: &'a Tally,
     folders: &'a [Folder],
     /// Files a manifest names that are not in the tree (`sha256sum -c` fails on them too).
     missing: &'a [Missing],
@@ -528,9 +556,16 @@ fn write_json(out: &mut dyn Write, r: &Report, ndjson: bool) -> std::io::Result<
         manifests: &'a [PathBuf],
         manifest_problems: &'a [String],
     }
+    /// The shards as a JSON array, serialized as the model is walked.
+    struct Shards<'a>(&'a Rows<'a>);
+    impl serde::Serialize for Shards<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq((self.0)())
+        }
+    }
     #[derive(serde::Serialize)]
     struct Doc<'a> {
-        shards: &'a [ShardResult],
+        shards: Shards<'a>,
         unreadable_folders: &'a [Folder],
         missing: &'a [Missing],
         summary: Summary<'a>,
@@ -544,13 +579,9 @@ fn write_json(out: &mut dyn Write, r: &Report, ndjson: bool) -> std::io::Result<
         Summary { summary: &'a Summary<'a> },
     }
     let summary = Summary {
-        total: r.shards.len(),
-        damaged: r
-            .shards
-            .iter()
-            .filter(|s| s.check.verdict.is_damaged())
-            .count(),
-        by_verdict: summary(r.shards),
+        total: r.tally.total,
+        damaged: r.tally.damaged,
+        by_verdict: r.tally.named(),
         unreadable_folders: r.folders.len(),
         missing: r.missing.len(),
         manifests: &r.manifest.sources,
@@ -562,9 +593,7 @@ fn write_json(out: &mut dyn Write, r: &Report, ndjson: bool) -> std::io::Result<
             serde_json::to_writer(&mut w, &l)?;
             w.write_all(b"\n")
         };
-        r.shards
-            .iter()
-            .try_for_each(|shard| line(Line::Shard { shard }))?;
+        (r.shards)().try_for_each(|shard| line(Line::Shard { shard: &shard }))?;
         r.folders
             .iter()
             .try_for_each(|folder| line(Line::UnreadableFolder { folder }))?;
@@ -574,7 +603,7 @@ fn write_json(out: &mut dyn Write, r: &Report, ndjson: bool) -> std::io::Result<
         line(Line::Summary { summary: &summary })?;
     } else {
         let doc = Doc {
-            shards: r.shards,
+            shards: Shards(r.shards),
             unreadable_folders: r.folders,
             missing: r.missing,
             summary,
@@ -589,7 +618,7 @@ fn write_json(out: &mut dyn Write, r: &Report, ndjson: bool) -> std::io::Result<
 const SHOWN_PER_VERDICT: usize = 20;
 
 fn human(r: &Report, all: bool) -> String {
-    let (shards, folders, manifest) = (r.shards, r.folders, r.manifest);
+    let (folders, manifest) = (r.folders, r.manifest);
     let mut s = String::new();
     let at = |rank: Option<u64>, dir: &str| {
         rank.map_or_else(|| safe(dir).into_owned(), |n| format!("rank {n}"))
@@ -616,46 +645,54 @@ fn human(r: &Report, all: bool) -> String {
         }
     };
     if all {
-        for r in shards {
-            line(&mut s, r);
+        for r in (r.shards)() {
+            line(&mut s, &r);
         }
     } else {
         // healthy shards are counted, not listed; each other verdict is a group: its ranks,
-        // the first shards, and how many more
-        let mut verdicts: Vec<Verdict> = shards.iter().map(|r| r.check.verdict).collect();
-        verdicts.sort();
-        verdicts.dedup();
-        for v in verdicts.into_iter().filter(|v| *v != Verdict::Ok) {
-            let of: Vec<&ShardResult> = shards.iter().filter(|r| r.check.verdict == v).collect();
-            let ranks = crate::report::group::ranges(of.iter().filter_map(|r| r.rank));
+        // the first shards, and how many more (one pass, keeping only those first shards)
+        let mut groups: std::collections::BTreeMap<Verdict, (Vec<u64>, Vec<ShardResult>)> =
+            Default::default();
+        for row in (r.shards)().filter(|r| r.check.verdict != Verdict::Ok) {
+            let (ranks, first) = groups.entry(row.check.verdict).or_default();
+            ranks.extend(row.rank);
+            if first.len() < SHOWN_PER_VERDICT {
+                first.push(row);
+            }
+        }
+        for (v, (ranks, first)) in groups {
+            let n = r.tally.by_verdict.get(&v).copied().unwrap_or_default();
+            let ranks = crate::report::group::ranges(ranks.into_iter());
             s.push_str(&format!(
                 "{} ×{}{}:\n",
                 v.name(),
-                of.len(),
+                n,
                 if ranks.is_empty() {
                     String::new()
                 } else {
                     format!(" on ranks {}", crate::report::group::ranges_text(&ranks))
                 }
             ));
-            for r in of.iter().take(SHOWN_PER_VERDICT) {
+            for r in &first {
                 line(&mut s, r);
             }
-            if of.len() > SHOWN_PER_VERDICT {
+            if n > SHOWN_PER_VERDICT {
                 s.push_str(&format!(
                     "  … and {} more (--all lists every shard)\n",
-                    of.len() - SHOWN_PER_VERDICT
+                    n - SHOWN_PER_VERDICT
                 ));
             }
         }
     }
-    let counts: Vec<String> = summary(shards)
+    let counts: Vec<String> = r
+        .tally
+        .named()
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
     s.push_str(&format!(
         "\n{} shards: {}{}\n",
-        shards.len(),
+        r.tally.total,
         counts.join(", "),
         if folders.is_empty() {
             String::new()

@@ -27,18 +27,15 @@ pub mod events;
 use crate::fsys::Fs;
 use crate::grid::model::{GridModel, SimMarks};
 use crate::job::JobContext;
-use crate::layout::mindformers::classify::classify;
 use crate::layout::rank_dir_number;
-use crate::model::{
-    judge, lacks_tail_entries, run_key, Delta, FileId, ShardCheck, ShardResult, Tree, Verified,
-};
+use crate::model::{judge, lacks_tail_entries, run_key, Delta, FileId, ShardCheck, Tree, Verified};
 use crate::report::json::Resolution;
 use crate::resolve::config::ResumeConfig;
 use crate::resolve::context::RunSettings;
 use crate::resolve::{analyze, Analysis};
 use crate::sim::{Overlay, SimView};
 use crate::verify::digest::Manifest;
-use crate::verify::tree::{priorities, verify_tree, TreeOptions};
+use crate::verify::tree::{plan, priorities, TreeOptions};
 use crate::verify::verdict::{check_file, CheckOptions};
 use crate::watch::{WatchError, WatchMsg};
 use events::Event;
@@ -661,35 +658,55 @@ impl Session {
     }
 
     /// Verify every shard of the shown model (the files MindFormers picks first, then newest
-    /// to oldest), record the verdicts, and return every result (`.tmp` files included).
+    /// to oldest), recording each verdict in the model as it arrives; returns how many shards
+    /// the run covers (`.tmp` files included). The report is read back from the model
+    /// ([`crate::verify::tree::rows`]): results are kept in one place.
     pub fn verify_all(
         &mut self,
         opts: &TreeOptions,
         manifest: &Manifest,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Vec<ShardResult> {
+    ) -> usize {
         self.derived();
         let order = {
             let mf = &self.computed().expect("just derived").real.mindformers;
             priorities(self.shown_tree(), Some(mf))
         };
         let priority = |d: &str, n: &str| order.of(d, n);
-        let results = verify_tree(
-            self.fs.clone(),
+        let plan = plan(
             &self.ctx.canonical,
             self.shown_tree(),
             opts,
             manifest,
             &priority,
-            progress,
         );
-        let mut results = results;
-        let events = record(&mut self.tree, &mut results, self.events.on());
-        self.events.extend(events);
-        if !results.is_empty() {
+        let mut events = EventLog {
+            off: !self.events.on(),
+            list: Vec::new(),
+        };
+        let mut recorded = 0;
+        let tree = &mut self.tree;
+        plan.run(
+            &*self.fs,
+            opts,
+            manifest,
+            progress,
+            &mut |dir, e, st, check| {
+                let v = Verified {
+                    dir: dir.to_owned(),
+                    file: e.name.to_string(),
+                    id: FileId::from(st),
+                    check,
+                };
+                put_verdict(tree, v, &mut events);
+                recorded += 1;
+            },
+        );
+        self.events.extend(events.list);
+        if recorded > 0 {
             self.invalidate();
         }
-        results
+        plan.total()
     }
 
     /// Where the shards of folder `dir` are on disk.
@@ -707,37 +724,21 @@ pub fn dispose<T: Send + 'static>(what: T) {
         .spawn(move || drop(what));
 }
 
-/// Record verification results in `tree` (weights files only: `.tmp` reports are not
-/// verdicts) and replace each result's check with the verdict as the model judges it (in the
-/// context of its run). Returns the `verdict` events of what changed.
-pub fn record(tree: &mut Tree, results: &mut [ShardResult], emit: bool) -> Vec<Event> {
-    let mut events = EventLog {
-        off: !emit,
-        list: Vec::new(),
-    };
-    for r in results.iter() {
-        let id = tree
-            .dirs
-            .get(&r.dir)
-            .and_then(|d| d.listing.find(&r.file))
-            .filter(|e| classify(&e.name).is_weights())
-            .and_then(|e| e.stat().ok())
-            .map(FileId::from);
-        let Some(id) = id else { continue };
-        let v = Verified {
-            dir: r.dir.clone(),
-            file: r.file.clone(),
-            id,
-            check: r.check.clone(),
-        };
-        put_verdict(tree, v, &mut events);
-    }
-    for r in results.iter_mut() {
-        if let Some(c) = tree.verdict(&r.dir, &r.file) {
-            r.check = c.into_owned();
-        }
-    }
-    events.list
+/// Record the verdict `check` of entry `e` (`stat` its `lstat`) of folder `dir` in `tree`,
+/// outside any session (`verify` of one rank folder or one file).
+pub fn record(
+    tree: &mut Tree,
+    dir: &str,
+    e: &crate::model::Entry,
+    st: &crate::model::Stat,
+    check: ShardCheck,
+) {
+    tree.apply(Delta::Verdict(Verified {
+        dir: dir.to_owned(),
+        file: e.name.to_string(),
+        id: FileId::from(st),
+        check,
+    }));
 }
 
 /// Record a verifier result in `tree`, with a `verdict` event for every file whose verdict —

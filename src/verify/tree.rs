@@ -1,6 +1,6 @@
 //! Verifying a whole scanned tree: every weights file through the worker pool (highest
 //! priority first), and `.tmp` files classified as saves in progress or abandoned. The
-//! results are recorded in the model ([`crate::session::record`]), which judges each verdict
+//! results are recorded in the model as they arrive, which judges each verdict
 //! in the context of its run.
 
 use super::digest::Manifest;
@@ -9,10 +9,11 @@ use super::verdict::{check_file, CheckOptions};
 use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
 use crate::layout::rank_dir_number;
-use crate::model::{Entry, Tree};
+use crate::model::{DirNode, Entry, Tree};
 use crate::model::{ShardCheck, ShardResult, Verdict};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// What to verify.
@@ -31,113 +32,199 @@ pub struct TreeOptions {
 /// A `.tmp` unchanged for this long is reported as abandoned rather than being written.
 pub const TMP_SETTLE: Duration = Duration::from_secs(600);
 
-/// Verify every shard of `tree`, whose folders are under `root` on `fs`; `priority(dir, name)`
-/// orders the work (lower first); `progress(done, total)` is called as results arrive. A cheap
-/// pass reuses the verdicts `tree` already holds for the current file versions.
-pub fn verify_tree(
-    fs: std::sync::Arc<dyn crate::fsys::Fs>,
+/// What verification makes of one listed entry.
+enum Item<'a> {
+    /// Reported as it is, never a verdict the model keeps: a `.tmp` file, a shard that cannot
+    /// be examined.
+    Report(ShardResult),
+    /// A weights file to check; its verdict is kept in the model.
+    Check(&'a crate::model::Stat),
+}
+
+/// What `verify` does with entry `e` of folder `dir` (`None`: not its business). The plan
+/// and the report both ask this, so they agree on which shards there are.
+fn item<'a>(
+    dir: &str,
+    rank: Option<u64>,
+    e: &'a Entry,
+    siblings: &[Entry],
+    opts: &TreeOptions,
+) -> Option<Item<'a>> {
+    if opts.step.is_some_and(|s| step_of(&e.name) != Some(s)) {
+        return None;
+    }
+    if let Some(r) = tmp_report(dir, rank, e, siblings, opts.now) {
+        return Some(Item::Report(r));
+    }
+    if !classify(&e.name).is_weights() {
+        return None;
+    }
+    Some(match e.stat() {
+        Err(err) => Item::Report(report(
+            dir,
+            rank,
+            e,
+            0,
+            Verdict::Unreadable,
+            format!("cannot be examined: {}", err.text),
+        )),
+        Ok(st) => Item::Check(st),
+    })
+}
+
+/// The shards one verification run checks, taken from a tree (its folders shared, not
+/// copied), so that the run can record each result in that tree's model as it arrives: the
+/// model is the one place results are kept (a 16,384-rank report used to hold its own copy of
+/// 327,680 results besides the model's: 60 MB).
+pub struct Plan {
+    /// Folder name, its path on disk, its listing.
+    folders: Vec<(String, PathBuf, Arc<DirNode>)>,
+    /// Sorted by priority.
+    jobs: Vec<Job>,
+    /// Shards already known: reported as they are, or a verdict the model holds for the very
+    /// file version.
+    known: usize,
+}
+
+/// A shard to check: indices, not copies (a 16,384-rank tree has 300,000 of them).
+struct Job {
+    folder: u32,
+    entry: u32,
+    priority: u32,
+}
+
+/// The shards of `tree` (whose folders are under `root`) to verify; `priority(dir, name)`
+/// orders the work (lower first). A cheap pass reuses the verdicts `tree` already holds for
+/// the current file versions.
+pub fn plan(
     root: &Path,
     tree: &Tree,
     opts: &TreeOptions,
     manifest: &Manifest,
     priority: &dyn Fn(&str, &str) -> u32,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Vec<ShardResult> {
-    let mut out = Vec::new();
-    let mut jobs: Vec<Pending> = Vec::new();
-    // each folder's path once (not one lookup in the root listing per shard)
-    let dir_paths: Vec<std::path::PathBuf> = tree
-        .dirs
-        .keys()
-        .map(|d| tree.path_of(root, d, None))
-        .collect();
-    for (at, (dir, node)) in tree.dirs.iter().enumerate() {
+) -> Plan {
+    let mut plan = Plan {
+        folders: Vec::with_capacity(tree.dirs.len()),
+        jobs: Vec::new(),
+        known: 0,
+    };
+    for (dir, node) in &tree.dirs {
+        let at = plan.folders.len() as u32;
+        let dir_path = tree.path_of(root, dir, None);
         let rank = rank_dir_number(dir);
-        for e in node.listing.entries() {
-            if opts.step.is_some_and(|s| step_of(&e.name) != Some(s)) {
-                continue;
-            }
-            if let Some(r) = tmp_report(dir, rank, e, node.listing.entries(), opts.now) {
-                out.push(r);
-                continue;
-            }
-            if !classify(&e.name).is_weights() {
-                continue;
-            }
-            match e.stat() {
-                Err(err) => out.push(report(
-                    dir,
-                    rank,
-                    e,
-                    0,
-                    Verdict::Unreadable,
-                    format!("cannot be examined: {}", err.text),
-                )),
-                Ok(st) => {
-                    let expected_sha256 = match manifest.expected.is_empty() {
-                        true => None,
-                        false => manifest
-                            .expected
-                            .get(&tree.path_of(root, dir, Some(&e.name)))
-                            .map(String::as_str),
-                    };
+        let entries = node.listing.entries();
+        for (i, e) in entries.iter().enumerate() {
+            match item(dir, rank, e, entries, opts) {
+                None => {}
+                Some(Item::Report(_)) => plan.known += 1,
+                Some(Item::Check(_)) => {
+                    let expected = !manifest.expected.is_empty()
+                        && manifest.expected.contains_key(&dir_path.join(e.os_name()));
                     // a cheap check of this very file version may already be in the model
-                    let known = (!opts.deep && expected_sha256.is_none())
-                        .then(|| tree.raw_verdict(dir, &e.name))
-                        .flatten();
-                    if let Some(check) = known {
-                        out.push(ShardResult {
-                            rank,
-                            dir: dir.clone(),
-                            file: e.name.to_string(),
-                            check: check.clone(),
-                        });
+                    if !opts.deep && !expected && tree.raw_verdict(dir, &e.name).is_some() {
+                        plan.known += 1;
                         continue;
                     }
-                    jobs.push(Pending {
-                        dir,
-                        dir_path: &dir_paths[at],
-                        entry: e,
-                        stat: st,
-                        expected_sha256,
+                    plan.jobs.push(Job {
+                        folder: at,
+                        entry: i as u32,
                         priority: priority(dir, &e.name),
                     });
                 }
             }
         }
+        plan.folders.push((dir.clone(), dir_path, node.clone()));
     }
-    // what the model already knew counts as done: the total is every shard checked
-    let known = out.len();
-    let total = known + jobs.len();
-    out.reserve_exact(jobs.len());
-    progress(known, total);
-    jobs.sort_by_key(|j| j.priority);
-    let mut finished = known;
-    run_batch(&*fs, &jobs, opts, &mut |i, check| {
-        let job = &jobs[i];
-        out.push(ShardResult {
-            rank: rank_dir_number(job.dir),
-            dir: job.dir.clone(),
-            file: job.entry.name.to_string(),
-            check,
-        });
-        finished += 1;
-        progress(finished, total);
-    });
-    out.sort_by(|a, b| (a.rank, &a.dir, &a.file).cmp(&(b.rank, &b.dir, &b.file)));
-    out
+    plan.jobs.sort_by_key(|j| j.priority);
+    plan
 }
 
-/// A shard to check, borrowed from the tree (a 16,384-rank tree has 300,000 of them: no
-/// copies of names and paths).
-struct Pending<'a> {
-    dir: &'a String,
-    /// The folder's path on disk.
-    dir_path: &'a std::path::Path,
-    entry: &'a crate::model::Entry,
-    stat: &'a crate::model::Stat,
-    expected_sha256: Option<&'a str>,
-    priority: u32,
+impl Plan {
+    /// Every shard this run reports (checked or known).
+    pub fn total(&self) -> usize {
+        self.known + self.jobs.len()
+    }
+
+    /// Check every planned shard, handing each result to `done(dir, entry, stat, check)` as it
+    /// arrives; `progress(done, total)` counts what the model already knew as done.
+    pub fn run(
+        &self,
+        fs: &dyn crate::fsys::Fs,
+        opts: &TreeOptions,
+        manifest: &Manifest,
+        progress: &mut dyn FnMut(usize, usize),
+        done: &mut dyn FnMut(&str, &Entry, &crate::model::Stat, ShardCheck),
+    ) {
+        let total = self.total();
+        progress(self.known, total);
+        let mut finished = self.known;
+        let shard = |j: &Job| {
+            let (dir, path, node) = &self.folders[j.folder as usize];
+            (dir, path, &node.listing.entries()[j.entry as usize])
+        };
+        let check = |j: &Job| {
+            let (_, dir_path, e) = shard(j);
+            let path = dir_path.join(e.os_name());
+            let expected = match manifest.expected.is_empty() {
+                true => None,
+                false => manifest.expected.get(&path).map(String::as_str),
+            };
+            let copts = CheckOptions {
+                deep: opts.deep || expected.is_some(),
+                expected_sha256: None,
+                cancel: None,
+            };
+            let st = e.stat().ok()?;
+            let mut check = check_file(fs, &path, st, &copts);
+            compare_manifest(&mut check, expected);
+            Some(check)
+        };
+        run_batch(&self.jobs, opts, &check, &mut |i, c| {
+            let (dir, _, e) = shard(&self.jobs[i]);
+            if let Ok(st) = e.stat() {
+                done(dir, e, st, c);
+            }
+            finished += 1;
+            progress(finished, total);
+        });
+    }
+}
+
+/// Every shard a run with `opts` reports, from the model of `tree` (in which the run recorded
+/// its verdicts), by rank, folder and file name: built one folder at a time, never a list of
+/// every result.
+pub fn rows<'t>(tree: &'t Tree, opts: &'t TreeOptions) -> impl Iterator<Item = ShardResult> + 't {
+    let mut dirs: Vec<(Option<u64>, &String, &Arc<DirNode>)> = tree
+        .dirs
+        .iter()
+        .map(|(d, n)| (rank_dir_number(d), d, n))
+        .collect();
+    dirs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    dirs.into_iter().flat_map(move |(rank, dir, node)| {
+        let entries = node.listing.entries();
+        let in_dir = tree.verdicts.in_dir(dir);
+        let mut out: Vec<ShardResult> = entries
+            .iter()
+            .filter_map(|e| match item(dir, rank, e, entries, opts)? {
+                Item::Report(r) => Some(r),
+                Item::Check(st) => Some(ShardResult {
+                    rank,
+                    dir: dir.clone(),
+                    file: e.name.to_string(),
+                    check: match tree.verdict_of(in_dir, e) {
+                        Some(c) => c.into_owned(),
+                        None => ShardCheck::new(
+                            Verdict::Changed,
+                            "not checked: the file changed while the tree was verified; run verify again",
+                            st.size,
+                        ),
+                    },
+                }),
+                })
+            .collect();
+        out.sort_by(|a, b| a.file.cmp(&b.file));
+        out
+    })
 }
 
 /// Check every job (sorted, highest priority first) on `opts.workers` threads, handing each
@@ -146,9 +233,9 @@ struct Pending<'a> {
 /// lock, no queue, no allocation per job; results travel in chunks (one channel wake-up per
 /// [`CHUNK`] shards, not one per shard).
 fn run_batch(
-    fs: &dyn crate::fsys::Fs,
-    jobs: &[Pending],
+    jobs: &[Job],
     opts: &TreeOptions,
+    check: &(dyn Fn(&Job) -> Option<ShardCheck> + Sync),
     done: &mut dyn FnMut(usize, ShardCheck),
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -168,15 +255,8 @@ fn run_batch(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let opts = CheckOptions {
-                        deep: opts.deep || job.expected_sha256.is_some(),
-                        expected_sha256: None,
-                        cancel: None,
-                    };
-                    let path = job.dir_path.join(job.entry.os_name());
-                    let mut check = check_file(fs, &path, job.stat, &opts);
-                    compare_manifest(&mut check, job.expected_sha256);
-                    chunk.push((i, check));
+                    let Some(c) = check(job) else { continue };
+                    chunk.push((i, c));
                     // a deep check takes long: its result goes at once, for the progress bar
                     if chunk.len() == CHUNK || opts.deep {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
@@ -278,15 +358,6 @@ fn tmp_report(
         file: e.name.to_string(),
         check: ShardCheck::new(Verdict::InProgress, detail, st.size),
     })
-}
-
-/// Counts per verdict, for summaries.
-pub fn summary(shards: &[ShardResult]) -> std::collections::BTreeMap<&'static str, usize> {
-    let mut m = std::collections::BTreeMap::new();
-    for s in shards {
-        *m.entry(s.check.verdict.name()).or_default() += 1;
-    }
-    m
 }
 
 /// The verifier's order: the files MindFormers would load first (0), then every canonical
