@@ -662,7 +662,7 @@ fn human(r: &Report, all: bool) -> String {
         }
         for (v, (ranks, first)) in groups {
             let n = r.tally.by_verdict.get(&v).copied().unwrap_or_default();
-            let ranks = crate::report::group::ranges(ranks.into_iter());
+            let ranks = crate::report::group::ranges(ranks);
             s.push_str(&format!(
                 "{} ×{}{}:\n",
                 v.name(),
