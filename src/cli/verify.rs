@@ -239,7 +239,7 @@ pub fn verify_cmd(
         let hashes: Vec<(PathBuf, String)> = rows(&tree, &opts)
             .filter_map(|s| {
                 let path = tree.path_of(&root, &s.dir, Some(&s.file));
-                Some((path, s.check.sha256.as_deref()?.to_owned()))
+                Some((path, s.check.sha256.as_deref()?.clone()))
             })
             .collect();
         let guard = if is_tree {

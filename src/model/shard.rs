@@ -71,8 +71,9 @@ pub struct ShardCheck {
     pub detail: std::sync::Arc<str>,
     pub size: u64,
     pub append: Option<std::sync::Arc<AppendValues>>,
-    /// Hex SHA-256 when the deep pass computed it.
-    pub sha256: Option<std::sync::Arc<str>>,
+    /// Hex SHA-256 when the deep pass computed it (a thin pointer: the record stays 48
+    /// bytes, and most never have one).
+    pub sha256: Option<std::sync::Arc<String>>,
 }
 
 impl ShardCheck {

@@ -279,7 +279,7 @@ fn worker(shared: &Shared, tx: &Sender<Verified>) {
 
 /// Turn an `ok` deep check into `hash_mismatch` when a manifest expects another SHA-256.
 pub(crate) fn compare_manifest(check: &mut ShardCheck, expected: Option<&str>) {
-    let (Some(want), Some(got)) = (expected, check.sha256.as_deref()) else {
+    let (Some(want), Some(got)) = (expected, check.sha256.as_deref().map(String::as_str)) else {
         return;
     };
     if check.verdict == Verdict::Ok && !want.eq_ignore_ascii_case(got) {

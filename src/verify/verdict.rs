@@ -344,7 +344,7 @@ fn deep_pass<R: Read + Seek>(
                     c.detail = format!("SHA-256 {sha} differs from the manifest's {want}").into();
                 }
             }
-            c.sha256 = Some(sha.into());
+            c.sha256 = Some(std::sync::Arc::new(sha));
         }
     }
 }
