@@ -88,10 +88,10 @@ pub fn stat_of(md: &fs::Metadata) -> Stat {
         kind,
         size: md.size(),
         mtime_sec: md.mtime(),
-        mtime_nsec: md.mtime_nsec(),
+        mtime_nsec: md.mtime_nsec().clamp(0, 999_999_999) as u32,
         ino: md.ino(),
         dev: md.dev(),
-        mode: md.mode(),
+        mode: (md.mode() & 0xffff) as u16,
         ctime_ns: crate::model::saturate(
             md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128,
         ),

@@ -114,7 +114,11 @@ fn tree_files_are_ok_with_manifest_values_and_hashes() {
         }
         let c = check(&fx.join(rel), true);
         assert_eq!(c.verdict, Verdict::Ok, "{rel}: {}", c.detail);
-        assert_eq!(c.sha256.as_deref().map(String::as_str), f["sha256"].as_str(), "{rel}");
+        assert_eq!(
+            c.sha256.as_deref().map(String::as_str),
+            f["sha256"].as_str(),
+            "{rel}"
+        );
         let lc = if rel.ends_with(".ckpt") {
             &f["load_checkpoint"]
         } else {

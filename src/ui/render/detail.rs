@@ -73,7 +73,8 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
         out.push(Line::raw(format!(
             "SHA-256: {}",
             v.sha256
-                .as_deref().map(String::as_str)
+                .as_deref()
+                .map(String::as_str)
                 .unwrap_or("not computed (ckptscope verify --hash)")
         )));
     }
