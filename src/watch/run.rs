@@ -376,7 +376,8 @@ impl Loop {
         // Events go straight to the loop, which gathers them for `debounce` (a debouncer
         // crate would keep its own list of watched roots, scanned on every new watch: 16,384
         // folders made that quadratic). Reads (ours included: the verifier opens every
-        // shard) change nothing and are dropped here, on notify's thread.
+        // shard) change nothing: the kernel does not report them (`EventKindMask::CORE`), and
+        // any that arrive are dropped here, on notify's thread.
         let made = notify::RecommendedWatcher::new(
             move |r: Hint| {
                 if !matches!(&r, Ok(ev) if matches!(ev.kind, EventKind::Access(_)) && !ev.need_rescan())
@@ -384,7 +385,7 @@ impl Loop {
                     let _ = tx.send(r);
                 }
             },
-            notify::Config::default(),
+            notify::Config::default().with_event_kinds(notify::EventKindMask::CORE),
         );
         let mut d = match made {
             Ok(d) => d,
