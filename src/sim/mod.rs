@@ -95,11 +95,44 @@ impl Edit {
     }
 }
 
-/// The edits and the undo/redo stacks.
+/// The edits in force, and the history that undo and redo walk: each step is the whole list
+/// of edits before it, with what it did, so a reset or a replaced setting is undone like any
+/// other step.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overlay {
     edits: Vec<Edit>,
-    undone: Vec<Edit>,
+    past: Vec<(Vec<Edit>, String)>,
+    future: Vec<(Vec<Edit>, String)>,
+}
+
+/// Which setting an edit sets (`None`: not a setting, a change to the tree).
+fn setting(e: &Edit) -> Option<u8> {
+    match e {
+        Edit::SetGlobalBatchSize { .. } => Some(0),
+        Edit::SetIgnoreDataSkip { .. } => Some(1),
+        Edit::SetDataSkipSteps { .. } => Some(2),
+        Edit::SetResumeTraining { .. } => Some(3),
+        _ => None,
+    }
+}
+
+/// The edit that sets `e`'s setting to its real value, when the real job has one.
+fn real_setting(e: &Edit, config: &ResumeConfig, run: &RunSettings) -> Option<Edit> {
+    Some(match e {
+        Edit::SetGlobalBatchSize { .. } => Edit::SetGlobalBatchSize {
+            value: run.new_global_batch_size?,
+        },
+        Edit::SetIgnoreDataSkip { .. } => Edit::SetIgnoreDataSkip {
+            value: run.ignore_data_skip,
+        },
+        Edit::SetDataSkipSteps { .. } => Edit::SetDataSkipSteps {
+            value: run.data_skip_steps,
+        },
+        Edit::SetResumeTraining { .. } => Edit::SetResumeTraining {
+            value: config.resume_training.clone(),
+        },
+        _ => return None,
+    })
 }
 
 /// The simulated world.
@@ -117,26 +150,66 @@ pub struct SimView {
 }
 
 impl Overlay {
-    pub fn push(&mut self, e: Edit) {
-        self.edits.push(e);
-        self.undone.clear();
+    /// Add `e` with nothing known of the real job (see [`Overlay::push_over`]).
+    pub fn push(&mut self, e: Edit) -> bool {
+        self.push_over(e, None)
     }
 
-    pub fn undo(&mut self) -> Option<&Edit> {
-        let e = self.edits.pop()?;
-        self.undone.push(e);
-        self.undone.last()
+    /// Add `e` as one history step, over the real job's `(config, run)`: a setting replaces
+    /// that setting's earlier edit, and a setting back at its real value is dropped (the
+    /// simulation then holds one edit fewer). An edit that changes nothing — the same deletion
+    /// twice, a setting to the value already in force — is not recorded: `false`.
+    pub fn push_over(&mut self, e: Edit, real: Option<(&ResumeConfig, &RunSettings)>) -> bool {
+        let mut next = self.edits.clone();
+        match setting(&e) {
+            Some(k) => {
+                let real = real.and_then(|(c, r)| real_setting(&e, c, r));
+                let in_force = next.iter().rev().find(|x| setting(x) == Some(k)).cloned();
+                if in_force.as_ref().or(real.as_ref()) == Some(&e) {
+                    return false;
+                }
+                next.retain(|x| setting(x) != Some(k));
+                if real.as_ref() != Some(&e) {
+                    next.push(e.clone());
+                }
+            }
+            None if next.contains(&e) => return false,
+            None => next.push(e.clone()),
+        }
+        self.step(next, e.describe());
+        true
     }
 
-    pub fn redo(&mut self) -> Option<&Edit> {
-        let e = self.undone.pop()?;
-        self.edits.push(e);
-        self.edits.last()
+    fn step(&mut self, next: Vec<Edit>, what: String) {
+        let before = std::mem::replace(&mut self.edits, next);
+        self.past.push((before, what));
+        self.future.clear();
     }
 
-    pub fn reset(&mut self) {
-        self.edits.clear();
-        self.undone.clear();
+    /// Undo the last step; what it was.
+    pub fn undo(&mut self) -> Option<String> {
+        let (before, what) = self.past.pop()?;
+        let after = std::mem::replace(&mut self.edits, before);
+        self.future.push((after, what.clone()));
+        Some(what)
+    }
+
+    /// Redo the last undone step; what it was.
+    pub fn redo(&mut self) -> Option<String> {
+        let (after, what) = self.future.pop()?;
+        let before = std::mem::replace(&mut self.edits, after);
+        self.past.push((before, what.clone()));
+        Some(what)
+    }
+
+    /// Drop every edit, as one step that undo brings back; `false` when there was none.
+    pub fn reset(&mut self) -> bool {
+        if self.edits.is_empty() {
+            return false;
+        }
+        let n = self.edits.len();
+        self.step(Vec::new(), format!("reset ({n} edit(s))"));
+        true
     }
 
     pub fn edits(&self) -> &[Edit] {

@@ -92,7 +92,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Char('z')],
         ZoomOut,
         "view",
-        "zoom out (one cell = more ranks, worst state wins)",
+        "zoom out (more ranks per cell, worst wins)",
         Some("z/Z zoom")
     ),
     b!(&[Char('Z')], ZoomIn, "view", "zoom in", None),
@@ -198,7 +198,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Char('r')],
         CycleResumeTraining,
         "simulate",
-        "resume_training: true → file under cursor → false",
+        "resume_training: true → this file → false",
         None
     ),
     b!(
@@ -227,7 +227,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Char('y')],
         Yank,
         "simulate",
-        "copy the safe config to the clipboard (OSC 52)",
+        "copy the safe config (OSC 52 clipboard)",
         None
     ),
 ];
@@ -263,28 +263,92 @@ pub fn key_name(k: &KeyCode, ctrl: bool) -> String {
     }
 }
 
-/// The help text: one line per binding, grouped.
-pub fn help_lines() -> Vec<String> {
+/// One line of the help popup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelpLine {
+    Group(&'static str),
+    Key { keys: String, help: &'static str },
+}
+
+/// The help text: one line per binding, grouped; with `filter`, only the bindings whose keys,
+/// text or group contain it (ignoring case), under their groups.
+pub fn help_lines(filter: &str) -> Vec<HelpLine> {
+    let f = filter.to_lowercase();
     let mut out = Vec::new();
     let mut group = "";
     for b in KEYMAP {
+        let keys: Vec<String> = b.keys.iter().map(|k| key_name(k, b.ctrl)).collect();
+        let keys = keys.join(" ");
+        let hit = [keys.as_str(), b.help, b.group]
+            .iter()
+            .any(|t| t.to_lowercase().contains(&f));
+        if !hit {
+            continue;
+        }
         if b.group != group {
             group = b.group;
-            out.push(format!("— {group} —"));
+            out.push(HelpLine::Group(group));
         }
-        let keys: Vec<String> = b.keys.iter().map(|k| key_name(k, b.ctrl)).collect();
-        out.push(format!("{:<12} {}", keys.join(" "), b.help));
+        out.push(HelpLine::Key { keys, help: b.help });
     }
     out
 }
 
-/// The one-line key bar.
-pub fn bar() -> String {
+/// What the screen is doing, for the key bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BarMode {
+    Normal,
+    Simulating,
+    Frozen,
+    Help,
+    Legend,
+    Prompt,
+}
+
+/// The first key bound to `a`, as the help names it.
+fn key_of(a: Action) -> String {
     KEYMAP
         .iter()
-        .filter_map(|b| b.bar)
-        .collect::<Vec<_>>()
-        .join("  ")
+        .find(|b| b.action == a)
+        .and_then(|b| b.keys.first().map(|k| key_name(k, b.ctrl)))
+        .unwrap_or_default()
+}
+
+/// The one-line key bar for what the screen is doing: the keys that matter now, their names
+/// taken from the keymap (so the bar cannot name a key that does something else).
+pub fn bar(mode: BarMode) -> String {
+    let with = |list: &[(Action, &str)]| {
+        list.iter()
+            .map(|(a, what)| format!("{} {what}", key_of(*a)))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    match mode {
+        BarMode::Normal => KEYMAP
+            .iter()
+            .filter_map(|b| b.bar)
+            .collect::<Vec<_>>()
+            .join("  "),
+        BarMode::Simulating => with(&[
+            (Action::Undo, "undo"),
+            (Action::Redo, "redo"),
+            (Action::Reset, "reset"),
+            (Action::Yank, "copy (sim)"),
+            (Action::DeleteShard, "del"),
+            (Action::SetBatchSize, "batch"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ]),
+        BarMode::Frozen => with(&[
+            (Action::Freeze, "resume live updates"),
+            (Action::NextProblem, "problem"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ]),
+        BarMode::Help => "↑↓ PgUp PgDn scroll  / filter  ? or Esc close".into(),
+        BarMode::Legend => "Esc close".into(),
+        BarMode::Prompt => "Enter apply  Esc cancel".into(),
+    }
 }
 
 #[cfg(test)]
@@ -299,9 +363,17 @@ mod tests {
                 assert!(seen.insert((format!("{k:?}"), b.ctrl)), "{k:?} bound twice");
             }
         }
-        assert_eq!(
-            help_lines().iter().filter(|l| !l.starts_with('—')).count(),
-            KEYMAP.len()
-        );
+        let keys = |f: &str| {
+            help_lines(f)
+                .iter()
+                .filter(|l| matches!(l, HelpLine::Key { .. }))
+                .count()
+        };
+        assert_eq!(keys(""), KEYMAP.len());
+        // a filter keeps matching bindings under their group headers
+        let batch = help_lines("BATCH");
+        assert_eq!(batch.first(), Some(&HelpLine::Group("simulate")));
+        assert_eq!(keys("batch"), 3);
+        assert_eq!(keys("no binding says this"), 0);
     }
 }

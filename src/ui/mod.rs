@@ -2,6 +2,7 @@
 //! transitions ([`update`]), one render function per screen region ([`render`]), colours
 //! ([`theme`]) and the event loop ([`run`]).
 pub(crate) mod action;
+pub mod help;
 pub(crate) mod keymap;
 pub mod render;
 pub mod run;

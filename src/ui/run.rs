@@ -13,7 +13,9 @@ use crate::session::events::Event as SessionEvent;
 use crate::watch::{WatchHandle, WatchMsg};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ratatui::backend::Backend;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
+use ratatui::crossterm::event::{
+    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
 use ratatui::Terminal;
 use std::time::{Duration, Instant};
 
@@ -36,10 +38,16 @@ pub enum Msg {
     Signal,
 }
 
-/// Apply a key: prompts take text; everything else goes through the keymap.
+/// Apply a key. An open popup takes every key (a key meant for it never also acts on the
+/// grid): a prompt takes text, the help scrolls and filters, the legend closes. Ctrl-C quits
+/// from anywhere.
 pub fn on_key(s: &mut State, k: KeyEvent) {
-    if let Some(Popup::Prompt(kind, text)) = &mut s.popup {
-        match k.code {
+    if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        s.quit = true;
+        return;
+    }
+    match &mut s.popup {
+        Some(Popup::Prompt(kind, text)) => match k.code {
             KeyCode::Char(c) => text.push(c),
             KeyCode::Backspace => {
                 text.pop();
@@ -51,19 +59,25 @@ pub fn on_key(s: &mut State, k: KeyEvent) {
             }
             KeyCode::Esc => s.popup = None,
             _ => {}
+        },
+        Some(Popup::Help(h)) => {
+            if !super::help::key(h, k, s.screen) {
+                s.popup = None;
+            }
         }
-        return;
-    }
-    if let Some(a) = action_for(k) {
-        if s.popup.is_some()
-            && !matches!(
-                a,
-                Action::Quit | Action::CloseMost | Action::Help | Action::Legend
-            )
-        {
-            s.popup = None;
+        Some(Popup::Legend) => {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'L' | '?')
+            ) {
+                s.popup = None;
+            }
         }
-        update(s, a);
+        None => {
+            if let Some(a) = action_for(k) {
+                update(s, a);
+            }
+        }
     }
 }
 
@@ -114,6 +128,8 @@ pub fn event_loop<B: Backend>(
                 std::thread::sleep(frame - last_draw.elapsed());
             }
             s.refresh(); // cheap when nothing changed: the session caches its answers
+            let size = term.size()?;
+            s.screen = ratatui::layout::Rect::new(0, 0, size.width, size.height);
             term.draw(|f| draw(f, s, &theme))?;
             write_clipboard(s);
             (dirty, shown_age, last_draw) = (false, age, Instant::now());

@@ -22,9 +22,20 @@ pub enum PromptKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Popup {
-    Help,
+    Help(HelpView),
     Legend,
     Prompt(PromptKind, String),
+}
+
+/// The help popup's view: how far it is scrolled and what it is filtered by (lazygit's `?`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelpView {
+    /// The first line shown.
+    pub scroll: usize,
+    /// Only bindings whose keys, text or group contain this (case-insensitive).
+    pub filter: String,
+    /// Keys go to the filter (after `/`, until Enter or Esc).
+    pub typing: bool,
 }
 
 pub struct State {
@@ -64,6 +75,9 @@ pub struct State {
     pub watch_failed: Option<String>,
     /// "Now" for file ages; `None` is the real clock (tests fix it so frames are reproducible).
     pub now: Option<std::time::SystemTime>,
+    /// The terminal's size when last drawn (set by the event loop): keys that scroll a popup
+    /// need to know what fits.
+    pub screen: ratatui::layout::Rect,
 }
 
 pub const LOG_MAX: usize = 500;
@@ -98,6 +112,7 @@ impl State {
             verifying: false,
             caption: None,
             watch_failed: None,
+            screen: ratatui::layout::Rect::new(0, 0, 80, 24),
         };
         s.refresh();
         let warnings: Vec<String> = s

@@ -13,7 +13,7 @@ pub fn update(s: &mut State, a: Action) {
     match a {
         Action::Quit => s.quit = true,
         Action::CloseMost => s.popup = None,
-        Action::Help => s.popup = Some(Popup::Help),
+        Action::Help => s.popup = Some(Popup::Help(Default::default())),
         Action::Legend => s.popup = Some(Popup::Legend),
         Action::Freeze => freeze(s),
         Action::Up
@@ -42,7 +42,7 @@ pub fn update(s: &mut State, a: Action) {
             s.popup = Some(Popup::Prompt(PromptKind::DataSkipSteps, String::new()))
         }
         Action::Undo => {
-            let done = s.session.edit(|o| o.undo().map(|e| e.describe()));
+            let done = s.session.edit(|o| o.undo());
             s.refresh();
             match done {
                 Some(d) => s.log(format!("undo: {d}")),
@@ -50,7 +50,7 @@ pub fn update(s: &mut State, a: Action) {
             }
         }
         Action::Redo => {
-            let done = s.session.edit(|o| o.redo().map(|e| e.describe()));
+            let done = s.session.edit(|o| o.redo());
             s.refresh();
             match done {
                 Some(d) => s.log(format!("redo: {d}")),
@@ -58,8 +58,11 @@ pub fn update(s: &mut State, a: Action) {
             }
         }
         Action::Reset => {
-            s.session.edit(|o| o.reset());
-            s.log("simulation reset");
+            if s.session.edit(|o| o.reset()) {
+                s.log("simulation reset (u brings it back)");
+            } else {
+                s.log("nothing to reset");
+            }
             s.refresh();
         }
         Action::Yank => yank(s),
@@ -185,9 +188,23 @@ fn jump(s: &mut State, t: &str) {
     s.log(format!("jump: no rank or step '{t}'"));
 }
 
+/// Simulate `e`, unless it changes nothing (then the log says why and no edit is counted).
 fn push(s: &mut State, e: Edit) {
-    s.log(format!("simulate: {}", e.describe()));
-    s.session.edit(|o| o.push(e));
+    let what = e.describe();
+    if let Edit::SetGlobalBatchSize { value } = e {
+        if current_gbs(s) == Some(value) {
+            return s.log(format!(
+                "the global batch size is already {value}: nothing to simulate"
+            ));
+        }
+    }
+    let ctx = s.session.ctx();
+    let (config, run) = (ctx.config.clone(), ctx.run.clone());
+    if s.session.edit(|o| o.push_over(e, Some((&config, &run)))) {
+        s.log(format!("simulate: {what}"));
+    } else {
+        s.log(format!("{what}: already so, nothing to simulate"));
+    }
     s.refresh();
 }
 

@@ -2,101 +2,13 @@
 //! size, the simulation walk-through of the seed example driven by keys, and cell styles.
 
 use crate::common;
+use crate::common::tui::*;
 use ckptscope::model::Tree;
-use ckptscope::ui::render::draw;
 use ckptscope::ui::run::on_key;
 use ckptscope::ui::state::State;
 use ckptscope::ui::theme::Theme;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
-use ratatui::Terminal;
-use std::time::{Duration, SystemTime};
-
-/// A state on an in-memory tree (nothing behind it on disk).
-fn state_for(tree: Tree, color: bool) -> State {
-    let root = std::path::PathBuf::from(&tree.root);
-    let env = ckptscope::Environment::with(&[], "/");
-    let ctx = ckptscope::JobContext::gather(
-        &ckptscope::fsys::RealFs,
-        &env,
-        &tree.root,
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!(ctx.canonical, root);
-    let session =
-        ckptscope::Session::from_tree(std::sync::Arc::new(ckptscope::fsys::RealFs), ctx, tree)
-            .without_disk_checks();
-    fixed(State::new(session, color))
-}
-
-/// Fixed watch mode and clock, so frames are the same on every machine.
-fn fixed(mut s: State) -> State {
-    s.mode = Some(ckptscope::watch::Mode::Inotify { poll_secs: 30.0 });
-    s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000));
-    s
-}
-
-/// A copy of `tree-seed-run1` with fixed mtimes (file ages appear on screen), shown under a
-/// fixed name so that frames are the same on every machine.
-fn seed_state(color: bool) -> (State, tempfile::TempDir) {
-    fixture_state("tree-seed-run1", color)
-}
-
-fn fixture_state(name: &str, color: bool) -> (State, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    common::copy_fixture(name, tmp.path());
-    let root = tmp.path().join("checkpoint");
-    for (i, e) in walk(&root).iter().enumerate() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i as u64 * 60);
-        std::fs::File::options()
-            .write(true)
-            .open(e)
-            .unwrap()
-            .set_modified(t)
-            .unwrap();
-    }
-    let mut session = common::session_with(&root, &Default::default());
-    common::verify_all(&mut session);
-    let mut s = fixed(State::new(session, color));
-    s.root = format!("{name}/checkpoint");
-    s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
-    (s, tmp)
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v.into_iter()
-        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
-        .collect()
-}
-
-fn frame(s: &mut State, w: u16, h: u16, theme: Theme) -> Terminal<TestBackend> {
-    s.last_change = std::time::Instant::now();
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| draw(f, s, &theme)).unwrap();
-    t
-}
-
-fn text(t: &Terminal<TestBackend>) -> String {
-    t.backend().to_string()
-}
-
-fn keys(s: &mut State, keys: &str) {
-    for c in keys.chars() {
-        on_key(s, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
-    }
-}
-
-const COLOR: Theme = Theme {
-    color: true,
-    light: false,
-};
 
 #[test]
 fn snapshots_of_the_seed_tree() {
@@ -212,18 +124,6 @@ fn thousands_of_ranks_zoomed_out() {
     let t = text(&frame(&mut s, 120, 40, COLOR));
     insta::assert_snapshot!("synthetic_4096_zoomed_120x40", t);
     assert!(t.contains("r2560-3071"), "{t}");
-}
-
-fn find(buf: &ratatui::buffer::Buffer, needle: &str) -> Option<(u16, u16)> {
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_owned())
-            .collect();
-        if let Some(i) = line.find(needle) {
-            return Some((line[..i].chars().count() as u16, y));
-        }
-    }
-    None
 }
 
 /// With `--mouse`, a click selects the cell under it (same geometry as the frame).

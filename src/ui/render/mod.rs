@@ -86,10 +86,24 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
     resume::draw(f, a.resume, s, theme);
     log::draw(f, a.log, s, theme);
     f.render_widget(
-        Paragraph::new(Line::styled(keymap::bar(), theme.dim())),
+        Paragraph::new(Line::styled(keymap::bar(bar_mode(s)), theme.dim())),
         a.bar,
     );
-    popup::draw(f, centered(area), s, theme);
+    popup::draw(f, centered(area), area, s, theme);
+}
+
+/// What the key bar shows keys for: the popup in front, else a simulation or a frozen view.
+fn bar_mode(s: &State) -> keymap::BarMode {
+    use super::state::Popup;
+    use keymap::BarMode;
+    match &s.popup {
+        Some(Popup::Help(_)) => BarMode::Help,
+        Some(Popup::Legend) => BarMode::Legend,
+        Some(Popup::Prompt(..)) => BarMode::Prompt,
+        None if !s.session.overlay().is_empty() => BarMode::Simulating,
+        None if s.frozen() => BarMode::Frozen,
+        None => BarMode::Normal,
+    }
 }
 
 /// The grid cell at screen position `(x, y)`, as `(row, visible column)`.

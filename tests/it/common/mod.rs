@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod memfs;
+pub mod tui;
 
 use ckptscope::fsys::RealFs;
 use ckptscope::layout::mindformers::names::Fmt;
