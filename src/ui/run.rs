@@ -130,6 +130,7 @@ pub fn event_loop<B: Backend>(
             s.refresh(); // cheap when nothing changed: the session caches its answers
             let size = term.size()?;
             s.screen = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+            s.fit(s.screen); // once: zoom and cursor for the first frame
             term.draw(|f| draw(f, s, &theme))?;
             write_clipboard(s);
             (dirty, shown_age, last_draw) = (false, age, Instant::now());

@@ -45,7 +45,12 @@ pub struct State {
     pub row: usize,
     pub col: usize,
     pub zoom: usize,
+    /// `p`: only the steps and the ranks with a problem (and the `M`/`S` steps).
     pub problems_only: bool,
+    /// With `problems_only`: the grid's rank indices shown (kept by [`State::refresh`]).
+    filtered: Option<Vec<usize>>,
+    /// The zoom and cursor were fitted to the screen (done once, on the first frame).
+    pub fitted: bool,
     /// Changes that arrived while frozen (the live model has them; the view does not yet).
     pub pending: usize,
     /// Set when the view is unfrozen: the event loop asks the watcher for a full resync.
@@ -82,6 +87,9 @@ pub struct State {
 
 pub const LOG_MAX: usize = 500;
 
+/// Zoom levels: ranks per grid row.
+pub const ZOOMS: [usize; 5] = [1, 8, 64, 512, 4096];
+
 /// How long a changed cell stays highlighted.
 pub const FLASH: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -95,6 +103,8 @@ impl State {
             col: 0,
             zoom: 1,
             problems_only: false,
+            filtered: None,
+            fitted: false,
             pending: 0,
             resync_wanted: false,
             popup: None,
@@ -129,9 +139,91 @@ impl State {
     /// Bring the session's answers up to date and keep the cursor inside the grid.
     pub fn refresh(&mut self) {
         self.session.grid();
-        let cols = self.grid().columns.len();
+        self.filtered = self.problems_only.then(|| {
+            let g = self.grid();
+            (0..g.ranks.len())
+                .filter(|r| (0..g.columns.len()).any(|c| g.cell(*r, c).is_problem()))
+                .collect()
+        });
+        let cols = self.visible_columns().len();
         self.col = self.col.min(cols.saturating_sub(1));
         self.row = self.row.min(self.rows().saturating_sub(1));
+    }
+
+    /// Fit the view to a screen of `screen` once, on the first frame: the smallest zoom at
+    /// which every rank row fits, the cursor on the step MindFormers resumes from (else the
+    /// newest), on its worst rank — so the answer and its trouble are on screen at once.
+    pub fn fit(&mut self, screen: ratatui::layout::Rect) {
+        if self.fitted {
+            return;
+        }
+        self.fitted = true;
+        let Some(areas) = super::render::areas(screen) else {
+            return;
+        };
+        let rows_fit = areas.grid.height.saturating_sub(2 + 3).max(1) as usize;
+        let ranks = self.shown_rank_count();
+        self.zoom = ZOOMS
+            .iter()
+            .copied()
+            .find(|z| ranks.div_ceil(*z) <= rows_fit)
+            .unwrap_or(ZOOMS[ZOOMS.len() - 1]);
+        let cols = self.visible_columns();
+        let mf = self.grid().mf_column;
+        self.col = mf
+            .and_then(|m| cols.iter().position(|c| *c == m))
+            .unwrap_or(cols.len().saturating_sub(1));
+        self.row = self.worst_row(self.col).unwrap_or(0);
+        self.refresh();
+    }
+
+    /// The row holding the worst cell of visible column `col` (the first of equals).
+    pub fn worst_row(&self, col: usize) -> Option<usize> {
+        let c = *self.visible_columns().get(col)?;
+        (0..self.rows()).max_by_key(|r| {
+            (
+                self.shown(self.row_worst(*r, c)).severity(),
+                std::cmp::Reverse(*r),
+            )
+        })
+    }
+
+    /// How many ranks the rows show (all, or those with a problem).
+    pub fn shown_rank_count(&self) -> usize {
+        match &self.filtered {
+            Some(f) => f.len(),
+            None => self.grid().ranks.len(),
+        }
+    }
+
+    /// The grid's rank index of the `i`-th rank shown.
+    pub fn shown_rank(&self, i: usize) -> Option<usize> {
+        match &self.filtered {
+            Some(f) => f.get(i).copied(),
+            None => (i < self.grid().ranks.len()).then_some(i),
+        }
+    }
+
+    /// The grid's rank indices of row `row` (one, or `zoom` when zoomed out).
+    pub fn row_members(&self, row: usize) -> impl Iterator<Item = usize> + '_ {
+        let z = self.zoom.max(1);
+        (row * z..(row + 1) * z).map_while(|i| self.shown_rank(i))
+    }
+
+    /// The worst state of row `row` in grid column `col`.
+    pub fn row_worst(&self, row: usize, col: usize) -> crate::grid::cell::CellState {
+        let g = self.grid();
+        match &self.filtered {
+            None => {
+                let z = self.zoom.max(1);
+                g.worst(row * z..((row + 1) * z).min(g.ranks.len()), col)
+            }
+            Some(_) => self
+                .row_members(row)
+                .map(|r| g.cell(r, col))
+                .max_by_key(|s| s.severity())
+                .unwrap_or(crate::grid::cell::CellState::Missing),
+        }
     }
 
     /// The answers for the current view (kept current by [`State::refresh`]).
@@ -158,14 +250,20 @@ impl State {
 
     /// Grid rows at the current zoom (one row = `zoom` ranks).
     pub fn rows(&self) -> usize {
-        self.grid().ranks.len().div_ceil(self.zoom.max(1))
+        self.shown_rank_count().div_ceil(self.zoom.max(1))
     }
 
-    /// The visible step columns (all, or those with a problem).
+    /// The visible step columns: all, or with `p` those with a problem and the steps
+    /// MindFormers and the safe pick resume from.
     pub fn visible_columns(&self) -> Vec<usize> {
         let g = self.grid();
         if self.problems_only {
-            g.problem_columns()
+            let mut c = g.problem_columns();
+            c.extend(g.mf_column);
+            c.extend(g.safe_column);
+            c.sort_unstable();
+            c.dedup();
+            c
         } else {
             (0..g.columns.len()).collect()
         }
@@ -175,7 +273,7 @@ impl State {
     pub fn cursor_file(&self) -> Option<(String, String)> {
         let g = self.grid();
         let col = *self.visible_columns().get(self.col)?;
-        let rank = *g.ranks.get(self.row * self.zoom)?;
+        let rank = g.ranks[self.row_members(self.row).next()?];
         Some((
             format!("rank_{rank}"),
             g.columns.get(col)?.file_for(rank, g.fmt),

@@ -11,6 +11,13 @@ pub struct Theme {
 }
 
 impl Theme {
+    /// `fancy`, or `plain` on a terminal that cannot show it (set in a later change).
+    pub fn sym<'a>(&self, fancy: &'a str, _plain: &'a str) -> &'a str {
+        fancy
+    }
+}
+
+impl Theme {
     fn c(&self, dark: Color, light: Color) -> Style {
         if !self.color {
             return Style::default();
@@ -18,23 +25,28 @@ impl Theme {
         Style::default().fg(if self.light { light } else { dark })
     }
 
+    /// A cell's style: missing and damaged shards are the loudest things on screen (red,
+    /// bold), healthy ones the quietest (plain green), "not checked yet" recedes.
     pub fn cell(&self, s: CellState) -> Style {
+        let loud = |st: Style| st.add_modifier(Modifier::BOLD);
         match s {
             CellState::Ok => self.c(Color::Green, Color::Green),
-            CellState::Unverified => self.c(Color::Gray, Color::DarkGray),
+            CellState::Unverified => self.c(Color::DarkGray, Color::DarkGray),
             CellState::Verifying => self.c(Color::Cyan, Color::Blue),
-            CellState::InProgress => self.c(Color::Yellow, Color::Rgb(160, 110, 0)),
+            CellState::InProgress => self.c(Color::Yellow, Color::Rgb(150, 100, 0)),
             CellState::Encrypted => self.c(Color::Blue, Color::Blue),
             CellState::Other => self.c(Color::White, Color::Black),
-            CellState::Missing => self.c(Color::DarkGray, Color::Gray),
-            CellState::SimDeleted | CellState::SimCorrupt => self.c(Color::Magenta, Color::Magenta),
-            CellState::Incomplete | CellState::CrcMismatch | CellState::HashMismatch => {
-                self.c(Color::LightRed, Color::Red)
+            CellState::SimDeleted | CellState::SimCorrupt => {
+                loud(self.c(Color::Magenta, Color::Magenta))
             }
-            CellState::Corrupt
+            CellState::Missing
+            | CellState::Incomplete
+            | CellState::CrcMismatch
+            | CellState::HashMismatch
+            | CellState::Corrupt
             | CellState::Truncated
             | CellState::ZeroByte
-            | CellState::Unreadable => self.c(Color::Red, Color::Red).add_modifier(Modifier::BOLD),
+            | CellState::Unreadable => loud(self.c(Color::LightRed, Color::Red)),
         }
     }
 
@@ -47,8 +59,10 @@ impl Theme {
             .add_modifier(Modifier::BOLD)
     }
 
+    /// Explanations, axis labels, the `^` marker: receding, yet readable on the terminal's
+    /// background (light grey on a light background was not).
     pub fn dim(&self) -> Style {
-        self.c(Color::DarkGray, Color::Gray)
+        self.c(Color::Gray, Color::DarkGray)
     }
 
     pub fn alert(&self) -> Style {
@@ -63,7 +77,7 @@ impl Theme {
     }
 
     pub fn mark(&self) -> Style {
-        self.c(Color::Yellow, Color::Rgb(160, 110, 0))
+        self.c(Color::Yellow, Color::Rgb(150, 100, 0))
             .add_modifier(Modifier::BOLD)
     }
 }

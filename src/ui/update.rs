@@ -30,10 +30,7 @@ pub fn update(s: &mut State, a: Action) {
         Action::PrevProblem => seek_problem(s, false),
         Action::ZoomOut => zoom(s, true),
         Action::ZoomIn => zoom(s, false),
-        Action::ProblemsOnly => {
-            s.problems_only = !s.problems_only;
-            s.col = 0;
-        }
+        Action::ProblemsOnly => problems_only(s),
         Action::Jump => s.popup = Some(Popup::Prompt(PromptKind::Jump, String::new())),
         Action::LogUp => s.log_back = (s.log_back + 1).min(s.log.len().saturating_sub(1)),
         Action::LogDown => s.log_back = s.log_back.saturating_sub(1),
@@ -101,19 +98,52 @@ fn step_cursor(s: &mut State, a: Action) {
     }
 }
 
-/// Zoom levels: 1, 8, 64, 512, 4096 ranks per row.
+/// Zoom out (more ranks per row: the cursor's row goes into its group) or in — onto the
+/// worst rank of the group in the cursor's column, not its first.
 fn zoom(s: &mut State, out: bool) {
-    let first_rank = s.row * s.zoom;
-    s.zoom = if out {
-        (s.zoom * 8).min(4096)
-    } else {
-        (s.zoom / 8).max(1)
+    use super::state::ZOOMS;
+    let at = ZOOMS.iter().position(|z| *z == s.zoom).unwrap_or(0);
+    let next = match out {
+        true => ZOOMS[(at + 1).min(ZOOMS.len() - 1)],
+        false => ZOOMS[at.saturating_sub(1)],
     };
-    s.row = first_rank / s.zoom;
+    if next == s.zoom {
+        return;
+    }
+    let first = s.row * s.zoom;
+    let worst = match (out, s.visible_columns().get(s.col)) {
+        (false, Some(&c)) => {
+            let g = s.grid();
+            (first..(first + s.zoom).min(s.shown_rank_count()))
+                .max_by_key(|i| {
+                    let st = s.shown_rank(*i).map(|r| s.shown(g.cell(r, c)));
+                    (st.map(|st| st.severity()), std::cmp::Reverse(*i))
+                })
+                .unwrap_or(first)
+        }
+        _ => first,
+    };
+    s.zoom = next;
+    s.row = worst / s.zoom;
+}
+
+/// `p`: only the steps and the ranks with a problem (keeping the steps MindFormers and the
+/// safe pick resume from); on a clean tree, say so instead of showing an empty grid.
+fn problems_only(s: &mut State) {
+    if !s.problems_only && s.grid().problem_columns().is_empty() {
+        return s.log("no problems: every rank has every step, and nothing checked is damaged");
+    }
+    s.problems_only = !s.problems_only;
+    s.refresh();
+    s.col = s.visible_columns().len().saturating_sub(1);
+    s.row = s.worst_row(s.col).unwrap_or(0);
+    s.log(match s.problems_only {
+        true => "showing only steps and ranks with a problem (p shows all)",
+        false => "showing every step and rank",
+    });
 }
 
 fn seek_problem(s: &mut State, forward: bool) {
-    let g = s.grid();
     let cols = s.visible_columns();
     let rows = s.rows();
     let total = rows * cols.len();
@@ -128,8 +158,7 @@ fn seek_problem(s: &mut State, forward: bool) {
             (here + total - k % total) % total
         };
         let (c, r) = (i / rows, i % rows);
-        let ranks = (r * s.zoom)..((r + 1) * s.zoom).min(g.ranks.len());
-        if g.worst(ranks, cols[c]).is_problem() {
+        if s.row_worst(r, cols[c]).is_problem() {
             s.col = c;
             s.row = r;
             return;
@@ -175,7 +204,9 @@ fn count(t: &str, min: i64) -> Result<i64, String> {
 fn jump(s: &mut State, t: &str) {
     let g = s.grid();
     if let Ok(rank) = t.trim_start_matches("rank").trim().parse::<u64>() {
-        if let Some(i) = g.ranks.iter().position(|r| *r == rank) {
+        let shown =
+            (0..s.shown_rank_count()).find(|i| s.shown_rank(*i).map(|r| g.ranks[r]) == Some(rank));
+        if let Some(i) = shown {
             s.row = i / s.zoom;
             return;
         }

@@ -22,6 +22,7 @@ mod spec_vectors;
 mod tui;
 mod tui_keys;
 mod tui_pty;
+mod tui_view;
 mod verdicts;
 mod verify_cli;
 mod watch;

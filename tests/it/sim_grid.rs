@@ -239,7 +239,7 @@ fn other_files_truncation_and_verifying_cells() {
     };
     assert_eq!(
         theme.cell(CellState::Truncated).fg,
-        Some(ratatui::style::Color::Red)
+        Some(ratatui::style::Color::LightRed)
     );
     assert_eq!(CellState::Truncated.glyph(), '~');
     let mut s = State::new(common::session_with(&root, &Default::default()), true);

@@ -119,8 +119,10 @@ fn thousands_of_ranks_zoomed_out() {
     let metas: Vec<Option<String>> = (0..4096).map(|r| Some(format!("{{\"last_epoch\": 15, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-15_2.ckpt\"}}"))).collect();
     let tree = common::mem_tree("/synthetic/checkpoint", &ranks, &metas);
     let mut s = state_for(tree, true);
-    keys(&mut s, "zzz");
-    assert_eq!(s.zoom, 512);
+    assert_eq!(
+        s.zoom, 512,
+        "zoomed out on the first frame until every row fits"
+    );
     let t = text(&frame(&mut s, 120, 40, COLOR));
     insta::assert_snapshot!("synthetic_4096_zoomed_120x40", t);
     assert!(t.contains("r2560-3071"), "{t}");

@@ -30,7 +30,8 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     };
     let g = s.grid();
     let col = s.visible_columns().get(s.col).copied().unwrap_or(0);
-    let state = s.shown(g.cell(s.row, col));
+    let rank = s.row_members(s.row).next().unwrap_or(0);
+    let state = s.shown(g.cell(rank, col));
     let tree = s.current_tree();
     let mut out = vec![
         Line::raw(format!("{} · {file}", dir.replace('_', " "))),
@@ -46,9 +47,9 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
                 .map_or(0.0, |d| d.as_secs_f64())
                 - st.mtime_f64();
             out.push(Line::raw(format!(
-                "{} · modified {:.0}s ago · mode {:o}",
+                "{} · modified {} · mode {:o}",
                 humansize::format_size(st.size, humansize::BINARY),
-                age.max(0.0),
+                super::ago(age),
                 st.mode & 0o7777
             )));
         }
@@ -101,17 +102,25 @@ fn group_lines(s: &State) -> Vec<Line<'_>> {
     let Some(&col) = s.visible_columns().get(s.col) else {
         return vec![];
     };
-    let first = s.row * s.zoom;
-    let last = ((s.row + 1) * s.zoom).min(g.ranks.len());
+    let members: Vec<usize> = s.row_members(s.row).collect();
     let mut counts: std::collections::BTreeMap<CellState, usize> = Default::default();
-    for r in first..last {
-        *counts.entry(s.shown(g.cell(r, col))).or_default() += 1;
+    for r in &members {
+        *counts.entry(s.shown(g.cell(*r, col))).or_default() += 1;
     }
+    let (first, last) = (
+        members.first().map_or(0, |r| g.ranks[*r]),
+        members.last().map_or(0, |r| g.ranks[*r]),
+    );
     let mut out = vec![Line::raw(format!(
-        "step {} · ranks {}–{}",
+        "step {} · ranks {}–{}{}",
         g.columns[col].label(),
         first,
-        last.saturating_sub(1)
+        last,
+        if s.problems_only {
+            " with a problem"
+        } else {
+            ""
+        }
     ))];
     out.extend(
         counts

@@ -22,6 +22,13 @@ fn first_visible(cursor: usize, visible: usize) -> usize {
     }
 }
 
+/// The first visible step column: the newest steps stay on screen (where a resume happens)
+/// while the cursor is among them; left of them, the cursor is the first column shown.
+fn first_column(cursor: usize, visible: usize, count: usize) -> usize {
+    let anchored = count.saturating_sub(visible);
+    cursor.min(anchored)
+}
+
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let zoom = if s.zoom > 1 {
         format!(" · {} ranks per row", s.zoom)
@@ -33,10 +40,29 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     } else {
         ""
     };
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .title(format!(" steps × ranks{zoom}{filter} "));
     let inner = block.inner(area);
+    // steps off screen, on either side, said in the frame (not silently cut)
+    let cols = s.visible_columns();
+    if let Some(geo) = geometry(s, inner, &cols) {
+        let older = geo.col0;
+        let newer = cols.len().saturating_sub(geo.col0 + geo.vis_cols);
+        let mut hidden = Vec::new();
+        if older > 0 {
+            hidden.push(format!("{} {older} older", t.sym("◂", "<")));
+        }
+        if newer > 0 {
+            hidden.push(format!("{newer} newer {}", t.sym("▸", ">")));
+        }
+        if !hidden.is_empty() {
+            block = block.title(
+                ratatui::text::Line::styled(format!(" {} ", hidden.join(" · ")), t.mark())
+                    .right_aligned(),
+            );
+        }
+    }
     block.render(area, f.buffer_mut());
     paint(f.buffer_mut(), inner, s, t);
 }
@@ -60,7 +86,7 @@ struct Geometry {
 
 fn geometry(s: &State, inner: Rect, cols: &[usize]) -> Option<Geometry> {
     let g = s.grid();
-    if inner.height <= HEADER_ROWS || inner.width <= HEAD || cols.is_empty() || g.ranks.is_empty() {
+    if inner.height <= HEADER_ROWS || inner.width <= HEAD || cols.is_empty() || s.rows() == 0 {
         return None;
     }
     let cw = cols
@@ -77,7 +103,7 @@ fn geometry(s: &State, inner: Rect, cols: &[usize]) -> Option<Geometry> {
         vis_cols,
         vis_rows,
         row0: first_visible(s.row, vis_rows),
-        col0: first_visible(s.col, vis_cols),
+        col0: first_column(s.col, vis_cols, cols.len()),
     })
 }
 
@@ -148,12 +174,15 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
             break;
         }
         let y = inner.y + HEADER_ROWS + vr as u16;
-        let first = row * s.zoom;
-        let last = ((row + 1) * s.zoom).min(g.ranks.len());
+        let (first, last) = {
+            let mut m = s.row_members(row);
+            let first = m.next().unwrap_or(0);
+            (first, m.last().unwrap_or(first))
+        };
         let label = if s.zoom == 1 {
             format!("rank {}", g.ranks[first])
         } else {
-            format!("r{}-{}", g.ranks[first], g.ranks[last - 1])
+            format!("r{}-{}", g.ranks[first], g.ranks[last])
         };
         let style = if row == s.row {
             t.cursor()
@@ -167,7 +196,7 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
             style,
         );
         for (slot, (vi, c)) in shown.iter().enumerate() {
-            let state = s.shown(g.worst(first..last, *c));
+            let state = s.shown(s.row_worst(row, *c));
             let x = inner.x + HEAD + slot as u16 * cw + cw - 2;
             let mut st = t.cell(state);
             if s.zoom == 1 && flashed(s, g.ranks[first], &g.columns[*c].label()) {

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
-    let age = s.last_event.elapsed().as_secs();
+    let age = super::ago(s.last_event.elapsed().as_secs_f64());
     let mut spans = vec![Span::styled(" ckptscope ", t.title())];
     if let Some(why) = &s.watch_failed {
         spans.push(Span::styled(format!(" NOT UPDATING: {why} "), t.alert()));
@@ -36,7 +36,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         None => "not watched".into(),
     };
     spans.push(Span::raw(format!(
-        " {}  {mode}  last event {age}s ago  mindformers-legacy",
+        " {}  {mode}  last event {age}  mindformers-legacy",
         crate::report::terminal::safe(&s.root)
     )));
     f.render_widget(Paragraph::new(Line::from(spans)), area);

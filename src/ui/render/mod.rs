@@ -92,6 +92,21 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
     popup::draw(f, centered(area), area, s, theme);
 }
 
+/// An age in the unit a person reads at a glance: `12 s ago`, `5 min ago`, `30 h ago`,
+/// `3 d ago` (an mtime in the future: `in the future`).
+pub fn ago(secs: f64) -> String {
+    if secs.is_nan() || secs < -1.0 {
+        return "in the future".into();
+    }
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..=119 => format!("{s} s ago"),
+        120..=7_199 => format!("{} min ago", s / 60),
+        7_200..=172_799 => format!("{} h ago", s / 3_600),
+        _ => format!("{} d ago", s / 86_400),
+    }
+}
+
 /// What the key bar shows keys for: the popup in front, else a simulation or a frozen view.
 fn bar_mode(s: &State) -> keymap::BarMode {
     use super::state::Popup;
@@ -119,5 +134,28 @@ fn centered(a: Rect) -> Rect {
         y: a.y + (a.height - h) / 2,
         width: w,
         height: h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_in_human_units() {
+        let cases = [
+            (0.0, "0 s ago"),
+            (59.4, "59 s ago"),
+            (119.0, "119 s ago"),
+            (120.0, "2 min ago"),
+            (3_600.0, "60 min ago"),
+            (7_200.0, "2 h ago"),
+            (108_494.0, "30 h ago"),
+            (172_800.0, "2 d ago"),
+            (-30.0, "in the future"),
+            (f64::NAN, "in the future"),
+            (f64::INFINITY, "213503982334601 d ago"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(super::ago(secs), want, "{secs}");
+        }
     }
 }

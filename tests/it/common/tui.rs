@@ -30,10 +30,12 @@ pub fn state_for(tree: Tree, color: bool) -> State {
     fixed(State::new(session, color))
 }
 
-/// Fixed watch mode and clock, so frames are the same on every machine.
+/// Fixed watch mode and clock, so frames are the same on every machine; zoom and cursor
+/// fitted to a 120×40 screen, as the event loop fits them before its first frame.
 pub fn fixed(mut s: State) -> State {
     s.mode = Some(ckptscope::watch::Mode::Inotify { poll_secs: 30.0 });
     s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+    s.fit(ratatui::layout::Rect::new(0, 0, 120, 40));
     s
 }
 

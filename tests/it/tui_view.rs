@@ -1,0 +1,207 @@
+//! Attention where it belongs (issue 12): the grid opens on the newest steps with the resume
+//! points on screen and every rank row fitted, says which steps are off screen, zooms in onto
+//! the worst rank, and `p` narrows to the ranks and steps with a problem.
+
+use crate::common;
+use crate::common::tui::*;
+use ckptscope::grid::cell::CellState;
+use ratatui::crossterm::event::KeyCode;
+
+/// 1,024 ranks × 30 steps; rank 900 lost its newest shard.
+fn wide_tree() -> ckptscope::model::Tree {
+    let ranks: Vec<Vec<(String, i64)>> = (0..1024)
+        .map(|r| {
+            (1..=30)
+                .filter(|e| !(r == 900 && *e == 30))
+                .map(|e| (format!("llama_rank_{r}-{e}_2.ckpt"), 1_700_000_000 + e))
+                .collect()
+        })
+        .collect();
+    let metas: Vec<Option<String>> = (0..1024)
+        .map(|r| {
+            let e = if r == 900 { 29 } else { 30 };
+            Some(format!(
+                "{{\"last_epoch\": {e}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{e}_2.ckpt\"}}"
+            ))
+        })
+        .collect();
+    common::mem_tree("/synthetic/checkpoint", &ranks, &metas)
+}
+
+#[test]
+fn the_grid_opens_on_the_newest_steps_with_every_rank_row_and_the_trouble_in_view() {
+    let mut s = state_for(wide_tree(), true);
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    // every rank row fits: 1,024 ranks at 64 per row is 16 rows
+    assert_eq!(s.zoom, 64, "{t}");
+    assert!(t.contains("r960-1023"), "the last rows are on screen: {t}");
+    // the newest steps, and the older ones said to be off screen
+    assert!(t.contains("30_2") && t.contains("29_2"), "{t}");
+    assert!(!t.contains(" 1_2 "), "the oldest step is off screen: {t}");
+    assert!(t.contains("◂ ") && t.contains(" older"), "{t}");
+    // the cursor: MindFormers' step, on the row holding the lost shard
+    let col = s.visible_columns()[s.col];
+    assert_eq!(s.grid().columns[col].label(), "30_2", "{t}");
+    assert_eq!(s.row, 900 / 64, "{t}");
+    assert_eq!(s.row_worst(s.row, col), CellState::Missing);
+    // Home shows the oldest steps and says how many newer ones are hidden
+    press(&mut s, KeyCode::Home);
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains(" 1_2") && t.contains("newer ▸"), "{t}");
+    insta::assert_snapshot!("wide_oldest_120x40", t);
+}
+
+/// Zooming in lands on the worst rank of the group, not its first.
+#[test]
+fn zoom_in_lands_on_the_worst_rank() {
+    let mut s = state_for(wide_tree(), true);
+    frame(&mut s, 120, 40, COLOR);
+    keys(&mut s, "Z");
+    assert_eq!(s.zoom, 8);
+    assert_eq!(s.row, 900 / 8);
+    keys(&mut s, "Z");
+    assert_eq!(s.zoom, 1);
+    assert_eq!(s.cursor_file().unwrap().0, "rank_900");
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains("rank 900"), "{t}");
+}
+
+/// `p` keeps the steps and ranks with a problem, and the resume steps; on a clean tree it
+/// says so instead of showing an empty grid.
+#[test]
+fn problems_only_narrows_ranks_and_steps_and_says_when_there_are_none() {
+    let mut s = state_for(wide_tree(), true);
+    frame(&mut s, 120, 40, COLOR);
+    keys(&mut s, "p");
+    assert!(s.problems_only);
+    assert_eq!(s.rows(), 1, "one rank has a problem");
+    s.zoom = 1;
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains("rank 900") && !t.contains("rank 899"), "{t}");
+    let labels: Vec<String> = s
+        .visible_columns()
+        .iter()
+        .map(|c| s.grid().columns[*c].label())
+        .collect();
+    assert!(labels.contains(&"30_2".to_string()), "{labels:?}");
+    keys(&mut s, "p");
+    assert!(!s.problems_only);
+
+    let clean: Vec<Vec<(String, i64)>> = (0..4)
+        .map(|r| vec![(format!("llama_rank_{r}-1_2.ckpt"), 1)])
+        .collect();
+    let mut c = state_for(common::mem_tree("/clean/checkpoint", &clean, &[]), true);
+    keys(&mut c, "p");
+    assert!(!c.problems_only);
+    assert!(
+        c.log.front().is_some_and(|l| l.starts_with("no problems")),
+        "{:?}",
+        c.log.front()
+    );
+}
+
+/// The styles of a frame's grid region, one line per styled run (glyph, colour, bold), for
+/// snapshots of a theme.
+fn styles(
+    t: &ratatui::Terminal<ratatui::backend::TestBackend>,
+    rows: std::ops::Range<u16>,
+) -> String {
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in rows {
+        for x in 0..70 {
+            let c = &buf[(x, y)];
+            if c.symbol().trim().is_empty() || c.fg == ratatui::style::Color::Reset {
+                continue;
+            }
+            let bold = c.modifier.contains(ratatui::style::Modifier::BOLD);
+            out.push_str(&format!(
+                "{x},{y} {} {:?}{}\n",
+                c.symbol(),
+                c.fg,
+                if bold { " bold" } else { "" }
+            ));
+        }
+    }
+    out
+}
+
+/// Missing and damaged cells are the loudest (red, bold) in both themes, healthy ones the
+/// quietest; the light theme uses no light grey or white for text (unreadable on a light
+/// background), and `·` (missing) no longer looks like `^` (meta.json points here).
+#[test]
+fn the_palette_puts_trouble_first_in_both_themes() {
+    use ratatui::style::{Color, Modifier};
+    let (mut s, _tmp) = fixture_state("tree-seed-run1", true);
+    keys(&mut s, "jjjllx"); // rank 3's 20_2: simulated deleted
+    keys(&mut s, "k");
+    for light in [false, true] {
+        let theme = ckptscope::ui::theme::Theme { color: true, light };
+        let t = frame(&mut s, 120, 40, theme);
+        let buf = t.backend().buffer();
+        let cells: Vec<&ratatui::buffer::Cell> = buf.content().iter().collect();
+        let of = |g: &str| {
+            cells
+                .iter()
+                .filter(|c| c.symbol() == g)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        for ok in of("●") {
+            assert!(!ok.modifier.contains(Modifier::BOLD), "ok cells are quiet");
+        }
+        let caret = of("^");
+        assert!(!caret.is_empty());
+        for c in &caret {
+            assert!(
+                !c.modifier.contains(Modifier::BOLD)
+                    && c.fg != Color::Red
+                    && c.fg != Color::LightRed
+            );
+        }
+        if light {
+            let unreadable = [
+                Color::Gray,
+                Color::White,
+                Color::LightYellow,
+                Color::LightCyan,
+                Color::LightGreen,
+                Color::Yellow,
+            ];
+            let bad: Vec<String> = cells
+                .iter()
+                .filter(|c| !c.symbol().trim().is_empty() && unreadable.contains(&c.fg))
+                .map(|c| format!("{}:{:?}", c.symbol(), c.fg))
+                .collect();
+            assert!(bad.is_empty(), "light-on-light text: {bad:?}");
+        }
+        insta::assert_snapshot!(
+            if light {
+                "palette_light"
+            } else {
+                "palette_dark"
+            },
+            styles(&t, 1..9)
+        );
+    }
+    // a missing shard (deleted on disk, not simulated): red and bold
+    let (_, tmp) = fixture_state("tree-seed-run1", true);
+    std::fs::remove_file(
+        tmp.path()
+            .join("checkpoint/rank_2/llama3_1_8b_rank_2-15_2.ckpt"),
+    )
+    .unwrap();
+    let mut fresh = {
+        let session = common::session_with(&tmp.path().join("checkpoint"), &Default::default());
+        fixed(ckptscope::ui::state::State::new(session, true))
+    };
+    let t = frame(&mut fresh, 120, 40, COLOR);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "rank 2").unwrap();
+    let dot = (x..buf.area.width)
+        .map(|i| &buf[(i, y)])
+        .find(|c| c.symbol() == "·")
+        .expect("the missing cell");
+    assert_eq!(dot.fg, Color::LightRed);
+    assert!(dot.modifier.contains(Modifier::BOLD));
+}
