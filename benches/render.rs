@@ -35,6 +35,7 @@ fn frame_time(ranks: u64, steps: u64) -> (Duration, Duration) {
     let theme = Theme {
         color: true,
         light: false,
+        ascii: false,
     };
     let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let mut v = Vec::new();

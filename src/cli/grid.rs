@@ -13,6 +13,9 @@ use std::sync::Arc;
 pub struct GridArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
     pub dir: std::ffi::OsString,
+    /// ASCII glyphs only (terminals in CJK locales draw `● · —` two columns wide).
+    #[arg(long)]
+    pub ascii: bool,
     #[command(flatten)]
     pub job: JobFlags,
 }
@@ -84,6 +87,12 @@ pub fn grid_cmd(
             "\nnot shown: {} shard(s) whose epoch or step does not fit in 64 bits (e.g. {e_g}); see ckptscope resolve\n",
             unshown.len()
         ));
+    }
+    if a.ascii {
+        text = text
+            .chars()
+            .map(|c| crate::ui::theme::ascii_of(c.encode_utf8(&mut [0; 4])).unwrap_or(c))
+            .collect();
     }
     if let Err(e) = out.write_all(text.as_bytes()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -12,7 +12,7 @@ mod watch;
 pub use demo::DemoArgs;
 pub use grid::{grid_cmd, GridArgs};
 pub use resolve::{resolve_cmd, ResolveArgs};
-pub use tui::{start as tui_start, UiArgs};
+pub use tui::{ascii_locale, start as tui_start, UiArgs};
 pub use verify::{verify_cmd, VerifyArgs};
 pub use watch::{setup as watch_setup, watch_cmd, WatchArgs};
 

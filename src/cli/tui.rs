@@ -20,6 +20,27 @@ pub struct UiArgs {
     /// Mouse wheel scrolls the grid (off by default, so the terminal's own selection works).
     #[arg(long)]
     pub mouse: bool,
+    /// Draw with ASCII only (the default when the locale is not UTF-8, or is Chinese,
+    /// Japanese or Korean, whose terminals draw `● · ─ →` two columns wide).
+    #[arg(long, conflicts_with = "unicode")]
+    pub ascii: bool,
+    /// Draw with Unicode glyphs and box lines even where `--ascii` would be the default.
+    #[arg(long)]
+    pub unicode: bool,
+}
+
+/// Whether the locale in `env` calls for ASCII: not UTF-8 (the C locale included), or a CJK
+/// language (ambiguous-width symbols are drawn wide there). The first of `LC_ALL`,
+/// `LC_CTYPE`, `LANG` that is set and not empty decides, as in the C library.
+pub fn ascii_locale(env: &crate::job::Environment) -> bool {
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| env.get(k).filter(|v| !v.is_empty()))
+        .unwrap_or("C")
+        .to_ascii_lowercase();
+    let utf8 = locale.contains("utf-8") || locale.contains("utf8");
+    let cjk = ["zh", "ja", "ko"].iter().any(|l| locale.starts_with(l));
+    !utf8 || cjk
 }
 
 impl UiArgs {
@@ -34,6 +55,7 @@ impl UiArgs {
         Ok(Theme {
             color,
             light: self.light,
+            ascii: self.ascii || (!self.unicode && ascii_locale(env)),
         })
     }
 }

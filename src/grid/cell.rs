@@ -70,6 +70,28 @@ impl CellState {
         }
     }
 
+    /// The glyph where only ASCII can be drawn (`--ascii`).
+    pub fn ascii_glyph(self) -> char {
+        match self {
+            CellState::Ok => 'o',
+            CellState::Unverified => ':',
+            CellState::Verifying => 'v',
+            CellState::InProgress => 'w',
+            CellState::Incomplete => 'i',
+            CellState::Encrypted => 'e',
+            CellState::Other => '?',
+            CellState::Missing => '.',
+            CellState::CrcMismatch => 'c',
+            CellState::HashMismatch => '#',
+            CellState::Corrupt => 'X',
+            CellState::Truncated => '~',
+            CellState::ZeroByte => '0',
+            CellState::Unreadable => '!',
+            CellState::SimDeleted => '-',
+            CellState::SimCorrupt => '%',
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             CellState::Ok => "ok",
@@ -148,6 +170,11 @@ mod tests {
 
     #[test]
     fn every_state_has_its_own_glyph() {
+        let mut a: Vec<char> = CellState::ALL.iter().map(|s| s.ascii_glyph()).collect();
+        a.sort_unstable();
+        a.dedup();
+        assert_eq!(a.len(), CellState::ALL.len(), "ASCII glyphs too");
+        assert!(a.iter().all(char::is_ascii));
         let mut g: Vec<char> = CellState::ALL.iter().map(|s| s.glyph()).collect();
         g.sort_unstable();
         g.dedup();

@@ -15,7 +15,7 @@ pub struct Environment {
 }
 
 /// The variables read from the process (everything else is ignored).
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 13] = [
     "RANK_SIZE",
     "DEVICE_NUM_PER_NODE",
     "SHARED_PATHS",
@@ -26,6 +26,10 @@ pub const VARIABLES: [&str; 10] = [
     "REMOTE_SAVE_URL",
     "MS_ENABLE_TFT",
     "NO_COLOR",
+    // the locale, for the TUI's choice of ASCII or Unicode symbols
+    "LC_ALL",
+    "LC_CTYPE",
+    "LANG",
 ];
 
 impl Environment {

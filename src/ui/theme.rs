@@ -8,13 +8,57 @@ use ratatui::style::{Color, Modifier, Style};
 pub struct Theme {
     pub color: bool,
     pub light: bool,
+    /// ASCII only: the glyphs `● ○ ◐ ≠ ※ ·`, arrows and box lines have an ambiguous width,
+    /// and terminals in CJK locales draw them two columns wide, which shears the grid.
+    pub ascii: bool,
 }
 
 impl Theme {
-    /// `fancy`, or `plain` on a terminal that cannot show it (set in a later change).
-    pub fn sym<'a>(&self, fancy: &'a str, _plain: &'a str) -> &'a str {
-        fancy
+    /// `fancy`, or `plain` in ASCII mode.
+    pub fn sym<'a>(&self, fancy: &'a str, plain: &'a str) -> &'a str {
+        if self.ascii {
+            plain
+        } else {
+            fancy
+        }
     }
+
+    /// A cell state's glyph in this theme.
+    pub fn glyph(&self, s: CellState) -> char {
+        if self.ascii {
+            s.ascii_glyph()
+        } else {
+            s.glyph()
+        }
+    }
+}
+
+/// The ASCII stand-in for a symbol the screen draws, when it has one (ASCII mode rewrites
+/// every drawn cell through this: borders, separators, arrows, glyphs).
+pub fn ascii_of(sym: &str) -> Option<char> {
+    let mut chars = sym.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    if c.is_ascii() {
+        return None;
+    }
+    if let Some(s) = CellState::ALL.iter().find(|s| s.glyph() == c) {
+        return Some(s.ascii_glyph());
+    }
+    Some(match c {
+        '─' | '━' | '—' | '–' => '-',
+        '│' | '┃' | '▏' => '|',
+        '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' => '+',
+        '·' | '•' | '…' => '.',
+        '→' | '▸' | '▶' => '>',
+        '←' | '◂' | '◀' => '<',
+        '↑' => '^',
+        '↓' => 'v',
+        '✓' => 'v',
+        '✗' | '×' => 'x',
+        _ => return None,
+    })
 }
 
 impl Theme {

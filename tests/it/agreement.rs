@@ -306,6 +306,7 @@ fn agree(tree: &str, c: &Ctx) {
     let theme = ckptscope::ui::theme::Theme {
         color: false,
         light: false,
+        ascii: false,
     };
     term.draw(|f| ckptscope::ui::render::draw(f, &state, &theme))
         .unwrap();

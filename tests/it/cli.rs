@@ -442,3 +442,16 @@ fn a_meta_with_a_5000_digit_integer_is_skipped_like_python() {
         "{text}"
     );
 }
+
+/// `grid --ascii` prints no symbol of ambiguous width (CJK-locale terminals draw them wide).
+#[test]
+fn grid_ascii_prints_ascii_only() {
+    let mut t = TestTree::new();
+    t.seed(4).rm("rank_3/llama_rank_3-20_2.ckpt");
+    let o = bin(&["grid", "--ascii", &t.d()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.is_ascii(), "{out}");
+    assert!(out.contains("rank 3") && out.contains('.'), "{out}");
+    let plain = bin(&["grid", &t.d()]);
+    assert!(String::from_utf8_lossy(&plain.stdout).contains('·'));
+}

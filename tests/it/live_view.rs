@@ -155,6 +155,7 @@ impl Tui {
             let theme = ckptscope::ui::theme::Theme {
                 color: false,
                 light: false,
+                ascii: false,
             };
             ready_tx.send(()).unwrap();
             event_loop(&mut term, &mut state, theme, &rx, Some(&handle)).unwrap();
@@ -298,6 +299,7 @@ fn the_tui_starts_without_reading_shards_and_says_what_it_is_checking() {
     let theme = ckptscope::ui::theme::Theme {
         color: false,
         light: false,
+        ascii: false,
     };
     term.draw(|f| ckptscope::ui::render::draw(f, &state, &theme))
         .unwrap();

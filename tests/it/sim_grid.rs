@@ -236,6 +236,7 @@ fn other_files_truncation_and_verifying_cells() {
     let theme = ckptscope::ui::theme::Theme {
         color: true,
         light: false,
+        ascii: false,
     };
     assert_eq!(
         theme.cell(CellState::Truncated).fg,

@@ -90,6 +90,7 @@ fn damaged_cells_are_red_and_have_their_glyph_and_no_color_keeps_glyphs() {
         Theme {
             color: false,
             light: false,
+            ascii: false,
         },
     );
     let buf = t.backend().buffer();

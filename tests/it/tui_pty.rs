@@ -15,7 +15,12 @@ struct Tui {
 }
 
 impl Tui {
+    /// The TUI in a UTF-8 locale.
     fn start(args: &[&str]) -> Tui {
+        Tui::start_in(args, "C.UTF-8")
+    }
+
+    fn start_in(args: &[&str], lang: &str) -> Tui {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 40,
@@ -28,6 +33,9 @@ impl Tui {
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
+        cmd.env("LANG", lang);
+        cmd.env_remove("LC_ALL");
+        cmd.env_remove("LC_CTYPE");
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().unwrap();
@@ -142,6 +150,22 @@ fn seed_walkthrough_in_a_real_terminal() {
     assert!(!p.screen().hide_cursor(), "the cursor is visible again");
     drop(p);
     assert_eq!(snapshot(&root), before, "the tree on disk is unchanged");
+}
+
+/// In the C locale (no UTF-8), the screen is drawn in ASCII: no glyph of ambiguous width.
+#[test]
+fn a_c_locale_gets_ascii() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_fixture("tree-seed-run1", tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let mut t = Tui::start_in(&[root.to_str().unwrap()], "C");
+    let s = t.wait_for(&["MindFormers: 20_2", "rank 3"], Duration::from_secs(20));
+    assert!(s.is_ascii(), "{s}");
+    assert!(
+        s.contains("+ steps x ranks") || s.contains("+ steps"),
+        "{s}"
+    );
+    t.keys("q");
 }
 
 #[test]

@@ -136,7 +136,11 @@ fn the_palette_puts_trouble_first_in_both_themes() {
     keys(&mut s, "jjjllx"); // rank 3's 20_2: simulated deleted
     keys(&mut s, "k");
     for light in [false, true] {
-        let theme = ckptscope::ui::theme::Theme { color: true, light };
+        let theme = ckptscope::ui::theme::Theme {
+            color: true,
+            light,
+            ascii: false,
+        };
         let t = frame(&mut s, 120, 40, theme);
         let buf = t.backend().buffer();
         let cells: Vec<&ratatui::buffer::Cell> = buf.content().iter().collect();
@@ -204,4 +208,43 @@ fn the_palette_puts_trouble_first_in_both_themes() {
         .expect("the missing cell");
     assert_eq!(dot.fg, Color::LightRed);
     assert!(dot.modifier.contains(Modifier::BOLD));
+}
+
+/// `--ascii` draws every symbol in ASCII (glyphs, borders, separators, arrows), and is the
+/// default where the locale is not UTF-8 or is a CJK one.
+#[test]
+fn ascii_mode_draws_nothing_of_ambiguous_width() {
+    let (mut s, _tmp) = fixture_state("tree-seed-run1", true);
+    keys(&mut s, "jjjllx"); // a simulated deletion: more symbols on screen
+    let theme = ckptscope::ui::theme::Theme {
+        color: true,
+        light: false,
+        ascii: true,
+    };
+    let t = frame(&mut s, 120, 40, theme);
+    let txt = text(&t);
+    let odd: Vec<char> = txt.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(odd.is_empty(), "non-ASCII symbols {odd:?}: {txt}");
+    assert!(txt.contains("rank 0         o    o    o^"), "{txt}");
+    insta::assert_snapshot!("seed_ascii_120x40", txt);
+
+    let env = |vars: &[(&str, &str)]| ckptscope::Environment::with(vars, "/");
+    use ckptscope::cli::ascii_locale;
+    assert!(ascii_locale(&env(&[])), "no locale: C");
+    assert!(ascii_locale(&env(&[("LANG", "C")])));
+    assert!(!ascii_locale(&env(&[("LANG", "en_US.UTF-8")])));
+    assert!(!ascii_locale(&env(&[("LANG", "C.utf8")])));
+    assert!(ascii_locale(&env(&[("LANG", "zh_CN.UTF-8")])), "CJK");
+    assert!(
+        ascii_locale(&env(&[("LANG", "en_US.UTF-8"), ("LC_ALL", "POSIX")])),
+        "LC_ALL first"
+    );
+    assert!(
+        !ascii_locale(&env(&[("LANG", "C"), ("LC_CTYPE", "de_DE.UTF-8")])),
+        "LC_CTYPE before LANG"
+    );
+    assert!(
+        !ascii_locale(&env(&[("LANG", "en_US.UTF-8"), ("LC_ALL", "")])),
+        "empty is unset"
+    );
 }

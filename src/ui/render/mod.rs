@@ -90,6 +90,19 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
         a.bar,
     );
     popup::draw(f, centered(area), area, s, theme);
+    if theme.ascii {
+        asciify(f.buffer_mut());
+    }
+}
+
+/// Redraw every ambiguous-width symbol of a finished frame in ASCII (`--ascii`): borders,
+/// separators, arrows and glyphs alike, whichever region drew them.
+fn asciify(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if let Some(c) = super::theme::ascii_of(cell.symbol()) {
+            cell.set_char(c);
+        }
+    }
 }
 
 /// An age in the unit a person reads at a glance: `12 s ago`, `5 min ago`, `30 h ago`,

@@ -98,6 +98,7 @@ pub fn keys(s: &mut State, keys: &str) {
 pub const COLOR: Theme = Theme {
     color: true,
     light: false,
+    ascii: false,
 };
 
 pub fn find(buf: &ratatui::buffer::Buffer, needle: &str) -> Option<(u16, u16)> {
