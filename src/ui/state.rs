@@ -158,7 +158,7 @@ impl State {
             return;
         }
         self.fitted = true;
-        let Some(areas) = super::render::areas(screen) else {
+        let Some(areas) = super::render::areas_for(self, screen) else {
             return;
         };
         let rows_fit = areas.grid.height.saturating_sub(2 + 3).max(1) as usize;

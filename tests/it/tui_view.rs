@@ -248,3 +248,29 @@ fn ascii_mode_draws_nothing_of_ambiguous_width() {
         "empty is unset"
     );
 }
+
+/// The side panels take the room a small grid leaves (they stayed 50 columns at 200 while the
+/// grid sat in a wide empty box), and at 80×24 the cell panel keeps its lines (it showed 4).
+#[test]
+fn the_layout_gives_the_panels_the_room_the_grid_does_not_need() {
+    let (mut s, _tmp) = fixture_state("tree-seed-run1", true);
+    let wide =
+        ckptscope::ui::render::areas_for(&s, ratatui::layout::Rect::new(0, 0, 200, 50)).unwrap();
+    assert!(wide.detail.width >= 100, "{:?}", wide.detail);
+    assert!(
+        wide.grid.width >= 29 && wide.grid.width < 100,
+        "{:?}",
+        wide.grid
+    );
+    let small =
+        ckptscope::ui::render::areas_for(&s, ratatui::layout::Rect::new(0, 0, 80, 24)).unwrap();
+    assert!(small.detail.height >= 8, "{:?}", small.detail);
+    let t = text(&frame(&mut s, 80, 24, COLOR));
+    assert!(t.contains("43 records"), "{t}");
+    // a grid of many steps keeps most of the screen
+    let mut w = state_for(wide_tree(), true);
+    let a =
+        ckptscope::ui::render::areas_for(&w, ratatui::layout::Rect::new(0, 0, 200, 50)).unwrap();
+    assert!(a.grid.width >= 100, "{:?}", a.grid);
+    frame(&mut w, 200, 50, COLOR);
+}

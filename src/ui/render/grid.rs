@@ -75,6 +75,25 @@ fn flashed(s: &State, rank: u64, label: &str) -> bool {
             .is_some_and(|at| at.elapsed() < crate::ui::state::FLASH)
 }
 
+/// Width of one step column for the visible columns `cols` (the widest label, plus a gap).
+fn column_width(s: &State, cols: &[usize]) -> u16 {
+    let g = s.grid();
+    cols.iter()
+        .map(|c| g.columns[*c].label().len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 14) as u16
+        + 1
+}
+
+/// The width the grid fills with every visible step on screen (frame included).
+pub fn need(s: &State) -> u16 {
+    let cols = s.visible_columns();
+    let n = u16::try_from(cols.len()).unwrap_or(u16::MAX);
+    n.saturating_mul(column_width(s, &cols))
+        .saturating_add(HEAD + 3)
+}
+
 /// Column width, visible columns and rows, and the first visible row and column.
 struct Geometry {
     cw: u16,
@@ -85,17 +104,10 @@ struct Geometry {
 }
 
 fn geometry(s: &State, inner: Rect, cols: &[usize]) -> Option<Geometry> {
-    let g = s.grid();
     if inner.height <= HEADER_ROWS || inner.width <= HEAD || cols.is_empty() || s.rows() == 0 {
         return None;
     }
-    let cw = cols
-        .iter()
-        .map(|c| g.columns[*c].label().len())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 14) as u16
-        + 1;
+    let cw = column_width(s, cols);
     let vis_cols = ((inner.width - HEAD) / cw) as usize;
     let vis_rows = (inner.height - HEADER_ROWS) as usize;
     Some(Geometry {

@@ -38,27 +38,34 @@ pub struct Areas {
     pub bar: Rect,
 }
 
-pub fn areas(area: Rect) -> Option<Areas> {
+/// `grid_need` is the width the grid would fill (its labels and every step column): the
+/// side panels get the rest, between a readable minimum and a bit over half the screen, so a
+/// grid of three steps does not sit in a wide empty box beside a cramped cell panel. The log
+/// shrinks on short terminals so the panels keep their lines.
+pub fn areas(area: Rect, grid_need: u16) -> Option<Areas> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
+    let log = (area.height / 6).clamp(3, 8);
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
             Constraint::Min(8),
-            Constraint::Length(6),
+            Constraint::Length(log),
             Constraint::Length(1),
         ])
         .split(area);
-    let side = if area.width >= 120 { 50 } else { 36 };
+    let least = if area.width >= 120 { 44 } else { 36 };
+    let most = (area.width * 55 / 100).max(least);
+    let side = area.width.saturating_sub(grid_need).clamp(least, most);
     let mid = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Min(20), Constraint::Length(side)])
         .split(rows[1]);
     let right = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
+        .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
         .split(mid[1]);
     Some(Areas {
         header: rows[0],
@@ -70,9 +77,14 @@ pub fn areas(area: Rect) -> Option<Areas> {
     })
 }
 
+/// The layout of a screen of `area` for the state `s` (see [`areas`]).
+pub fn areas_for(s: &State, area: Rect) -> Option<Areas> {
+    areas(area, grid::need(s))
+}
+
 pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
     let area = f.area();
-    let Some(a) = areas(area) else {
+    let Some(a) = areas_for(s, area) else {
         let msg = format!("terminal too small: {}×{} (ckptscope needs {MIN_WIDTH}×{MIN_HEIGHT}); enlarge it or press q", area.width, area.height);
         f.render_widget(
             Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }),
@@ -136,7 +148,7 @@ fn bar_mode(s: &State) -> keymap::BarMode {
 
 /// The grid cell at screen position `(x, y)`, as `(row, visible column)`.
 pub fn cell_at(s: &State, screen: Rect, x: u16, y: u16) -> Option<(usize, usize)> {
-    grid::hit(s, areas(screen)?.grid, x, y)
+    grid::hit(s, areas_for(s, screen)?.grid, x, y)
 }
 
 fn centered(a: Rect) -> Rect {
