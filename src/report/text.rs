@@ -260,7 +260,7 @@ fn headline(a: &Analysis) -> String {
     }
 }
 
-fn why(a: &Analysis) -> String {
+pub(crate) fn why(a: &Analysis) -> String {
     let mf = &a.mindformers;
     match &mf.branch {
         Branch::NotResuming { why } => why.clone(),

@@ -5,7 +5,7 @@
 //! Verdicts come from a caller-supplied function, so only the files that matter are read.
 
 use super::load::{damage_text, loaded_file, LoadProblem};
-use super::mindformers::{MfResolution, RankResult};
+use super::mindformers::{Branch, MfResolution, RankResult};
 use super::view::View;
 use crate::layout::mindformers::names::{parse_ckpt_name, replace_rank_id, CkptName, Fmt};
 use crate::model::Verdict;
@@ -175,7 +175,7 @@ fn restart_label(k: u64) -> String {
 
 /// The file each rank loads under MindFormers' own decision (`True` → newest by mtime; `None`
 /// where it finds none); `None` when some rank does not load at all.
-fn mf_files(tree: &Tree, mf: &MfResolution, fmt: Fmt) -> Option<Vec<Option<String>>> {
+pub fn mf_files(tree: &Tree, mf: &MfResolution, fmt: Fmt) -> Option<Vec<Option<String>>> {
     let v = View::new(tree);
     (0..mf.per_rank.len() as u64)
         .map(|r| match loaded_file(&v, mf, r, fmt)? {
@@ -225,14 +225,20 @@ fn differences(
             .is_some_and(|n| (n.restart, n.epoch, n.step) < (safe.restart, safe.epoch, safe.step))
     });
     if older && out.is_empty() {
-        let why = match &mf.min_meta {
-            Some(m) => format!(
-                "the minimal meta.json (rank {}) says {}_{}",
+        let newer = safe.file_name();
+        // the reason is the branch MindFormers took: only a lagging meta.json is async_save's
+        return vec![match (&mf.branch, &mf.min_meta) {
+            (Branch::ByMeta, Some(m)) => format!(
+                "MindFormers resumes from an older step because the minimal meta.json (rank {}) says {}_{}; {newer} is newer and intact on every rank (typical of async_save, whose meta.json lags one save)",
                 m.rank, m.epoch, m.step
             ),
-            None => "of its by-mtime rule".into(),
-        };
-        return vec![format!("MindFormers resumes from an older step because {why}; {} is newer and intact on every rank (typical of async_save, whose meta.json lags one save)", safe.file_name())];
+            (Branch::ExplicitName, _) => format!(
+                "resume_training names an older file, and MindFormers loads what it names; {newer} is newer and intact on every rank"
+            ),
+            _ => format!(
+                "MindFormers resumes from an older step (each rank's newest file by modification time); {newer} is newer and intact on every rank"
+            ),
+        }];
     }
     out
 }

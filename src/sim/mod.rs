@@ -54,6 +54,11 @@ pub enum Edit {
 }
 
 impl Edit {
+    /// A change to the tree (a deletion or a damage mark), not a setting.
+    pub fn changes_tree(&self) -> bool {
+        setting(self).is_none()
+    }
+
     /// A short description for the status line and the event log.
     pub fn describe(&self) -> String {
         match self {

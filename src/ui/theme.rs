@@ -120,6 +120,18 @@ impl Theme {
         }
     }
 
+    /// A resolver's headline that works.
+    pub fn good(&self) -> Style {
+        self.c(Color::Green, Color::Rgb(0, 110, 0))
+            .add_modifier(Modifier::BOLD)
+    }
+
+    /// A resolver's headline that fails (or loads damage).
+    pub fn bad(&self) -> Style {
+        self.c(Color::LightRed, Color::Red)
+            .add_modifier(Modifier::BOLD)
+    }
+
     pub fn mark(&self) -> Style {
         self.c(Color::Yellow, Color::Rgb(150, 100, 0))
             .add_modifier(Modifier::BOLD)

@@ -317,17 +317,34 @@ fn next_resume(s: &State, file: Option<String>) -> ResumeTraining {
     }
 }
 
-/// Copy the safe pick's YAML to the clipboard with OSC 52 (the terminal does the copying).
+/// Copy the safe pick's YAML to the clipboard with OSC 52 (the terminal does the copying):
+/// the simulated pick when edits are active — and then the log says so — with
+/// `load_checkpoint` always absolute (a config pasted elsewhere must not depend on the folder
+/// ckptscope was started from).
 fn yank(s: &mut State) {
+    let simulated = !s.session.overlay().is_empty();
     let Some(p) = s.current().safe.outcome.pick.as_ref() else {
-        return s.log("no safe pick to copy");
+        return s.log(match simulated {
+            true => "no safe pick to copy (simulated)",
+            false => "no safe pick to copy",
+        });
+    };
+    let given = std::path::Path::new(&p.config.load_checkpoint);
+    let ctx = s.session.ctx();
+    let load = match given.is_absolute() {
+        true => p.config.load_checkpoint.clone(),
+        // the pick names the folder as it was given: the job's folder, resolved
+        false => ctx.canonical.display().to_string(),
     };
     let text = format!(
-        "load_checkpoint: {}\nresume_training: \"{}\"\n",
-        p.config.load_checkpoint, p.config.resume_training
+        "load_checkpoint: {load}\nresume_training: \"{}\"\n",
+        p.config.resume_training
     );
     s.clipboard = Some(text);
-    s.log("safe config copied to the clipboard (OSC 52)");
+    s.log(match simulated {
+        true => "copied (simulated): the safe config of the simulation, to the clipboard (OSC 52)",
+        false => "copied: the safe config, to the clipboard (OSC 52)",
+    });
 }
 
 /// Apply the watcher's deltas to the session. While frozen the live model still takes them

@@ -20,6 +20,7 @@ mod scan;
 mod sim_grid;
 mod spec_vectors;
 mod tui;
+mod tui_card;
 mod tui_keys;
 mod tui_pty;
 mod tui_view;

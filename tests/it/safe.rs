@@ -182,3 +182,37 @@ fn no_intact_step_is_null_with_reasons() {
     assert!(v["safe"].is_null());
     assert_eq!(v["safe_passed_over"].as_array().unwrap().len(), 3);
 }
+
+/// `resume_training` naming an older file: the safe pick's reason says MindFormers loads what
+/// it is told — not "by-mtime rule … typical of async_save", which the TUI used to show after
+/// `r` set a file name.
+#[test]
+fn an_explicit_older_name_is_explained_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_fixture("tree-seed-run1", tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let o = Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args([
+            "resolve",
+            root.to_str().unwrap(),
+            "--json",
+            "--resume-training",
+            "llama3_1_8b_rank_0-15_2.ckpt",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["mindformers"]["per_rank"][0]["resume_training"],
+        "llama3_1_8b_rank_0-15_2.ckpt"
+    );
+    let reasons = v["safe"]["reasons"].to_string();
+    assert!(
+        reasons.contains("resume_training names an older file"),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains("async_save") && !reasons.contains("mtime"),
+        "{reasons}"
+    );
+}

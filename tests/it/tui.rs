@@ -25,7 +25,7 @@ fn snapshot_of_the_async_tree() {
     let (mut s, _tmp) = fixture_state("tree-async", true);
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(
-        t.contains("MindFormers: 15_2") && t.contains("safe: 20_2"),
+        t.contains("MindFormers → 15_2 ✓") && t.contains("Safe → 20_2 ✓"),
         "{t}"
     );
     insta::assert_snapshot!("async_120x40", t);
@@ -36,7 +36,7 @@ fn the_seed_walkthrough_by_keys() {
     let (mut s, _tmp) = seed_state(true);
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(
-        t.contains("MindFormers: 20_2") && t.contains("print 42"),
+        t.contains("MindFormers → 20_2 ✓") && t.contains("first step 42"),
         "{t}"
     );
     keys(&mut s, "jjjll");
@@ -45,17 +45,22 @@ fn the_seed_walkthrough_by_keys() {
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(t.contains("SIMULATION: 1 edit(s)"), "{t}");
     assert!(
-        t.contains("MindFormers: 20_2 → 15_2") && t.contains("→ skip 30 · print 32"),
+        t.contains("MindFormers → 20_2 ✓")
+            && t.contains("MindFormers → 15_2 ✓")
+            && t.contains("skip 30 · first step 32"),
         "{t}"
     );
     keys(&mut s, ">");
     let t = text(&frame(&mut s, 120, 40, COLOR));
-    assert!(t.contains("→ skip 15 · print 17 · scale 0.5"), "{t}");
+    assert!(
+        t.contains("first step 17") && t.contains("scale 0.5") && t.contains("gbs 8 → 16"),
+        "{t}"
+    );
     insta::assert_snapshot!("seed_simulated_120x40", t);
     keys(&mut s, "uu");
     let t = text(&frame(&mut s, 120, 40, COLOR));
     assert!(
-        !t.contains("SIMULATION") && t.contains("MindFormers: 20_2"),
+        !t.contains("SIMULATION") && t.contains("MindFormers → 20_2"),
         "{t}"
     );
     keys(&mut s, "q");
@@ -168,7 +173,7 @@ fn undo_with_nothing_to_undo_and_a_huge_batch_size_are_harmless() {
     for k in ["u", "R"] {
         keys(&mut s, k);
         let t = text(&frame(&mut s, 120, 40, COLOR));
-        assert!(t.contains("MindFormers: 20_2"), "{t}");
+        assert!(t.contains("MindFormers → 20_2"), "{t}");
     }
     on_key(
         &mut s,

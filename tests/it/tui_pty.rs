@@ -113,7 +113,10 @@ fn seed_walkthrough_in_a_real_terminal() {
     let root = tmp.path().join("checkpoint");
     let before = snapshot(&root);
     let mut t = Tui::start(&[root.to_str().unwrap()]);
-    t.wait_for(&["MindFormers: 20_2", "print 42"], Duration::from_secs(20));
+    t.wait_for(
+        &["MindFormers → 20_2", "first step 42"],
+        Duration::from_secs(20),
+    );
     t.keys("jjjll");
     t.wait_for(
         &["rank 3 · llama3_1_8b_rank_3-20_2.ckpt"],
@@ -123,18 +126,18 @@ fn seed_walkthrough_in_a_real_terminal() {
     t.wait_for(
         &[
             "SIMULATION: 1 edit(s)",
-            "MindFormers: 20_2 → 15_2",
-            "print 32",
+            "MindFormers → 15_2",
+            "skip 30 · first step 32",
         ],
         Duration::from_secs(5),
     );
     t.keys(">");
     t.wait_for(
-        &["→ skip 15 · print 17 · scale 0.5"],
+        &["first step 17", "scale 0.5", "gbs 8 → 16"],
         Duration::from_secs(5),
     );
     t.keys("u");
-    t.wait_for(&["→ skip 30 · print 32"], Duration::from_secs(5));
+    t.wait_for(&["skip 30 · first step 32"], Duration::from_secs(5));
     t.keys("q");
     let start = Instant::now();
     while t.child.try_wait().unwrap().is_none() {
@@ -159,7 +162,7 @@ fn a_c_locale_gets_ascii() {
     common::copy_fixture("tree-seed-run1", tmp.path());
     let root = tmp.path().join("checkpoint");
     let mut t = Tui::start_in(&[root.to_str().unwrap()], "C");
-    let s = t.wait_for(&["MindFormers: 20_2", "rank 3"], Duration::from_secs(20));
+    let s = t.wait_for(&["MindFormers -> 20_2", "rank 3"], Duration::from_secs(20));
     assert!(s.is_ascii(), "{s}");
     assert!(
         s.contains("+ steps x ranks") || s.contains("+ steps"),
@@ -174,7 +177,7 @@ fn live_changes_show_up_within_the_poll_period() {
     let root = tmp.path().join("checkpoint");
     ckptscope::writer::run::run(&root, &ckptscope::writer::run::Launch::seed(), |_| true).unwrap();
     let mut t = Tui::start(&["watch", root.to_str().unwrap(), "--poll", "1"]);
-    t.wait_for(&["MindFormers: 20_2"], Duration::from_secs(20));
+    t.wait_for(&["MindFormers → 20_2"], Duration::from_secs(20));
     // truncate one shard and write a newer step on every rank
     std::fs::OpenOptions::new()
         .write(true)
@@ -190,7 +193,10 @@ fn live_changes_show_up_within_the_poll_period() {
         ..ckptscope::writer::run::Launch::seed()
     };
     ckptscope::writer::run::run(&root, &resumed, |_| true).unwrap();
-    let s = t.wait_for(&["_1-25_2", "MindFormers: _1-25_2"], Duration::from_secs(3));
+    let s = t.wait_for(
+        &["_1-25_2", "MindFormers → _1-25_2"],
+        Duration::from_secs(3),
+    );
     t.keys("jjll");
     let s2 = t.wait_for(&["truncated"], Duration::from_secs(3));
     assert!(
@@ -217,7 +223,7 @@ fn a_signal_restores_the_terminal() {
         common::copy_fixture("tree-seed-run1", tmp.path());
         let root = tmp.path().join("checkpoint");
         let t = Tui::start(&[root.to_str().unwrap()]);
-        t.wait_for(&["MindFormers: 20_2"], Duration::from_secs(20));
+        t.wait_for(&["MindFormers → 20_2"], Duration::from_secs(20));
         assert!(t.parser.lock().unwrap().screen().alternate_screen());
         signal(t.child.process_id().unwrap(), sig);
         let mut child = t.child;

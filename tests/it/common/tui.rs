@@ -117,3 +117,31 @@ pub fn find(buf: &ratatui::buffer::Buffer, needle: &str) -> Option<(u16, u16)> {
 pub fn press(s: &mut State, code: KeyCode) {
     on_key(s, KeyEvent::new(code, KeyModifiers::NONE));
 }
+
+/// A state on a copy of fixture `name` whose files `edit` changed first (mtimes fixed as in
+/// [`fixture_state`] before the edit), with job `flags`; every shard verified.
+pub fn fixture_state_with(
+    name: &str,
+    flags: &ckptscope::JobFlags,
+    edit: impl FnOnce(&std::path::Path),
+) -> (State, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_fixture(name, tmp.path());
+    let root = tmp.path().join("checkpoint");
+    for (i, e) in walk(&root).iter().enumerate() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i as u64 * 60);
+        std::fs::File::options()
+            .write(true)
+            .open(e)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    edit(&root);
+    let mut session = common::session_with(&root, flags);
+    common::verify_all(&mut session);
+    let mut s = fixed(State::new(session, true));
+    s.root = format!("{name}/checkpoint");
+    s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
+    (s, tmp)
+}
