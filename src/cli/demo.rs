@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// A scenario name (see --list) or a scenario .toml file.
-    #[arg(default_value = "seed-walkthrough")]
+    #[arg(default_value = "fault-recovery")]
     pub scenario: String,
     /// List the scenarios.
     #[arg(long)]
@@ -37,6 +37,9 @@ pub struct DemoArgs {
     /// Keep the written files (a temporary folder is removed otherwise).
     #[arg(long)]
     pub keep: bool,
+    /// In the TUI, go on after SECS seconds per beat instead of waiting for Space.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "4")]
+    pub auto: Option<f64>,
     #[command(flatten)]
     pub ui: super::tui::UiArgs,
 }
@@ -67,6 +70,15 @@ pub fn demo_cmd(
                 "--speed {}: expected a number from 0.001 (slower) to 1000000 (faster)",
                 a.speed
             ),
+        );
+    }
+    if let Some(secs) = a
+        .auto
+        .filter(|s| !(s.is_finite() && (0.0..=3600.0).contains(s)))
+    {
+        return fail(
+            err,
+            &format!("--auto {secs}: expected seconds per beat, from 0 to 3600"),
         );
     }
     let (dir, guard) = match folder(a) {
@@ -173,6 +185,7 @@ fn headless_run(
         scenario: sc,
         pace,
         stop,
+        presenter: None,
     };
     if let Err(e) = play.play(&mut say) {
         say(&format!("the trainer failed: {e}"));
@@ -233,6 +246,7 @@ fn tui_run(
         scenario: sc,
         pace,
         stop,
+        presenter: None,
     };
     // the very context the headless demo and its checks use
     let (ctx, cfg) = match crate::demo::job_context(&root, &play.flags())
@@ -246,7 +260,16 @@ fn tui_run(
         Ok(x) => x,
         Err(m) => return fail(err, &m),
     };
-    let (tx, captions) = crossbeam_channel::unbounded();
+    // presenter mode: the trainer holds after each beat until Space (or --auto's dwell)
+    let (tx, cues) = crossbeam_channel::unbounded();
+    let (next_tx, next_rx) = crossbeam_channel::unbounded();
+    let presenter = crate::demo::Presenter {
+        next: next_rx,
+        dwell: a
+            .auto
+            .map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0))),
+        cues: tx.clone(),
+    };
     let (sc2, root2, stop2) = (sc.clone(), root.clone(), stop.clone());
     let trainer = std::thread::spawn(move || {
         let play = Play {
@@ -254,9 +277,10 @@ fn tui_run(
             scenario: &sc2,
             pace,
             stop: &stop2,
+            presenter: Some(&presenter),
         };
         let mut say = |l: &str| {
-            let _ = tx.send(l.trim().to_owned());
+            let _ = tx.send(crate::demo::Cue::Say(l.trim().to_owned()));
         };
         say(&format!("scenario {}: {}", sc2.name, sc2.description));
         match play.play(&mut say) {
@@ -265,7 +289,7 @@ fn tui_run(
             Ok(()) => {}
         }
     });
-    let code = super::tui::run(ctx, cfg, &a.ui, env, Some(captions), err);
+    let code = super::tui::run(ctx, cfg, &a.ui, env, Some((cues, next_tx)), err);
     stop.store(true, Ordering::Relaxed);
     let _ = trainer.join();
     code

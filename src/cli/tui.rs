@@ -92,14 +92,17 @@ pub fn start(
     Ok((state, handle))
 }
 
-/// The TUI on a live session of `ctx`, watched as `cfg` says; `captions` feeds the narration
-/// line (the demo narrates its timeline there).
+/// The TUI on a live session of `ctx`, watched as `cfg` says; `demo` brings the demo's cues
+/// (narration, where to look, simulated variations) and takes the presenter's Space.
 pub fn run(
     ctx: JobContext,
     cfg: WatchConfig,
     ui: &UiArgs,
     env: &crate::job::Environment,
-    captions: Option<crossbeam_channel::Receiver<String>>,
+    demo: Option<(
+        crossbeam_channel::Receiver<crate::demo::Cue>,
+        crossbeam_channel::Sender<()>,
+    )>,
     err: &mut dyn Write,
 ) -> i32 {
     let theme = match ui.theme(env) {
@@ -118,11 +121,12 @@ pub fn run(
     let _ = ctrlc::set_handler(move || {
         let _ = on_signal.send(crate::ui::run::Msg::Signal);
     });
-    if let Some(c) = captions {
+    if let Some((cues, next)) = demo {
+        state.presenter = Some(next);
         let tx = tx.clone();
         std::thread::spawn(move || {
-            for line in c.iter() {
-                if tx.send(crate::ui::run::Msg::Caption(line)).is_err() {
+            for cue in cues.iter() {
+                if tx.send(crate::ui::run::Msg::Cue(cue)).is_err() {
                     return;
                 }
             }

@@ -5,6 +5,30 @@
 pub mod scenario;
 pub mod trainer;
 
+/// What the demo's trainer tells the TUI besides its narration lines.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cue {
+    /// A narration line (a beat's title starts with `▶`).
+    Say(String),
+    /// Look here: the rank (and step `E_S`) an event just changed.
+    Focus { rank: u64, step: Option<String> },
+    /// The trainer waits for the presenter (Space), or goes on.
+    Waiting(bool),
+    /// A variation of the finished run, shown as simulated settings.
+    Simulate {
+        label: String,
+        edits: Vec<crate::sim::Edit>,
+    },
+}
+
+/// Presenter mode: the trainer holds after each beat until the presenter presses Space
+/// (`next`), or for `dwell` with `--auto`, and cues the screen.
+pub struct Presenter {
+    pub next: crossbeam_channel::Receiver<()>,
+    pub dwell: Option<std::time::Duration>,
+    pub cues: crossbeam_channel::Sender<Cue>,
+}
+
 use crate::fsys::RealFs;
 use crate::job::{Environment, JobContext, JobError, JobFlags};
 use crate::resolve::mindformers::RankResult;

@@ -23,6 +23,28 @@ pub struct Play<'a> {
     pub pace: Duration,
     /// Set (e.g. by Ctrl-c) to stop after the current save.
     pub stop: &'a AtomicBool,
+    /// Presenter mode (the TUI demo): hold after each beat, cue the screen.
+    pub presenter: Option<&'a super::Presenter>,
+}
+
+/// Where an event happened, for the screen to look: its rank and step.
+fn focus_of(ev: &Event) -> Option<super::Cue> {
+    let (rank, step) = match ev {
+        Event::Delete { rank, step, .. }
+        | Event::Truncate { rank, step, .. }
+        | Event::Corrupt { rank, step, .. } => (*rank, Some(step.clone())),
+        Event::RemoveMeta { rank, .. } => (*rank, None),
+        Event::Kill { ranks, .. } => (
+            ranks.as_ref().and_then(|r| r.first().copied()).unwrap_or(0),
+            None,
+        ),
+        Event::Breakpoint { ranks, step, .. } => (
+            ranks.as_ref().and_then(|r| r.first().copied()).unwrap_or(0),
+            Some(step.clone()),
+        ),
+        _ => return None,
+    };
+    Some(super::Cue::Focus { rank, step })
 }
 
 /// One narrated line: what happened, and MindFormers' answer right after.
@@ -95,14 +117,79 @@ impl Play<'_> {
                 }
                 other => self.fault(other).map_err(at)?,
             }
+            if let Some(focus) = focus_of(ev) {
+                self.cue(focus);
+            }
             if !matches!(
                 ev,
                 Event::Train { .. } | Event::Resume { .. } | Event::Pause { .. }
             ) {
                 narrate(&format!("  → {}", summary(&self.answer(&self.flags())?)));
             }
+            self.hold();
         }
+        self.variations(narrate);
         Ok(())
+    }
+
+    fn cue(&self, c: super::Cue) {
+        if let Some(p) = self.presenter {
+            let _ = p.cues.send(c);
+        }
+    }
+
+    /// In presenter mode, wait for the presenter's Space (or the `--auto` dwell) before the
+    /// next beat, so each moment stays on screen as long as the story needs.
+    fn hold(&self) {
+        let Some(p) = self.presenter else { return };
+        self.cue(super::Cue::Waiting(true));
+        match p.dwell {
+            Some(d) => self.pause(d),
+            None => {
+                while !self.stop.load(Ordering::Relaxed) {
+                    match p.next.recv_timeout(Duration::from_millis(50)) {
+                        Ok(()) => break,
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            }
+        }
+        self.cue(super::Cue::Waiting(false));
+    }
+
+    /// In presenter mode, after the timeline: each `[[expect]]` that changes a setting, as
+    /// simulated settings on the finished run, one beat each (the headless demo checks them).
+    fn variations(&self, narrate: Narrate) {
+        if self.presenter.is_none() {
+            return;
+        }
+        for x in self.scenario.expect.iter().filter(|x| {
+            x.global_batch_size.is_some() || x.ignore_data_skip || x.data_skip_steps.is_some()
+        }) {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            use crate::sim::Edit;
+            let mut edits = Vec::new();
+            edits.extend(
+                x.global_batch_size
+                    .map(|value| Edit::SetGlobalBatchSize { value }),
+            );
+            if x.ignore_data_skip {
+                edits.push(Edit::SetIgnoreDataSkip { value: true });
+            }
+            edits.extend(
+                x.data_skip_steps
+                    .map(|v| Edit::SetDataSkipSteps { value: Some(v) }),
+            );
+            let label = x.label.clone().unwrap_or_else(|| "a variation".into());
+            narrate(&format!(
+                "▶ what if: {label} (simulated: the files are unchanged)"
+            ));
+            self.cue(super::Cue::Simulate { label, edits });
+            self.hold();
+        }
     }
 
     /// Sleep `d`, waking every 50 ms to honour the stop flag.

@@ -26,6 +26,8 @@ pub enum Action {
     Freeze,
     LogUp,
     LogDown,
+    /// Presenter mode: the demo's next beat.
+    NextBeat,
     // simulation
     DeleteShard,
     DeleteRank,

@@ -50,6 +50,13 @@ pub const KEYMAP: &[Binding] = &[
     ),
     b!(&[Char('?')], Help, "general", "this help", Some("? help")),
     b!(
+        &[Char(' ')],
+        NextBeat,
+        "general",
+        "demo: the next beat (presenter mode)",
+        None
+    ),
+    b!(
         &[Char('L')],
         Legend,
         "general",
@@ -244,6 +251,7 @@ pub fn action_for(k: KeyEvent) -> Option<Action> {
 /// A key's name as the help shows it.
 pub fn key_name(k: &KeyCode, ctrl: bool) -> String {
     let base = match k {
+        Char(' ') => "Space".into(),
         Char(c) => c.to_string(),
         Up => "↑".into(),
         Down => "↓".into(),

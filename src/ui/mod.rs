@@ -9,4 +9,4 @@ pub mod run;
 pub mod state;
 pub mod theme;
 pub(crate) mod update;
-pub use update::apply_deltas;
+pub use update::{apply_deltas, on_cue};

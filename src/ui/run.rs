@@ -30,8 +30,8 @@ pub enum Msg {
     Scroll(bool),
     /// A left click at a screen position.
     Click(u16, u16),
-    /// A narration line (the demo's current event).
-    Caption(String),
+    /// The demo's cue: narration, where to look, a simulated variation.
+    Cue(crate::demo::Cue),
     Resize,
     Watch(WatchMsg),
     /// SIGINT, SIGTERM or SIGHUP: leave as on `q`, restoring the terminal.
@@ -161,10 +161,7 @@ pub fn event_loop<B: Backend>(
                     }
                 }
                 Msg::Resize => {}
-                Msg::Caption(c) => {
-                    s.log(format!("demo: {c}"));
-                    s.caption = Some(c);
-                }
+                Msg::Cue(c) => super::update::on_cue(s, c),
                 Msg::Watch(m) => on_watch(s, m, &mut pending),
                 Msg::Signal => {
                     s.quit = true;

@@ -56,7 +56,10 @@ pub struct State {
     /// Set when the view is unfrozen: the event loop asks the watcher for a full resync.
     pub resync_wanted: bool,
     pub popup: Option<Popup>,
+    /// Newest first.
     pub log: VecDeque<String>,
+    /// When each log line was written (same order as `log`).
+    pub log_at: VecDeque<std::time::SystemTime>,
     pub log_back: usize,
     /// How the tree is watched (`None`: not watched, e.g. a test on a fixed tree).
     pub mode: Option<Mode>,
@@ -72,8 +75,17 @@ pub struct State {
     pub flashes: std::collections::HashMap<(u64, String), Instant>,
     /// Text waiting to be sent to the terminal's clipboard (OSC 52).
     pub clipboard: Option<String>,
-    /// The demo's narration of its current event.
+    /// The demo's narration of its current beat.
     pub caption: Option<String>,
+    /// Presenter mode (the TUI demo): Space tells the trainer to go on.
+    pub presenter: Option<crossbeam_channel::Sender<()>>,
+    /// The trainer waits for Space.
+    pub waiting: bool,
+    /// Where to put the cursor once the grid shows it: a rank and a step `E_S` (the cell a
+    /// demo event just changed).
+    pub focus: Option<(u64, Option<String>)>,
+    /// The last move of MindFormers' resume point (`20_2 → 15_2`), and when.
+    pub moved: Option<(String, Instant)>,
     /// A background verifier checks every present shard (so "not verified yet" means queued).
     pub verifying: bool,
     /// The watcher stopped: the view is no longer updated (said in the header).
@@ -109,6 +121,7 @@ impl State {
             resync_wanted: false,
             popup: None,
             log: VecDeque::new(),
+            log_at: VecDeque::new(),
             log_back: 0,
             mode: None,
             last_event: Instant::now(),
@@ -121,6 +134,10 @@ impl State {
             now: None,
             verifying: false,
             caption: None,
+            presenter: None,
+            waiting: false,
+            focus: None,
+            moved: None,
             watch_failed: None,
             screen: ratatui::layout::Rect::new(0, 0, 80, 24),
         };
@@ -245,7 +262,10 @@ impl State {
 
     pub fn log(&mut self, line: impl Into<String>) {
         self.log.push_front(line.into());
+        self.log_at
+            .push_front(self.now.unwrap_or_else(std::time::SystemTime::now));
         self.log.truncate(LOG_MAX);
+        self.log_at.truncate(LOG_MAX);
     }
 
     /// Grid rows at the current zoom (one row = `zoom` ranks).

@@ -63,6 +63,7 @@ pub fn update(s: &mut State, a: Action) {
             s.refresh();
         }
         Action::Yank => yank(s),
+        Action::NextBeat => next_beat(s),
         _ => simulate(s, a),
     }
 }
@@ -347,11 +348,99 @@ fn yank(s: &mut State) {
     });
 }
 
+/// Presenter mode: tell the demo's trainer to go on.
+fn next_beat(s: &mut State) {
+    match &s.presenter {
+        Some(next) if s.waiting => {
+            let _ = next.send(());
+            s.waiting = false;
+        }
+        Some(_) => s.log("the demo is still playing this beat"),
+        None => s.log("Space steps through a presented demo (ckptscope demo)"),
+    }
+}
+
+/// Take a cue from the demo: narration into the banner and the log, the cursor onto the cell
+/// an event changed, a variation as simulated settings.
+pub fn on_cue(s: &mut State, c: crate::demo::Cue) {
+    use crate::demo::Cue;
+    match c {
+        Cue::Say(line) => {
+            let text = line.trim_start();
+            match text.strip_prefix('▶') {
+                // a beat's title: the banner (without a second ▶) and the log
+                Some(title) => {
+                    let title = title.trim().to_owned();
+                    s.log(format!("demo: {title}"));
+                    s.caption = Some(title);
+                }
+                None => s.log(format!("demo: {text}")),
+            }
+        }
+        Cue::Focus { rank, step } => {
+            s.focus = Some((rank, step));
+            apply_focus(s);
+        }
+        Cue::Waiting(w) => s.waiting = w,
+        Cue::Simulate { label, edits } => {
+            s.session.edit(|o| {
+                o.reset();
+            });
+            let ctx = s.session.ctx();
+            let (config, run) = (ctx.config.clone(), ctx.run.clone());
+            s.session.edit(|o| {
+                for e in edits {
+                    o.push_over(e, Some((&config, &run)));
+                }
+            });
+            s.log(format!("simulate: {label}"));
+            s.refresh();
+        }
+    }
+}
+
+/// Put the cursor on the pending focus cell once the grid has it (zoomed in when every rank
+/// row still fits, else onto its group).
+pub fn apply_focus(s: &mut State) {
+    let Some((rank, step)) = s.focus.clone() else {
+        return;
+    };
+    let g = s.grid();
+    let Some(ri) = g.ranks.iter().position(|r| *r == rank) else {
+        return;
+    };
+    let col = match &step {
+        Some(label) => {
+            let Some(c) = g.columns.iter().position(|c| &c.label() == label) else {
+                return;
+            };
+            Some(c)
+        }
+        None => None,
+    };
+    let shown = (0..s.shown_rank_count()).find(|i| s.shown_rank(*i) == Some(ri));
+    let Some(i) = shown else { return };
+    s.row = i / s.zoom.max(1);
+    if let Some(c) = col {
+        if let Some(v) = s.visible_columns().iter().position(|x| *x == c) {
+            s.col = v;
+        }
+    }
+    s.focus = None;
+}
+
+/// MindFormers' resume step as the grid marks it (`M`).
+fn resume_point(s: &State) -> Option<String> {
+    let g = s.grid();
+    g.mf_column.map(|c| g.columns[c].label())
+}
+
 /// Apply the watcher's deltas to the session. While frozen the live model still takes them
 /// (so nothing is lost) and the view only counts them.
 pub fn apply_deltas(s: &mut State, deltas: Vec<crate::model::Delta>) {
     let n = deltas.len();
     let before = Cells::of(s.grid());
+    let was = resume_point(s);
     for d in deltas {
         s.session.apply(d);
     }
@@ -362,6 +451,16 @@ pub fn apply_deltas(s: &mut State, deltas: Vec<crate::model::Delta>) {
     s.last_change = std::time::Instant::now();
     s.refresh();
     flash_changes(s, &before);
+    // MindFormers' resume point moved: said in words, not only by the M marker
+    let now = resume_point(s);
+    if let (Some(a), Some(b)) = (&was, &now) {
+        if a != b {
+            let text = format!("resume point {a} → {b}");
+            s.log(text.clone());
+            s.moved = Some((text, std::time::Instant::now()));
+        }
+    }
+    apply_focus(s);
 }
 
 /// The grid's cell states as they were: the states themselves (a byte each) and where each

@@ -11,6 +11,7 @@ fn demo_prints_the_seed_walkthrough() {
     let o = Command::new(env!("CARGO_BIN_EXE_ckptscope"))
         .args([
             "demo",
+            "seed-walkthrough",
             "--no-tui",
             "--speed",
             "50",

@@ -20,6 +20,7 @@ fn every_scenario_demonstrates_its_outcome() {
             scenario: &sc,
             pace: Duration::ZERO,
             stop: &stop,
+            presenter: None,
         };
         let mut lines = Vec::new();
         play.play(&mut |l: &str| lines.push(l.to_owned())).unwrap();
@@ -43,6 +44,7 @@ fn written_files_verify_ok_and_stay_in_the_folder() {
         scenario: &sc,
         pace: Duration::from_millis(5),
         stop: &stop,
+        presenter: None,
     }
     .play(&mut |_: &str| {})
     .unwrap();
@@ -103,5 +105,72 @@ fn headless_demo_command() {
             .iter()
             .any(|l| l["kind"] == "check" && l["ok"] == true),
         "{lines:?}"
+    );
+}
+
+/// Presenter mode holds after every beat and cues the screen: where the fault happened, and
+/// (for `dataset-change`) each variation as simulated settings, one beat each.
+#[test]
+fn presenter_mode_holds_each_beat_and_cues_the_screen() {
+    use ckptscope::demo::{Cue, Presenter};
+    let play_with = |name: &str| -> Vec<Cue> {
+        let sc = load(name).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        let (cues, got) = crossbeam_channel::unbounded();
+        let (next, waits) = crossbeam_channel::unbounded();
+        // the presenter: Space as soon as the trainer waits
+        let presenter = Presenter {
+            next: waits,
+            dwell: None,
+            cues,
+        };
+        let seen = std::thread::scope(|sc_| {
+            let reader = sc_.spawn(|| {
+                let mut seen = Vec::new();
+                for c in got.iter() {
+                    if c == Cue::Waiting(true) {
+                        next.send(()).unwrap();
+                    }
+                    seen.push(c);
+                }
+                seen
+            });
+            Play {
+                root: tmp.path().join("checkpoint"),
+                scenario: &sc,
+                pace: Duration::ZERO,
+                stop: &stop,
+                presenter: Some(&presenter),
+            }
+            .play(&mut |_: &str| {})
+            .unwrap();
+            drop(presenter);
+            reader.join().unwrap()
+        });
+        seen
+    };
+    let cues = play_with("fault-recovery");
+    let holds = cues.iter().filter(|c| **c == Cue::Waiting(true)).count();
+    assert_eq!(holds, 2, "one hold per beat (train, fault): {cues:?}");
+    assert!(
+        cues.contains(&Cue::Focus {
+            rank: 3,
+            step: Some("20_2".into())
+        }),
+        "{cues:?}"
+    );
+    let cues = play_with("dataset-change");
+    let sims: Vec<&Cue> = cues
+        .iter()
+        .filter(|c| matches!(c, Cue::Simulate { .. }))
+        .collect();
+    assert_eq!(sims.len(), 3, "three variations: {cues:?}");
+    assert!(matches!(sims[2], Cue::Simulate { edits, .. }
+        if edits == &vec![ckptscope::sim::Edit::SetGlobalBatchSize { value: 16 }]));
+    assert_eq!(
+        cues.iter().filter(|c| **c == Cue::Waiting(true)).count(),
+        4,
+        "train + three variations"
     );
 }

@@ -385,3 +385,80 @@ fn a_vanished_terminal_ends_the_tui_cleanly() {
         assert_ne!(status.exit_code(), 134, "{args:?}: aborted");
     }
 }
+
+/// The acceptance of issue 12: `ckptscope demo`, pressing only Space, shows the fallback from
+/// 20_2 to 15_2 with the cursor on the lost shard — each beat held on screen until Space.
+#[test]
+fn the_presented_demo_shows_the_fallback_by_space_alone() {
+    let mut t = Tui::start(&["demo", "--speed", "20"]);
+    // the training beat is held: M sits on 20_2, and the banner says Space goes on
+    let s = t.wait_for(
+        &[
+            "Space: next beat",
+            "MindFormers → 20_2",
+            "training the seed run",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(!s.contains("15_2 ✓ (MindFormers"), "{s}");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        t.screen().contains("MindFormers → 20_2"),
+        "held, not moving on by itself"
+    );
+    t.keys(" ");
+    let s = t.wait_for(
+        &[
+            "fault: rank 3 loses",
+            "resume point 20_2 → 15_2",
+            "MindFormers → 15_2",
+            "rank 3 · llama3_1_8b_rank_3-20_2.ckpt",
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(!s.contains("▶ ▶"), "no doubled marker: {s}");
+    t.keys(" ");
+    t.keys("q");
+    let _ = t.child.wait();
+    // --auto: each beat dwells, then the story goes on by itself
+    let mut t = Tui::start(&["demo", "--speed", "20", "--auto", "0.3"]);
+    t.wait_for(
+        &["resume point 20_2 → 15_2", "MindFormers → 15_2"],
+        Duration::from_secs(30),
+    );
+    t.keys("q");
+    let _ = t.child.wait();
+}
+
+/// The TUI demo killed by SIGTERM or SIGHUP removes its temporary folder (and restores the
+/// terminal) like on `q`.
+#[test]
+fn a_signalled_tui_demo_removes_its_folder() {
+    for sig in ["TERM", "HUP"] {
+        let t = Tui::start(&["demo", "--speed", "20"]);
+        let s = t.wait_for(&["ckptscope-demo-"], Duration::from_secs(30));
+        // the header names the folder: <tmp>/ckptscope-demo-XXXX/checkpoint
+        let start = s.find('/').expect("a path in the header");
+        let path: String = s[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let folder = std::path::Path::new(&path).parent().unwrap().to_path_buf();
+        assert!(folder.exists(), "{}", folder.display());
+        signal(t.child.process_id().unwrap(), sig);
+        let mut child = t.child;
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "SIG{sig}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            !folder.exists(),
+            "SIG{sig}: {} left behind",
+            folder.display()
+        );
+    }
+}

@@ -274,3 +274,35 @@ fn the_layout_gives_the_panels_the_room_the_grid_does_not_need() {
     assert!(a.grid.width >= 100, "{:?}", a.grid);
     frame(&mut w, 200, 50, COLOR);
 }
+
+/// The demo's narration is a wrapped banner (its end was cut at 80 columns), with one `▶`
+/// (not `▶ ▶`); the log reads oldest first, each line with its time.
+#[test]
+fn narration_wraps_in_a_banner_and_the_log_reads_oldest_first() {
+    use ckptscope::demo::Cue;
+    let (mut s, _tmp) = fixture_state("tree-seed-run1", true);
+    let long = "▶ training: saves at steps 10, 20, 30, 40; the oldest file is rotated away at the fourth save";
+    ckptscope::ui::on_cue(&mut s, Cue::Say(long.into()));
+    ckptscope::ui::on_cue(&mut s, Cue::Say("  step   40: saved …".into()));
+    ckptscope::ui::on_cue(&mut s, Cue::Waiting(true));
+    let t = text(&frame(&mut s, 80, 24, COLOR));
+    assert!(t.contains("fourth save"), "the whole narration: {t}");
+    assert!(!t.contains("▶ ▶") && t.matches('▶').count() == 1, "{t}");
+    // no presenter behind this state: no Space hint
+    assert!(!t.contains("Space: next beat"), "{t}");
+    let log: Vec<&str> = t.lines().filter(|l| l.contains("demo: ")).collect();
+    assert_eq!(log.len(), 2, "{t}");
+    assert!(
+        log[0].contains("demo: training") && log[1].contains("demo: step"),
+        "oldest first: {log:?}"
+    );
+    let clock = |l: &str| {
+        let i = l.find(|c: char| c.is_ascii_digit()).unwrap();
+        l[i..i + 8].to_owned()
+    };
+    let hhmmss = clock(log[0]);
+    assert!(
+        hhmmss.len() == 8 && hhmmss.as_bytes()[2] == b':' && hhmmss.as_bytes()[5] == b':',
+        "{hhmmss}"
+    );
+}

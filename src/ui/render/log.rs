@@ -1,4 +1,6 @@
-//! The event log: recent changes, verdicts and simulation edits, newest first, scrollable.
+//! The event log: recent changes, verdicts, simulation edits and the demo's narration,
+//! oldest first with the time of day (the newest line at the bottom, like a terminal), and
+//! scrollable back with `[`.
 
 use crate::ui::state::State;
 use crate::ui::theme::Theme;
@@ -7,20 +9,33 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+/// `HH:MM:SS` in the local time zone.
+fn clock(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return "--:--:--".into();
+    }
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let height = area.height.saturating_sub(2) as usize;
-    let lines: Vec<Line> = s
+    let mut lines: Vec<Line> = s
         .log
         .iter()
+        .zip(&s.log_at)
         .skip(s.log_back)
         .take(height)
-        .map(|l| Line::raw(l.as_str()))
+        .map(|(l, at)| Line::raw(format!("{} {l}", clock(*at))))
         .collect();
-    // the demo's narration of its current event is the log's title
-    let title = match (&s.caption, s.log_back) {
-        (_, n) if n > 0 => format!(" log (back {n}) "),
-        (Some(c), _) => format!(" ▶ {c} "),
-        (None, _) => " log ".into(),
+    lines.reverse();
+    let title = match s.log_back {
+        0 => " log ".to_owned(),
+        n => format!(" log (back {n}: ] returns) "),
     };
     let block = Block::default()
         .borders(Borders::ALL)

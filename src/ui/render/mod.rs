@@ -9,6 +9,7 @@
 //! ```
 //! Popups (help, legend, prompt) draw over the middle. Below 60×16 only a message is drawn.
 
+mod banner;
 mod detail;
 mod grid;
 mod header;
@@ -31,6 +32,8 @@ pub const MIN_HEIGHT: u16 = 16;
 /// clicks can be mapped to cells with the same geometry the frame was drawn with.
 pub struct Areas {
     pub header: Rect,
+    /// The demo's narration (zero rows outside the demo).
+    pub banner: Rect,
     pub grid: Rect,
     pub detail: Rect,
     pub resume: Rect,
@@ -42,15 +45,17 @@ pub struct Areas {
 /// side panels get the rest, between a readable minimum and a bit over half the screen, so a
 /// grid of three steps does not sit in a wide empty box beside a cramped cell panel. The log
 /// shrinks on short terminals so the panels keep their lines.
-pub fn areas(area: Rect, grid_need: u16) -> Option<Areas> {
+pub fn areas(area: Rect, grid_need: u16, banner: u16) -> Option<Areas> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
     let log = (area.height / 6).clamp(3, 8);
+    let banner = banner.min(area.height / 4);
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
+            Constraint::Length(banner),
             Constraint::Min(8),
             Constraint::Length(log),
             Constraint::Length(1),
@@ -62,24 +67,31 @@ pub fn areas(area: Rect, grid_need: u16) -> Option<Areas> {
     let mid = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Min(20), Constraint::Length(side)])
-        .split(rows[1]);
+        .split(rows[2]);
     let right = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
         .split(mid[1]);
     Some(Areas {
         header: rows[0],
+        banner: rows[1],
         grid: mid[0],
         detail: right[0],
         resume: right[1],
-        log: rows[2],
-        bar: rows[3],
+        log: rows[3],
+        bar: rows[4],
     })
 }
 
 /// The layout of a screen of `area` for the state `s` (see [`areas`]).
 pub fn areas_for(s: &State, area: Rect) -> Option<Areas> {
-    areas(area, grid::need(s))
+    // the banner's height does not depend on colours or glyphs
+    let theme = Theme {
+        color: false,
+        light: false,
+        ascii: false,
+    };
+    areas(area, grid::need(s), banner::height(s, &theme, area.width))
 }
 
 pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
@@ -93,6 +105,7 @@ pub fn draw(f: &mut Frame, s: &State, theme: &Theme) {
         return;
     };
     header::draw(f, a.header, s, theme);
+    banner::draw(f, a.banner, s, theme);
     grid::draw(f, a.grid, s, theme);
     detail::draw(f, a.detail, s, theme);
     resume::draw(f, a.resume, s, theme);
