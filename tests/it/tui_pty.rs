@@ -462,3 +462,55 @@ fn a_signalled_tui_demo_removes_its_folder() {
         );
     }
 }
+
+/// Regenerates `assets/demo-tui.txt` from a real run of the presented demo (the README shows
+/// it): `CAPTURE_ASSETS=1 cargo test --test it capture_demo_assets -- --ignored`.
+#[test]
+#[ignore = "writes assets/: run by hand to refresh the README's captures"]
+fn capture_demo_assets() {
+    if std::env::var_os("CAPTURE_ASSETS").is_none() {
+        panic!("set CAPTURE_ASSETS=1 to write assets/demo-tui.txt");
+    }
+    let mut t = Tui::start(&["demo", "--speed", "20"]);
+    let held = t.wait_for(
+        &["Space: next beat", "MindFormers → 20_2"],
+        Duration::from_secs(30),
+    );
+    t.keys(" ");
+    let fault = t.wait_for(
+        &[
+            "resume point 20_2 → 15_2",
+            "rank 3 · llama3_1_8b_rank_3-20_2.ckpt",
+        ],
+        Duration::from_secs(15),
+    );
+    t.keys("q");
+    let _ = t.child.wait();
+    let tidy = |s: &str| {
+        // the temporary folder's random name, fixed so the capture does not churn
+        let mut out = String::new();
+        for line in s.lines() {
+            let mut l = line.to_owned();
+            while let Some(i) = l.find("ckptscope-demo-") {
+                let end = i + "ckptscope-demo-".len() + 6;
+                l.replace_range(i..end.min(l.len()), "ckptscope-demo-XXXXXX");
+                if !l[i + 21..].contains("ckptscope-demo-") {
+                    break;
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        }
+        out
+    };
+    let text = format!(
+        "`ckptscope demo` (fault-recovery, presenter mode), 120×40, captured by\n`CAPTURE_ASSETS=1 cargo test --test it capture_demo_assets -- --ignored`.\n\nThe training beat, held until Space: M on 20_2.\n\n{}\nSpace: rank 3 loses its 20_2; the cursor is on the lost shard, M falls back to 15_2.\n\n{}",
+        tidy(&held),
+        tidy(&fault)
+    );
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-tui.txt"),
+        text,
+    )
+    .unwrap();
+}
