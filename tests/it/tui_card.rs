@@ -147,3 +147,31 @@ fn yank_says_simulated_and_writes_an_absolute_path() {
         s.log.front()
     );
 }
+
+/// A demo variation arrives as simulated settings: the card shows it in words beside the real
+/// one, and the next variation replaces it (not piles on it).
+#[test]
+fn a_demo_variation_becomes_simulated_settings() {
+    use ckptscope::demo::Cue;
+    use ckptscope::sim::Edit;
+    let (mut s, _tmp) = fixture_state("tree-seed-run1", true);
+    ckptscope::ui::on_cue(
+        &mut s,
+        Cue::Simulate {
+            label: "ignore_data_skip: True".into(),
+            edits: vec![Edit::SetIgnoreDataSkip { value: true }],
+        },
+    );
+    ckptscope::ui::on_cue(
+        &mut s,
+        Cue::Simulate {
+            label: "global batch size 16".into(),
+            edits: vec![Edit::SetGlobalBatchSize { value: 16 }],
+        },
+    );
+    assert_eq!(s.session.overlay().edits().len(), 1);
+    let t = text(&frame(&mut s, 200, 50, COLOR));
+    assert!(t.contains("simulated: gbs 8 → 16"), "{t}");
+    assert!(!t.contains("ignore_data_skip true"), "replaced: {t}");
+    assert!(t.contains("skip 20 · first step 22"), "{t}");
+}
