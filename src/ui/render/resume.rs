@@ -67,8 +67,14 @@ fn thousands(n: usize) -> String {
 /// Each rank's answer in a few characters: the step of the file it loads (found as
 /// MindFormers finds it — by mtime where it takes the newest), else what it does.
 fn rank_texts(a: &Analysis, tree: &crate::model::Tree, fmt: Fmt) -> Vec<String> {
-    let files = crate::resolve::safe::mf_files(tree, &a.mindformers, fmt);
     let pr = &a.mindformers.per_rank;
+    // only the newest-by-mtime rule needs the tree to say which file a rank loads (the
+    // card is drawn every frame: 8,192 ranks' lookups are not free)
+    let files = pr
+        .iter()
+        .any(|r| matches!(r, RankResult::Newest))
+        .then(|| crate::resolve::safe::mf_files(tree, &a.mindformers, fmt))
+        .flatten();
     (0..pr.len())
         .map(|r| {
             let file = files.as_ref().map(|f| f.get(r).cloned().flatten());
@@ -211,7 +217,12 @@ fn safe_headline<'a>(a: &Analysis, s: &State, t: &Theme) -> Line<'a> {
             t.dim(),
         );
     }
-    match (&a.safe.outcome.pick, verifying(s)) {
+    // counting the cells still to verify is a pass over the grid: only when there is no pick
+    let progress = || verifying(s);
+    match (
+        &a.safe.outcome.pick,
+        a.safe.outcome.pick.is_none().then(progress).flatten(),
+    ) {
         (Some(p), _) => {
             let same = if p.same_as_mindformers {
                 " (MindFormers' step)"
