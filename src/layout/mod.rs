@@ -3,6 +3,7 @@
 //! Only the MindFormers legacy layout exists so far; Megatron, DeepSpeed, DCP, Hugging Face and
 //! Orbax layouts will sit beside it behind the same [`LayoutId`].
 pub mod mindformers;
+pub mod mindformers_new;
 
 use serde::Serialize;
 

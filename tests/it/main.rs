@@ -12,6 +12,7 @@ mod incremental;
 mod integrity;
 mod live_view;
 mod load_outcome;
+mod newfmt_tracker;
 mod properties;
 mod pyjson_vectors;
 mod readonly;
