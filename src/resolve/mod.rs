@@ -104,6 +104,10 @@ impl Analysis {
             mindformers::Branch::NotResuming { .. }
         );
         if self.world_size == 0 && self.mindformers.per_rank.is_empty() && !not_resuming {
+            // a new-format tree: say what it is, not only that it has no rank folder
+            if let Some(w) = self.warnings.iter().find(|w| w.code == "new_format") {
+                return Outcome::Unknown(w.message.clone());
+            }
             return Outcome::Unknown(format!("{} holds no rank_* folder and no world size was given (--world-size, RANK_SIZE): there is no rank to resolve for; pass the checkpoint folder that holds rank_0/ …", self.load_checkpoint));
         }
         let raises = self

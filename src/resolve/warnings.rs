@@ -94,10 +94,40 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
         .iter()
         .filter(|e| e.name.starts_with("rank_"))
         .count() as u64;
+    new_format(f, listing.entries(), n > 0, out);
     let world = f.env.world_size_for(f.tree);
     if n != world && n > 0 {
         out.push(w("rank_count_mismatch", format!("{d} holds {n} rank_* entries but the world size is {world}: MindFormers never compares them; ranks without a folder fail when they load")));
     }
+}
+
+/// MindFormers' new checkpoint format in the folder (`iteration_*` folders, the tracker):
+/// MindFormers resumes from it when the YAML has a `checkpoint:` section; ckptscope does not
+/// resolve it yet (issue 13), and must say so rather than answer for an empty legacy tree.
+fn new_format(f: &Facts, entries: &[crate::model::Entry], legacy: bool, out: &mut Vec<Warning>) {
+    use crate::layout::mindformers_new::tracker::TRACKER;
+    let iterations = entries
+        .iter()
+        .filter(|e| e.name.starts_with("iteration_") && e.is_dir())
+        .count();
+    let tracker = entries.iter().any(|e| *e.name == *TRACKER);
+    if iterations == 0 && !tracker {
+        return;
+    }
+    let d = &f.tree.root;
+    let what = format!(
+        "{iterations} iteration_* folder(s){}",
+        if tracker {
+            format!(" and {TRACKER}")
+        } else {
+            String::new()
+        }
+    );
+    let message = match legacy {
+        true => format!("{d} also holds MindFormers' new checkpoint format ({what}): MindFormers resumes from that one when the YAML has a checkpoint: section (or use_legacy_format: False); the answer here is the legacy layout's, which ckptscope alone resolves so far"),
+        false => format!("{d} holds MindFormers' new checkpoint format ({what}), which ckptscope does not resolve yet — only the legacy rank_* layout; `ckptscope verify {d}/iteration_…` checks one save's shards"),
+    };
+    out.push(w("new_format", message));
 }
 
 fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {

@@ -40,6 +40,11 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
         );
     }
     let is_st = path.extension().is_some_and(|e| e == "safetensors");
+    // a new-format shard carries no resume context (common.json does): no epoch_num to miss
+    let context_in_file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| crate::layout::mindformers_new::names::parse_shard_name(n).is_none());
     let (mut file, opened) = match fs.open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -58,14 +63,19 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
         // a small file is read in one call and walked in memory: no seeks, no re-reads
         let mut bytes = Vec::with_capacity(len as usize);
         match Read::by_ref(&mut file).take(len).read_to_end(&mut bytes) {
-            Ok(_) => check_reader(&mut std::io::Cursor::new(bytes), len, is_st, opts),
+            Ok(_) => check_reader(
+                &mut std::io::Cursor::new(bytes),
+                len,
+                (is_st, context_in_file),
+                opts,
+            ),
             Err(e) => ShardCheck::new(Verdict::Unreadable, format!("read error: {e}"), len),
         }
     } else {
         check_reader(
             &mut BufReader::with_capacity(64 * 1024, &mut file),
             len,
-            is_st,
+            (is_st, context_in_file),
             opts,
         )
     };
@@ -88,15 +98,21 @@ pub fn check_file(fs: &dyn Fs, path: &Path, stat: &Stat, opts: &CheckOptions) ->
 /// system calls; a seek per record and a re-read for the trailer would double them).
 const WHOLE_READ: u64 = 256 * 1024;
 
-/// The cheap pass, then the deep pass when asked and the cheap one found nothing.
+/// The cheap pass, then the deep pass when asked and the cheap one found nothing. `kind`:
+/// whether the file is safetensors, and whether it should carry the resume context itself
+/// (every legacy shard; not a new-format one, whose context is `common.json`'s).
 fn check_reader<R: Read + Seek>(
     r: &mut R,
     len: u64,
-    is_st: bool,
+    kind: (bool, bool),
     opts: &CheckOptions,
 ) -> ShardCheck {
+    let (is_st, context_in_file) = kind;
     let (mut check, crc) = if is_st {
-        (check_safetensors(&mut *r, len), Crc::Safetensors)
+        (
+            check_safetensors(&mut *r, len, context_in_file),
+            Crc::Safetensors,
+        )
     } else {
         check_ckpt(&mut *r, len)
     };
@@ -247,7 +263,7 @@ fn tensor_issue_text(t: &ckpt::TensorIssue, count: usize) -> String {
     }
 }
 
-fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
+fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64, context_in_file: bool) -> ShardCheck {
     let h = match safetensors::read_header(&mut *r, len) {
         Ok(h) => h,
         Err(e @ safetensors::HeaderError::TooShort(_)) => {
@@ -301,7 +317,7 @@ fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
         .metadata()
         .as_ref()
         .and_then(|m| m.get("format").cloned());
-    if !missing.is_empty() {
+    if !missing.is_empty() && context_in_file {
         c.verdict = Verdict::Incomplete;
         c.detail = format!(
             "header valid but lacks {}: MindFormers would silently restart the step counter",
@@ -310,9 +326,13 @@ fn check_safetensors<R: Read + Seek>(r: &mut R, len: u64) -> ShardCheck {
         .into();
     } else {
         c.detail = format!(
-            "{} tensors, header and data offsets consistent, __metadata__ format {}",
+            "{} tensors, header and data offsets consistent, __metadata__ format {}{}",
             h.metadata.offset_keys().len(),
-            format.as_deref().unwrap_or("absent")
+            format.as_deref().unwrap_or("absent"),
+            match context_in_file {
+                true => "",
+                false => " (new format: the resume context is in common.json)",
+            }
         )
         .into();
     }

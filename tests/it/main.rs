@@ -12,7 +12,7 @@ mod incremental;
 mod integrity;
 mod live_view;
 mod load_outcome;
-mod newfmt_tracker;
+mod newfmt;
 mod properties;
 mod pyjson_vectors;
 mod readonly;

@@ -197,7 +197,8 @@ fn live_changes_show_up_within_the_poll_period() {
         &["_1-25_2", "MindFormers → _1-25_2"],
         Duration::from_secs(3),
     );
-    t.keys("jjll");
+    // the cell: rank 2's 20_2 (the cursor opened on MindFormers' step, wherever that was)
+    t.keys(":2\r:20_2\r");
     let s2 = t.wait_for(&["truncated"], Duration::from_secs(3));
     assert!(
         s.contains('~') || s2.contains('~'),

@@ -1,5 +1,7 @@
 //! MindFormers 2.1.0's new checkpoint format (`iteration_{N:08d}/` folders, the tracker
 //! `latest_checkpointed_iteration.txt`, `common.json`, `metadata.json`): the spec is
-//! `mindformers-new-format.md`. Built piece by piece (issue 13); so far the tracker (§6.2).
+//! `mindformers-new-format.md`. Built piece by piece (issue 13); so far the tracker (§6.2) and
+//! the shard names (§2.3).
 
+pub mod names;
 pub mod tracker;

@@ -1,6 +1,7 @@
-//! The new format's tracker (issue 13, `mindformers-new-format.md` §6.2) against the measured
-//! vectors of `../shared/tools/mindformers-new/vectors.json` (group `tracker`): every vector
-//! whose situation gives the tracker's text or bytes — what MindFormers' real code did with it.
+//! MindFormers' new format (issue 13, in progress): the tracker (`mindformers-new-format.md`
+//! §6.2) against the measured vectors of `../shared/tools/mindformers-new/vectors.json` (group
+//! `tracker`: every vector whose situation gives the tracker's text or bytes — what MindFormers'
+//! real code did with it); a new-format tree named for what it is; its shards verified.
 
 use ckptscope::layout::mindformers_new::tracker::{iteration_dir, parse};
 use serde_json::Value;
@@ -108,4 +109,67 @@ fn tracker_vectors_agree_with_mindformers() {
     }
     // T1–T15 and T20–T22 give the tracker's content
     assert_eq!(checked, 18, "the tracker vectors with their content");
+}
+
+fn newfmt_tree(name: &str) -> std::path::PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/mindformers-new")
+        .join(name)
+        .join("checkpoint");
+    assert!(
+        p.is_dir(),
+        "{}: the shared fixtures must be beside the repository",
+        p.display()
+    );
+    p
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A new-format tree is named for what it is — not answered for as an empty legacy tree — and
+/// its shards verify by the new format's rules: no resume context expected inside them
+/// (`common.json` holds it), damage still found.
+#[test]
+fn a_new_format_tree_is_named_and_its_shards_verify() {
+    let root = newfmt_tree("tree-healthy-2rank");
+    let (code, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("holds MindFormers' new checkpoint format (3 iteration_* folder(s) and latest_checkpointed_iteration.txt)"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "new_format"),
+        "{v}"
+    );
+    let it = root.join("iteration_00000010");
+    let (code, out, _) = run(&["verify", it.to_str().unwrap(), "--all"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches(" ok ").count(), 4, "{out}");
+    assert!(
+        !out.contains("incomplete") && out.contains("the resume context is in common.json"),
+        "{out}"
+    );
+    let bad = newfmt_tree("tree-truncated-shard").join("iteration_00000010");
+    let (code, out, _) = run(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("truncated") && out.contains("llama-model-0000001-0000002.safetensors"),
+        "{out}"
+    );
 }
