@@ -8,6 +8,7 @@ use crate::layout::mindformers::names::Fmt;
 use crate::resolve::load::LoadKind;
 use crate::resolve::mindformers::{Branch, RankResult};
 use crate::resolve::Analysis;
+use crate::verify::verdict::thousands;
 use crate::ui::state::State;
 use crate::ui::theme::Theme;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -51,18 +52,6 @@ fn gist(text: &str) -> String {
     }
 }
 
-/// 30720 → `30,720`.
-fn thousands(n: usize) -> String {
-    let d = n.to_string();
-    let mut out = String::new();
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Each rank's answer in a few characters: the step of the file it loads (found as
 /// MindFormers finds it — by mtime where it takes the newest), else what it does.
@@ -242,8 +231,8 @@ fn safe_headline<'a>(a: &Analysis, s: &State, t: &Theme) -> Line<'a> {
         (None, Some((done, total))) => Line::styled(
             format!(
                 "Safe {arrow} verifying {} / {} shards…",
-                thousands(done),
-                thousands(total)
+                thousands(done as u64),
+                thousands(total as u64)
             ),
             t.mark(),
         ),

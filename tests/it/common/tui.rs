@@ -46,23 +46,8 @@ pub fn seed_state(color: bool) -> (State, tempfile::TempDir) {
 }
 
 pub fn fixture_state(name: &str, color: bool) -> (State, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    common::copy_fixture(name, tmp.path());
-    let root = tmp.path().join("checkpoint");
-    for (i, e) in walk(&root).iter().enumerate() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i as u64 * 60);
-        std::fs::File::options()
-            .write(true)
-            .open(e)
-            .unwrap()
-            .set_modified(t)
-            .unwrap();
-    }
-    let mut session = common::session_with(&root, &Default::default());
-    common::verify_all(&mut session);
-    let mut s = fixed(State::new(session, color));
-    s.root = format!("{name}/checkpoint");
-    s.now = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_003_600));
+    let (mut s, tmp) = fixture_state_with(name, &Default::default(), |_| {});
+    s.color = color;
     (s, tmp)
 }
 
