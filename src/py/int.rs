@@ -72,6 +72,88 @@ impl PyInt {
             Repr::Big { .. } => None,
         }
     }
+
+    /// `float(n)`: correctly rounded; `None` where Python raises `OverflowError: int too large
+    /// to convert to float`.
+    pub fn to_f64(&self) -> Option<f64> {
+        let f = match &self.0 {
+            Repr::Small(v) => *v as f64,
+            Repr::Big { .. } => self.to_string().parse::<f64>().ok()?,
+        };
+        f.is_finite().then_some(f)
+    }
+
+    /// `int(x)` of a float: truncated toward zero, exactly (a float's integer part has finitely
+    /// many digits); `Err` with Python's message for an infinity or NaN.
+    pub fn from_f64_trunc(x: f64) -> Result<PyInt, &'static str> {
+        if x.is_nan() {
+            return Err("cannot convert float NaN to integer");
+        }
+        if x.is_infinite() {
+            return Err("cannot convert float infinity to integer");
+        }
+        let t = x.trunc();
+        if t.abs() < 1.0e38 {
+            return Ok(PyInt(Repr::Small(t as i128)));
+        }
+        // the exact decimal expansion of an integral float
+        let text = format!("{t:.0}");
+        Ok(PyInt::parse_digits(&text).map_or(PyInt(Repr::Small(0)), |(v, _)| v))
+    }
+
+    /// `n % d != 0` for a non-zero `d` (whether `d` divides `n`).
+    pub fn divisible_by(&self, d: i64) -> bool {
+        let d = i128::from(d).abs();
+        match &self.0 {
+            Repr::Small(v) => v % d == 0,
+            Repr::Big { digits, .. } => {
+                digits
+                    .bytes()
+                    .fold(0i128, |r, b| (r * 10 + i128::from(b - b'0')) % d)
+                    == 0
+            }
+        }
+    }
+
+    /// `n - 1`.
+    pub fn minus_one(&self) -> PyInt {
+        match &self.0 {
+            Repr::Small(v) => PyInt(Repr::Small(v - 1)),
+            // outside the i128 range, one less is still outside it: the decimal string changes
+            Repr::Big { .. } => {
+                let text = self.to_string();
+                let (neg, digits) = match text.strip_prefix('-') {
+                    Some(d) => (true, d.to_owned()),
+                    None => (false, text),
+                };
+                let mut b = digits.into_bytes();
+                // magnitude - 1 for a positive number, + 1 for a negative one
+                let mut i = b.len();
+                loop {
+                    i -= 1;
+                    match (neg, b[i]) {
+                        (false, b'0') => b[i] = b'9',
+                        (false, c) => {
+                            b[i] = c - 1;
+                            break;
+                        }
+                        (true, b'9') => b[i] = b'0',
+                        (true, c) => {
+                            b[i] = c + 1;
+                            break;
+                        }
+                    }
+                    if i == 0 {
+                        b.insert(0, b'1');
+                        break;
+                    }
+                }
+                let s = String::from_utf8(b).unwrap_or_default();
+                let s = if neg { format!("-{s}") } else { s };
+                PyInt::parse_digits(&s).map_or(PyInt(Repr::Small(0)), |(v, _)| v)
+            }
+        }
+    }
 }
 
 impl fmt::Display for PyInt {

@@ -173,3 +173,120 @@ fn a_new_format_tree_is_named_and_its_shards_verify() {
         "{out}"
     );
 }
+
+/// `common.json` of the vectors' base tree, with vector `id`'s edit (as the generator
+/// `vectors_newfmt.py` makes it); `None` where the vector deletes it.
+fn common_for(id: &str) -> Option<Vec<u8>> {
+    let mut d = serde_json::json!({
+        "epoch_num": 2, "step_num": 10, "global_step": 10, "loss_scale": 4096.0,
+        "global_batch_size": 8, "consumed_samples": null, "ckpt_status": null
+    });
+    let raw = |s: &str| Some(s.as_bytes().to_vec());
+    match id {
+        "C1" | "C2" => return None,
+        "C3" => return raw("{\"epoch_num\": 2,"),
+        "C8" => return raw("[]"),
+        "C9" => return raw("{}"),
+        "C21" => return Some(vec![0xff]),
+        "C4" => d["foo"] = 1.into(),
+        "C5" => d["data_plan_state"] = serde_json::json!({"x": 1}),
+        "C6" => d["global_batch_size"] = Value::Null,
+        "C7" => d["step_num"] = Value::Null,
+        "C10" => d["step_num"] = 10.9.into(),
+        "C13" => {
+            d["global_batch_size"] = 56.into();
+            d["step_num"] = 45.into();
+            d["epoch_num"] = 45.into();
+        }
+        "C20" => d["loss_scale"] = Value::Null,
+        "C22" => {
+            d["step_num"] = 100000003.into();
+            d["epoch_num"] = 100000003.into();
+        }
+        "C23" => {
+            d["step_num"] = 16777217.into();
+            d["epoch_num"] = 16777217.into();
+        }
+        "C24" => d["step_num"] = "ten".into(),
+        _ => {}
+    }
+    Some(serde_json::to_vec_pretty(&d).unwrap())
+}
+
+/// The context vectors (group `context`, C1–C24): step, epoch, data skip and loss scale — or
+/// the exception — exactly as MindFormers' real code gave them.
+#[test]
+fn context_vectors_agree_with_mindformers() {
+    use ckptscope::layout::mindformers_new::context::{resume, RunArgs};
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let dir = "<out>/checkpoint/iteration_00000010";
+    let mut checked = 0;
+    for x in v["vectors"].as_array().unwrap() {
+        let id = x["id"].as_str().unwrap();
+        if x["group"] != "context" {
+            continue;
+        }
+        let flags: Vec<&str> = x["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        let flag = |name: &str| {
+            flags
+                .iter()
+                .position(|f| *f == name)
+                .map(|i| flags.get(i + 1).copied().unwrap_or(""))
+        };
+        let resume_training = flag("--resume-training") != Some("false");
+        let args = RunArgs {
+            gbs_new: flag("--gbs").map_or(8, |g| g.parse().unwrap()),
+            sink_mode: flag("--sink-mode") != Some("false"),
+            dataset_size: flag("--dataset-size").map_or(1, |g| g.parse().unwrap()),
+            no_load_optim: flag("--no-load-optim") == Some("true") || !resume_training,
+            resume_training,
+            ignore_data_skip: flags.contains(&"--ignore-data-skip"),
+            data_skip_steps: flag("--data-skip-steps").map(|g| g.parse().unwrap()),
+        };
+        let r = &x["result"];
+        let common = common_for(id);
+        let got = resume(dir, common.as_deref(), &args);
+        match &r["error"] {
+            Value::Null => {
+                let g = got.unwrap_or_else(|e| panic!("{id}: {e:?}"));
+                assert_eq!(
+                    g.initial_step.to_string(),
+                    r["initial_step"].to_string(),
+                    "{id}"
+                );
+                assert_eq!(
+                    g.initial_epoch.to_string(),
+                    r["initial_epoch"].to_string(),
+                    "{id}"
+                );
+                assert_eq!(
+                    g.skip.map(|n| n.to_string()),
+                    r["dataset_set_init_step"].as_i64().map(|n| n.to_string()),
+                    "{id}"
+                );
+                let want_loss = r["loss_scale"].as_f64().filter(|_| !args.no_load_optim);
+                assert_eq!(g.loss_scale, want_loss, "{id}");
+            }
+            e => {
+                let g = got
+                    .err()
+                    .unwrap_or_else(|| panic!("{id}: no error, want {e}"));
+                assert_eq!(e["stage"], "context", "{id}");
+                assert_eq!(
+                    (g.class.as_str(), g.message.as_str()),
+                    (e["type"].as_str().unwrap(), e["message"].as_str().unwrap()),
+                    "{id}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 24, "C1–C24");
+}

@@ -12,9 +12,9 @@ use crate::py::PyException;
 /// The tracker's file name.
 pub const TRACKER: &str = "latest_checkpointed_iteration.txt";
 
-/// CPython's limit on the digits `int()` converts (`sys.get_int_max_str_digits()`, 3.11+):
-/// longer numbers raise `ValueError`, which MindFormers reports as an invalid iteration.
-const INT_MAX_STR_DIGITS: usize = 4300;
+/// CPython's limit on the digits `int()` converts: longer numbers raise `ValueError`, which
+/// MindFormers reports as an invalid iteration.
+use crate::py::json::INT_MAX_STR_DIGITS;
 
 /// Python's `int(s)` for a string: `None` where Python raises `ValueError`.
 pub fn py_int(s: &str) -> Option<PyInt> {

@@ -8,9 +8,9 @@ use crate::layout::mindformers::names::Fmt;
 use crate::resolve::load::LoadKind;
 use crate::resolve::mindformers::{Branch, RankResult};
 use crate::resolve::Analysis;
-use crate::verify::verdict::thousands;
 use crate::ui::state::State;
 use crate::ui::theme::Theme;
+use crate::verify::verdict::thousands;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -51,7 +51,6 @@ fn gist(text: &str) -> String {
         false => g.to_owned(),
     }
 }
-
 
 /// Each rank's answer in a few characters: the step of the file it loads (found as
 /// MindFormers finds it — by mtime where it takes the newest), else what it does.
