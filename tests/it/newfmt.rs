@@ -479,3 +479,110 @@ fn verify_vectors_agree_with_mindformers() {
     }
     assert_eq!(checked, 17, "V1–V17");
 }
+
+/// The tracker vectors (T1–T23) and the `load_checkpoint` vectors that reach the resolve
+/// stage: `get_checkpoint_path` on mutated copies of `tree-healthy-2rank`, against the folder
+/// MindFormers' real code resolved or the exception it raised.
+#[test]
+fn resolve_vectors_agree_with_mindformers() {
+    use ckptscope::layout::mindformers_new::resolve::{get_checkpoint_path, At};
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let base = newfmt_tree("tree-healthy-2rank");
+    let mut checked = Vec::new();
+    for x in v["vectors"].as_array().unwrap() {
+        let id = x["id"].as_str().unwrap();
+        let group = x["group"].as_str().unwrap();
+        if group != "tracker" && group != "load_checkpoint" {
+            continue;
+        }
+        let r = &x["result"];
+        let stage = r["error"]["stage"].as_str();
+        // the config stage (validate_checkpoint_config) is not built yet
+        if stage.is_some_and(|s| s != "resolve") || ["L6", "L7", "L8"].contains(&id) {
+            continue;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let root = out.join("checkpoint");
+        copy_tree(&base, &root);
+        let t = root.join("latest_checkpointed_iteration.txt");
+        let write_tracker = |b: &[u8]| std::fs::write(&t, b).unwrap();
+        if let Some(bytes) = tracker_bytes(x["situation"].as_str().unwrap()) {
+            write_tracker(&bytes);
+        }
+        match id {
+            "T16" => {
+                std::fs::remove_file(&t).unwrap();
+                std::fs::create_dir(&t).unwrap();
+            }
+            "T17" => {
+                std::fs::remove_file(&t).unwrap();
+                std::os::unix::fs::symlink(root.join("nowhere"), &t).unwrap();
+            }
+            "T18" => std::fs::remove_file(&t).unwrap(),
+            "T19" => {
+                std::fs::remove_dir_all(root.join("iteration_00000010")).unwrap();
+                std::fs::write(root.join("iteration_00000010"), "x").unwrap();
+            }
+            "T22" => std::fs::rename(
+                root.join("iteration_00000010"),
+                root.join("iteration_123456789"),
+            )
+            .unwrap(),
+            "T23" => {
+                std::fs::remove_dir_all(root.join("iteration_00000010")).unwrap();
+                copy_tree(
+                    &root.join("iteration_00000008"),
+                    &root.join("iteration_00000010"),
+                );
+            }
+            "L11" => std::fs::write(
+                root.join("model.safetensors.index.json"),
+                r#"{"weight_map": {"a": "x.safetensors"}}"#,
+            )
+            .unwrap(),
+            _ => {}
+        }
+        let flags: Vec<&str> = x["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        let flag = |name: &str| flags.iter().position(|f| *f == name).map(|i| flags[i + 1]);
+        let shown = flag("--load-checkpoint").unwrap_or("<out>/checkpoint");
+        let real = shown.replacen("<out>", out.to_str().unwrap(), 1);
+        let at = At {
+            shown: shown.to_owned(),
+            real: real.into(),
+        };
+        let require_optimizer = flag("--resume-training") != Some("false");
+        let got = get_checkpoint_path(&ckptscope::fsys::RealFs, &at, require_optimizer);
+        match (r["resolved_load_path"].as_str(), stage) {
+            (Some(want), _) => {
+                let g = got.unwrap_or_else(|e| panic!("{id}: {e:?}"));
+                assert_eq!(g.map(|a| a.shown).as_deref(), Some(want), "{id}");
+            }
+            (None, Some(_)) => {
+                let e = &r["error"];
+                let g = got
+                    .err()
+                    .unwrap_or_else(|| panic!("{id}: resolved, want {e}"));
+                assert_eq!(
+                    (g.class.as_str(), g.message.as_str()),
+                    (e["type"].as_str().unwrap(), e["message"].as_str().unwrap()),
+                    "{id}"
+                );
+            }
+            (None, None) => panic!("{id}: a vector with neither a folder nor an error"),
+        }
+        checked.push(id.to_owned());
+    }
+    assert_eq!(
+        checked.len(),
+        29,
+        "T1–T23 and L1, L3, L5, L9, L10, L11: {checked:?}"
+    );
+}
