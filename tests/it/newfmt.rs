@@ -586,3 +586,99 @@ fn resolve_vectors_agree_with_mindformers() {
         "T1–T23 and L1, L3, L5, L9, L10, L11: {checked:?}"
     );
 }
+
+/// Every shared new-format tree in three of the oracle's four modes (`default`,
+/// `no_load_optim`, `load_ckpt_format_ckpt`; health mode is not built yet): the folder, step,
+/// epoch and data skip — or the stage, type and message — that MindFormers' real code gave,
+/// from `MANIFEST.json`. Errors of the weights stage (not built yet) must pass the stages
+/// before it.
+#[test]
+fn fixture_trees_agree_with_mindformers_in_three_modes() {
+    use ckptscope::layout::mindformers_new::answer::{resume, Mode};
+    use ckptscope::layout::mindformers_new::context::RunArgs;
+    use ckptscope::layout::mindformers_new::resolve::At;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mindformers-new");
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("MANIFEST.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for (name, tree) in m["trees"].as_object().unwrap() {
+        let base = dir.join(name);
+        assert!(base.is_dir(), "{}", base.display());
+        for (mode_name, o) in tree["oracle"].as_object().unwrap() {
+            if mode_name == "health" {
+                continue;
+            }
+            let out = &o["outcome"];
+            let no_load_optim = mode_name == "no_load_optim";
+            let mode = Mode {
+                run: RunArgs {
+                    gbs_new: out["new_global_batch_size"].as_i64().unwrap_or(8),
+                    sink_mode: true,
+                    dataset_size: 1,
+                    no_load_optim,
+                    resume_training: !no_load_optim,
+                    ignore_data_skip: false,
+                    data_skip_steps: None,
+                },
+                load_ckpt_format: match mode_name.as_str() {
+                    "load_ckpt_format_ckpt" => "ckpt".into(),
+                    _ => "safetensors".into(),
+                },
+            };
+            let at = At {
+                shown: "<tree>/checkpoint".into(),
+                real: base.join("checkpoint"),
+            };
+            let got = resume(&ckptscope::fsys::RealFs, &at, &mode);
+            let what = format!("{name} / {mode_name}");
+            match &out["error"] {
+                Value::Null => {
+                    let g = got.unwrap_or_else(|f| panic!("{what}: {f:?}"));
+                    assert_eq!(
+                        g.load_path.map(|a| a.shown).as_deref(),
+                        out["load_path_after_context"].as_str(),
+                        "{what}"
+                    );
+                    let c = &g.context;
+                    assert_eq!(
+                        c.initial_step.to_string(),
+                        out["initial_step"].to_string(),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        c.initial_epoch.to_string(),
+                        out["initial_epoch"].to_string(),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        c.skip.as_ref().map(|n| n.to_string()),
+                        out["dataset_set_init_step"].as_i64().map(|n| n.to_string()),
+                        "{what}"
+                    );
+                }
+                e if e["stage"] == "weights" => {
+                    assert!(
+                        got.is_ok(),
+                        "{what}: the stages before the weights pass: {got:?}"
+                    )
+                }
+                e => {
+                    let f = got
+                        .err()
+                        .unwrap_or_else(|| panic!("{what}: resumed, want {e}"));
+                    assert_eq!(
+                        (f.stage, f.error.class.as_str(), f.error.message.as_str()),
+                        (
+                            e["stage"].as_str().unwrap(),
+                            e["type"].as_str().unwrap(),
+                            e["message"].as_str().unwrap()
+                        ),
+                        "{what}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 17 * 3, "17 trees × 3 modes");
+}

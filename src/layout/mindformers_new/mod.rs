@@ -4,6 +4,7 @@
 //! the shard names (§2.3), `get_checkpoint_path` (§6.1), `verify_ckpt_valid` (§6.3), the resume context from `common.json`
 //! (§3.1, §7.2, §7.4, §8).
 
+pub mod answer;
 pub mod context;
 pub mod names;
 pub mod resolve;
