@@ -587,13 +587,13 @@ fn resolve_vectors_agree_with_mindformers() {
     );
 }
 
-/// Every shared new-format tree in three of the oracle's four modes (`default`,
-/// `no_load_optim`, `load_ckpt_format_ckpt`; health mode is not built yet): the folder, step,
+/// Every shared new-format tree in the oracle's four modes (`default`, `no_load_optim`,
+/// `health`, `load_ckpt_format_ckpt`): the folder, step,
 /// epoch and data skip — or the stage, type and message — that MindFormers' real code gave,
 /// from `MANIFEST.json`. Errors of the weights stage (not built yet) must pass the stages
 /// before it.
 #[test]
-fn fixture_trees_agree_with_mindformers_in_three_modes() {
+fn fixture_trees_agree_with_mindformers_in_four_modes() {
     use ckptscope::layout::mindformers_new::answer::{resume, Mode};
     use ckptscope::layout::mindformers_new::context::RunArgs;
     use ckptscope::layout::mindformers_new::resolve::At;
@@ -605,9 +605,6 @@ fn fixture_trees_agree_with_mindformers_in_three_modes() {
         let base = dir.join(name);
         assert!(base.is_dir(), "{}", base.display());
         for (mode_name, o) in tree["oracle"].as_object().unwrap() {
-            if mode_name == "health" {
-                continue;
-            }
             let out = &o["outcome"];
             let no_load_optim = mode_name == "no_load_optim";
             let mode = Mode {
@@ -624,6 +621,10 @@ fn fixture_trees_agree_with_mindformers_in_three_modes() {
                     "load_ckpt_format_ckpt" => "ckpt".into(),
                     _ => "safetensors".into(),
                 },
+                health: (mode_name == "health").then(|| At {
+                    shown: "<tree>/checkpoint".into(),
+                    real: base.join("checkpoint"),
+                }),
             };
             let at = At {
                 shown: "<tree>/checkpoint".into(),
@@ -634,6 +635,11 @@ fn fixture_trees_agree_with_mindformers_in_three_modes() {
             match &out["error"] {
                 Value::Null => {
                     let g = got.unwrap_or_else(|f| panic!("{what}: {f:?}"));
+                    assert_eq!(
+                        g.resolved.map(|a| a.shown).as_deref(),
+                        out["resolved_load_path"].as_str(),
+                        "{what}"
+                    );
                     assert_eq!(
                         g.load_path.map(|a| a.shown).as_deref(),
                         out["load_path_after_context"].as_str(),
@@ -680,5 +686,5 @@ fn fixture_trees_agree_with_mindformers_in_three_modes() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 17 * 3, "17 trees × 3 modes");
+    assert_eq!(checked, 17 * 4, "17 trees × 4 modes");
 }

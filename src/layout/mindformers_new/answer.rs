@@ -1,8 +1,8 @@
 //! One rank's resume in the new format, stage by stage as MindFormers runs it
 //! (`mindformers-new-format.md` §6, §7.2–§7.4): the folder (`resolve`), the context from
-//! `common.json` (`context`), then the MindIO preload trap of `load_ckpt_format: ckpt`. Every
-//! rank gets the same answer up to here (§9). Health mode (§7.1) and the weights stage (§7.5)
-//! are not built yet.
+//! `common.json` (`context`), then the MindIO preload trap of `load_ckpt_format: ckpt`; health
+//! mode (§7.1) replaces the folder first. Every rank gets the same answer up to here (§9). The
+//! weights stage (§7.5) is not built yet.
 
 use super::context::{resume as context, Resumed, RunArgs};
 use super::resolve::{get_checkpoint_path, At};
@@ -16,12 +16,17 @@ pub struct Mode {
     pub run: RunArgs,
     /// The top-level `load_ckpt_format` (the template default `ckpt` breaks every resume).
     pub load_ckpt_format: String,
+    /// Health mode on: `<output_dir>/checkpoint` (where MindFormers looks for a healthy
+    /// folder, whatever `load_checkpoint` says).
+    pub health: Option<At>,
 }
 
 /// Where a rank resumes from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
-    /// The folder loaded (`None`: nothing is loaded).
+    /// What `get_checkpoint_path` resolved the configured path to.
+    pub resolved: Option<At>,
+    /// The folder loaded (`None`: nothing is loaded): `resolved`, or health mode's choice.
     pub load_path: Option<At>,
     pub context: Resumed,
 }
@@ -40,7 +45,11 @@ fn at(stage: &'static str) -> impl Fn(PyException) -> Failure {
 /// The resume of a job whose `checkpoint.load_path` is `load_path`, up to the weights.
 pub fn resume(fs: &dyn Fs, load_path: &At, mode: &Mode) -> Result<Resolved, Failure> {
     let run = &mode.run;
-    let d = get_checkpoint_path(fs, load_path, !run.no_load_optim).map_err(at("resolve"))?;
+    let resolved = get_checkpoint_path(fs, load_path, !run.no_load_optim).map_err(at("resolve"))?;
+    let d = match (&mode.health, run.no_load_optim) {
+        (Some(c), false) => Some(healthy(fs, c).map_err(at("context"))?),
+        _ => resolved.clone(),
+    };
     let dir = d.as_ref().map_or("", |d| d.shown.as_str());
     let common = match (&d, run.no_load_optim) {
         (Some(d), false) => {
@@ -74,9 +83,104 @@ pub fn resume(fs: &dyn Fs, load_path: &At, mode: &Mode) -> Result<Resolved, Fail
         }
     }
     Ok(Resolved {
+        resolved,
         load_path: d,
         context: ctx,
     })
+}
+
+/// `get_healthy_checkpoint_path()` (§7.1): the newest `iteration_*` of `c` whose
+/// `common.json` says `ckpt_status == 0` — the tracker is not read, the folder not verified.
+fn healthy(fs: &dyn Fs, c: &At) -> Result<At, PyException> {
+    use crate::py::json::PyValue;
+    match fs.stat(&c.real).map(|s| s.kind) {
+        Err(_) => {
+            return Err(PyException::new(
+                "ValueError",
+                format!("Checkpoint directory does not exist: {}", c.shown),
+            ))
+        }
+        Ok(FileKind::Dir) => {}
+        Ok(_) => {
+            return Err(PyException::new(
+                "ValueError",
+                format!("Checkpoint path is not a directory: {}", c.shown),
+            ))
+        }
+    }
+    // glob("iteration_*") in readdir order, then a stable sort by the number, newest first
+    let names: Vec<String> = fs
+        .read_dir(&c.real)
+        .map(|es| {
+            es.iter()
+                .map(|e| e.name.to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("iteration_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Err(PyException::new(
+            "RuntimeError",
+            format!("No checkpoint directory found in: {}", c.shown),
+        ));
+    }
+    let number = |n: &str| -> Option<crate::py::int::PyInt> {
+        let rest = &n["iteration_".len()..];
+        let digits: String = rest
+            .chars()
+            .skip_while(|ch| !crate::py::int::is_unicode_digit(*ch))
+            .take_while(|ch| crate::py::int::is_unicode_digit(*ch))
+            .collect();
+        super::tracker::py_int(&digits)
+    };
+    let mut keyed: Vec<(Option<crate::py::int::PyInt>, &String)> =
+        names.iter().map(|n| (number(n), n)).collect();
+    if keyed.len() > 1 && keyed.iter().any(|(k, _)| k.is_none()) {
+        let other = match keyed.iter().all(|(k, _)| k.is_none()) {
+            true => "NoneType",
+            false => "int",
+        };
+        return Err(PyException::new(
+            "TypeError",
+            format!("'<' not supported between instances of 'NoneType' and '{other}'"),
+        ));
+    }
+    keyed.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, name) in keyed {
+        let x = c.join(name);
+        let f = x.join("common.json");
+        if fs.stat(&f.real).is_err() {
+            continue;
+        }
+        let bytes = match fs.read_small(&f.real, 64 << 20) {
+            FileRead::Bytes(b) => b,
+            _ => continue, // an IOError: skipped with a warning
+        };
+        let obj = match crate::py::json::load(&bytes) {
+            Ok(v) => v,
+            Err(e) if e.class == "JSONDecodeError" => continue,
+            Err(e) => return Err(PyException::new(e.class, e.message)),
+        };
+        let PyValue::Dict(_) = obj else {
+            return Err(PyException::new(
+                "AttributeError",
+                format!("'{}' object has no attribute 'get'", obj.type_name()),
+            ));
+        };
+        let healthy = match obj.get("ckpt_status") {
+            Some(PyValue::Int(i)) => i.is_zero(),
+            Some(PyValue::Float(f)) => *f == 0.0,
+            Some(PyValue::Bool(b)) => !b,
+            _ => false,
+        };
+        if healthy {
+            return Ok(x);
+        }
+    }
+    Err(PyException::new(
+        "RuntimeError",
+        format!("No healthy checkpoint found in: {}", c.shown),
+    ))
 }
 
 /// MindIO's preload check (§7.3) passes only for a folder holding some `*.ckpt` file or a
