@@ -688,3 +688,149 @@ fn fixture_trees_agree_with_mindformers_in_four_modes() {
     }
     assert_eq!(checked, 17 * 4, "17 trees × 4 modes");
 }
+
+/// The health-mode vectors (H1–H17): the folder health mode picks — or its error — on mutated
+/// copies of `tree-healthy-2rank`, as MindFormers' real code did.
+#[test]
+fn health_vectors_agree_with_mindformers() {
+    use ckptscope::layout::mindformers_new::answer::{resume, Mode};
+    use ckptscope::layout::mindformers_new::context::RunArgs;
+    use ckptscope::layout::mindformers_new::resolve::At;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let base = newfmt_tree("tree-healthy-2rank");
+    let mut checked = 0;
+    for x in v["vectors"].as_array().unwrap() {
+        if x["group"] != "health" {
+            continue;
+        }
+        let id = x["id"].as_str().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let root = out.join("checkpoint");
+        copy_tree(&base, &root);
+        let common = |it: u32| root.join(format!("iteration_{it:08}")).join("common.json");
+        let set_status = |pairs: &[(u32, Value)]| {
+            for (it, val) in pairs {
+                let p = common(*it);
+                let mut d: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                match val {
+                    Value::String(s) if s == "<absent>" => {
+                        d.as_object_mut().unwrap().remove("ckpt_status");
+                    }
+                    v => d["ckpt_status"] = v.clone(),
+                }
+                std::fs::write(&p, serde_json::to_vec_pretty(&d).unwrap()).unwrap();
+            }
+        };
+        let opt1 = |it: u32| {
+            root.join(format!(
+                "iteration_{it:08}/llama-opt-0000001-0000002.safetensors"
+            ))
+        };
+        use serde_json::json;
+        match id {
+            "H1" => set_status(&[(6, json!(0)), (8, json!(0)), (10, json!(1))]),
+            "H2" => {}
+            "H3" => set_status(&[(10, json!(false))]),
+            "H4" => set_status(&[(10, json!(0.0))]),
+            "H5" => set_status(&[(10, json!("0")), (8, json!(0))]),
+            "H6" => {
+                set_status(&[(10, json!(0))]);
+                std::fs::remove_file(opt1(10)).unwrap();
+            }
+            "H17" => {
+                set_status(&[(10, json!(1)), (8, json!(0))]);
+                std::fs::remove_file(opt1(8)).unwrap();
+            }
+            "H7" | "H15" => set_status(&[(10, json!(1)), (8, json!(0))]),
+            "H8" => set_status(&[(6, json!(0)), (8, json!(0)), (10, json!(0))]),
+            "H9" | "H10" => {
+                set_status(&[(8, json!(0))]);
+                std::fs::write(common(10), if id == "H9" { "{" } else { "[]" }).unwrap();
+            }
+            "H11" | "H12" => {
+                set_status(&[(10, json!(0))]);
+                let name = if id == "H11" {
+                    "iteration_abc"
+                } else {
+                    "iteration_00000099_old"
+                };
+                std::fs::create_dir(root.join(name)).unwrap();
+            }
+            "H13" => {
+                set_status(&[(8, json!(0))]);
+                std::fs::remove_dir_all(root.join("iteration_00000010")).unwrap();
+            }
+            "H14" => set_status(&[(10, json!(0))]),
+            "H16" => set_status(&[(10, json!("<absent>")), (8, json!(0))]),
+            other => panic!("{other}: a health vector this test does not know"),
+        }
+        let flags: Vec<&str> = x["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        let flag = |name: &str| flags.iter().position(|f| *f == name).map(|i| flags[i + 1]);
+        let real = |shown: &str| {
+            std::path::PathBuf::from(shown.replacen("<out>", out.to_str().unwrap(), 1))
+        };
+        let load = flag("--load-checkpoint").unwrap_or("<out>/checkpoint");
+        let health_on =
+            flags.contains(&"--health") || flag("--use-checkpoint-health-monitor") == Some("true");
+        let output_dir = flag("--output-dir").unwrap_or("<out>");
+        let no_load_optim = flag("--no-load-optim") == Some("true");
+        let mode = Mode {
+            run: RunArgs {
+                gbs_new: 8,
+                sink_mode: true,
+                dataset_size: 1,
+                no_load_optim,
+                resume_training: true,
+                ignore_data_skip: false,
+                data_skip_steps: None,
+            },
+            load_ckpt_format: "safetensors".into(),
+            health: health_on.then(|| At {
+                shown: format!("{output_dir}/checkpoint"),
+                real: real(&format!("{output_dir}/checkpoint")),
+            }),
+        };
+        let at = At {
+            shown: load.into(),
+            real: real(load),
+        };
+        let got = resume(&ckptscope::fsys::RealFs, &at, &mode);
+        let r = &x["result"];
+        match &r["error"] {
+            e if e.is_null() || e["stage"] == "weights" => {
+                let g = got.unwrap_or_else(|f| panic!("{id}: {f:?}"));
+                if e.is_null() {
+                    assert_eq!(
+                        g.load_path.map(|a| a.shown).as_deref(),
+                        r["load_path_after_context"].as_str(),
+                        "{id}"
+                    );
+                }
+            }
+            e => {
+                let f = got
+                    .err()
+                    .unwrap_or_else(|| panic!("{id}: resumed, want {e}"));
+                assert_eq!(
+                    (f.stage, f.error.class.as_str(), f.error.message.as_str()),
+                    (
+                        e["stage"].as_str().unwrap(),
+                        e["type"].as_str().unwrap(),
+                        e["message"].as_str().unwrap()
+                    ),
+                    "{id}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 17, "H1–H17");
+}
