@@ -63,7 +63,9 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 pub fn frame(s: &mut State, w: u16, h: u16, theme: Theme) -> Terminal<TestBackend> {
+    // "last event 0 s ago" however slowly a loaded machine got here
     s.last_change = std::time::Instant::now();
+    s.last_event = std::time::Instant::now();
     s.screen = ratatui::layout::Rect::new(0, 0, w, h);
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| draw(f, s, &theme)).unwrap();
