@@ -834,3 +834,179 @@ fn health_vectors_agree_with_mindformers() {
     }
     assert_eq!(checked, 17, "H1–H17");
 }
+
+/// The `load_checkpoint` and `flags` vectors (L1–L11, R1–R15) through the whole chain as the
+/// oracle runs it — config stage, then resolve and context — on real copies of
+/// `tree-healthy-2rank`: the folder, step and data skip, or the stage, type and message.
+#[test]
+fn config_vectors_agree_with_mindformers() {
+    use ckptscope::layout::mindformers_new::answer::{resume, Mode};
+    use ckptscope::layout::mindformers_new::config::{config, Config, Yaml};
+    use ckptscope::layout::mindformers_new::context::RunArgs;
+    use ckptscope::layout::mindformers_new::resolve::At;
+    use ckptscope::py::json::PyValue;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let base = newfmt_tree("tree-healthy-2rank");
+    let mut checked = 0;
+    for x in v["vectors"].as_array().unwrap() {
+        let group = x["group"].as_str().unwrap();
+        if group != "load_checkpoint" && group != "flags" {
+            continue;
+        }
+        let id = x["id"].as_str().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let root = out.join("checkpoint");
+        copy_tree(&base, &root);
+        match id {
+            "L6" => {
+                for e in std::fs::read_dir(&root).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(p).unwrap();
+                    } else {
+                        std::fs::remove_file(p).unwrap();
+                    }
+                }
+            }
+            "L8" | "L11" => std::fs::write(
+                root.join("model.safetensors.index.json"),
+                r#"{"weight_map": {"a": "x.safetensors"}}"#,
+            )
+            .unwrap(),
+            _ => {}
+        }
+        let o = out.to_str().unwrap();
+        let real = |s: &str| s.replace("<out>", o);
+        let shown = |s: &str| s.replace(o, "<out>");
+        let flags: Vec<String> = x["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| real(f.as_str().unwrap()))
+            .collect();
+        let flag = |name: &str| {
+            flags
+                .iter()
+                .position(|f| f == name)
+                .map(|i| flags[i + 1].clone())
+        };
+        let scalar = |s: &str| match s.to_lowercase().as_str() {
+            "true" => PyValue::Bool(true),
+            "false" => PyValue::Bool(false),
+            "none" | "null" => PyValue::None,
+            _ => PyValue::Str(s.to_owned()),
+        };
+        let mut section = match flags.iter().any(|f| f == "--no-checkpoint-section") {
+            true => None,
+            false => Some(
+                ckptscope::py::json::loads(
+                    &flag("--checkpoint-section").unwrap_or_else(|| r#"{"save_max": 3}"#.into()),
+                )
+                .unwrap(),
+            ),
+        };
+        if let (Some(PyValue::Dict(items)), Some(n)) = (&mut section, flag("--no-load-optim")) {
+            items.push(("no_load_optim".into(), scalar(&n)));
+        }
+        let y = Yaml {
+            resume_training: scalar(&flag("--resume-training").unwrap_or("true".into())),
+            load_checkpoint: PyValue::Str(
+                flag("--load-checkpoint").unwrap_or(root.to_str().unwrap().into()),
+            ),
+            use_legacy_format: flag("--use-legacy-format").map(|v| scalar(&v)),
+            checkpoint: section,
+            keep_checkpoint_max: None,
+        };
+        let r = &x["result"];
+        let e = &r["error"];
+        let cfg = config(&ckptscope::fsys::RealFs, tmp.path(), &y);
+        let what = format!("{id} {}", x["situation"]);
+        let (load_path, no_load_optim, resume_training) = match cfg {
+            Err(g) => {
+                assert_eq!(e["stage"], "config", "{what}: {g:?}");
+                assert_eq!(
+                    (g.class.as_str(), shown(&g.message).as_str()),
+                    (e["type"].as_str().unwrap(), e["message"].as_str().unwrap()),
+                    "{what}"
+                );
+                checked += 1;
+                continue;
+            }
+            Ok(Config::Legacy) => {
+                assert_eq!(r["legacy_format"], true, "{what}");
+                checked += 1;
+                continue;
+            }
+            Ok(Config::New {
+                load_path,
+                no_load_optim,
+                resume_training,
+            }) => (load_path, no_load_optim, resume_training),
+        };
+        assert_ne!(e["stage"], "config", "{what}: the config stage passed");
+        let mode = Mode {
+            run: RunArgs {
+                gbs_new: flag("--gbs").map_or(8, |g| g.parse().unwrap()),
+                sink_mode: true,
+                dataset_size: 1000,
+                no_load_optim,
+                resume_training,
+                ignore_data_skip: false,
+                data_skip_steps: None,
+            },
+            load_ckpt_format: flag("--load-ckpt-format").unwrap_or("safetensors".into()),
+            health: None,
+        };
+        let at = At {
+            shown: load_path.clone(),
+            real: load_path.into(),
+        };
+        let got = resume(&ckptscope::fsys::RealFs, &at, &mode);
+        match e {
+            Value::Null => {
+                let g = got.unwrap_or_else(|f| panic!("{what}: {f:?}"));
+                assert_eq!(
+                    g.load_path.map(|a| shown(&a.shown)),
+                    r["load_path_after_context"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    "{what}"
+                );
+                assert_eq!(
+                    g.context.initial_step.to_string(),
+                    r["initial_step"].to_string(),
+                    "{what}"
+                );
+                assert_eq!(
+                    g.context.skip.map(|n| n.to_string()),
+                    r["dataset_set_init_step"].as_i64().map(|n| n.to_string()),
+                    "{what}"
+                );
+            }
+            e => {
+                let f = got
+                    .err()
+                    .unwrap_or_else(|| panic!("{what}: resumed, want {e}"));
+                assert_eq!(
+                    (
+                        f.stage,
+                        f.error.class.as_str(),
+                        shown(&f.error.message).as_str()
+                    ),
+                    (
+                        e["stage"].as_str().unwrap(),
+                        e["type"].as_str().unwrap(),
+                        e["message"].as_str().unwrap()
+                    ),
+                    "{what}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 11 + 15, "L1–L11, R1–R15");
+}

@@ -5,6 +5,7 @@
 //! (§3.1, §7.2, §7.4, §8).
 
 pub mod answer;
+pub mod config;
 pub mod context;
 pub mod names;
 pub mod resolve;
