@@ -52,15 +52,7 @@ fn tracker_bytes(situation: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn tracker_vectors_agree_with_mindformers() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the shared tools must be beside the repository)",
-            path.display()
-        )
-    });
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = vectors();
     let tracker = "<out>/checkpoint/latest_checkpointed_iteration.txt";
     let mut checked = 0;
     for x in v["vectors"].as_array().unwrap() {
@@ -122,6 +114,29 @@ fn newfmt_tree(name: &str) -> std::path::PathBuf {
         p.display()
     );
     p
+}
+
+/// `vectors.json`: what MindFormers' real code did in each measured situation (§11).
+fn vectors() -> Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the shared tools must be beside the repository)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A fresh copy of `base` at `<tmp>/out/checkpoint` — the vectors' `<out>/checkpoint` —
+/// with its temporary folder, `<out>` and the root.
+fn fresh_copy(base: &Path) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let root = out.join("checkpoint");
+    copy_tree(base, &root);
+    (tmp, out, root)
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
@@ -218,9 +233,7 @@ fn common_for(id: &str) -> Option<Vec<u8>> {
 #[test]
 fn context_vectors_agree_with_mindformers() {
     use ckptscope::layout::mindformers_new::context::{resume, RunArgs};
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = vectors();
     let dir = "<out>/checkpoint/iteration_00000010";
     let mut checked = 0;
     for x in v["vectors"].as_array().unwrap() {
@@ -351,9 +364,7 @@ fn py_dumps(v: &ckptscope::py::json::PyValue) -> String {
 fn verify_vectors_agree_with_mindformers() {
     use ckptscope::layout::mindformers_new::valid::{verify_ckpt_valid, Folder};
     use ckptscope::py::json::PyValue;
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = vectors();
     let base = newfmt_tree("tree-healthy-2rank");
     let mut checked = 0;
     for x in v["vectors"].as_array().unwrap() {
@@ -486,9 +497,7 @@ fn verify_vectors_agree_with_mindformers() {
 #[test]
 fn resolve_vectors_agree_with_mindformers() {
     use ckptscope::layout::mindformers_new::resolve::{get_checkpoint_path, At};
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = vectors();
     let base = newfmt_tree("tree-healthy-2rank");
     let mut checked = Vec::new();
     for x in v["vectors"].as_array().unwrap() {
@@ -503,10 +512,7 @@ fn resolve_vectors_agree_with_mindformers() {
         if stage.is_some_and(|s| s != "resolve") || ["L6", "L7", "L8"].contains(&id) {
             continue;
         }
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let root = out.join("checkpoint");
-        copy_tree(&base, &root);
+        let (_tmp, out, root) = fresh_copy(&base);
         let t = root.join("latest_checkpointed_iteration.txt");
         let write_tracker = |b: &[u8]| std::fs::write(&t, b).unwrap();
         if let Some(bytes) = tracker_bytes(x["situation"].as_str().unwrap()) {
@@ -696,9 +702,7 @@ fn health_vectors_agree_with_mindformers() {
     use ckptscope::layout::mindformers_new::answer::{resume, Mode};
     use ckptscope::layout::mindformers_new::context::RunArgs;
     use ckptscope::layout::mindformers_new::resolve::At;
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = vectors();
     let base = newfmt_tree("tree-healthy-2rank");
     let mut checked = 0;
     for x in v["vectors"].as_array().unwrap() {
@@ -706,10 +710,7 @@ fn health_vectors_agree_with_mindformers() {
             continue;
         }
         let id = x["id"].as_str().unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let root = out.join("checkpoint");
-        copy_tree(&base, &root);
+        let (_tmp, out, root) = fresh_copy(&base);
         let common = |it: u32| root.join(format!("iteration_{it:08}")).join("common.json");
         let set_status = |pairs: &[(u32, Value)]| {
             for (it, val) in pairs {
@@ -845,9 +846,7 @@ fn config_vectors_agree_with_mindformers() {
     use ckptscope::layout::mindformers_new::context::RunArgs;
     use ckptscope::layout::mindformers_new::resolve::At;
     use ckptscope::py::json::PyValue;
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/mindformers-new/vectors.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v = vectors();
     let base = newfmt_tree("tree-healthy-2rank");
     let mut checked = 0;
     for x in v["vectors"].as_array().unwrap() {
@@ -856,10 +855,7 @@ fn config_vectors_agree_with_mindformers() {
             continue;
         }
         let id = x["id"].as_str().unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let root = out.join("checkpoint");
-        copy_tree(&base, &root);
+        let (tmp, out, root) = fresh_copy(&base);
         match id {
             "L6" => {
                 for e in std::fs::read_dir(&root).unwrap() {
