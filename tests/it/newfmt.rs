@@ -139,6 +139,16 @@ fn fresh_copy(base: &Path) -> (tempfile::TempDir, std::path::PathBuf, std::path:
     (tmp, out, root)
 }
 
+/// That a failure `(stage, type, message)` is the vector's error `e`.
+fn expect_error(what: &str, got: (&str, &str, &str), e: &Value) {
+    let want = (
+        e["stage"].as_str().unwrap(),
+        e["type"].as_str().unwrap(),
+        e["message"].as_str().unwrap(),
+    );
+    assert_eq!(got, want, "{what}");
+}
+
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
         .args(args)
@@ -678,14 +688,10 @@ fn fixture_trees_agree_with_mindformers_in_four_modes() {
                     let f = got
                         .err()
                         .unwrap_or_else(|| panic!("{what}: resumed, want {e}"));
-                    assert_eq!(
-                        (f.stage, f.error.class.as_str(), f.error.message.as_str()),
-                        (
-                            e["stage"].as_str().unwrap(),
-                            e["type"].as_str().unwrap(),
-                            e["message"].as_str().unwrap()
-                        ),
-                        "{what}"
+                    expect_error(
+                        &what,
+                        (f.stage, &f.error.class, &f.error.message.clone()),
+                        e,
                     );
                 }
             }
@@ -820,15 +826,7 @@ fn health_vectors_agree_with_mindformers() {
                 let f = got
                     .err()
                     .unwrap_or_else(|| panic!("{id}: resumed, want {e}"));
-                assert_eq!(
-                    (f.stage, f.error.class.as_str(), f.error.message.as_str()),
-                    (
-                        e["stage"].as_str().unwrap(),
-                        e["type"].as_str().unwrap(),
-                        e["message"].as_str().unwrap()
-                    ),
-                    "{id}"
-                );
+                expect_error(id, (f.stage, &f.error.class, &f.error.message), e);
             }
         }
         checked += 1;
@@ -987,18 +985,10 @@ fn config_vectors_agree_with_mindformers() {
                 let f = got
                     .err()
                     .unwrap_or_else(|| panic!("{what}: resumed, want {e}"));
-                assert_eq!(
-                    (
-                        f.stage,
-                        f.error.class.as_str(),
-                        shown(&f.error.message).as_str()
-                    ),
-                    (
-                        e["stage"].as_str().unwrap(),
-                        e["type"].as_str().unwrap(),
-                        e["message"].as_str().unwrap()
-                    ),
-                    "{what}"
+                expect_error(
+                    &what,
+                    (f.stage, &f.error.class, &shown(&f.error.message)),
+                    e,
                 );
             }
         }
