@@ -688,11 +688,7 @@ fn fixture_trees_agree_with_mindformers_in_four_modes() {
                     let f = got
                         .err()
                         .unwrap_or_else(|| panic!("{what}: resumed, want {e}"));
-                    expect_error(
-                        &what,
-                        (f.stage, &f.error.class, &f.error.message.clone()),
-                        e,
-                    );
+                    expect_error(&what, (f.stage, &f.error.class, &f.error.message), e);
                 }
             }
             checked += 1;
