@@ -139,6 +139,37 @@ fn fresh_copy(base: &Path) -> (tempfile::TempDir, std::path::PathBuf, std::path:
     (tmp, out, root)
 }
 
+/// A vector's oracle flags, `<out>` standing for `out` (a copy's output folder; "<out>" keeps
+/// the placeholder).
+fn flags_of(x: &Value, out: &str) -> Vec<String> {
+    x["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().replace("<out>", out))
+        .collect()
+}
+
+/// The value after flag `name`.
+fn flag<'a>(flags: &'a [String], name: &str) -> Option<&'a str> {
+    let i = flags.iter().position(|f| f == name)?;
+    Some(flags.get(i + 1).map_or("", String::as_str))
+}
+
+/// The oracle's resumed run unless a flag says otherwise: batch size 8 (unchanged), sink mode,
+/// 1,000 batches per epoch, a full resume, no data-skip settings.
+fn run_defaults() -> ckptscope::layout::mindformers_new::context::RunArgs {
+    ckptscope::layout::mindformers_new::context::RunArgs {
+        gbs_new: 8,
+        sink_mode: true,
+        dataset_size: 1000,
+        no_load_optim: false,
+        resume_training: true,
+        ignore_data_skip: false,
+        data_skip_steps: None,
+    }
+}
+
 /// That a failure `(stage, type, message)` is the vector's error `e`.
 fn expect_error(what: &str, got: (&str, &str, &str), e: &Value) {
     let want = (
@@ -251,26 +282,16 @@ fn context_vectors_agree_with_mindformers() {
         if x["group"] != "context" {
             continue;
         }
-        let flags: Vec<&str> = x["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap())
-            .collect();
-        let flag = |name: &str| {
-            flags
-                .iter()
-                .position(|f| *f == name)
-                .map(|i| flags.get(i + 1).copied().unwrap_or(""))
-        };
+        let flags = flags_of(x, "<out>");
+        let flag = |name: &str| flag(&flags, name);
         let resume_training = flag("--resume-training") != Some("false");
         let args = RunArgs {
             gbs_new: flag("--gbs").map_or(8, |g| g.parse().unwrap()),
             sink_mode: flag("--sink-mode") != Some("false"),
-            dataset_size: flag("--dataset-size").map_or(1, |g| g.parse().unwrap()),
+            dataset_size: flag("--dataset-size").map_or(1000, |g| g.parse().unwrap()),
             no_load_optim: flag("--no-load-optim") == Some("true") || !resume_training,
             resume_training,
-            ignore_data_skip: flags.contains(&"--ignore-data-skip"),
+            ignore_data_skip: flags.iter().any(|f| f == "--ignore-data-skip"),
             data_skip_steps: flag("--data-skip-steps").map(|g| g.parse().unwrap()),
         };
         let r = &x["result"];
@@ -561,13 +582,8 @@ fn resolve_vectors_agree_with_mindformers() {
             .unwrap(),
             _ => {}
         }
-        let flags: Vec<&str> = x["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap())
-            .collect();
-        let flag = |name: &str| flags.iter().position(|f| *f == name).map(|i| flags[i + 1]);
+        let flags = flags_of(x, "<out>");
+        let flag = |name: &str| flag(&flags, name);
         let shown = flag("--load-checkpoint").unwrap_or("<out>/checkpoint");
         let real = shown.replacen("<out>", out.to_str().unwrap(), 1);
         let at = At {
@@ -626,12 +642,9 @@ fn fixture_trees_agree_with_mindformers_in_four_modes() {
             let mode = Mode {
                 run: RunArgs {
                     gbs_new: out["new_global_batch_size"].as_i64().unwrap_or(8),
-                    sink_mode: true,
-                    dataset_size: 1,
                     no_load_optim,
                     resume_training: !no_load_optim,
-                    ignore_data_skip: false,
-                    data_skip_steps: None,
+                    ..run_defaults()
                 },
                 load_ckpt_format: match mode_name.as_str() {
                     "load_ckpt_format_ckpt" => "ckpt".into(),
@@ -770,30 +783,20 @@ fn health_vectors_agree_with_mindformers() {
             "H16" => set_status(&[(10, json!("<absent>")), (8, json!(0))]),
             other => panic!("{other}: a health vector this test does not know"),
         }
-        let flags: Vec<&str> = x["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap())
-            .collect();
-        let flag = |name: &str| flags.iter().position(|f| *f == name).map(|i| flags[i + 1]);
+        let flags = flags_of(x, "<out>");
+        let flag = |name: &str| flag(&flags, name);
         let real = |shown: &str| {
             std::path::PathBuf::from(shown.replacen("<out>", out.to_str().unwrap(), 1))
         };
         let load = flag("--load-checkpoint").unwrap_or("<out>/checkpoint");
-        let health_on =
-            flags.contains(&"--health") || flag("--use-checkpoint-health-monitor") == Some("true");
+        let health_on = flags.iter().any(|f| f == "--health")
+            || flag("--use-checkpoint-health-monitor") == Some("true");
         let output_dir = flag("--output-dir").unwrap_or("<out>");
         let no_load_optim = flag("--no-load-optim") == Some("true");
         let mode = Mode {
             run: RunArgs {
-                gbs_new: 8,
-                sink_mode: true,
-                dataset_size: 1,
                 no_load_optim,
-                resume_training: true,
-                ignore_data_skip: false,
-                data_skip_steps: None,
+                ..run_defaults()
             },
             load_ckpt_format: "safetensors".into(),
             health: health_on.then(|| At {
@@ -869,20 +872,9 @@ fn config_vectors_agree_with_mindformers() {
             _ => {}
         }
         let o = out.to_str().unwrap();
-        let real = |s: &str| s.replace("<out>", o);
         let shown = |s: &str| s.replace(o, "<out>");
-        let flags: Vec<String> = x["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| real(f.as_str().unwrap()))
-            .collect();
-        let flag = |name: &str| {
-            flags
-                .iter()
-                .position(|f| f == name)
-                .map(|i| flags[i + 1].clone())
-        };
+        let flags = flags_of(x, o);
+        let flag = |name: &str| flag(&flags, name).map(str::to_owned);
         let scalar = |s: &str| match s.to_lowercase().as_str() {
             "true" => PyValue::Bool(true),
             "false" => PyValue::Bool(false),
@@ -940,12 +932,9 @@ fn config_vectors_agree_with_mindformers() {
         let mode = Mode {
             run: RunArgs {
                 gbs_new: flag("--gbs").map_or(8, |g| g.parse().unwrap()),
-                sink_mode: true,
-                dataset_size: 1000,
                 no_load_optim,
                 resume_training,
-                ignore_data_skip: false,
-                data_skip_steps: None,
+                ..run_defaults()
             },
             load_ckpt_format: flag("--load-ckpt-format").unwrap_or("safetensors".into()),
             health: None,
