@@ -167,13 +167,8 @@ fn healthy(fs: &dyn Fs, c: &At) -> Result<At, PyException> {
                 format!("'{}' object has no attribute 'get'", obj.type_name()),
             ));
         };
-        let healthy = match obj.get("ckpt_status") {
-            Some(PyValue::Int(i)) => i.is_zero(),
-            Some(PyValue::Float(f)) => *f == 0.0,
-            Some(PyValue::Bool(b)) => !b,
-            _ => false,
-        };
-        if healthy {
+        // Python's `== 0`: 0, 0.0 and false are healthy; "0", null and a missing key are not
+        if obj.get("ckpt_status").is_some_and(PyValue::equals_zero) {
             return Ok(x);
         }
     }

@@ -44,19 +44,6 @@ fn value_error(m: impl Into<String>) -> PyException {
     PyException::new("ValueError", m)
 }
 
-/// `repr`-like text of a YAML value for `TypeError` messages (`get {value}`).
-fn shown(v: &PyValue) -> String {
-    match v {
-        PyValue::None => "None".into(),
-        PyValue::Bool(b) => if *b { "True" } else { "False" }.into(),
-        PyValue::Int(i) => i.to_string(),
-        PyValue::Float(f) => format!("{f:?}"),
-        PyValue::Str(s) => s.clone(),
-        PyValue::List(_) => "[…]".into(),
-        PyValue::Dict(_) => "{…}".into(),
-    }
-}
-
 /// The config stage for YAML `y`, paths read through `fs` relative to `cwd` (absolute paths as
 /// they are).
 pub fn config(fs: &dyn Fs, cwd: &Path, y: &Yaml) -> Result<Config, PyException> {
@@ -70,7 +57,7 @@ pub fn config(fs: &dyn Fs, cwd: &Path, y: &Yaml) -> Result<Config, PyException> 
             "TypeError",
             format!(
                 "resume_training must be bool or str, but get {}",
-                shown(&resume)
+                resume.py_str()
             ),
         ));
     }
@@ -120,7 +107,7 @@ pub fn config(fs: &dyn Fs, cwd: &Path, y: &Yaml) -> Result<Config, PyException> 
     let load_path = match get("load_path").unwrap_or(load) {
         PyValue::Str(s) => s,
         PyValue::None => String::new(),
-        other => shown(&other),
+        other => other.py_str(),
     };
     let no_load_optim = get("no_load_optim").unwrap_or(PyValue::Bool(!resume.truthy()));
     let at_least_one = |k: &str, default: i64| -> Result<(), PyException> {
