@@ -108,6 +108,9 @@ pub struct Session {
     /// Rows of `grid` to fill again before it is shown (folders that changed without changing
     /// the columns): the rest of the grid stands.
     stale_rows: std::collections::BTreeSet<u64>,
+    /// Counts every change of the grid (rebuilt or rows refreshed): views that derive something
+    /// from the grid recompute it only when this moves.
+    grid_stamp: u64,
     events: EventLog,
 }
 
@@ -159,6 +162,7 @@ impl Session {
             derived: None,
             grid: None,
             stale_rows: Default::default(),
+            grid_stamp: 0,
             events: EventLog::default(),
         }
     }
@@ -282,6 +286,7 @@ impl Session {
             Some(g) if !simulated => g.folder_changed(dir, old, new),
             _ => crate::grid::model::FolderChange::Rebuild,
         };
+        self.grid_stamp += 1; // columns may have changed in place
         match change {
             crate::grid::model::FolderChange::Row(Some(row)) => {
                 self.stale_rows.insert(row);
@@ -327,6 +332,7 @@ impl Session {
             (None, _) => true,
             _ => false,
         };
+        self.grid_stamp += 1; // a cell may have changed in place
         if !patched {
             self.grid = None;
         }
@@ -430,10 +436,12 @@ impl Session {
             if !refreshed {
                 self.grid = None;
             }
+            self.grid_stamp += 1;
         }
         if self.grid.is_none() {
             let g = self.build_grid();
             self.grid = Some(g);
+            self.grid_stamp += 1;
         }
         self.grid.as_ref().expect("just built")
     }
@@ -442,6 +450,11 @@ impl Session {
     /// for views that render from `&self`.
     pub fn computed(&self) -> Option<&Derived> {
         self.derived.as_ref()
+    }
+
+    /// Which version of the grid [`Session::computed_grid`] is (it moves on every change).
+    pub fn grid_stamp(&self) -> u64 {
+        self.grid_stamp
     }
 
     /// The grid as last built (see [`Session::computed`]).

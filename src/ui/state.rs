@@ -47,8 +47,10 @@ pub struct State {
     pub zoom: usize,
     /// `p`: only the steps and the ranks with a problem (and the `M`/`S` steps).
     pub problems_only: bool,
-    /// With `problems_only`: the grid's rank indices shown (kept by [`State::refresh`]).
-    filtered: Option<Vec<usize>>,
+    /// With `problems_only`: the grid's rank and column indices shown, and the grid version
+    /// they were taken from (kept by [`State::refresh`]: a pass over every cell, done once per
+    /// grid change, not once per frame).
+    filtered: Option<Filtered>,
     /// The zoom and cursor were fitted to the screen (done once, on the first frame).
     pub fitted: bool,
     /// Changes that arrived while frozen (the live model has them; the view does not yet).
@@ -98,6 +100,13 @@ pub struct State {
 }
 
 pub const LOG_MAX: usize = 500;
+
+/// The ranks and steps `p` shows.
+struct Filtered {
+    stamp: u64,
+    ranks: Vec<usize>,
+    columns: Vec<usize>,
+}
 
 /// Zoom levels: ranks per grid row.
 pub const ZOOMS: [usize; 5] = [1, 8, 64, 512, 4096];
@@ -156,12 +165,27 @@ impl State {
     /// Bring the session's answers up to date and keep the cursor inside the grid.
     pub fn refresh(&mut self) {
         self.session.grid();
-        self.filtered = self.problems_only.then(|| {
-            let g = self.grid();
-            (0..g.ranks.len())
-                .filter(|r| (0..g.columns.len()).any(|c| g.cell(*r, c).is_problem()))
-                .collect()
-        });
+        let stamp = self.session.grid_stamp();
+        match (self.problems_only, &self.filtered) {
+            (false, _) => self.filtered = None,
+            (true, Some(f)) if f.stamp == stamp => {}
+            (true, _) => {
+                let g = self.grid();
+                let ranks = (0..g.ranks.len())
+                    .filter(|r| (0..g.columns.len()).any(|c| g.cell(*r, c).is_problem()))
+                    .collect();
+                let mut columns = g.problem_columns();
+                columns.extend(g.mf_column);
+                columns.extend(g.safe_column);
+                columns.sort_unstable();
+                columns.dedup();
+                self.filtered = Some(Filtered {
+                    stamp,
+                    ranks,
+                    columns,
+                });
+            }
+        }
         let cols = self.visible_columns().len();
         self.col = self.col.min(cols.saturating_sub(1));
         self.row = self.row.min(self.rows().saturating_sub(1));
@@ -208,7 +232,7 @@ impl State {
     /// How many ranks the rows show (all, or those with a problem).
     pub fn shown_rank_count(&self) -> usize {
         match &self.filtered {
-            Some(f) => f.len(),
+            Some(f) => f.ranks.len(),
             None => self.grid().ranks.len(),
         }
     }
@@ -216,7 +240,7 @@ impl State {
     /// The grid's rank index of the `i`-th rank shown.
     pub fn shown_rank(&self, i: usize) -> Option<usize> {
         match &self.filtered {
-            Some(f) => f.get(i).copied(),
+            Some(f) => f.ranks.get(i).copied(),
             None => (i < self.grid().ranks.len()).then_some(i),
         }
     }
@@ -276,16 +300,9 @@ impl State {
     /// The visible step columns: all, or with `p` those with a problem and the steps
     /// MindFormers and the safe pick resume from.
     pub fn visible_columns(&self) -> Vec<usize> {
-        let g = self.grid();
-        if self.problems_only {
-            let mut c = g.problem_columns();
-            c.extend(g.mf_column);
-            c.extend(g.safe_column);
-            c.sort_unstable();
-            c.dedup();
-            c
-        } else {
-            (0..g.columns.len()).collect()
+        match &self.filtered {
+            Some(f) => f.columns.clone(),
+            None => (0..self.grid().columns.len()).collect(),
         }
     }
 

@@ -84,6 +84,33 @@ fn problems_only_narrows_ranks_and_steps_and_says_when_there_are_none() {
         .map(|c| s.grid().columns[*c].label())
         .collect();
     assert!(labels.contains(&"30_2".to_string()), "{labels:?}");
+    // a new problem elsewhere joins the filtered view at once (it is kept per grid change)
+    let (dir, file) = ("rank_5".to_string(), "llama_rank_5-12_2.ckpt".to_string());
+    let st = s.session.tree().dirs[&dir]
+        .listing
+        .find(&file)
+        .unwrap()
+        .stat()
+        .unwrap()
+        .clone();
+    ckptscope::ui::apply_deltas(
+        &mut s,
+        vec![ckptscope::model::Delta::Verdict(
+            ckptscope::model::Verified {
+                id: ckptscope::model::FileId::from(&st),
+                dir,
+                file,
+                check: ckptscope::model::ShardCheck::new(
+                    ckptscope::model::Verdict::Truncated,
+                    "t",
+                    1,
+                ),
+            },
+        )],
+    );
+    assert_eq!(s.rows(), 2, "ranks 5 and 900");
+    let t = text(&frame(&mut s, 120, 40, COLOR));
+    assert!(t.contains("rank 5 ") && t.contains("12_2"), "{t}");
     keys(&mut s, "p");
     assert!(!s.problems_only);
 
