@@ -14,21 +14,13 @@ pub struct Theme {
 }
 
 impl Theme {
-    /// `fancy`, or `plain` in ASCII mode.
+    /// `fancy`, or `plain` in ASCII mode: for words where the one-character stand-ins of
+    /// [`ascii_of`] (which rewrites every finished frame) would read poorly (`->`, `ok`).
     pub fn sym<'a>(&self, fancy: &'a str, plain: &'a str) -> &'a str {
         if self.ascii {
             plain
         } else {
             fancy
-        }
-    }
-
-    /// A cell state's glyph in this theme.
-    pub fn glyph(&self, s: CellState) -> char {
-        if self.ascii {
-            s.ascii_glyph()
-        } else {
-            s.glyph()
         }
     }
 }

@@ -219,7 +219,7 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
             if row == s.row && *vi == s.col {
                 st = st.patch(t.cursor());
             }
-            buf.set_string(x, y, t.glyph(state).to_string(), st);
+            buf.set_string(x, y, state.glyph().to_string(), st);
             if s.zoom == 1 && g.meta_target.get(first) == Some(&Some(*c)) {
                 buf.set_string(x + 1, y, "^", t.dim());
             }
