@@ -28,17 +28,104 @@ static META_SPENT: AtomicU64 = AtomicU64::new(0);
 
 /// Read a `meta.json` of `size` bytes (as listed) within the limits above.
 fn read_meta(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
-    if size <= META_FREE {
-        return fs.read_small(path, SMALL_FILE_LIMIT);
+    read_budgeted(
+        fs,
+        path,
+        size,
+        META_FREE,
+        SMALL_FILE_LIMIT,
+        &META_SPENT,
+        META_BUDGET,
+    )
+}
+
+/// The new layout's control files (`common.json`, `metadata.json`, the tracker): read up to
+/// this size freely (a 2-rank `metadata.json` is 23 KB; it grows with parameters × ranks) …
+pub const CONTROL_FREE: u64 = 1 << 20;
+/// … at most this large each (MindFormers reads them whole too) …
+pub const CONTROL_LIMIT: u64 = 64 << 20;
+/// … and larger ones from this process-wide allowance (a hostile tree may hold thousands of
+/// sparse 64 MiB files): past it a file is not read and the answer that needs it is unknown.
+pub const CONTROL_BUDGET: u64 = 256 << 20;
+
+static CONTROL_SPENT: AtomicU64 = AtomicU64::new(0);
+
+/// The control files read whole in a new-format `iteration_*` folder.
+pub const ITERATION_CONTROL: [&str; 2] = ["common.json", "metadata.json"];
+
+/// Read a control file of `size` bytes (as listed) within [`CONTROL_LIMIT`] and the budget.
+pub fn read_control(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
+    read_budgeted(
+        fs,
+        path,
+        size,
+        CONTROL_FREE,
+        CONTROL_LIMIT,
+        &CONTROL_SPENT,
+        CONTROL_BUDGET,
+    )
+}
+
+fn read_budgeted(
+    fs: &dyn Fs,
+    path: &Path,
+    size: u64,
+    free: u64,
+    limit: u64,
+    spent: &AtomicU64,
+    budget: u64,
+) -> FileRead {
+    if size <= free {
+        return fs.read_small(path, limit);
     }
-    if size > SMALL_FILE_LIMIT {
+    if size > limit {
         return FileRead::TooLarge(size);
     }
-    let spent = META_SPENT.fetch_add(size, Ordering::Relaxed);
-    if spent + size > META_BUDGET {
+    if spent.fetch_add(size, Ordering::Relaxed) + size > budget {
         return FileRead::TooLarge(size);
     }
-    fs.read_small(path, SMALL_FILE_LIMIT)
+    fs.read_small(path, limit)
+}
+
+/// An entry's content as a control file: never opened unless it is a regular file.
+fn read_entry(
+    fs: &dyn Fs,
+    path: &Path,
+    e: &Entry,
+    read: fn(&dyn Fs, &Path, u64) -> FileRead,
+) -> FileRead {
+    match e.stat() {
+        Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
+        Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
+        Ok(st) => read(fs, path, st.size),
+        Err(_) => fs.read_small(path, SMALL_FILE_LIMIT),
+    }
+}
+
+/// The root's control files (the new layout's tracker), when the root lists them.
+pub fn root_files(
+    fs: &dyn Fs,
+    root: &Path,
+    listing: Option<&Listing>,
+) -> BTreeMap<String, FileRead> {
+    let name = crate::layout::mindformers_new::tracker::TRACKER;
+    listing
+        .and_then(|l| l.find(name))
+        .filter(|e| e.exists())
+        .map(|e| {
+            (
+                name.to_owned(),
+                read_entry(fs, &root.join(e.os_name()), e, read_control),
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+/// Whether a root entry is a sub-folder the scan descends into: a legacy `rank_*` folder or a
+/// new-format `iteration_*` folder.
+pub fn is_layout_dir(name: &str) -> bool {
+    name.starts_with("rank_") || name.starts_with("iteration_")
 }
 
 /// Scan `root` (as given on the command line, read as given) into a tree.
@@ -55,14 +142,16 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
         root: label.to_owned(),
         state,
         dirs: BTreeMap::new(),
+        root_files: BTreeMap::new(),
         verdicts: Default::default(),
     };
+    tree.root_files = root_files(fs, path, tree.root_listing());
     let names: Vec<(String, std::ffi::OsString)> = tree
         .root_listing()
         .map(|l| {
             l.entries()
                 .iter()
-                .filter(|e| e.name.starts_with("rank_") && e.is_dir())
+                .filter(|e| is_layout_dir(&e.name) && e.is_dir())
                 .map(|e| (e.name.to_string(), e.os_name().to_owned()))
                 .collect()
         })
@@ -145,20 +234,49 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
             .find("meta.json")
             .or(probed.first())
             .filter(|e| e.exists())
-            .map(|e| match e.stat() {
-                Ok(st) if st.kind == FileKind::Dir => FileRead::Error(OsErr::errno(21)),
-                Ok(st) if st.kind != FileKind::File => FileRead::NotRegular(st.kind),
-                Ok(st) => read_meta(fs, &dir.join("meta.json"), st.size),
-                Err(_) => fs.read_small(&dir.join("meta.json"), SMALL_FILE_LIMIT),
-            })
+            .map(|e| read_entry(fs, &dir.join("meta.json"), e, read_meta))
     });
+    let control = control_files(fs, dir, &listing, prev);
     DirNode {
         stat,
         listing,
         meta,
         probed,
+        control,
         memo: Default::default(),
     }
+}
+
+/// A new-format folder's control files ([`ITERATION_CONTROL`]) as listed, each reused from
+/// `prev` when it is the same version. Only `iteration_*` folders have them.
+fn control_files(
+    fs: &dyn Fs,
+    dir: &Path,
+    listing: &Listing,
+    prev: Option<&DirNode>,
+) -> Vec<(String, FileRead)> {
+    let is_iteration = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("iteration_"));
+    if !is_iteration {
+        return Vec::new();
+    }
+    let id = |l: &Listing, name: &str| l.find(name).and_then(|e| e.stat().ok()).map(FileId::from);
+    ITERATION_CONTROL
+        .iter()
+        .filter_map(|&name| {
+            let e = listing.find(name).filter(|e| e.exists())?;
+            let reused = prev
+                .filter(|p| {
+                    id(&p.listing, name).is_some() && id(&p.listing, name) == id(listing, name)
+                })
+                .and_then(|p| p.control.iter().find(|(n, _)| n == name))
+                .map(|(_, r)| r.clone());
+            let read =
+                reused.unwrap_or_else(|| read_entry(fs, &dir.join(e.os_name()), e, read_control));
+            Some((name.to_owned(), read))
+        })
+        .collect()
 }
 
 /// `dir/name` by a direct `stat`, as an entry (`None` when it does not exist).

@@ -43,6 +43,7 @@ pub fn rank_dir(r: u64, steps: u64) -> DirNode {
         listing: Listing::Entries(entries.into()),
         meta: Some(FileRead::Bytes(meta.into_bytes())),
         probed: Vec::new(),
+        control: Vec::new(),
         memo: Default::default(),
     }
 }

@@ -72,6 +72,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         root: parent.to_string_lossy().into_owned(),
         state: as_root(&os_name, path),
         dirs: Default::default(),
+        root_files: Default::default(),
         verdicts: Default::default(),
     };
     if let RootState::Dir(_) = state {
@@ -106,6 +107,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
             listing: crate::model::Listing::Entries(only.into()),
             meta: None,
             probed: Vec::new(),
+            control: Vec::new(),
             memo: Default::default(),
         }
         .into(),

@@ -12,6 +12,15 @@ pub enum FormatArg {
     Safetensors,
 }
 
+/// Which checkpoint layout to read a root as (`--layout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// `rank_*/` folders (MindFormers' legacy format).
+    Legacy,
+    /// `iteration_*/` folders and a tracker (MindFormers' new format).
+    New,
+}
+
 #[derive(clap::Args, Debug, Clone, Default, PartialEq)]
 pub struct JobFlags {
     /// true, false, or a checkpoint file name (MindFormers' resume_training).
@@ -59,4 +68,10 @@ pub struct JobFlags {
     /// data_skip_steps.
     #[arg(long, value_name = "N")]
     pub data_skip_steps: Option<i64>,
+    /// New format: checkpoint.no_load_optim: True (load the weights only, start at step 0).
+    #[arg(long)]
+    pub no_load_optim: bool,
+    /// Read the root as this layout (default: what it holds; with both, what --config selects).
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
 }

@@ -8,9 +8,11 @@
 pub(crate) mod env;
 pub(crate) mod flags;
 pub(crate) mod mounts;
+pub(crate) mod newfmt;
 
 pub use env::Environment;
-pub use flags::{FormatArg, JobFlags};
+pub use flags::{FormatArg, JobFlags, LayoutArg};
+pub use newfmt::NewJob;
 
 use crate::fsys::Fs;
 use crate::layout::mindformers::names::Fmt;
@@ -20,7 +22,7 @@ use crate::resolve::config::{
     EnvFacts, HealthSetting, PathFacts, ResumeConfig, ResumeTraining, RunMode,
 };
 use crate::resolve::context::RunSettings;
-use crate::resolve::yaml;
+use crate::resolve::yaml::{self, NewFormatYaml};
 use std::path::{Path, PathBuf};
 
 /// The largest world size accepted: every rank gets a line in the answer and a row in the
@@ -62,6 +64,8 @@ pub struct JobContext {
     pub paths: PathFacts,
     /// Why the root must be polled rather than watched (a network or parallel filesystem).
     pub network_fs: Option<String>,
+    /// What MindFormers' new checkpoint format reads besides (its config stage's YAML values).
+    pub newfmt: NewJob,
 }
 
 impl JobContext {
@@ -79,7 +83,15 @@ impl JobContext {
         let shown = crate::model::name_of(root_os);
         let escaped = root_os.to_str() != Some(shown.as_str());
         let root = shown.as_str();
-        let (config, run) = configuration(fs, root, flags)?;
+        let (config, run, nf_yaml) = configuration(fs, root, flags)?;
+        let newfmt = NewJob::gather(
+            flags,
+            nf_yaml.as_ref(),
+            root,
+            &config.output_dir,
+            matches!(config.health, HealthSetting::Bool(true)),
+            &env.cwd,
+        );
         let env_facts = env_facts(fs, env, flags)?;
         let cwd = env.cwd.to_string_lossy().into_owned();
         let lexical = match escaped {
@@ -97,6 +109,7 @@ impl JobContext {
             env: env_facts,
             paths,
             network_fs,
+            newfmt,
         })
     }
 
@@ -120,10 +133,11 @@ impl JobContext {
             },
             paths: PathFacts {
                 abspath: r.clone(),
-                realpath: r,
+                realpath: r.clone(),
                 ..Default::default()
             },
             network_fs: None,
+            newfmt: NewJob::gather(&JobFlags::default(), None, &r, &parent_of(&r), false, Path::new("/")),
         }
     }
 }
@@ -133,15 +147,17 @@ fn configuration(
     fs: &dyn Fs,
     root: &str,
     flags: &JobFlags,
-) -> Result<(ResumeConfig, RunSettings), JobError> {
+) -> Result<(ResumeConfig, RunSettings, Option<NewFormatYaml>), JobError> {
     let mut cfg = ResumeConfig::default();
     let mut run = RunSettings::default();
     let mut yaml_output_dir = None;
+    let mut nf = None;
     if let Some(path) = &flags.config {
         let y = read_yaml(fs, path)?;
         y.apply(&mut cfg);
         yaml_output_dir = y.output_dir.clone();
         run = y.run.clone();
+        nf = Some(y.new_format);
     }
     cfg.load_checkpoint = Some(root.to_owned());
     if let Some(v) = &flags.resume_training {
@@ -174,7 +190,7 @@ fn configuration(
         (None, None) => parent_of(root),
     };
     run_flags(flags, &mut run)?;
-    Ok((cfg, run))
+    Ok((cfg, run, nf))
 }
 
 /// The run settings given as flags (they win over the YAML).

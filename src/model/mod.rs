@@ -8,7 +8,9 @@ mod entries;
 mod memo;
 mod name;
 mod shard;
+mod tree_fs;
 mod verdicts;
+pub use tree_fs::TreeFs;
 pub use memo::Memo;
 
 pub use entries::Entries;
@@ -321,6 +323,11 @@ pub struct DirNode {
     /// permission, e.g. mode 0711), the well-known names found by a direct `stat` —
     /// `meta.json` — because Python's `os.path.exists` and `open` work there too.
     pub probed: Vec<Entry>,
+    /// Small control files of the folder read whole, by name: a new-format `iteration_*`
+    /// folder's `common.json` and `metadata.json` (the resolvers read them from the model, not
+    /// the disk, so a simulated edit or a watcher's rescan is seen like everything else).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub control: Vec<(String, FileRead)>,
     /// What the resolvers derive from this listing (cleared by anything that edits it).
     #[serde(skip)]
     pub memo: Memo,
@@ -371,8 +378,13 @@ pub struct Tree {
     /// The root exactly as given (MindFormers' `load_checkpoint`, not normalised).
     pub root: String,
     pub state: RootState,
-    /// Sub-folders of the root whose name starts with `rank_`, by name.
+    /// Sub-folders of the root whose name starts with `rank_` (legacy layout) or `iteration_`
+    /// (new layout), by name.
     pub dirs: BTreeMap<String, std::sync::Arc<DirNode>>,
+    /// Small control files at the root read whole, by name: the new layout's tracker
+    /// `latest_checkpointed_iteration.txt`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub root_files: BTreeMap<String, FileRead>,
     /// Verifier results by `(rank folder, file name)`, each for the file version it checked.
     #[serde(skip)]
     pub verdicts: Verdicts,
@@ -387,6 +399,8 @@ pub enum Delta {
     /// rank).
     RootEntry(Entry),
     Dir(String, Option<std::sync::Arc<DirNode>>),
+    /// A control file at the root as read now (`None`: gone), e.g. the tracker.
+    RootFile(String, Option<FileRead>),
     /// A verifier result, for the file version it was computed on.
     Verdict(Verified),
 }
@@ -450,6 +464,14 @@ impl Tree {
                     entries.replace(e);
                 }
             }
+            Delta::RootFile(name, read) => match read {
+                Some(r) => {
+                    self.root_files.insert(name, r);
+                }
+                None => {
+                    self.root_files.remove(&name);
+                }
+            },
             Delta::Dir(name, node) => {
                 match node {
                     Some(node) => self.dirs.insert(name.clone(), node),

@@ -205,6 +205,7 @@ mod tests {
                 listing: Listing::Entries(names.iter().map(|n| entry(n, FileKind::File)).collect()),
                 meta: None,
                 probed: Vec::new(),
+                control: Vec::new(),
                 memo: Default::default(),
             };
             dirs.insert(d, Arc::new(node));

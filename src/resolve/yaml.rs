@@ -3,6 +3,7 @@
 //! *types*: `resume_training: 1` is an error, `use_checkpoint_health_monitor: 1` is ignored by
 //! `train`, and so on.
 
+use crate::py::json::PyValue;
 use super::config::{HealthSetting, ResumeConfig, ResumeTraining, RunMode};
 use super::context::RunSettings;
 use crate::layout::mindformers::names::Fmt;
@@ -25,6 +26,30 @@ pub struct YamlConfig {
     pub checkpoint_name_or_path: Option<String>,
     pub callback_prefix: Option<String>,
     pub run: RunSettings,
+    /// What the new format's config stage reads, as Python values.
+    pub new_format: NewFormatYaml,
+}
+
+/// The keys the new checkpoint format's config stage and resume read
+/// (`mindformers-new-format.md` §1, §7.1, §7.3), as Python sees them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewFormatYaml {
+    pub resume_training: Option<PyValue>,
+    pub load_checkpoint: Option<PyValue>,
+    pub use_legacy_format: Option<PyValue>,
+    /// The `checkpoint:` section as written (`None`: absent).
+    pub checkpoint: Option<PyValue>,
+    /// The `CheckpointMonitor` callback's `keep_checkpoint_max`.
+    pub keep_checkpoint_max: Option<PyValue>,
+    /// The top-level `load_ckpt_format` as written (any string: only `ckpt` is a trap).
+    pub load_ckpt_format: Option<String>,
+    /// `monitor_config.health_checkpoint.embedding_local_norm_threshold` is truthy.
+    pub health_threshold: bool,
+}
+
+/// A YAML value as the Python value PyYAML would give.
+fn py(v: &Value) -> PyValue {
+    crate::py::json::loads(&v.to_string()).unwrap_or(PyValue::None)
 }
 
 /// The pieces of MindFormers' global-batch-size formula (spec §8.1).
@@ -139,6 +164,24 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         None | Some(Value::Null) => HealthSetting::Unset,
         Some(Value::Bool(b)) => HealthSetting::Bool(*b),
         Some(other) => HealthSetting::Other(truthy(other)),
+    };
+    y.new_format = NewFormatYaml {
+        resume_training: v.get("resume_training").map(py),
+        load_checkpoint: v.get("load_checkpoint").map(py),
+        use_legacy_format: v.get("use_legacy_format").map(py),
+        checkpoint: v.get("checkpoint").map(py),
+        keep_checkpoint_max: v.get("callbacks").and_then(Value::as_array).and_then(|cbs| {
+            cbs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("CheckpointMonitor"))
+                .and_then(|c| c.get("keep_checkpoint_max"))
+                .map(py)
+        }),
+        load_ckpt_format: string(&v, &["load_ckpt_format"]),
+        health_threshold: path(
+            &v,
+            &["monitor_config", "health_checkpoint", "embedding_local_norm_threshold"],
+        )
+        .is_some_and(truthy),
     };
     y.callback_prefix = v
         .get("callbacks")

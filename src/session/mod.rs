@@ -809,6 +809,7 @@ fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
     match delta {
         Delta::Root(s) => &tree.state != s,
         Delta::RootEntry(e) => tree.root_entry(&e.name) != Some(e),
+        Delta::RootFile(n, r) => tree.root_files.get(n) != r.as_ref(),
         Delta::Dir(d, n) => tree.dirs.get(d) != n.as_ref(),
         Delta::Verdict(v) => {
             let current = tree

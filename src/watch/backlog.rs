@@ -146,6 +146,7 @@ mod tests {
             listing: Listing::Entries(entries),
             meta: None,
             probed: Vec::new(),
+            control: Vec::new(),
             memo: Default::default(),
         }
     }

@@ -4,9 +4,11 @@
 //! the shard names (§2.3), `get_checkpoint_path` (§6.1), `verify_ckpt_valid` (§6.3), the resume context from `common.json`
 //! (§3.1, §7.2, §7.4, §8).
 
+pub mod analysis;
 pub mod answer;
 pub mod config;
 pub mod context;
+pub mod hazards;
 pub mod names;
 pub mod resolve;
 pub mod tracker;

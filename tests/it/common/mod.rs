@@ -377,6 +377,7 @@ pub fn mem_tree(
                 listing: Listing::Entries(entries.into()),
                 meta: meta.map(|m| FileRead::Bytes(m.into_bytes())),
                 probed: Vec::new(),
+                control: Vec::new(),
                 memo: Default::default(),
             }
             .into(),

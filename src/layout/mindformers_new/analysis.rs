@@ -1,0 +1,543 @@
+//! The whole answer for a new-format tree, computed from the model alone (through
+//! [`TreeFs`]): MindFormers' stages per rank (config, resolve, context, weights), the data skip,
+//! every `iteration_*` folder's state, the safe pick with the change that reaches it, and the
+//! hazards of `mindformers-new-format.md` §13. The session is its only caller.
+
+use super::answer::{resume, Failure, Mode};
+use super::config::{config, Config};
+use super::context::{RunArgs, Resumed};
+use super::names::{parse_shard_name, ShardKind};
+use super::resolve::{get_checkpoint_path, At};
+use super::tracker::TRACKER;
+use crate::fsys::Fs;
+use crate::job::JobContext;
+use crate::model::{FileRead, ShardCheck, Tree, TreeFs, Verdict};
+use crate::py::json::PyValue;
+use crate::py::PyException;
+use crate::resolve::warnings::Warning;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What one rank does: loads a folder from a step, or raises.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RankAnswer {
+    Loads {
+        rank: u64,
+        /// The folder loaded, written with the root as given (`null`: nothing is loaded, a
+        /// fresh start).
+        load_path: Option<String>,
+        initial_step: String,
+        initial_epoch: String,
+    },
+    Raises {
+        rank: u64,
+        error: StageError,
+    },
+}
+
+/// An exception and the stage that raises it (`config`, `resolve`, `context`, `weights`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageError {
+    pub stage: &'static str,
+    #[serde(rename = "type")]
+    pub class: String,
+    pub message: String,
+}
+
+impl StageError {
+    fn new(stage: &'static str, e: &PyException) -> StageError {
+        StageError {
+            stage,
+            class: e.class.clone(),
+            message: e.first_line().to_owned(),
+        }
+    }
+}
+
+/// One `iteration_*` folder as ckptscope sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Iteration {
+    pub folder: String,
+    pub number: Option<u64>,
+    /// Model and optimizer shards listed, and how many of them are intact.
+    pub shards: usize,
+    pub intact: usize,
+    /// Shards still being written (`.tmp`).
+    pub in_progress: usize,
+    /// Damaged or unchecked shards, by name, with their verdict.
+    pub problems: Vec<(String, String)>,
+}
+
+/// The newest folder that resumes cleanly on every rank, and how to get MindFormers there.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SafePick {
+    pub folder: String,
+    pub initial_step: String,
+    /// `None` when MindFormers already resumes from it.
+    pub change: Option<String>,
+    /// Newer folders passed over, each with why.
+    pub passed_over: Vec<String>,
+}
+
+/// Everything `resolve` reports for a new-format tree.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewAnalysis {
+    pub world_size: u64,
+    pub load_ckpt_format: String,
+    pub no_load_optim: bool,
+    pub health: bool,
+    /// The tracker's text (`None`: no tracker).
+    pub tracker: Option<String>,
+    pub per_rank: Vec<RankAnswer>,
+    /// `dataset.set_init_step(n)`: batches skipped (of the new batch size).
+    pub skip: Option<String>,
+    pub iterations: Vec<Iteration>,
+    pub safe: Option<SafePick>,
+    pub warnings: Vec<Warning>,
+    /// Assumptions made (batch size, sink mode …).
+    pub notes: Vec<String>,
+    /// Why ckptscope cannot tell MindFormers' answer (an input the scan did not read).
+    pub unknown: Option<String>,
+}
+
+/// What each shard holds (the session's verdicts, or a check made now).
+pub type Shards<'a> = &'a dyn Fn(&str, &str) -> Option<ShardCheck>;
+
+/// A filesystem view that reads `lexical/…` (the root as MindFormers spells it, made absolute)
+/// from `canonical/…` (where the scan read it): the resolvers build paths from the former.
+struct Rebased<'a> {
+    inner: &'a TreeFs<'a>,
+    lexical: PathBuf,
+    canonical: PathBuf,
+}
+
+impl Rebased<'_> {
+    fn map(&self, p: &Path) -> PathBuf {
+        let norm = PathBuf::from(crate::py::text::normpath(&p.to_string_lossy()));
+        match norm.strip_prefix(&self.lexical) {
+            Ok(rest) if rest.as_os_str().is_empty() => self.canonical.clone(),
+            Ok(rest) => self.canonical.join(rest),
+            Err(_) => norm,
+        }
+    }
+}
+
+impl Fs for Rebased<'_> {
+    fn stat(&self, p: &Path) -> std::io::Result<crate::model::Stat> {
+        self.inner.stat(&self.map(p))
+    }
+    fn lstat(&self, p: &Path) -> std::io::Result<crate::model::Stat> {
+        self.inner.lstat(&self.map(p))
+    }
+    fn read_dir(&self, p: &Path) -> std::io::Result<Vec<crate::fsys::RawEntry>> {
+        self.inner.read_dir(&self.map(p))
+    }
+    fn read_small(&self, p: &Path, limit: u64) -> FileRead {
+        self.inner.read_small(&self.map(p), limit)
+    }
+    fn open(&self, p: &Path) -> std::io::Result<(Box<dyn crate::fsys::ReadSeek>, crate::model::Stat)> {
+        self.inner.open(&self.map(p))
+    }
+    fn canonicalize(&self, p: &Path) -> std::io::Result<PathBuf> {
+        Ok(self.map(p))
+    }
+    fn mount_table(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The analysis of `tree` for the job `ctx`.
+pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards) -> NewAnalysis {
+    let tfs = TreeFs::new(tree, &ctx.canonical);
+    let nj = &ctx.newfmt;
+    let fs = Rebased {
+        inner: &tfs,
+        lexical: PathBuf::from(crate::py::text::normpath(
+            &nj.cwd.join(&ctx.root).to_string_lossy(),
+        )),
+        canonical: ctx.canonical.clone(),
+    };
+    let world_size = ctx.env.world_size.unwrap_or_else(|| world_from_names(tree));
+    let mut notes = Vec::new();
+    let iterations = iterations(tree, shards);
+    let (answer, mode) = match config(&fs, &nj.cwd, &nj.yaml) {
+        Err(e) => (Err(StageError::new("config", &e)), None),
+        Ok(Config::Legacy) => (
+            Err(StageError {
+                stage: "config",
+                class: "ckptscope".into(),
+                message: "the configuration selects the legacy format (no `checkpoint:` section): MindFormers looks for rank_* folders, not iteration_* ones".into(),
+            }),
+            None,
+        ),
+        Ok(Config::New {
+            load_path,
+            no_load_optim,
+            resume_training,
+        }) => {
+            let mode = mode_for(&fs, ctx, &load_path, no_load_optim, resume_training, &mut notes);
+            let at = at(&nj.cwd, &load_path);
+            (run_stages(&fs, &at, &mode, tree), Some(mode))
+        }
+    };
+    let no_load_optim = mode.as_ref().is_some_and(|m| m.run.no_load_optim);
+    let per_rank = (0..world_size.max(1))
+        .map(|rank| rank_answer(rank, &answer, tree, no_load_optim, shards))
+        .collect();
+    let skip = answer.as_ref().ok().and_then(|(_, r)| r.skip.as_ref()).map(|n| n.to_string());
+    let mut a = NewAnalysis {
+        world_size,
+        load_ckpt_format: nj.load_ckpt_format.clone(),
+        no_load_optim,
+        health: nj.health,
+        tracker: tracker_text(tree),
+        per_rank,
+        skip,
+        iterations,
+        safe: None,
+        warnings: Vec::new(),
+        notes,
+        unknown: tfs.not_in_model(),
+    };
+    a.safe = safe_pick(&fs, ctx, &a, mode.as_ref());
+    a.warnings = super::hazards::collect(tree, ctx, &a);
+    a
+}
+
+/// `p` as MindFormers prints it, and the path ckptscope reads it at.
+fn at(cwd: &Path, p: &str) -> At {
+    At {
+        shown: p.to_owned(),
+        real: cwd.join(p),
+    }
+}
+
+/// The job's run settings for the stages; the batch size, when not given, is the folder's own
+/// (the job is assumed unchanged).
+fn mode_for(
+    fs: &dyn Fs,
+    ctx: &JobContext,
+    load_path: &str,
+    no_load_optim: bool,
+    resume_training: bool,
+    notes: &mut Vec<String>,
+) -> Mode {
+    let run = &ctx.run;
+    let nj = &ctx.newfmt;
+    let mut mode = Mode {
+        run: RunArgs {
+            gbs_new: run.new_global_batch_size.unwrap_or(1),
+            sink_mode: run.sink_mode.unwrap_or(true),
+            dataset_size: run.dataset_size.unwrap_or(i64::MAX),
+            no_load_optim,
+            resume_training,
+            ignore_data_skip: run.ignore_data_skip,
+            data_skip_steps: run.data_skip_steps,
+        },
+        load_ckpt_format: nj.load_ckpt_format.clone(),
+        health: nj.health.then(|| at(&nj.cwd, &nj.health_dir)),
+    };
+    if run.new_global_batch_size.is_none() {
+        // the folder the stages reach, and its common.json's batch size
+        let reached = resume(fs, &at(&nj.cwd, load_path), &Mode {
+            load_ckpt_format: "safetensors".into(),
+            ..mode.clone()
+        })
+        .ok()
+        .and_then(|r| r.load_path);
+        let gbs = reached.and_then(|d| common_gbs(fs, &d));
+        if let Some(g) = gbs {
+            mode.run.gbs_new = g;
+            notes.push(format!("new global batch size not given: assumed unchanged ({g}, from common.json; use --global-batch-size or --config)"));
+        }
+    }
+    if run.sink_mode.is_none() {
+        notes.push("sink mode assumed on (MindFormers' default; use --sink-size 0 for non-sink mode)".into());
+    }
+    mode
+}
+
+fn common_gbs(fs: &dyn Fs, d: &At) -> Option<i64> {
+    match fs.read_small(&d.join("common.json").real, 1 << 20) {
+        FileRead::Bytes(b) => match crate::py::json::load(&b).ok()?.get("global_batch_size")? {
+            PyValue::Int(i) => i.to_i64().filter(|g| *g > 0),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+type Staged = Result<(Option<At>, Resumed), StageError>;
+
+/// Resolve, context, then the rank-independent part of the weights stage.
+fn run_stages(fs: &dyn Fs, at: &At, mode: &Mode, tree: &Tree) -> Staged {
+    let r = resume(fs, at, mode).map_err(|Failure { stage, error }| StageError::new(stage, &error))?;
+    if let (Some(d), Some(_)) = (&r.load_path, &mode.health) {
+        // the weight loader verifies the health-mode folder: its first verification (§7.5)
+        get_checkpoint_path(fs, d, !mode.run.no_load_optim)
+            .map_err(|e| StageError::new("weights", &e))?;
+    }
+    if let Some(d) = &r.load_path {
+        if let Some(e) = duplicate_parameters(tree, d) {
+            return Err(e);
+        }
+    }
+    Ok((r.load_path, r.context))
+}
+
+/// The folder name of a loaded path (its last component).
+fn folder_of(d: &At) -> String {
+    d.shown.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// A multi-rank folder without `metadata.json`: MindFormers builds the metadata from every
+/// shard and fails on the first parameter two ranks both hold (§10.4 W-E4).
+/// The parameter is named from the shards' headers, which the model does not keep: the
+/// message says which ranks' files collide instead (type and stage are MindFormers').
+fn duplicate_parameters(tree: &Tree, d: &At) -> Option<StageError> {
+    let folder = folder_of(d);
+    let node = tree.dirs.get(&folder)?;
+    if node.listing.find("metadata.json").is_some_and(|e| e.exists()) {
+        return None;
+    }
+    let mut writers: Vec<u64> = node
+        .listing
+        .entries()
+        .iter()
+        .filter_map(|e| parse_shard_name(&e.name))
+        .filter(|n| n.kind == ShardKind::Model)
+        .map(|n| n.idx)
+        .collect();
+    writers.sort_unstable();
+    writers.dedup();
+    if writers.len() < 2 {
+        return None;
+    }
+    Some(StageError {
+        stage: "weights",
+        class: "RuntimeError".into(),
+        message: format!("Duplicate parameter_name found: <the first parameter both {folder}'s rank {} and rank {} shards hold>.", writers[0], writers[1]),
+    })
+}
+
+/// Rank `rank`'s answer: the shared one, or — loading — the first damaged shard it reads
+/// itself (§9: in a same-layout resume a rank reads the files whose `storage_rank` is its
+/// own; measured, not proven in general). The count and examples in the message are that
+/// prediction; the loader's resharding may pick other entries.
+fn rank_answer(rank: u64, answer: &Staged, tree: &Tree, no_load_optim: bool, shards: Shards) -> RankAnswer {
+    let (d, r) = match answer {
+        Err(e) => {
+            return RankAnswer::Raises {
+                rank,
+                error: e.clone(),
+            }
+        }
+        Ok(x) => x,
+    };
+    if let Some(error) = d.as_ref().and_then(|d| damaged_read(rank, d, tree, no_load_optim, shards)) {
+        return RankAnswer::Raises { rank, error };
+    }
+    RankAnswer::Loads {
+        rank,
+        load_path: d.as_ref().map(|d| d.shown.clone()),
+        initial_step: r.initial_step.to_string(),
+        initial_epoch: r.initial_epoch.to_string(),
+    }
+}
+
+/// The weights-stage error rank `rank` meets reading its own damaged shard of `d`, if any.
+fn damaged_read(rank: u64, d: &At, tree: &Tree, no_load_optim: bool, shards: Shards) -> Option<StageError> {
+    let folder = folder_of(d);
+    let node = tree.dirs.get(&folder)?;
+    let bad = node.listing.entries().iter().find(|e| {
+        parse_shard_name(&e.name).is_some_and(|n| {
+            n.idx == rank && (n.kind == ShardKind::Model || !no_load_optim)
+        }) && shards(&folder, &e.name).is_some_and(|c| c.verdict != Verdict::Ok)
+    })?;
+    let check = shards(&folder, &bad.name)?;
+    let mapped = mapped_params(node, &bad.name, rank);
+    let holds = match check.verdict {
+        Verdict::ZeroByte => "<unreadable: error: unpack requires a buffer of 8 bytes>".to_owned(),
+        v => format!("<ckptscope: {}: {}>", v.name(), check.detail),
+    };
+    Some(StageError {
+        stage: "weights",
+        class: "ValueError".into(),
+        message: format!(
+            "Loaded nothing from '{}'. 'metadata.json' maps {} parameter(s) to this file, e.g. {}, but the file holds none of them; it holds {holds}. The checkpoint's metadata and its contents disagree.",
+            d.join(&bad.name).shown,
+            mapped.len(),
+            py_list(&mapped[..mapped.len().min(5)])
+        ),
+    })
+}
+
+/// The parameters `metadata.json` stores in `file` for rank `rank` (sorted, unique).
+fn mapped_params(node: &crate::model::DirNode, file: &str, rank: u64) -> Vec<String> {
+    let Some((_, FileRead::Bytes(b))) = node.control.iter().find(|(n, _)| n == "metadata.json") else {
+        return Vec::new();
+    };
+    let Ok(m) = crate::py::json::load(b) else {
+        return Vec::new();
+    };
+    let Some(PyValue::Dict(sd)) = m.get("storage_data") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = sd
+        .iter()
+        .filter(|(_, v)| match v {
+            PyValue::List(es) => es.iter().any(|e| {
+                e.get("file_name") == Some(&PyValue::Str(file.to_owned()))
+                    && matches!(e.get("storage_rank"), Some(PyValue::Int(r)) if r.to_i64() == i64::try_from(rank).ok())
+            }),
+            _ => false,
+        })
+        .filter_map(|(k, _)| param_of(k))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `name` from a `storage_data` key `"('name', (0,))"`.
+fn param_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("('")?;
+    Some(rest[..rest.find("', (")?].to_owned())
+}
+
+/// A Python list of strings as `repr` prints it.
+fn py_list(xs: &[String]) -> String {
+    let items: Vec<String> = xs.iter().map(|x| crate::py::py_repr(x)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The tracker's text as read, when there is one.
+fn tracker_text(tree: &Tree) -> Option<String> {
+    match tree.root_files.get(TRACKER)? {
+        FileRead::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(format!("<not read: {other:?}>")),
+    }
+}
+
+/// The world size the shard names give (`-{W:07d}`), the largest seen; 1 when none.
+fn world_from_names(tree: &Tree) -> u64 {
+    tree.dirs
+        .values()
+        .flat_map(|n| n.listing.entries().iter())
+        .filter_map(|e| parse_shard_name(&e.name))
+        .map(|n| n.total)
+        .max()
+        .unwrap_or(1)
+        .clamp(1, crate::job::MAX_WORLD_SIZE)
+}
+
+/// Every `iteration_*` folder, oldest first, with its shards' states.
+fn iterations(tree: &Tree, shards: Shards) -> Vec<Iteration> {
+    let mut out: Vec<Iteration> = tree
+        .dirs
+        .iter()
+        .filter(|(name, _)| name.starts_with("iteration_"))
+        .map(|(name, node)| {
+            let mut it = Iteration {
+                folder: name.clone(),
+                number: name["iteration_".len()..].parse().ok(),
+                shards: 0,
+                intact: 0,
+                in_progress: 0,
+                problems: Vec::new(),
+            };
+            for e in node.listing.entries() {
+                if e.name.ends_with(".tmp") {
+                    it.in_progress += 1;
+                    continue;
+                }
+                if parse_shard_name(&e.name).is_none() {
+                    continue;
+                }
+                it.shards += 1;
+                match shards(name, &e.name) {
+                    Some(c) if c.verdict == Verdict::Ok => it.intact += 1,
+                    Some(c) => it.problems.push((e.name.to_string(), format!("{}: {}", c.verdict.name(), c.detail))),
+                    None => it.problems.push((e.name.to_string(), "not checked".into())),
+                }
+            }
+            it
+        })
+        .collect();
+    out.sort_by_key(|i| i.number);
+    out
+}
+
+/// The newest folder every rank loads cleanly: MindFormers' checks pass on it, its
+/// `common.json` gives a context, every shard is intact, and (multi-rank) `metadata.json` is
+/// there. MindFormers never falls back, so the change that reaches it is part of the answer.
+fn safe_pick(fs: &dyn Fs, ctx: &JobContext, a: &NewAnalysis, mode: Option<&Mode>) -> Option<SafePick> {
+    let mode = mode?;
+    let loads = match a.per_rank.first() {
+        Some(RankAnswer::Loads { load_path, .. }) => load_path.clone(),
+        _ => None,
+    };
+    let mut passed_over = Vec::new();
+    for it in a.iterations.iter().rev() {
+        let d = at(&ctx.newfmt.cwd, &crate::py::text::join(&ctx.root, &it.folder));
+        let why = if it.shards == 0 {
+            Some("no shards".to_owned())
+        } else if let Some((f, v)) = it.problems.first() {
+            Some(format!("{f} is {v}"))
+        } else if it.in_progress > 0 {
+            Some(format!("{} shard(s) still being written (.tmp)", it.in_progress))
+        } else {
+            let fixed = Mode {
+                health: None,
+                load_ckpt_format: "safetensors".into(),
+                ..mode.clone()
+            };
+            match resume(fs, &d, &fixed) {
+                Err(f) => Some(format!("{}: {}", f.error.class, f.error.first_line())),
+                Ok(r) => {
+                    let multi = a.world_size > 1;
+                    let meta = fs.stat(&d.join("metadata.json").real).is_ok();
+                    match multi && !meta {
+                        true => Some("no metadata.json in a multi-rank folder (Duplicate parameter_name)".into()),
+                        false => {
+                            let change = change_to(ctx, &d, loads.as_deref());
+                            return Some(SafePick {
+                                folder: it.folder.clone(),
+                                initial_step: r.context.initial_step.to_string(),
+                                change,
+                                passed_over,
+                            });
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(w) = why {
+            passed_over.push(format!("{}: {w}", it.folder));
+        }
+    }
+    None
+}
+
+/// The configuration change that makes MindFormers load folder `d` (`None`: it already does).
+fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
+    let fmt = match ctx.newfmt.load_ckpt_format == "ckpt" {
+        true => " and set load_ckpt_format: safetensors",
+        false => "",
+    };
+    if loads == Some(d.shown.as_str()) && fmt.is_empty() {
+        return None;
+    }
+    if loads == Some(d.shown.as_str()) {
+        return Some(fmt.trim_start_matches(" and ").to_owned());
+    }
+    let folder = folder_of(d);
+    let n = folder["iteration_".len()..].trim_start_matches('0');
+    let tracker = crate::py::text::join(&ctx.root, TRACKER);
+    Some(format!(
+        "set checkpoint.load_path (or load_checkpoint) to {}{fmt} — or write {} into {tracker} by hand (ckptscope never writes)",
+        d.shown,
+        if n.is_empty() { "0" } else { n }
+    ))
+}

@@ -1,0 +1,109 @@
+//! The new format's hazards (`mindformers-new-format.md` §13.1), each a warning naming the
+//! files and the fix. They read the model and the stages' answer, never the disk.
+
+use super::analysis::NewAnalysis;
+use super::names::{parse_shard_name, ShardKind};
+use super::tracker::{parse, TRACKER};
+use crate::job::JobContext;
+use crate::model::{FileRead, Tree};
+use crate::py::json::PyValue;
+use crate::resolve::warnings::Warning;
+
+fn w(code: &'static str, path: Option<String>, message: String) -> Warning {
+    Warning {
+        code,
+        message,
+        rank: None,
+        path,
+    }
+}
+
+/// Every hazard the tree and the answer show.
+pub fn collect(tree: &Tree, ctx: &JobContext, a: &NewAnalysis) -> Vec<Warning> {
+    let mut out = Vec::new();
+    format_trap(ctx, &mut out);
+    let tracked = tracker(tree, ctx, &mut out);
+    for it in &a.iterations {
+        let Some(node) = tree.dirs.get(&it.folder) else {
+            continue;
+        };
+        let newer = matches!((it.number, tracked), (Some(n), Some(t)) if n > t);
+        let complete = it.shards > 0 && it.in_progress == 0 && it.problems.is_empty();
+        if newer && complete {
+            out.push(w("complete_after_tracker", Some(it.folder.clone()), format!("{}/{} is complete but newer than the tracker's iteration: the job was killed before writing the tracker, and MindFormers ignores it (point checkpoint.load_path at it to resume there)", ctx.root, it.folder)));
+        }
+        if it.in_progress > 0 {
+            let lag = match newer {
+                true => " (an asynchronous save lagging behind, or a save killed mid-way: the tracker still names an older folder)",
+                false => "",
+            };
+            out.push(w("save_in_progress", Some(it.folder.clone()), format!("{}/{}: {} shard(s) still being written (.tmp){lag}", ctx.root, it.folder, it.in_progress)));
+        }
+        let writers: std::collections::BTreeSet<u64> = node
+            .listing
+            .entries()
+            .iter()
+            .filter_map(|e| parse_shard_name(&e.name))
+            .filter(|n| n.kind == ShardKind::Model)
+            .map(|n| n.idx)
+            .collect();
+        let has_meta = node.listing.find("metadata.json").is_some_and(|e| e.exists());
+        if writers.len() > 1 && !has_meta {
+            out.push(w("no_metadata", Some(format!("{}/metadata.json", it.folder)), format!("{}/{} has shards of {} ranks but no metadata.json: it passes MindFormers' verification, then loading fails with \"Duplicate parameter_name found\"; resume from another folder", ctx.root, it.folder, writers.len())));
+        }
+    }
+    if a.health {
+        health_null(tree, ctx, a, &mut out);
+    }
+    out
+}
+
+/// `load_ckpt_format: ckpt` (MindFormers' default) fails every new-format resume (§7.3).
+fn format_trap(ctx: &JobContext, out: &mut Vec<Warning>) {
+    let nj = &ctx.newfmt;
+    let message = "ValueError: <folder> is not a valid path to load checkpoint when auto_trans_ckpt is False.";
+    if nj.format_assumed {
+        out.push(w("load_ckpt_format_assumed", None, format!("load_ckpt_format not given: safetensors assumed (the value that works); MindFormers' template default `ckpt` fails every new-format resume with \"{message}\" — set load_ckpt_format: safetensors (or pass --config)")));
+    } else if nj.load_ckpt_format == "ckpt" {
+        out.push(w("load_ckpt_format_ckpt", None, format!("load_ckpt_format is ckpt (MindFormers' default): every new-format resume fails with \"{message}\"; set load_ckpt_format: safetensors")));
+    }
+}
+
+/// The tracker's hazards; the iteration it names when it parses.
+fn tracker(tree: &Tree, ctx: &JobContext, out: &mut Vec<Warning>) -> Option<u64> {
+    let path = crate::py::text::join(&ctx.root, TRACKER);
+    let read = tree.root_files.get(TRACKER)?;
+    let FileRead::Bytes(b) = read else {
+        return None;
+    };
+    if b.iter().all(u8::is_ascii_whitespace) {
+        out.push(w("tracker_empty", Some(TRACKER.into()), format!("{path} is empty: it is truncated before being rewritten, so a kill at that moment leaves it empty and MindFormers fails with \"Invalid iteration num\"; write the newest complete iteration number into it by hand")));
+        return None;
+    }
+    let n = parse(&path, b).ok()?;
+    let folder = super::tracker::iteration_dir(&n);
+    let exists = tree.root_entry(&folder).is_some_and(|e| e.exists());
+    if !exists {
+        out.push(w("tracker_dangling", Some(TRACKER.into()), format!("{path} names {folder}, which does not exist (rotated away, or never written): MindFormers fails and never falls back; point checkpoint.load_path at an existing iteration_* folder or fix the tracker by hand")));
+    }
+    n.to_i64().and_then(|v| u64::try_from(v).ok())
+}
+
+/// Health mode with folders whose `ckpt_status` is null: never healthy (§7.1).
+fn health_null(tree: &Tree, ctx: &JobContext, a: &NewAnalysis, out: &mut Vec<Warning>) {
+    let null = a
+        .iterations
+        .iter()
+        .filter(|it| {
+            tree.dirs.get(&it.folder).is_some_and(|n| {
+                n.control.iter().any(|(c, r)| {
+                    c == "common.json"
+                        && matches!(r, FileRead::Bytes(b) if crate::py::json::load(b).is_ok_and(|v| matches!(v.get("ckpt_status"), None | Some(PyValue::None))))
+                })
+            })
+        })
+        .count();
+    if null > 0 {
+        out.push(w("health_status_null", None, format!("health mode is on, but {null} folder(s) under {} have ckpt_status null (saved without the health monitor): MindFormers never picks them as healthy", ctx.root)));
+    }
+}
