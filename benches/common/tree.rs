@@ -61,6 +61,7 @@ pub fn tree(ranks: u64, steps: u64) -> Tree {
         root: "/bench/checkpoint".into(),
         state: RootState::Dir(Listing::Entries(root.into())),
         dirs,
+        root_files: Default::default(),
         verdicts: Default::default(),
     }
 }

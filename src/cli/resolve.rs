@@ -86,7 +86,11 @@ pub(crate) fn report(
 ) -> i32 {
     let analysis = session.analysis();
     let text = if let Some(all) = json {
-        match serde_json::to_string_pretty(&crate::report::json::document(analysis, all)) {
+        let doc = match crate::report::json::new_format_document(analysis, all) {
+            Some(n) => serde_json::to_string_pretty(&n),
+            None => serde_json::to_string_pretty(&crate::report::json::document(analysis, all)),
+        };
+        match doc {
             Ok(t) => t + "\n",
             Err(e) => return fail(err, &format!("cannot write the JSON report: {e}")),
         }

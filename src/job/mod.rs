@@ -137,7 +137,14 @@ impl JobContext {
                 ..Default::default()
             },
             network_fs: None,
-            newfmt: NewJob::gather(&JobFlags::default(), None, &r, &parent_of(&r), false, Path::new("/")),
+            newfmt: NewJob::gather(
+                &JobFlags::default(),
+                None,
+                &r,
+                &parent_of(&r),
+                false,
+                Path::new("/"),
+            ),
         }
     }
 }

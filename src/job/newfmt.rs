@@ -58,7 +58,10 @@ impl NewJob {
             Some(PyValue::Dict(items)) => items.clone(),
             _ => Vec::new(),
         };
+        // the positional root is the path resumed from: as the section's `load_path` (which
+        // MindFormers otherwise fills from `load_checkpoint`: the same value)
         section.retain(|(k, _)| k != "load_path");
+        section.push(("load_path".into(), PyValue::Str(root.to_owned())));
         if flags.no_load_optim {
             section.retain(|(k, _)| k != "no_load_optim");
             section.push(("no_load_optim".into(), PyValue::Bool(true)));

@@ -12,13 +12,48 @@ use serde::Serialize;
 pub enum LayoutId {
     #[serde(rename = "mindformers-legacy")]
     MindformersLegacy,
+    #[serde(rename = "mindformers-new")]
+    MindformersNew,
 }
 
 impl LayoutId {
     pub fn name(self) -> &'static str {
         match self {
             LayoutId::MindformersLegacy => "mindformers-legacy",
+            LayoutId::MindformersNew => "mindformers-new",
         }
+    }
+}
+
+/// Which layout a root is read as: `--layout`; else a `--config` that selects one (a
+/// `checkpoint:` section or `use_legacy_format: False` selects the new format, any other
+/// YAML the legacy one); else what the root holds — `iteration_*` folders or the tracker
+/// and no `rank_*` folder make it the new format. A root holding both is read as the legacy
+/// format, with a warning (the legacy analysis names the new-format folders).
+pub fn detect(tree: &crate::model::Tree, job: &crate::job::NewJob) -> LayoutId {
+    use crate::job::LayoutArg;
+    match job.layout {
+        Some(LayoutArg::New) => return LayoutId::MindformersNew,
+        Some(LayoutArg::Legacy) => return LayoutId::MindformersLegacy,
+        None => {}
+    }
+    if job.has_config {
+        return match job.selected_by_config {
+            true => LayoutId::MindformersNew,
+            false => LayoutId::MindformersLegacy,
+        };
+    }
+    let names = || {
+        tree.root_listing()
+            .into_iter()
+            .flat_map(|l| l.entries().iter())
+    };
+    let legacy = names().any(|e| e.name.starts_with("rank_"));
+    let new = names()
+        .any(|e| e.name.starts_with("iteration_") || &*e.name == mindformers_new::tracker::TRACKER);
+    match new && !legacy {
+        true => LayoutId::MindformersNew,
+        false => LayoutId::MindformersLegacy,
     }
 }
 

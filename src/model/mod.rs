@@ -10,8 +10,8 @@ mod name;
 mod shard;
 mod tree_fs;
 mod verdicts;
-pub use tree_fs::TreeFs;
 pub use memo::Memo;
+pub use tree_fs::TreeFs;
 
 pub use entries::Entries;
 pub use name::Name;

@@ -40,7 +40,10 @@ impl<'a> TreeFs<'a> {
 
     /// The first path a caller asked for that the scan did not record, with why.
     pub fn not_in_model(&self) -> Option<String> {
-        self.missing.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.missing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn unknown(&self, path: &Path, why: &str) -> io::Error {

@@ -262,6 +262,94 @@ pub struct ResolveDoc<'a> {
     pub shards: &'a [ShardResult],
 }
 
+/// The document for a new-format tree (`resolve-contract.md`'s keys, with `per_rank` in the
+/// new format's shape: `{"rank", "load_path", "initial_step", "initial_epoch"}` or
+/// `{"rank", "error": {"stage", "type", "message"}}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewFormatDoc<'a> {
+    pub load_checkpoint: &'a str,
+    pub layout: &'static str,
+    pub world_size: u64,
+    pub outcome: OutcomeDoc,
+    pub mindformers: NewMindformersDoc<'a>,
+    pub data_skip: NewSkipDoc,
+    pub warnings: Vec<WarningGroup>,
+    pub safe: &'a Option<crate::layout::mindformers_new::analysis::SafePick>,
+    pub iterations: &'a [crate::layout::mindformers_new::analysis::Iteration],
+    pub notes: &'a [String],
+}
+
+/// The new format's `mindformers` object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewMindformersDoc<'a> {
+    pub per_rank: Vec<serde_json::Value>,
+    pub tracker: &'a Option<String>,
+    pub load_ckpt_format: &'a str,
+    pub no_load_optim: bool,
+    pub health: bool,
+    pub unknown: &'a Option<String>,
+}
+
+/// `dataset.set_init_step(n)`: the batches skipped (`null`: none).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewSkipDoc {
+    pub skip_batches: Option<serde_json::Value>,
+}
+
+/// A Python integer as a JSON number when it fits, else as its decimal text.
+fn int_value(s: &str) -> serde_json::Value {
+    s.parse::<i64>()
+        .map(serde_json::Value::from)
+        .unwrap_or_else(|_| serde_json::Value::from(s))
+}
+
+fn new_rank_doc(r: &crate::layout::mindformers_new::analysis::RankAnswer) -> serde_json::Value {
+    use crate::layout::mindformers_new::analysis::RankAnswer;
+    match r {
+        RankAnswer::Loads {
+            rank,
+            load_path,
+            initial_step,
+            initial_epoch,
+        } => serde_json::json!({
+            "rank": rank,
+            "load_path": load_path,
+            "initial_step": int_value(initial_step),
+            "initial_epoch": int_value(initial_epoch),
+        }),
+        RankAnswer::Raises { rank, error } => serde_json::json!({
+            "rank": rank,
+            "error": {"stage": error.stage, "type": error.class, "message": error.message},
+        }),
+    }
+}
+
+/// The new-format document, when the tree was read as the new format.
+pub fn new_format_document(a: &Analysis, all: bool) -> Option<NewFormatDoc<'_>> {
+    let n = a.newfmt.as_deref()?;
+    Some(NewFormatDoc {
+        load_checkpoint: &a.load_checkpoint,
+        layout: a.layout.name(),
+        world_size: n.world_size,
+        outcome: OutcomeDoc::new(a),
+        mindformers: NewMindformersDoc {
+            per_rank: n.per_rank.iter().map(new_rank_doc).collect(),
+            tracker: &n.tracker,
+            load_ckpt_format: &n.load_ckpt_format,
+            no_load_optim: n.no_load_optim,
+            health: n.health,
+            unknown: &n.unknown,
+        },
+        data_skip: NewSkipDoc {
+            skip_batches: n.skip.as_deref().map(int_value),
+        },
+        warnings: group_warnings(&n.warnings, all),
+        safe: &n.safe,
+        iterations: &n.iterations,
+        notes: &n.notes,
+    })
+}
+
 /// The document; `all` lists every path of every warning group.
 pub fn document(a: &Analysis, all: bool) -> ResolveDoc<'_> {
     ResolveDoc {

@@ -3,3 +3,4 @@ pub mod group;
 pub mod json;
 pub(crate) mod terminal;
 pub mod text;
+pub mod text_new;

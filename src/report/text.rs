@@ -27,6 +27,9 @@ pub struct TextOptions {
 }
 
 pub fn render(a: &Analysis, o: &TextOptions) -> String {
+    if let Some(n) = &a.newfmt {
+        return super::text_new::render(a, n, o);
+    }
     let mut s = String::new();
     let mf = &a.mindformers;
     emit!(
@@ -182,8 +185,17 @@ fn rank_numbers_generalised(l: &str) -> String {
 
 /// Warnings grouped by code: a count, the ranks, an example, the first few entries.
 fn warnings(s: &mut String, a: &Analysis, o: &TextOptions) {
-    let kept: Vec<_> = a
-        .warnings
+    s.push_str(&warnings_section(&a.warnings, o));
+}
+
+/// The warnings section (grouped by code; narrowed by `--ranks` and `--step`).
+pub(super) fn warnings_section(
+    ws: &[crate::resolve::warnings::Warning],
+    o: &TextOptions,
+) -> String {
+    let mut out = String::new();
+    let s = &mut out;
+    let kept: Vec<_> = ws
         .iter()
         .filter(|w| match (&o.ranks, w.rank) {
             (Some(rs), Some(r)) => in_ranges(rs, r),
@@ -196,7 +208,7 @@ fn warnings(s: &mut String, a: &Analysis, o: &TextOptions) {
         .cloned()
         .collect();
     if kept.is_empty() {
-        return;
+        return out;
     }
     s.push('\n');
     emit!(s, "warnings:");
@@ -218,6 +230,7 @@ fn warnings(s: &mut String, a: &Analysis, o: &TextOptions) {
             emit!(s, "      … and {} more (--all lists them)", g.paths_omitted);
         }
     }
+    out
 }
 
 /// `(epoch, step)` a path's file name is about (a shard or a `.tmp` of one).

@@ -214,6 +214,7 @@ mod tests {
             root: "/job/ckpt".into(),
             state: RootState::Dir(Listing::Entries(root.into_iter().collect())),
             dirs,
+            root_files: Default::default(),
             verdicts: Default::default(),
         }
     }

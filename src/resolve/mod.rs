@@ -72,6 +72,10 @@ pub struct Analysis {
     pub unreadable: Option<String>,
     /// Every shard examined on the way, each once.
     pub shards: Vec<ShardResult>,
+    /// The answer for a new-format tree (`layout` is then `mindformers-new`, and the legacy
+    /// fields above describe nothing MindFormers does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newfmt: Option<Box<crate::layout::mindformers_new::analysis::NewAnalysis>>,
 }
 
 /// The answer in one word, as the exit status gives it (`resolve-contract.md`).
@@ -90,6 +94,9 @@ pub enum Outcome {
 impl Analysis {
     /// The outcome every command's exit status and summary line read.
     pub fn outcome(&self) -> Outcome {
+        if let Some(n) = &self.newfmt {
+            return n.outcome();
+        }
         if let Some(why) = &self.unreadable {
             return Outcome::Unknown(why.clone());
         }
@@ -219,6 +226,7 @@ pub fn analyze(
         load,
         unreadable: unreadable_input(tree),
         shards,
+        newfmt: None,
     }
 }
 
@@ -296,7 +304,7 @@ pub fn unreadable_input(tree: &Tree) -> Option<String> {
         RootState::Other(k) => return Some(format!("{d} is {k}, not a folder or file; pass the checkpoint folder (the one holding rank_0/ …) as LOAD_CHECKPOINT")),
         _ => {}
     }
-    for (name, node) in &tree.dirs {
+    for (name, node) in tree.dirs.iter().filter(|(n, _)| n.starts_with("rank_")) {
         if let Listing::Error(e) = &node.listing {
             return Some(format!("{d}/{name}: cannot list the folder ({}); ckptscope cannot tell what is in it (MindFormers, run as another user, may see it) — run ckptscope as the training user", e.text));
         }

@@ -140,6 +140,9 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     // (built once: a tree of 8,192 × 200 has 1.6 M names to test)
     let (mine_ext, other_ext) = (format!(".{}", fmt.ext()), format!(".{other}"));
     for (name, node) in &f.tree.dirs {
+        if !name.starts_with("rank_") {
+            continue; // a new-format iteration_* folder: not the legacy layout's
+        }
         // a folder's hazards depend on its listing, its name, the root and the format alone:
         // kept in its memo, a live view re-reads only the folders that changed
         let key = format!("warnings\0{}\0{name}\0{}", f.tree.root, fmt.ext());

@@ -3,10 +3,10 @@
 //! *types*: `resume_training: 1` is an error, `use_checkpoint_health_monitor: 1` is ignored by
 //! `train`, and so on.
 
-use crate::py::json::PyValue;
 use super::config::{HealthSetting, ResumeConfig, ResumeTraining, RunMode};
 use super::context::RunSettings;
 use crate::layout::mindformers::names::Fmt;
+use crate::py::json::PyValue;
 use serde_json::Value;
 
 /// What the YAML sets (unset keys stay `None` so that flags and defaults can fill them).
@@ -170,16 +170,23 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         load_checkpoint: v.get("load_checkpoint").map(py),
         use_legacy_format: v.get("use_legacy_format").map(py),
         checkpoint: v.get("checkpoint").map(py),
-        keep_checkpoint_max: v.get("callbacks").and_then(Value::as_array).and_then(|cbs| {
-            cbs.iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some("CheckpointMonitor"))
-                .and_then(|c| c.get("keep_checkpoint_max"))
-                .map(py)
-        }),
+        keep_checkpoint_max: v
+            .get("callbacks")
+            .and_then(Value::as_array)
+            .and_then(|cbs| {
+                cbs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some("CheckpointMonitor"))
+                    .and_then(|c| c.get("keep_checkpoint_max"))
+                    .map(py)
+            }),
         load_ckpt_format: string(&v, &["load_ckpt_format"]),
         health_threshold: path(
             &v,
-            &["monitor_config", "health_checkpoint", "embedding_local_norm_threshold"],
+            &[
+                "monitor_config",
+                "health_checkpoint",
+                "embedding_local_norm_threshold",
+            ],
         )
         .is_some_and(truthy),
     };

@@ -562,7 +562,15 @@ impl Session {
             let (c, d) = fresh.verdicts.borrow().run_evidence(file);
             Some(judge(&raw, (a + c, b + d)).into_owned())
         };
-        analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &source)
+        let mut a = analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &source);
+        if crate::layout::detect(tree, &self.ctx.newfmt) == crate::layout::LayoutId::MindformersNew
+        {
+            let n = crate::layout::mindformers_new::analysis::analyze(tree, &self.ctx, &source);
+            a.layout = crate::layout::LayoutId::MindformersNew;
+            a.world_size = n.world_size;
+            a.newfmt = Some(Box::new(n));
+        }
+        a
     }
 
     /// What the verifier found for `dir/file`: from the model, from this pass, or now.

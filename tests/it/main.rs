@@ -13,6 +13,7 @@ mod integrity;
 mod live_view;
 mod load_outcome;
 mod newfmt;
+mod newfmt_cli;
 mod properties;
 mod pyjson_vectors;
 mod readonly;

@@ -192,13 +192,24 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// A new-format tree is named for what it is — not answered for as an empty legacy tree — and
-/// its shards verify by the new format's rules: no resume context expected inside them
-/// (`common.json` holds it), damage still found.
+/// A new-format tree is read as the new format; read as the legacy one (`--layout legacy`, as
+/// a YAML without a `checkpoint:` section would make MindFormers do) it is named for what it
+/// is — not answered for as an empty legacy tree. Its shards verify by the new format's
+/// rules: no resume context expected inside them (`common.json` holds it), damage still found.
 #[test]
 fn a_new_format_tree_is_named_and_its_shards_verify() {
     let root = newfmt_tree("tree-healthy-2rank");
     let (code, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["layout"], "mindformers-new", "{v}");
+    let (code, out, err) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--json",
+        "--layout",
+        "legacy",
+    ]);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(
         err.contains("holds MindFormers' new checkpoint format (3 iteration_* folder(s) and latest_checkpointed_iteration.txt)"),

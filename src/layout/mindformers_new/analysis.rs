@@ -5,7 +5,7 @@
 
 use super::answer::{resume, Failure, Mode};
 use super::config::{config, Config};
-use super::context::{RunArgs, Resumed};
+use super::context::{Resumed, RunArgs};
 use super::names::{parse_shard_name, ShardKind};
 use super::resolve::{get_checkpoint_path, At};
 use super::tracker::TRACKER;
@@ -101,6 +101,25 @@ pub struct NewAnalysis {
     pub unknown: Option<String>,
 }
 
+impl NewAnalysis {
+    /// The answer in one word: unknown when an input was not read, fails when any rank
+    /// raises, resumes otherwise.
+    pub fn outcome(&self) -> crate::resolve::Outcome {
+        use crate::resolve::Outcome;
+        if let Some(why) = &self.unknown {
+            return Outcome::Unknown(format!("{why}: what MindFormers does is unknown"));
+        }
+        match self
+            .per_rank
+            .iter()
+            .any(|r| matches!(r, RankAnswer::Raises { .. }))
+        {
+            true => Outcome::Fails,
+            false => Outcome::Resumes,
+        }
+    }
+}
+
 /// What each shard holds (the session's verdicts, or a check made now).
 pub type Shards<'a> = &'a dyn Fn(&str, &str) -> Option<ShardCheck>;
 
@@ -136,7 +155,10 @@ impl Fs for Rebased<'_> {
     fn read_small(&self, p: &Path, limit: u64) -> FileRead {
         self.inner.read_small(&self.map(p), limit)
     }
-    fn open(&self, p: &Path) -> std::io::Result<(Box<dyn crate::fsys::ReadSeek>, crate::model::Stat)> {
+    fn open(
+        &self,
+        p: &Path,
+    ) -> std::io::Result<(Box<dyn crate::fsys::ReadSeek>, crate::model::Stat)> {
         self.inner.open(&self.map(p))
     }
     fn canonicalize(&self, p: &Path) -> std::io::Result<PathBuf> {
@@ -185,7 +207,11 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards) -> NewAnalysis {
     let per_rank = (0..world_size.max(1))
         .map(|rank| rank_answer(rank, &answer, tree, no_load_optim, shards))
         .collect();
-    let skip = answer.as_ref().ok().and_then(|(_, r)| r.skip.as_ref()).map(|n| n.to_string());
+    let skip = answer
+        .as_ref()
+        .ok()
+        .and_then(|(_, r)| r.skip.as_ref())
+        .map(|n| n.to_string());
     let mut a = NewAnalysis {
         world_size,
         load_ckpt_format: nj.load_ckpt_format.clone(),
@@ -240,10 +266,14 @@ fn mode_for(
     };
     if run.new_global_batch_size.is_none() {
         // the folder the stages reach, and its common.json's batch size
-        let reached = resume(fs, &at(&nj.cwd, load_path), &Mode {
-            load_ckpt_format: "safetensors".into(),
-            ..mode.clone()
-        })
+        let reached = resume(
+            fs,
+            &at(&nj.cwd, load_path),
+            &Mode {
+                load_ckpt_format: "safetensors".into(),
+                ..mode.clone()
+            },
+        )
         .ok()
         .and_then(|r| r.load_path);
         let gbs = reached.and_then(|d| common_gbs(fs, &d));
@@ -253,7 +283,10 @@ fn mode_for(
         }
     }
     if run.sink_mode.is_none() {
-        notes.push("sink mode assumed on (MindFormers' default; use --sink-size 0 for non-sink mode)".into());
+        notes.push(
+            "sink mode assumed on (MindFormers' default; use --sink-size 0 for non-sink mode)"
+                .into(),
+        );
     }
     mode
 }
@@ -272,7 +305,8 @@ type Staged = Result<(Option<At>, Resumed), StageError>;
 
 /// Resolve, context, then the rank-independent part of the weights stage.
 fn run_stages(fs: &dyn Fs, at: &At, mode: &Mode, tree: &Tree) -> Staged {
-    let r = resume(fs, at, mode).map_err(|Failure { stage, error }| StageError::new(stage, &error))?;
+    let r =
+        resume(fs, at, mode).map_err(|Failure { stage, error }| StageError::new(stage, &error))?;
     if let (Some(d), Some(_)) = (&r.load_path, &mode.health) {
         // the weight loader verifies the health-mode folder: its first verification (§7.5)
         get_checkpoint_path(fs, d, !mode.run.no_load_optim)
@@ -288,7 +322,12 @@ fn run_stages(fs: &dyn Fs, at: &At, mode: &Mode, tree: &Tree) -> Staged {
 
 /// The folder name of a loaded path (its last component).
 fn folder_of(d: &At) -> String {
-    d.shown.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned()
+    d.shown
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A multi-rank folder without `metadata.json`: MindFormers builds the metadata from every
@@ -298,7 +337,11 @@ fn folder_of(d: &At) -> String {
 fn duplicate_parameters(tree: &Tree, d: &At) -> Option<StageError> {
     let folder = folder_of(d);
     let node = tree.dirs.get(&folder)?;
-    if node.listing.find("metadata.json").is_some_and(|e| e.exists()) {
+    if node
+        .listing
+        .find("metadata.json")
+        .is_some_and(|e| e.exists())
+    {
         return None;
     }
     let mut writers: Vec<u64> = node
@@ -325,7 +368,13 @@ fn duplicate_parameters(tree: &Tree, d: &At) -> Option<StageError> {
 /// itself (§9: in a same-layout resume a rank reads the files whose `storage_rank` is its
 /// own; measured, not proven in general). The count and examples in the message are that
 /// prediction; the loader's resharding may pick other entries.
-fn rank_answer(rank: u64, answer: &Staged, tree: &Tree, no_load_optim: bool, shards: Shards) -> RankAnswer {
+fn rank_answer(
+    rank: u64,
+    answer: &Staged,
+    tree: &Tree,
+    no_load_optim: bool,
+    shards: Shards,
+) -> RankAnswer {
     let (d, r) = match answer {
         Err(e) => {
             return RankAnswer::Raises {
@@ -335,7 +384,10 @@ fn rank_answer(rank: u64, answer: &Staged, tree: &Tree, no_load_optim: bool, sha
         }
         Ok(x) => x,
     };
-    if let Some(error) = d.as_ref().and_then(|d| damaged_read(rank, d, tree, no_load_optim, shards)) {
+    if let Some(error) = d
+        .as_ref()
+        .and_then(|d| damaged_read(rank, d, tree, no_load_optim, shards))
+    {
         return RankAnswer::Raises { rank, error };
     }
     RankAnswer::Loads {
@@ -347,19 +399,25 @@ fn rank_answer(rank: u64, answer: &Staged, tree: &Tree, no_load_optim: bool, sha
 }
 
 /// The weights-stage error rank `rank` meets reading its own damaged shard of `d`, if any.
-fn damaged_read(rank: u64, d: &At, tree: &Tree, no_load_optim: bool, shards: Shards) -> Option<StageError> {
+fn damaged_read(
+    rank: u64,
+    d: &At,
+    tree: &Tree,
+    no_load_optim: bool,
+    shards: Shards,
+) -> Option<StageError> {
     let folder = folder_of(d);
     let node = tree.dirs.get(&folder)?;
     let bad = node.listing.entries().iter().find(|e| {
-        parse_shard_name(&e.name).is_some_and(|n| {
-            n.idx == rank && (n.kind == ShardKind::Model || !no_load_optim)
-        }) && shards(&folder, &e.name).is_some_and(|c| c.verdict != Verdict::Ok)
+        parse_shard_name(&e.name)
+            .is_some_and(|n| n.idx == rank && (n.kind == ShardKind::Model || !no_load_optim))
+            && shards(&folder, &e.name).is_some_and(|c| c.verdict != Verdict::Ok)
     })?;
     let check = shards(&folder, &bad.name)?;
     let mapped = mapped_params(node, &bad.name, rank);
     let holds = match check.verdict {
         Verdict::ZeroByte => "<unreadable: error: unpack requires a buffer of 8 bytes>".to_owned(),
-        v => format!("<ckptscope: {}: {}>", v.name(), check.detail),
+        _ => format!("<ckptscope: {}>", verdict_text(&check)),
     };
     Some(StageError {
         stage: "weights",
@@ -375,7 +433,8 @@ fn damaged_read(rank: u64, d: &At, tree: &Tree, no_load_optim: bool, shards: Sha
 
 /// The parameters `metadata.json` stores in `file` for rank `rank` (sorted, unique).
 fn mapped_params(node: &crate::model::DirNode, file: &str, rank: u64) -> Vec<String> {
-    let Some((_, FileRead::Bytes(b))) = node.control.iter().find(|(n, _)| n == "metadata.json") else {
+    let Some((_, FileRead::Bytes(b))) = node.control.iter().find(|(n, _)| n == "metadata.json")
+    else {
         return Vec::new();
     };
     let Ok(m) = crate::py::json::load(b) else {
@@ -458,7 +517,7 @@ fn iterations(tree: &Tree, shards: Shards) -> Vec<Iteration> {
                 it.shards += 1;
                 match shards(name, &e.name) {
                     Some(c) if c.verdict == Verdict::Ok => it.intact += 1,
-                    Some(c) => it.problems.push((e.name.to_string(), format!("{}: {}", c.verdict.name(), c.detail))),
+                    Some(c) => it.problems.push((e.name.to_string(), verdict_text(&c))),
                     None => it.problems.push((e.name.to_string(), "not checked".into())),
                 }
             }
@@ -469,10 +528,23 @@ fn iterations(tree: &Tree, shards: Shards) -> Vec<Iteration> {
     out
 }
 
+/// A verdict in words: its name, then the detail unless the detail already starts with it.
+fn verdict_text(c: &ShardCheck) -> String {
+    match c.detail.starts_with(c.verdict.name()) {
+        true => c.detail.to_string(),
+        false => format!("{}: {}", c.verdict.name(), c.detail),
+    }
+}
+
 /// The newest folder every rank loads cleanly: MindFormers' checks pass on it, its
 /// `common.json` gives a context, every shard is intact, and (multi-rank) `metadata.json` is
 /// there. MindFormers never falls back, so the change that reaches it is part of the answer.
-fn safe_pick(fs: &dyn Fs, ctx: &JobContext, a: &NewAnalysis, mode: Option<&Mode>) -> Option<SafePick> {
+fn safe_pick(
+    fs: &dyn Fs,
+    ctx: &JobContext,
+    a: &NewAnalysis,
+    mode: Option<&Mode>,
+) -> Option<SafePick> {
     let mode = mode?;
     let loads = match a.per_rank.first() {
         Some(RankAnswer::Loads { load_path, .. }) => load_path.clone(),
@@ -480,26 +552,39 @@ fn safe_pick(fs: &dyn Fs, ctx: &JobContext, a: &NewAnalysis, mode: Option<&Mode>
     };
     let mut passed_over = Vec::new();
     for it in a.iterations.iter().rev() {
-        let d = at(&ctx.newfmt.cwd, &crate::py::text::join(&ctx.root, &it.folder));
+        let d = at(
+            &ctx.newfmt.cwd,
+            &crate::py::text::join(&ctx.root, &it.folder),
+        );
         let why = if it.shards == 0 {
             Some("no shards".to_owned())
         } else if let Some((f, v)) = it.problems.first() {
             Some(format!("{f} is {v}"))
         } else if it.in_progress > 0 {
-            Some(format!("{} shard(s) still being written (.tmp)", it.in_progress))
+            Some(format!(
+                "{} shard(s) still being written (.tmp)",
+                it.in_progress
+            ))
         } else {
-            let fixed = Mode {
+            let mut fixed = Mode {
                 health: None,
                 load_ckpt_format: "safetensors".into(),
                 ..mode.clone()
             };
+            if ctx.run.new_global_batch_size.is_none() {
+                // unchanged: this folder's own batch size
+                fixed.run.gbs_new = common_gbs(fs, &d).unwrap_or(fixed.run.gbs_new);
+            }
             match resume(fs, &d, &fixed) {
                 Err(f) => Some(format!("{}: {}", f.error.class, f.error.first_line())),
                 Ok(r) => {
                     let multi = a.world_size > 1;
                     let meta = fs.stat(&d.join("metadata.json").real).is_ok();
                     match multi && !meta {
-                        true => Some("no metadata.json in a multi-rank folder (Duplicate parameter_name)".into()),
+                        true => Some(
+                            "no metadata.json in a multi-rank folder (Duplicate parameter_name)"
+                                .into(),
+                        ),
                         false => {
                             let change = change_to(ctx, &d, loads.as_deref());
                             return Some(SafePick {

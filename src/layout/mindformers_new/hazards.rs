@@ -37,7 +37,14 @@ pub fn collect(tree: &Tree, ctx: &JobContext, a: &NewAnalysis) -> Vec<Warning> {
                 true => " (an asynchronous save lagging behind, or a save killed mid-way: the tracker still names an older folder)",
                 false => "",
             };
-            out.push(w("save_in_progress", Some(it.folder.clone()), format!("{}/{}: {} shard(s) still being written (.tmp){lag}", ctx.root, it.folder, it.in_progress)));
+            out.push(w(
+                "save_in_progress",
+                Some(it.folder.clone()),
+                format!(
+                    "{}/{}: {} shard(s) still being written (.tmp){lag}",
+                    ctx.root, it.folder, it.in_progress
+                ),
+            ));
         }
         let writers: std::collections::BTreeSet<u64> = node
             .listing
@@ -47,7 +54,10 @@ pub fn collect(tree: &Tree, ctx: &JobContext, a: &NewAnalysis) -> Vec<Warning> {
             .filter(|n| n.kind == ShardKind::Model)
             .map(|n| n.idx)
             .collect();
-        let has_meta = node.listing.find("metadata.json").is_some_and(|e| e.exists());
+        let has_meta = node
+            .listing
+            .find("metadata.json")
+            .is_some_and(|e| e.exists());
         if writers.len() > 1 && !has_meta {
             out.push(w("no_metadata", Some(format!("{}/metadata.json", it.folder)), format!("{}/{} has shards of {} ranks but no metadata.json: it passes MindFormers' verification, then loading fails with \"Duplicate parameter_name found\"; resume from another folder", ctx.root, it.folder, writers.len())));
         }

@@ -387,6 +387,7 @@ pub fn mem_tree(
         root: root.into(),
         state: RootState::Dir(Listing::Entries(root_entries.into())),
         dirs,
+        root_files: Default::default(),
         verdicts: Default::default(),
     }
 }
