@@ -66,8 +66,12 @@ pub fn grid_cmd(
     };
     session.verify_all(&opts, &Default::default(), &mut |_, _| {});
     let g = session.grid();
+    let unit = match g.columns.iter().any(|c| c.new.is_some()) {
+        true => "iteration folders",
+        false => "steps",
+    };
     let title = format!(
-        "ckptscope grid — {} ({} ranks × {} steps)",
+        "ckptscope grid — {} ({} ranks × {} {unit})",
         crate::report::terminal::safe(&dir),
         g.ranks.len(),
         g.columns.len()

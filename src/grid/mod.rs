@@ -3,4 +3,5 @@
 //! The grid of a job is built by its [`crate::session::Session`].
 pub mod cell;
 pub mod model;
+pub mod newfmt;
 pub(crate) mod text;

@@ -21,11 +21,46 @@ pub struct Column {
     pub step: u64,
     /// The global step stored in rank 0's file (`step_num`), once verified.
     pub global_step: Option<i64>,
+    /// A new-format column: one `iteration_*` folder (`step` is its number).
+    pub new: Option<NewColumn>,
+}
+
+/// What a new-format column names: its folder and how its shards are named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewColumn {
+    pub folder: String,
+    /// The shard names' prefix (`llama` in `llama-model-0000003-0000008.safetensors`).
+    pub prefix: Option<String>,
+    /// The shard names' file count (`-0000008`).
+    pub total: u64,
+}
+
+impl NewColumn {
+    /// Rank `rank`'s shard of `kind` (`model` or `opt`) in this folder.
+    pub fn shard(&self, rank: u64, kind: &str) -> String {
+        let p = self
+            .prefix
+            .as_deref()
+            .map_or(String::new(), |p| format!("{p}-"));
+        format!("{p}{kind}-{rank:07}-{:07}.safetensors", self.total)
+    }
 }
 
 impl Column {
-    /// `20_2`, or `_1-25_2` for a restarted run.
+    /// The folder and file a cell of rank `rank` names: `rank_R/` and the rank's shard, or —
+    /// new format — the `iteration_*` folder and the rank's model shard.
+    pub fn cell_file(&self, rank: u64, fmt: Fmt) -> (String, String) {
+        match &self.new {
+            Some(n) => (n.folder.clone(), n.shard(rank, "model")),
+            None => (format!("rank_{rank}"), self.file_for(rank, fmt)),
+        }
+    }
+
+    /// `20_2`, or `_1-25_2` for a restarted run; the iteration number for a new-format folder.
     pub fn label(&self) -> String {
+        if self.new.is_some() {
+            return self.step.to_string();
+        }
         if self.restart == 0 {
             format!("{}_{}", self.epoch, self.step)
         } else {
@@ -56,6 +91,8 @@ pub struct GridModel {
     cells: Vec<CellState>,
     /// The column MindFormers resumes from (rank 0's pick).
     pub mf_column: Option<usize>,
+    /// New format: the column the tracker names.
+    pub tracker_column: Option<usize>,
     pub safe_column: Option<usize>,
     /// Per rank: the column its `meta.json` points at.
     pub meta_target: Vec<Option<usize>>,
@@ -147,6 +184,26 @@ impl GridModel {
         }
     }
 
+    /// A grid laid out by a layout of its own (the new format's iteration columns): no
+    /// per-rank `meta.json` targets, rebuilt on every change rather than patched.
+    pub fn from_cells(columns: Vec<Column>, ranks: Vec<u64>, cells: Vec<CellState>) -> Self {
+        let n = ranks.len();
+        GridModel {
+            fmt: Fmt::Safetensors,
+            contributors: vec![0; columns.len()],
+            columns,
+            ranks,
+            cells,
+            mf_column: None,
+            tracker_column: None,
+            safe_column: None,
+            meta_target: vec![None; n],
+            others: 0,
+            unread_steps: Vec::new(),
+            targets_stale: false,
+        }
+    }
+
     pub fn cell(&self, row: usize, col: usize) -> CellState {
         self.cells[row * self.columns.len() + col]
     }
@@ -168,6 +225,7 @@ impl GridModel {
             ranks,
             cells,
             mf_column: None,
+            tracker_column: None,
             safe_column: None,
             meta_target: Vec::new(),
             contributors,
@@ -294,6 +352,7 @@ impl GridModel {
                         epoch: k.1,
                         step: k.2,
                         global_step: None,
+                        new: None,
                     });
                 }
             }
@@ -449,6 +508,7 @@ fn columns(tree: &Tree, fmt: Fmt, sim: &SimMarks) -> (Vec<Column>, Vec<u32>) {
                 epoch,
                 step,
                 global_step: None,
+                new: None,
             };
             c.global_step = global_step(tree, &c, fmt);
             c

@@ -18,17 +18,31 @@ pub fn render(g: &GridModel, title: &str) -> String {
         .max(4)
         + 1;
     let head = 9;
-    let mark = |i: usize| match (g.mf_column == Some(i), g.safe_column == Some(i)) {
-        (true, true) => "M S",
-        (true, false) => "M",
-        (false, true) => "S",
-        _ => "",
+    let mark = |i: usize| {
+        let on = |c: Option<usize>, m: &'static str| (c == Some(i)).then_some(m);
+        let ms: Vec<&str> = [
+            on(g.tracker_column, "T"),
+            on(g.mf_column, "M"),
+            on(g.safe_column, "S"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        ms.concat()
     };
     let _ = write!(s, "{:head$}", "");
     for (i, _) in g.columns.iter().enumerate() {
         let _ = write!(s, "{:>width$}", mark(i));
     }
-    let _ = write!(s, "\n{:head$}", "E_S");
+    let _ = write!(
+        s,
+        "\n{:head$}",
+        if g.columns.iter().any(|c| c.new.is_some()) {
+            "iter"
+        } else {
+            "E_S"
+        }
+    );
     for c in &g.columns {
         let _ = write!(s, "{:>width$}", c.label());
     }
@@ -54,7 +68,11 @@ pub fn render(g: &GridModel, title: &str) -> String {
         }
         s.push('\n');
     }
-    let _ = writeln!(s, "\nM MindFormers resumes here   S safe resume step   ^ the rank's meta.json points here   step: stored step_num");
+    let new = g.columns.iter().any(|c| c.new.is_some());
+    let _ = match new {
+        true => writeln!(s, "\nT the tracker names this folder   M MindFormers resumes here   S safe resume folder   step: common.json's step_num   (a cell: the rank's model and optimizer shards, the worse of the two)"),
+        false => writeln!(s, "\nM MindFormers resumes here   S safe resume step   ^ the rank's meta.json points here   step: stored step_num"),
+    };
     let used: Vec<CellState> = CellState::ALL
         .iter()
         .copied()

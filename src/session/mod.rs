@@ -467,6 +467,17 @@ impl Session {
         let a = d.current();
         let safe = a.safe.outcome.pick.as_ref();
         let fmt = self.ctx.config.fmt;
+        if let Some(n) = a.newfmt.as_deref() {
+            let tree = d.sim.as_ref().map_or(self.shown_tree(), |(v, _)| &v.tree);
+            let marks = match &d.sim {
+                Some((v, _)) => SimMarks {
+                    deleted: Some(&v.deleted),
+                    marked: Some(&v.marked),
+                },
+                None => SimMarks::default(),
+            };
+            return crate::grid::newfmt::build(tree, n, &marks);
+        }
         match &d.sim {
             Some((v, a)) => GridModel::build(
                 &v.tree,

@@ -259,6 +259,7 @@ fn remove_entry(tree: &mut Tree, dir: &str, file: &str) -> bool {
     if file == "meta.json" {
         node.meta = None;
     }
+    node.control.retain(|(n, _)| n != file);
     tree.verdicts.remove(dir, file);
     entries.len() != before
 }

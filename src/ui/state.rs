@@ -311,10 +311,7 @@ impl State {
         let g = self.grid();
         let col = *self.visible_columns().get(self.col)?;
         let rank = g.ranks[self.row_members(self.row).next()?];
-        Some((
-            format!("rank_{rank}"),
-            g.columns.get(col)?.file_for(rank, g.fmt),
-        ))
+        Some(g.columns.get(col)?.cell_file(rank, g.fmt))
     }
 
     /// A cell's state as shown: unverified cells are "being verified" while a verifier runs.

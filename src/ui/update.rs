@@ -273,6 +273,12 @@ fn simulate(s: &mut State, a: Action) {
         }),
         (Action::DeleteStep, _) => col.map(|c| {
             let c = &s.grid().columns[c];
+            if let Some(n) = &c.new {
+                // a new-format column is one folder
+                return Edit::DeleteRank {
+                    dir: n.folder.clone(),
+                };
+            }
             Edit::DeleteStep {
                 stem: c.stem.clone(),
                 restart: c.restart,

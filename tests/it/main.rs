@@ -14,6 +14,7 @@ mod live_view;
 mod load_outcome;
 mod newfmt;
 mod newfmt_cli;
+mod newfmt_tui;
 mod properties;
 mod pyjson_vectors;
 mod readonly;

@@ -79,6 +79,10 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
                 .unwrap_or("not computed (ckptscope verify --hash)")
         )));
     }
+    if dir.starts_with("iteration_") {
+        out.extend(iteration_lines(tree, &dir, &file));
+        return out;
+    }
     let meta = match tree.dirs.get(&dir).and_then(|d| d.meta.as_ref()) {
         Some(FileRead::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
         Some(other) => format!("{other:?}"),
@@ -93,6 +97,53 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     if state == CellState::Missing {
         out.push(Line::styled("no such file in this rank's folder", t.dim()));
     }
+    out
+}
+
+/// A new-format cell's other half and its folder's control files: the optimizer shard next
+/// to the model shard (the cell shows the worse), `common.json` (the resume context) and
+/// whether `metadata.json` is there.
+fn iteration_lines<'a>(tree: &crate::model::Tree, dir: &str, file: &str) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    let node = tree.dirs.get(dir);
+    let opt = file.replacen("-model-", "-opt-", 1);
+    if opt != file {
+        let listed = node.and_then(|n| {
+            n.listing.find(&opt).map(|_| ()).or_else(|| {
+                n.listing
+                    .find(&opt.replace(".safetensors", ".tmp"))
+                    .map(|_| ())
+            })
+        });
+        let state = match (listed, tree.verdict(dir, &opt)) {
+            (None, _) => "missing".to_owned(),
+            (Some(_), Some(v)) => format!("{}: {}", v.verdict.name(), v.detail),
+            (Some(_), None) if node.is_some_and(|n| n.listing.find(&opt).is_none()) => {
+                "being written (.tmp)".to_owned()
+            }
+            (Some(_), None) => "not checked yet".to_owned(),
+        };
+        out.push(Line::raw(format!("optimizer shard {opt}: {state}")));
+    }
+    let control = |name: &str| {
+        node.and_then(|n| n.control.iter().find(|(c, _)| c == name))
+            .map(|(_, r)| r)
+    };
+    let common = match control("common.json") {
+        Some(FileRead::Bytes(b)) => String::from_utf8_lossy(b)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(other) => format!("{other:?}"),
+        None => "absent".into(),
+    };
+    out.push(Line::raw(format!("common.json: {common}")));
+    let metadata = match control("metadata.json") {
+        Some(FileRead::Bytes(b)) => format!("{} bytes", b.len()),
+        Some(other) => format!("{other:?}"),
+        None => "absent".into(),
+    };
+    out.push(Line::raw(format!("metadata.json: {metadata}")));
     out
 }
 

@@ -40,9 +40,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     } else {
         ""
     };
+    let what = match s.grid().columns.iter().any(|c| c.new.is_some()) {
+        true => "iterations",
+        false => "steps",
+    };
     let mut block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(" steps × ranks{zoom}{filter} "));
+        .title(format!(" {what} × ranks{zoom}{filter} "));
     let inner = block.inner(area);
     // steps off screen, on either side, said in the frame (not silently cut)
     let cols = s.visible_columns();
@@ -160,12 +164,16 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
     for (slot, (vi, c)) in shown.iter().enumerate() {
         let x = inner.x + HEAD + slot as u16 * cw;
         let col = &g.columns[*c];
-        let mark = match (g.mf_column == Some(*c), g.safe_column == Some(*c)) {
-            (true, true) => "M S",
-            (true, false) => "M",
-            (false, true) => "S",
-            _ => "",
-        };
+        let on = |m: Option<usize>, text: &'static str| (m == Some(*c)).then_some(text);
+        let marks: Vec<&str> = [
+            on(g.tracker_column, "T"),
+            on(g.mf_column, "M"),
+            on(g.safe_column, "S"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mark = &marks.join(" ");
         let right = |text: &str| x + cw.saturating_sub(text.len() as u16 + 1);
         buf.set_string(right(mark), inner.y, mark, t.mark());
         let label = col.label();
@@ -178,7 +186,13 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
         let step = col.global_step.map_or("?".to_owned(), |v| v.to_string());
         buf.set_string(right(&step), inner.y + 2, &step, t.dim());
     }
-    buf.set_string(inner.x, inner.y + 1, "E_S", t.dim());
+    let new = g.columns.iter().any(|c| c.new.is_some());
+    buf.set_string(
+        inner.x,
+        inner.y + 1,
+        if new { "iteration" } else { "E_S" },
+        t.dim(),
+    );
     buf.set_string(inner.x, inner.y + 2, "step", t.dim());
     for vr in 0..vis_rows {
         let row = row0 + vr;

@@ -35,8 +35,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         Some(m) => m.short(),
         None => "not watched".into(),
     };
+    let layout = s.derived().current().layout.name();
     spans.push(Span::raw(format!(
-        " {}  {mode}  last event {age}  mindformers-legacy",
+        " {}  {mode}  last event {age}  {layout}",
         crate::report::terminal::safe(&s.root)
     )));
     f.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -16,6 +16,7 @@ mod header;
 mod log;
 mod popup;
 mod resume;
+mod resume_new;
 
 use super::keymap;
 use super::state::State;

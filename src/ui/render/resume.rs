@@ -254,6 +254,9 @@ fn card<'a>(
     t: &Theme,
     why: bool,
 ) -> Vec<Line<'a>> {
+    if let Some(n) = &a.newfmt {
+        return super::resume_new::card(n, t);
+    }
     let dim = |text: String| Line::styled(text, t.dim());
     let texts = rank_texts(a, tree, s.grid().fmt);
     let mut out = vec![mf_headline(a, &texts, t)];

@@ -1,0 +1,102 @@
+//! The verdict card of a new-format tree: MindFormers' folder per rank (or the stage it fails
+//! in), the data skip, the safe folder and the change that reaches it — MindFormers never
+//! falls back, so the change is part of the answer.
+
+use crate::layout::mindformers_new::analysis::{NewAnalysis, RankAnswer};
+use crate::ui::theme::Theme;
+use ratatui::text::{Line, Span};
+
+/// The last path component (`…/iteration_00000010` → `iteration_00000010`).
+fn folder(p: &str) -> &str {
+    p.trim_end_matches('/').rsplit('/').next().unwrap_or(p)
+}
+
+/// The first sentence of a message, up to a quoted path's end (`Loaded nothing from
+/// '…/x.safetensors'`), for a card line; the report has it whole.
+fn gist(m: &str) -> &str {
+    match m.find("'. ") {
+        Some(i) => &m[..=i],
+        None => m,
+    }
+}
+
+/// A rank's answer in a few words.
+fn short(r: &RankAnswer) -> String {
+    match r {
+        RankAnswer::Loads {
+            load_path: None, ..
+        } => "starts from scratch".into(),
+        RankAnswer::Loads {
+            load_path: Some(p),
+            initial_step,
+            ..
+        } => format!("{} (step {initial_step})", folder(p)),
+        RankAnswer::Raises { error, .. } => {
+            format!("{} {}: {}", error.stage, error.class, gist(&error.message))
+        }
+    }
+}
+
+pub fn card<'a>(n: &NewAnalysis, t: &Theme) -> Vec<Line<'a>> {
+    let (ok, bad, arrow) = (t.sym("✓", "ok"), t.sym("✗", "x"), t.sym("→", "->"));
+    let dim = |text: String| Line::styled(text, t.dim());
+    let mut out = Vec::new();
+    let fails: Vec<&RankAnswer> = n
+        .per_rank
+        .iter()
+        .filter(|r| matches!(r, RankAnswer::Raises { .. }))
+        .collect();
+    let first = n.per_rank.first().map(short).unwrap_or_default();
+    let (verdict, good) = match (&n.unknown, fails.first()) {
+        (Some(_), _) => ("? cannot tell (an input was not read)".to_owned(), false),
+        (None, Some(RankAnswer::Raises { rank, error })) => (
+            format!(
+                "{bad} fails on {} of {} ranks: rank {rank} at the {} stage: {}: {}",
+                fails.len(),
+                n.per_rank.len(),
+                error.stage,
+                error.class,
+                gist(&error.message)
+            ),
+            false,
+        ),
+        _ => (ok.to_owned(), true),
+    };
+    let style = if good { t.good() } else { t.bad() };
+    let pick = match n.per_rank.first() {
+        Some(RankAnswer::Raises { .. }) | None => "-".to_owned(),
+        Some(_) => first,
+    };
+    out.push(Line::from(vec![
+        Span::styled(format!("MindFormers {arrow} {pick} "), style),
+        Span::styled(verdict, style),
+    ]));
+    if let Some(tr) = &n.tracker {
+        out.push(dim(format!(
+            "  tracker says {}",
+            crate::py::py_repr(tr.trim())
+        )));
+    }
+    if let Some(k) = &n.skip {
+        out.push(Line::raw(format!("  skip {k} batches")));
+    }
+    match &n.safe {
+        None => out.push(Line::styled(
+            format!("Safe {arrow} none {bad} no folder is complete and intact"),
+            t.bad(),
+        )),
+        Some(p) => {
+            out.push(Line::styled(
+                format!("Safe {arrow} {} (step {}) {ok}", p.folder, p.initial_step),
+                t.good(),
+            ));
+            for x in p.passed_over.iter().take(2) {
+                out.push(dim(format!("  passed over {x}")));
+            }
+            if let Some(c) = &p.change {
+                out.push(Line::raw(format!("  {c}")));
+            }
+        }
+    }
+    out
+}
