@@ -576,7 +576,17 @@ impl Session {
         let mut a = analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &source);
         if crate::layout::detect(tree, &self.ctx.newfmt) == crate::layout::LayoutId::MindformersNew
         {
-            let n = crate::layout::mindformers_new::analysis::analyze(tree, &self.ctx, &source);
+            // tensor names, for the loader's duplicate check in a folder without metadata.json:
+            // read now only where shard checks are (never on the TUI's thread)
+            let names = |dir: &str, file: &str| -> Option<Vec<String>> {
+                if self.disk_checks != DiskChecks::Now {
+                    return None;
+                }
+                let path = tree.path_of(&self.ctx.canonical, dir, Some(file));
+                crate::verify::safetensors::tensor_names(&*self.fs, &path)
+            };
+            let n =
+                crate::layout::mindformers_new::analysis::analyze(tree, &self.ctx, &source, &names);
             a.layout = crate::layout::LayoutId::MindformersNew;
             a.world_size = n.world_size;
             a.newfmt = Some(Box::new(n));

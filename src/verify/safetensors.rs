@@ -92,6 +92,17 @@ pub fn read_header<R: Read + Seek>(mut src: R, len: u64) -> Result<Header, Heade
     })
 }
 
+/// The tensor names of the safetensors file at `path`, sorted (the order MindSpore's loader
+/// returns them in); `None` when it cannot be opened or its header does not parse. Only the
+/// header is read (bounded by [`MAX_HEADER`] and the shared budget).
+pub fn tensor_names(fs: &dyn crate::fsys::Fs, path: &std::path::Path) -> Option<Vec<String>> {
+    let (file, st) = fs.open(path).ok()?;
+    let h = read_header(file, st.size).ok()?;
+    let mut names: Vec<String> = h.metadata.tensors().into_keys().collect();
+    names.sort();
+    Some(names)
+}
+
 /// Header bytes that may be parsed at once by all workers together. A parsed header costs
 /// about 15× its size (a name, a shape and an index entry per tensor: a 99 MB header of 1.7 M
 /// empty tensors takes 1.4 GB), so without a shared budget N workers on N huge headers would

@@ -106,16 +106,7 @@ fn resolve_json_agrees_with_mindformers_on_every_tree_in_four_modes() {
                         assert_eq!(got["error"]["type"], e["type"], "{what} rank {r}: {got}");
                         let m = shown(&got["error"]["message"]).unwrap();
                         let first = e["message"].as_str().unwrap().lines().next().unwrap();
-                        if first.starts_with("Duplicate parameter_name found: ") {
-                            // the parameter is named from the headers' tensor lists, which the
-                            // model does not keep: the message says whose files collide
-                            assert!(
-                                m.starts_with("Duplicate parameter_name found: "),
-                                "{what}: {m}"
-                            );
-                        } else {
-                            assert_eq!(m, first, "{what} rank {r}");
-                        }
+                        assert_eq!(m, first, "{what} rank {r}");
                     }
                 }
             }

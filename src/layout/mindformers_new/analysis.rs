@@ -123,6 +123,9 @@ impl NewAnalysis {
 /// What each shard holds (the session's verdicts, or a check made now).
 pub type Shards<'a> = &'a dyn Fn(&str, &str) -> Option<ShardCheck>;
 
+/// A shard's tensor names, sorted, when they can be read now.
+pub type Names<'a> = &'a dyn Fn(&str, &str) -> Option<Vec<String>>;
+
 /// A filesystem view that reads `lexical/…` (the root as MindFormers spells it, made absolute)
 /// from `canonical/…` (where the scan read it): the resolvers build paths from the former.
 struct Rebased<'a> {
@@ -170,7 +173,7 @@ impl Fs for Rebased<'_> {
 }
 
 /// The analysis of `tree` for the job `ctx`.
-pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards) -> NewAnalysis {
+pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> NewAnalysis {
     let tfs = TreeFs::new(tree, &ctx.canonical);
     let nj = &ctx.newfmt;
     let fs = Rebased {
@@ -200,7 +203,7 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards) -> NewAnalysis {
         }) => {
             let mode = mode_for(&fs, ctx, &load_path, no_load_optim, resume_training, &mut notes);
             let at = at(&nj.cwd, &load_path);
-            (run_stages(&fs, &at, &mode, tree), Some(mode))
+            (run_stages(&fs, &at, &mode, tree, shards, names), Some(mode))
         }
     };
     let no_load_optim = mode.as_ref().is_some_and(|m| m.run.no_load_optim);
@@ -304,7 +307,14 @@ fn common_gbs(fs: &dyn Fs, d: &At) -> Option<i64> {
 type Staged = Result<(Option<At>, Resumed), StageError>;
 
 /// Resolve, context, then the rank-independent part of the weights stage.
-fn run_stages(fs: &dyn Fs, at: &At, mode: &Mode, tree: &Tree) -> Staged {
+fn run_stages(
+    fs: &dyn Fs,
+    at: &At,
+    mode: &Mode,
+    tree: &Tree,
+    shards: Shards,
+    names: Names,
+) -> Staged {
     let r =
         resume(fs, at, mode).map_err(|Failure { stage, error }| StageError::new(stage, &error))?;
     if let (Some(d), Some(_)) = (&r.load_path, &mode.health) {
@@ -313,7 +323,7 @@ fn run_stages(fs: &dyn Fs, at: &At, mode: &Mode, tree: &Tree) -> Staged {
             .map_err(|e| StageError::new("weights", &e))?;
     }
     if let Some(d) = &r.load_path {
-        if let Some(e) = duplicate_parameters(tree, d) {
+        if let Some(e) = generated_metadata(tree, d, shards, names) {
             return Err(e);
         }
     }
@@ -332,9 +342,12 @@ fn folder_of(d: &At) -> String {
 
 /// A multi-rank folder without `metadata.json`: MindFormers builds the metadata from every
 /// shard and fails on the first parameter two ranks both hold (§10.4 W-E4).
-/// The parameter is named from the shards' headers, which the model does not keep: the
-/// message says which ranks' files collide instead (type and stage are MindFormers').
-fn duplicate_parameters(tree: &Tree, d: &At) -> Option<StageError> {
+/// A folder without `metadata.json`: before reading anything, the loader builds the metadata
+/// by loading every `*.safetensors` file whole, in `glob` (listing) order, and fails on the
+/// first file it cannot load or the first parameter an earlier file already had (§7.5 step 3,
+/// `generate_default_metadata_from_checkpoint`) — on every rank alike. Tensor names come from
+/// the headers when they can be read now; otherwise the message says whose files collide.
+fn generated_metadata(tree: &Tree, d: &At, shards: Shards, names: Names) -> Option<StageError> {
     let folder = folder_of(d);
     let node = tree.dirs.get(&folder)?;
     if node
@@ -344,24 +357,51 @@ fn duplicate_parameters(tree: &Tree, d: &At) -> Option<StageError> {
     {
         return None;
     }
-    let mut writers: Vec<u64> = node
-        .listing
-        .entries()
-        .iter()
-        .filter_map(|e| parse_shard_name(&e.name))
-        .filter(|n| n.kind == ShardKind::Model)
-        .map(|n| n.idx)
-        .collect();
-    writers.sort_unstable();
-    writers.dedup();
-    if writers.len() < 2 {
-        return None;
-    }
-    Some(StageError {
+    let err = |class: &str, message: String| StageError {
         stage: "weights",
-        class: "RuntimeError".into(),
-        message: format!("Duplicate parameter_name found: <the first parameter both {folder}'s rank {} and rank {} shards hold>.", writers[0], writers[1]),
-    })
+        class: class.into(),
+        message,
+    };
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    let mut writers: Vec<(u64, ShardKind)> = Vec::new();
+    for e in node.listing.entries() {
+        if !e.name.ends_with(".safetensors") || e.name.starts_with('.') || !e.is_file() {
+            continue;
+        }
+        let path = d.join(&e.name).shown;
+        match shards(&folder, &e.name).map(|c| c.verdict) {
+            Some(Verdict::ZeroByte) => return Some(err("ValueError", "cannot mmap an empty file".into())),
+            Some(Verdict::Ok) | None => {}
+            Some(_) => {
+                return Some(err(
+                    "ValueError",
+                    format!("Fail to parse the input safetensors: '{path}'. Please check the correctness of the file."),
+                ))
+            }
+        }
+        match names(&folder, &e.name) {
+            Some(ns) => {
+                if let Some(dup) = ns.iter().find(|n| seen.contains(*n)) {
+                    return Some(err(
+                        "RuntimeError",
+                        format!("Duplicate parameter_name found: {dup}."),
+                    ));
+                }
+                seen.extend(ns);
+            }
+            None => {
+                if let Some(n) = parse_shard_name(&e.name) {
+                    if let Some((other, _)) =
+                        writers.iter().find(|(i, k)| *k == n.kind && *i != n.idx)
+                    {
+                        return Some(err("RuntimeError", format!("Duplicate parameter_name found: <the first parameter both {folder}'s rank {other} and rank {} shards hold>.", n.idx)));
+                    }
+                    writers.push((n.idx, n.kind));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Rank `rank`'s answer: the shared one, or — loading — the first damaged shard it reads
