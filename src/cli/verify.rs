@@ -193,7 +193,8 @@ pub fn verify_cmd(
             ),
         );
     }
-    let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| e.name.starts_with("rank_") && e.is_dir()));
+    // a checkpoint root of either layout (rank_* or iteration_* folders)
+    let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| crate::scan::is_layout_dir(&e.name) && e.is_dir()));
     let (manifest, root, tree) = if is_tree {
         let ctx = match JobContext::gather(&*fs, env, a.path.as_os_str(), &a.job) {
             Ok(c) => c,
@@ -622,8 +623,10 @@ const SHOWN_PER_VERDICT: usize = 20;
 fn human(r: &Report, all: bool) -> String {
     let (folders, manifest) = (r.folders, r.manifest);
     let mut s = String::new();
-    let at = |rank: Option<u64>, dir: &str| {
-        rank.map_or_else(|| safe(dir).into_owned(), |n| format!("rank {n}"))
+    // a rank folder by its rank; a new-format folder by its name (its shards name the rank)
+    let at = |rank: Option<u64>, dir: &str| match rank {
+        Some(n) if dir.starts_with("rank_") || dir.is_empty() => format!("rank {n}"),
+        _ => safe(dir).into_owned(),
     };
     for f in folders {
         s.push_str(&format!(

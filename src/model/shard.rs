@@ -208,7 +208,7 @@ pub struct Verified {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ShardResult {
     pub rank: Option<u64>,
-    #[serde(skip)]
+    /// The folder (`rank_3`, `iteration_00000010`): new-format folders repeat file names.
     pub dir: String,
     pub file: String,
     #[serde(flatten)]

@@ -208,7 +208,11 @@ pub fn rows<'t>(tree: &'t Tree, opts: &'t TreeOptions) -> impl Iterator<Item = S
             .filter_map(|e| match item(dir, rank, e, entries, opts)? {
                 Item::Report(r) => Some(r),
                 Item::Check(st) => Some(ShardResult {
-                    rank,
+                    // a new-format shard names its writer's rank itself
+                    rank: rank.or_else(|| {
+                        crate::layout::mindformers_new::names::parse_shard_name(&e.name)
+                            .map(|n| n.idx)
+                    }),
                     dir: dir.clone(),
                     file: e.name.to_string(),
                     check: match tree.verdict_of(in_dir, e) {

@@ -195,3 +195,24 @@ fn the_safe_pick_and_the_hazards_of_damaged_trees() {
         assert!(got.contains(&"load_ckpt_format_assumed"), "{name}: {got:?}");
     }
 }
+
+/// `verify ROOT` on a new-format root checks every iteration folder's shards, names the
+/// folder of each, and takes the rank from the shard's name (`--ranks` narrows by it).
+#[test]
+fn verify_covers_every_iteration_folder() {
+    let root = fixtures().join("tree-truncated-shard").join("checkpoint");
+    let (code, out, err) = run(&["verify", root.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("12 shards: 11 ok, 1 truncated"), "{out}");
+    assert!(out.contains("iteration_00000010 truncated"), "{out}");
+    let (_, out, _) = run(&["verify", root.to_str().unwrap(), "--ranks", "1", "--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let shards = doc["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 6, "{doc}");
+    assert!(
+        shards
+            .iter()
+            .all(|s| s["rank"] == 1 && s["dir"].as_str().unwrap().starts_with("iteration_")),
+        "{doc}"
+    );
+}
