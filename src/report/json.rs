@@ -167,11 +167,53 @@ pub struct Resolution {
     pub mindformers: MindformersDoc,
     pub data_skip: DataSkipDoc,
     pub safe: Option<SafeDoc>,
+    /// A new-format tree's answer: per rank the folder (or the stage's error), the data skip
+    /// and the safe folder with the change that reaches it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_format: Option<NewResolution>,
+}
+
+/// The new format's part of a [`Resolution`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewResolution {
+    pub per_rank: Vec<serde_json::Value>,
+    pub skip_batches: Option<serde_json::Value>,
+    pub safe: Option<crate::layout::mindformers_new::analysis::SafePick>,
+}
+
+impl NewResolution {
+    fn summary(&self) -> String {
+        let pick = match self.per_rank.first() {
+            Some(r) if r["error"].is_object() => format!(
+                "FAILS ({} stage, {}: {})",
+                r["error"]["stage"].as_str().unwrap_or("?"),
+                r["error"]["type"].as_str().unwrap_or("?"),
+                r["error"]["message"].as_str().unwrap_or("?")
+            ),
+            Some(r) => r["load_path"]
+                .as_str()
+                .unwrap_or("nothing (fresh start)")
+                .to_owned(),
+            None => "-".into(),
+        };
+        let skip = self
+            .skip_batches
+            .as_ref()
+            .map_or("-".to_owned(), |v| v.to_string());
+        let safe = self
+            .safe
+            .as_ref()
+            .map_or("none intact".to_owned(), |s| s.folder.clone());
+        format!("MindFormers {pick}; data skip {skip}; safe {safe}")
+    }
 }
 
 impl Resolution {
     /// One line: rank 0's pick, the data skip, the first printed step and the safe pick.
     pub fn summary(&self) -> String {
+        if let Some(n) = &self.new_format {
+            return n.summary();
+        }
         if let (Some(why), true) = (&self.outcome.why, self.mindformers.per_rank.is_empty()) {
             return format!("no answer: {why}");
         }
@@ -212,6 +254,11 @@ impl Resolution {
             mindformers: MindformersDoc::new(&a.mindformers),
             data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
             safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
+            new_format: a.newfmt.as_deref().map(|n| NewResolution {
+                per_rank: n.per_rank.iter().map(new_rank_doc).collect(),
+                skip_batches: n.skip.as_deref().map(int_value),
+                safe: n.safe.clone(),
+            }),
         }
     }
 }

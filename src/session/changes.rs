@@ -86,5 +86,36 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
             content: m1,
         });
     }
+    fn controls(n: Option<&DirNode>) -> &[(String, FileRead)] {
+        n.map_or(&[][..], |n| &n.control[..])
+    }
+    for (name, read) in controls(new) {
+        if controls(old)
+            .iter()
+            .find(|(c, _)| c == name)
+            .map(|(_, r)| r)
+            != Some(read)
+        {
+            out.push(control_changed(dir, name, Some(read)));
+        }
+    }
+    for (name, _) in controls(old) {
+        if !controls(new).iter().any(|(c, _)| c == name) {
+            out.push(control_changed(dir, name, None));
+        }
+    }
     out
+}
+
+/// The event for control file `file` of folder `dir` (`""`: the root) now read as `read`.
+pub(crate) fn control_changed(dir: &str, file: &str, read: Option<&FileRead>) -> Event {
+    Event::ControlChanged {
+        dir: dir.into(),
+        file: file.into(),
+        content: read.map(|r| match r {
+            FileRead::Bytes(b) if b.len() <= 4096 => String::from_utf8_lossy(b).into_owned(),
+            FileRead::Bytes(b) => format!("<{} bytes>", b.len()),
+            other => format!("<not read: {other:?}>"),
+        }),
+    }
 }

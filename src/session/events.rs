@@ -45,6 +45,14 @@ pub enum Event {
         dir: String,
         content: Option<String>,
     },
+    /// A control file appeared, vanished or was replaced: the new format's tracker (`dir`
+    /// empty), `common.json` or `metadata.json`; `content` is its text now (a file over 4 KiB
+    /// is given by its size).
+    ControlChanged {
+        dir: String,
+        file: String,
+        content: Option<String>,
+    },
     RankAdded {
         rank: Option<u64>,
         dir: String,
@@ -121,6 +129,16 @@ impl Event {
                 at(rank, dir),
                 content.as_deref().map_or("removed".into(), esc)
             ),
+            Event::ControlChanged { dir, file, content } => {
+                let at = match dir.is_empty() {
+                    true => esc(file).into_owned(),
+                    false => format!("{}/{}", esc(dir), esc(file)),
+                };
+                let content = content
+                    .as_deref()
+                    .map_or("removed".into(), |c| esc(c.trim()));
+                format!("{at}: {content}")
+            }
             Event::RankAdded { dir, .. } => format!("+ folder {}", esc(dir)),
             Event::RankRemoved { dir, .. } => format!("- folder {}", esc(dir)),
             Event::Rescan { reason } => format!("full rescan: {}", esc(reason)),

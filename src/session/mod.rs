@@ -264,6 +264,13 @@ impl Session {
                 }
                 return;
             }
+            Delta::RootFile(name, read) => {
+                if changed {
+                    self.events
+                        .push(changes::control_changed("", &name, read.as_ref()));
+                }
+                self.tree.apply(Delta::RootFile(name, read));
+            }
             root => self.tree.apply(root),
         }
         if changed && self.frozen.is_none() {

@@ -568,7 +568,7 @@ impl Loop {
             (Some(Component::Normal(s)), None) => {
                 // the model's name for it (escaped when it holds a tab, a newline …)
                 let name = crate::model::name_of(s);
-                name.starts_with("rank_").then_some(name)
+                crate::scan::is_layout_dir(&name).then_some(name)
             }
             _ => None,
         }
@@ -656,16 +656,18 @@ impl Loop {
             RootState::Dir(l) => l
                 .entries()
                 .iter()
-                .filter(|e| e.name.starts_with("rank_") && e.is_dir())
+                .filter(|e| crate::scan::is_layout_dir(&e.name) && e.is_dir())
                 .map(|e| e.name.to_string())
                 .collect(),
             _ => BTreeSet::new(),
         };
         let had: BTreeSet<String> = self.tree.dirs.keys().cloned().collect();
+        let files_before = self.tree.root_listing().map(root_file_ids);
         if state != self.tree.state {
             self.tree.apply(Delta::Root(state.clone()));
             self.batch.push(Delta::Root(state));
         }
+        self.refresh_root_files(files_before);
         for gone in had.difference(&wanted) {
             self.replace_dir(gone, None);
         }
@@ -701,6 +703,27 @@ impl Loop {
             }
             self.watched.remove(&name);
             self.rescan_dir(&name);
+        }
+    }
+
+    /// Read the root's control files (the tracker) again when their listed version moved.
+    fn refresh_root_files(&mut self, before: Option<Vec<Option<FileId>>>) {
+        let listing = self.tree.root_listing();
+        if listing.map(root_file_ids) == before && before.is_some() {
+            return;
+        }
+        let now = crate::scan::root_files(&*self.cfg.fs, &self.cfg.root, listing);
+        let names: BTreeSet<String> = now
+            .keys()
+            .chain(self.tree.root_files.keys())
+            .cloned()
+            .collect();
+        for name in names {
+            let read = now.get(&name).cloned();
+            if self.tree.root_files.get(&name) != read.as_ref() {
+                self.tree.apply(Delta::RootFile(name.clone(), read.clone()));
+                self.batch.push(Delta::RootFile(name, read));
+            }
         }
     }
 
@@ -876,4 +899,12 @@ impl Loop {
             priority,
         });
     }
+}
+
+/// The listed versions of the root's control files (a change means reading them again).
+fn root_file_ids(l: &crate::model::Listing) -> Vec<Option<FileId>> {
+    [crate::layout::mindformers_new::tracker::TRACKER]
+        .iter()
+        .map(|n| l.find(n).and_then(|e| e.stat().ok()).map(FileId::from))
+        .collect()
 }

@@ -15,6 +15,7 @@ mod load_outcome;
 mod newfmt;
 mod newfmt_cli;
 mod newfmt_tui;
+mod newfmt_watch;
 mod properties;
 mod pyjson_vectors;
 mod readonly;

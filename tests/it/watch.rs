@@ -79,7 +79,9 @@ impl Live {
         let ctx = self.s.ctx();
         let fresh = scan_at(&RealFs, &ctx.canonical, &ctx.root);
         let model = self.s.tree();
-        model.state == fresh.state && model.dirs == fresh.dirs
+        model.state == fresh.state
+            && model.dirs == fresh.dirs
+            && model.root_files == fresh.root_files
     }
 
     /// Pump until the model equals a fresh scan.

@@ -1,0 +1,95 @@
+//! The watcher on a new-format writer replaying MindFormers' measured save protocol
+//! (`mindformers-new-format.md` §5.2–§5.4: `.tmp` shards renamed, `common.json` and
+//! `metadata.json` replaced into place, the tracker truncated and rewritten, rotation by
+//! `rmtree`), ending with a job killed before its tracker write and one killed mid-save: the
+//! model equals a fresh scan within one poll period — with inotify hints, and polling only —
+//! and the answer is the one `resolve` gives on the finished tree.
+
+use crate::watch::Live;
+use ckptscope::writer::newfmt::{save, Fault, NewJob};
+use ckptscope::Event;
+use std::path::Path;
+use std::time::Duration;
+
+fn writer(root: &Path) {
+    let job = NewJob {
+        save_max: 3,
+        ..NewJob::demo(8)
+    };
+    for it in (2..=24).step_by(2) {
+        save(root, &job, it, Fault::None).unwrap();
+    }
+    save(root, &job, 26, Fault::BeforeTracker).unwrap();
+    save(root, &job, 28, Fault::MidSave { rank: 5 }).unwrap();
+}
+
+fn convergence(poll_only: bool, poll: Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    std::fs::create_dir(&root).unwrap();
+    let mut live = Live::start(&root, poll, poll_only);
+    let writer_root = root.clone();
+    let w = std::thread::spawn(move || writer(&writer_root));
+    let mut events: Vec<Event> = Vec::new();
+    while !w.is_finished() {
+        events.extend(live.pump(Duration::from_millis(20)));
+    }
+    w.join().unwrap();
+    // pumped here (not by `converged_within`, which drops the events) until it converges
+    let limit = std::time::Instant::now() + poll + Duration::from_secs(1);
+    while !live.matches_disk() {
+        assert!(
+            std::time::Instant::now() < limit,
+            "the model did not converge within one poll period ({poll:?}) + 1 s (poll only {poll_only})"
+        );
+        events.extend(live.pump(Duration::from_millis(50)));
+    }
+    let tracker_seen = events.iter().any(|e| {
+        matches!(e, Event::ControlChanged { dir, file, .. } if dir.is_empty() && file == "latest_checkpointed_iteration.txt")
+    });
+    assert!(
+        tracker_seen,
+        "tracker changes are events: {:?}",
+        events.iter().map(|e| e.human()).collect::<Vec<_>>()
+    );
+    // the live answer is resolve's on the finished tree
+    let a = live.s.analysis().clone();
+    let n = a.newfmt.as_ref().expect("read as the new format");
+    let fresh = crate::common::session_with(&root, &Default::default())
+        .analysis()
+        .clone();
+    assert_eq!(
+        serde_json::to_value(&n.per_rank).unwrap(),
+        serde_json::to_value(&fresh.newfmt.as_ref().unwrap().per_rank).unwrap()
+    );
+    let loads = serde_json::to_string(&n.per_rank[0]).unwrap();
+    assert!(loads.contains("iteration_00000024"), "{loads}");
+    let codes: Vec<&str> = n.warnings.iter().map(|w| w.code).collect();
+    assert!(
+        codes.contains(&"complete_after_tracker") && codes.contains(&"save_in_progress"),
+        "{codes:?}"
+    );
+    // folders beyond save_max are gone: 20, 22, 24 kept by the last rotation, then 26 and 28
+    let folders: Vec<&str> = n.iterations.iter().map(|i| i.folder.as_str()).collect();
+    assert_eq!(
+        folders,
+        [
+            "iteration_00000020",
+            "iteration_00000022",
+            "iteration_00000024",
+            "iteration_00000026",
+            "iteration_00000028"
+        ]
+    );
+    live.h.stop();
+}
+
+#[test]
+fn converges_on_a_new_format_writer_with_inotify_hints() {
+    convergence(false, Duration::from_secs(2));
+}
+
+#[test]
+fn converges_on_a_new_format_writer_polling_only() {
+    convergence(true, Duration::from_millis(500));
+}
