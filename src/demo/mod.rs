@@ -4,6 +4,7 @@
 
 pub mod scenario;
 pub mod trainer;
+pub mod trainer_new;
 
 /// What the demo's trainer tells the TUI besides its narration lines.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +59,9 @@ pub fn answer(root: &Path, flags: &JobFlags) -> Result<Analysis, JobError> {
 
 /// One line: rank 0's pick, data skip and first printed step.
 pub fn summary(a: &Analysis) -> String {
+    if let Some(n) = &a.newfmt {
+        return trainer_new::new_summary(n);
+    }
     let pick = match a.mindformers.per_rank.first() {
         Some(RankResult::File(f)) => f.clone(),
         Some(RankResult::Newest) => "newest by mtime".into(),

@@ -58,6 +58,20 @@ pub struct RunSpec {
     /// The job's world size for the checks (default: `ranks`).
     pub world_size: Option<u64>,
     pub device_num_per_node: Option<i64>,
+    /// `"new"`: the run saves in MindFormers' new format (`iteration_*` folders, a tracker,
+    /// `common.json`); `step` in events and expectations is then an iteration number (`"30"`)
+    /// and `mindformers`/`safe` name folders (`"iteration_00000030"`).
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// The checkpoint format a demo run saves in.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    #[default]
+    Legacy,
+    New,
 }
 
 fn two() -> i64 {
@@ -126,6 +140,16 @@ pub enum Event {
         step: String,
         say: Option<String>,
     },
+    /// New format: the next save completes on every rank, and the job dies just before rank 0
+    /// writes the tracker.
+    KillBeforeTracker {
+        say: Option<String>,
+    },
+    /// New format: the next save is asynchronous and the job dies with its optimizer shards
+    /// still `.tmp`; the tracker names the save before (its finaliser ran late).
+    AsyncLag {
+        say: Option<String>,
+    },
 }
 
 impl Event {
@@ -141,6 +165,8 @@ impl Event {
             Event::Resume { .. } => "resume",
             Event::Pause { .. } => "pause",
             Event::Breakpoint { .. } => "breakpoint",
+            Event::KillBeforeTracker { .. } => "kill_before_tracker",
+            Event::AsyncLag { .. } => "async_lag",
         }
     }
 
@@ -154,7 +180,9 @@ impl Event {
             | Event::RemoveMeta { say, .. }
             | Event::Resume { say, .. }
             | Event::Pause { say, .. }
-            | Event::Breakpoint { say, .. } => say.as_deref(),
+            | Event::Breakpoint { say, .. }
+            | Event::KillBeforeTracker { say }
+            | Event::AsyncLag { say } => say.as_deref(),
         }
     }
 }
@@ -231,6 +259,20 @@ impl Scenario {
                 }
                 Event::Pause { seconds, .. } if !(0.0..=3600.0).contains(seconds) => {
                     return Err(format!("pause seconds = {seconds}: expected 0 … 3600"));
+                }
+                Event::KillBeforeTracker { .. } | Event::AsyncLag { .. }
+                    if r.layout != Layout::New =>
+                {
+                    return Err(format!(
+                        "event {}: only a new-format run (run.layout = \"new\") has a tracker",
+                        ev.kind()
+                    ));
+                }
+                Event::RemoveMeta { .. } | Event::Breakpoint { .. } if r.layout == Layout::New => {
+                    return Err(format!(
+                        "event {}: a new-format run has no meta.json and no exception saves",
+                        ev.kind()
+                    ));
                 }
                 Event::Delete { rank, .. }
                 | Event::Truncate { rank, .. }
@@ -314,6 +356,22 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "non-shared-multinode",
         include_str!("../../demo/non-shared-multinode.toml"),
+    ),
+    (
+        "new-kill-before-tracker",
+        include_str!("../../demo/new-kill-before-tracker.toml"),
+    ),
+    (
+        "new-kill-midsave",
+        include_str!("../../demo/new-kill-midsave.toml"),
+    ),
+    (
+        "new-async-lag",
+        include_str!("../../demo/new-async-lag.toml"),
+    ),
+    (
+        "new-batch-size",
+        include_str!("../../demo/new-batch-size.toml"),
     ),
 ];
 

@@ -69,11 +69,14 @@ impl Play<'_> {
         }
     }
 
-    /// The job's shape as flags (the scenario's world size and devices per node).
+    /// The job's shape as flags (the scenario's world size and devices per node; a
+    /// new-format run read as one from its first moment, when the folder is still empty).
     pub fn flags(&self) -> JobFlags {
+        let new = self.scenario.run.layout == super::scenario::Layout::New;
         JobFlags {
             world_size: self.scenario.run.world_size,
             device_num_per_node: self.scenario.run.device_num_per_node,
+            layout: new.then_some(crate::job::LayoutArg::New),
             ..Default::default()
         }
     }
@@ -84,6 +87,9 @@ impl Play<'_> {
 
     /// Play the timeline.
     pub fn play(&self, narrate: Narrate) -> io::Result<()> {
+        if self.scenario.run.layout == super::scenario::Layout::New {
+            return self.play_new(narrate);
+        }
         std::fs::create_dir_all(&self.root)?;
         let mut gbs = self.scenario.run.global_batch_size;
         for (i, ev) in self.scenario.timeline.iter().enumerate() {
@@ -132,7 +138,7 @@ impl Play<'_> {
         Ok(())
     }
 
-    fn cue(&self, c: super::Cue) {
+    pub(super) fn cue(&self, c: super::Cue) {
         if let Some(p) = self.presenter {
             let _ = p.cues.send(c);
         }
@@ -140,7 +146,7 @@ impl Play<'_> {
 
     /// In presenter mode, wait for the presenter's Space (or the `--auto` dwell) before the
     /// next beat, so each moment stays on screen as long as the story needs.
-    fn hold(&self) {
+    pub(super) fn hold(&self) {
         let Some(p) = self.presenter else { return };
         self.cue(super::Cue::Waiting(true));
         match p.dwell {
@@ -160,7 +166,7 @@ impl Play<'_> {
 
     /// In presenter mode, after the timeline: each `[[expect]]` that changes a setting, as
     /// simulated settings on the finished run, one beat each (the headless demo checks them).
-    fn variations(&self, narrate: Narrate) {
+    pub(super) fn variations(&self, narrate: Narrate) {
         if self.presenter.is_none() {
             return;
         }
@@ -193,7 +199,7 @@ impl Play<'_> {
     }
 
     /// Sleep `d`, waking every 50 ms to honour the stop flag.
-    fn pause(&self, d: Duration) {
+    pub(super) fn pause(&self, d: Duration) {
         let end = std::time::Instant::now() + d;
         while !self.stop.load(Ordering::Relaxed) {
             let left = end.saturating_duration_since(std::time::Instant::now());
@@ -346,6 +352,9 @@ impl Play<'_> {
             data_skip_steps: x.data_skip_steps,
             ..self.flags()
         };
+        if self.scenario.run.layout == super::scenario::Layout::New {
+            return self.check_new(label, x, &flags);
+        }
         let a = match self.answer(&flags) {
             Ok(a) => a,
             Err(e) => return (label, false, format!("no answer: {e}")),
@@ -397,7 +406,10 @@ fn newest(dir: &Path) -> Option<(String, u64, u64)> {
 }
 
 /// Open a read-only (0400) checkpoint for writing just long enough to damage it.
-fn with_write(p: &Path, f: impl FnOnce(&std::fs::File) -> io::Result<()>) -> io::Result<()> {
+pub(super) fn with_write(
+    p: &Path,
+    f: impl FnOnce(&std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let mode = std::fs::metadata(p)?.permissions().mode();
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o200))?;
     let r = std::fs::OpenOptions::new()
@@ -409,7 +421,7 @@ fn with_write(p: &Path, f: impl FnOnce(&std::fs::File) -> io::Result<()>) -> io:
     r
 }
 
-fn flip(f: &std::fs::File, offset: u64) -> io::Result<()> {
+pub(super) fn flip(f: &std::fs::File, offset: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, offset)?;

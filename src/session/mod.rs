@@ -592,8 +592,12 @@ impl Session {
                 let path = tree.path_of(&self.ctx.canonical, dir, Some(file));
                 crate::verify::safetensors::tensor_names(&*self.fs, &path)
             };
-            let n =
-                crate::layout::mindformers_new::analysis::analyze(tree, &self.ctx, &source, &names);
+            // the simulated run settings (batch size, data skip) apply to this view
+            let ctx = JobContext {
+                run: run.clone(),
+                ..self.ctx.clone()
+            };
+            let n = crate::layout::mindformers_new::analysis::analyze(tree, &ctx, &source, &names);
             a.layout = crate::layout::LayoutId::MindformersNew;
             a.world_size = n.world_size;
             a.newfmt = Some(Box::new(n));
