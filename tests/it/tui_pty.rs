@@ -92,6 +92,12 @@ fn snapshot(root: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime)>
     let mut v = Vec::new();
     for d in std::fs::read_dir(root).unwrap() {
         let d = d.unwrap().path();
+        if !d.is_dir() {
+            // a file at the root (the new format's tracker)
+            let m = std::fs::metadata(&d).unwrap();
+            v.push((d.display().to_string(), m.len(), m.modified().unwrap()));
+            continue;
+        }
         for f in std::fs::read_dir(&d).unwrap() {
             let f = f.unwrap();
             let m = f.metadata().unwrap();
@@ -511,4 +517,58 @@ fn capture_demo_assets() {
         text,
     )
     .unwrap();
+}
+
+/// The new format's walkthrough by keys in a real terminal: a healthy `iteration_*` tree, then
+/// rank 1's model shard of the newest folder marked truncated in the simulation — MindFormers'
+/// answer becomes rank 1's weights-stage error, the safe pick moves to the previous folder
+/// with the change that reaches it — and deleted instead, every rank fails verification.
+/// The disk is untouched.
+#[test]
+fn new_format_walkthrough_in_a_real_terminal() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/mindformers-new/tree-healthy-2rank");
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_tree(&src, tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let before = snapshot(&root);
+    let mut t = Tui::start(&[root.to_str().unwrap()]);
+    t.wait_for(
+        &[
+            "MindFormers → iteration_00000010 (step 10) ✓",
+            "Safe → iteration_00000010 (step 10) ✓",
+            "iterations × ranks",
+        ],
+        Duration::from_secs(20),
+    );
+    // the cursor starts on MindFormers' folder; rank 1 is one row down
+    t.keys("j");
+    t.wait_for(
+        &["iteration_00000010 · llama-model-0000001-0000002.safetensors"],
+        Duration::from_secs(5),
+    );
+    t.keys("t");
+    t.wait_for(
+        &[
+            "SIMULATION: 1 edit(s)",
+            "rank 1 at the weights",
+            "Safe → iteration_00000008 (step",
+        ],
+        Duration::from_secs(5),
+    );
+    t.keys("ux");
+    t.wait_for(
+        &["fails on 2 of", "rank 0 at the resolve"],
+        Duration::from_secs(5),
+    );
+    t.keys("q");
+    let start = Instant::now();
+    while t.child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the TUI did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(snapshot(&root), before, "the tree on disk is unchanged");
 }

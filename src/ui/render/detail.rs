@@ -34,7 +34,7 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     let state = s.shown(g.cell(rank, col));
     let tree = s.current_tree();
     let mut out = vec![
-        Line::raw(format!("{} · {file}", dir.replace('_', " "))),
+        Line::raw(format!("{} · {file}", dir.replacen("rank_", "rank ", 1))),
         Line::styled(format!("{}/{dir}/{file}", s.root), t.dim()),
         Line::styled(format!("{} {}", state.glyph(), state.name()), t.cell(state)),
     ];

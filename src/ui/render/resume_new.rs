@@ -13,10 +13,15 @@ fn folder(p: &str) -> &str {
 
 /// The first sentence of a message, up to a quoted path's end (`Loaded nothing from
 /// '…/x.safetensors'`), for a card line; the report has it whole.
-fn gist(m: &str) -> &str {
-    match m.find("'. ") {
+fn gist(m: &str) -> String {
+    let first = match m.find("'. ") {
         Some(i) => &m[..=i],
         None => m,
+    };
+    // a quoted absolute path shortened to its file name (the cell panel has the whole path)
+    match (first.find("'/"), first.rfind('/')) {
+        (Some(q), Some(slash)) if slash > q => format!("{}'…/{}", &first[..q], &first[slash + 1..]),
+        _ => first.to_owned(),
     }
 }
 
