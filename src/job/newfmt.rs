@@ -34,6 +34,14 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// `checkpoint.no_load_optim` set to `v` (a simulation's toggle).
+    pub fn set_no_load_optim(&mut self, v: bool) {
+        if let Some(PyValue::Dict(items)) = &mut self.yaml.checkpoint {
+            items.retain(|(k, _)| k != "no_load_optim");
+            items.push(("no_load_optim".into(), PyValue::Bool(v)));
+        }
+    }
+
     /// The new format's context for checkpoint root `root` (the positional argument: it is
     /// `load_checkpoint`, and wins over the section's `load_path` as it does over the YAML's
     /// `load_checkpoint`).

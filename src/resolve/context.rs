@@ -26,6 +26,8 @@ pub struct RunSettings {
     pub dataset_size: Option<i64>,
     pub ignore_data_skip: bool,
     pub data_skip_steps: Option<i64>,
+    /// New format: `checkpoint.no_load_optim` as a simulation sets it (`None`: the job's own).
+    pub no_load_optim: Option<bool>,
 }
 
 /// The rank whose folder provides the reported context. MindFormers reads rank `R`'s own file

@@ -206,6 +206,7 @@ pub fn parse(text: &str) -> Result<YamlConfig, String> {
         ignore_data_skip: boolean(&v, &["ignore_data_skip"]).unwrap_or(false),
         data_skip_steps: int(&v, &["data_skip_steps"]),
         global_batch_formula: None,
+        no_load_optim: None,
     };
     y.run.global_batch_formula =
         int(&v, &["runner_config", "batch_size"]).map(|batch_size| GbsFormula {

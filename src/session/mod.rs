@@ -592,11 +592,21 @@ impl Session {
                 let path = tree.path_of(&self.ctx.canonical, dir, Some(file));
                 crate::verify::safetensors::tensor_names(&*self.fs, &path)
             };
-            // the simulated run settings (batch size, data skip) apply to this view
-            let ctx = JobContext {
+            // the simulated settings (batch size, data skip, health mode, no_load_optim) apply
+            // to this view
+            let mut ctx = JobContext {
                 run: run.clone(),
                 ..self.ctx.clone()
             };
+            if config.health != self.ctx.config.health {
+                ctx.newfmt.health = matches!(
+                    config.health,
+                    crate::resolve::config::HealthSetting::Bool(true)
+                );
+            }
+            if let Some(v) = run.no_load_optim {
+                ctx.newfmt.set_no_load_optim(v);
+            }
             let n = crate::layout::mindformers_new::analysis::analyze(tree, &ctx, &source, &names);
             a.layout = crate::layout::LayoutId::MindformersNew;
             a.world_size = n.world_size;

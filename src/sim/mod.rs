@@ -51,6 +51,20 @@ pub enum Edit {
     SetResumeTraining {
         value: ResumeTraining,
     },
+    /// Health mode (`use_checkpoint_health_monitor`; the new format's health checkpoint).
+    SetHealth {
+        value: bool,
+    },
+    /// New format: `checkpoint.no_load_optim` (load the weights only).
+    SetNoLoadOptim {
+        value: bool,
+    },
+    /// New format: the tracker `latest_checkpointed_iteration.txt` gone.
+    DeleteTracker,
+    /// New format: the tracker naming `iteration` (what writing it by hand would do).
+    SetTracker {
+        iteration: u64,
+    },
 }
 
 impl Edit {
@@ -87,6 +101,10 @@ impl Edit {
                 "data_skip_steps: {}",
                 value.map_or("unset".into(), |v| v.to_string())
             ),
+            Edit::SetHealth { value } => format!("health mode: {}", on_off(*value)),
+            Edit::SetNoLoadOptim { value } => format!("no_load_optim: {value}"),
+            Edit::DeleteTracker => "delete the tracker".into(),
+            Edit::SetTracker { iteration } => format!("tracker says {iteration}"),
             Edit::SetResumeTraining { value } => format!(
                 "resume_training: {}",
                 match value {
@@ -117,6 +135,8 @@ fn setting(e: &Edit) -> Option<u8> {
         Edit::SetIgnoreDataSkip { .. } => Some(1),
         Edit::SetDataSkipSteps { .. } => Some(2),
         Edit::SetResumeTraining { .. } => Some(3),
+        Edit::SetHealth { .. } => Some(4),
+        Edit::SetNoLoadOptim { .. } => Some(5),
         _ => None,
     }
 }
@@ -135,6 +155,12 @@ fn real_setting(e: &Edit, config: &ResumeConfig, run: &RunSettings) -> Option<Ed
         },
         Edit::SetResumeTraining { .. } => Edit::SetResumeTraining {
             value: config.resume_training.clone(),
+        },
+        Edit::SetHealth { .. } => Edit::SetHealth {
+            value: matches!(
+                config.health,
+                crate::resolve::config::HealthSetting::Bool(true)
+            ),
         },
         _ => return None,
     })
@@ -352,6 +378,61 @@ fn apply_one(v: &mut SimView, e: &Edit) -> Result<(), String> {
         Edit::SetIgnoreDataSkip { value } => v.run.ignore_data_skip = *value,
         Edit::SetDataSkipSteps { value } => v.run.data_skip_steps = *value,
         Edit::SetResumeTraining { value } => v.config.resume_training = value.clone(),
+        Edit::SetHealth { value } => {
+            v.config.health = crate::resolve::config::HealthSetting::Bool(*value)
+        }
+        Edit::SetNoLoadOptim { value } => v.run.no_load_optim = Some(*value),
+        Edit::DeleteTracker => {
+            let name = crate::layout::mindformers_new::tracker::TRACKER;
+            if v.tree.root_files.remove(name).is_none() {
+                return Err("there is no tracker".into());
+            }
+            if let RootState::Dir(Listing::Entries(entries)) = &mut v.tree.state {
+                entries.retain(|e| &*e.name != name);
+            }
+            v.deleted.insert((String::new(), name.to_owned()));
+        }
+        Edit::SetTracker { iteration } => set_tracker(&mut v.tree, *iteration)?,
     }
+    Ok(())
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// The tracker with `iteration` as its text: its content in the model and, when it was not
+/// there, its root entry (a small regular file).
+fn set_tracker(tree: &mut Tree, iteration: u64) -> Result<(), String> {
+    let name = crate::layout::mindformers_new::tracker::TRACKER;
+    let text = iteration.to_string().into_bytes();
+    let RootState::Dir(Listing::Entries(entries)) = &mut tree.state else {
+        return Err("the root is not a listed folder".into());
+    };
+    if entries.find(name).is_none() {
+        let st = crate::model::Stat {
+            kind: crate::model::FileKind::File,
+            size: text.len() as u64,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            ino: 0,
+            dev: 0,
+            mode: 0o100640,
+            ctime_ns: 0,
+        };
+        let mut list = entries.to_vec();
+        list.push(crate::model::Entry::named(
+            std::ffi::OsStr::new(name),
+            Ok(st),
+            None,
+        ));
+        *entries = list.into();
+    }
+    tree.root_files
+        .insert(name.to_owned(), crate::model::FileRead::Bytes(text));
     Ok(())
 }

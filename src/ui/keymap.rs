@@ -209,6 +209,34 @@ pub const KEYMAP: &[Binding] = &[
         None
     ),
     b!(
+        &[Char('H')],
+        ToggleHealth,
+        "simulate",
+        "toggle health mode (the health checkpoint)",
+        None
+    ),
+    b!(
+        &[Char('o')],
+        ToggleNoLoadOptim,
+        "simulate",
+        "new format: toggle no_load_optim (weights only)",
+        None
+    ),
+    b!(
+        &[Char('K')],
+        DeleteTracker,
+        "simulate",
+        "new format: delete the tracker",
+        None
+    ),
+    b!(
+        &[Char('w')],
+        SetTrackerHere,
+        "simulate",
+        "new format: the tracker names the folder under the cursor",
+        None
+    ),
+    b!(
         &[Char('u')],
         Undo,
         "simulate",

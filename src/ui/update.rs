@@ -298,6 +298,26 @@ fn simulate(s: &mut State, a: Action) {
         (Action::CycleResumeTraining, cur) => Some(Edit::SetResumeTraining {
             value: next_resume(s, cur.map(|c| c.1)),
         }),
+        (Action::ToggleHealth, _) => Some(Edit::SetHealth {
+            value: !matches!(
+                s.current_config().health,
+                crate::resolve::config::HealthSetting::Bool(true)
+            ),
+        }),
+        (Action::ToggleNoLoadOptim, _) => {
+            s.current().newfmt.as_ref().map(|n| Edit::SetNoLoadOptim {
+                value: !n.no_load_optim,
+            })
+        }
+        (Action::DeleteTracker, _) => Some(Edit::DeleteTracker),
+        (Action::SetTrackerHere, _) => col
+            .and_then(|c| {
+                s.grid().columns[c]
+                    .new
+                    .as_ref()
+                    .map(|_| s.grid().columns[c].step)
+            })
+            .map(|iteration| Edit::SetTracker { iteration }),
         _ => None,
     };
     match edit {

@@ -154,3 +154,47 @@ fn simulated_damage_moves_the_answer_and_the_safe_pick() {
     assert!(r0.contains(r#""stage":"resolve","type":"FileNotFoundError","message":"Checkpoint file validation failed"#), "{r0}");
     assert_eq!(safe.as_deref(), Some("iteration_00000008"));
 }
+
+/// The new format's simulation keys: `K` deletes the tracker (MindFormers then verifies the
+/// root itself and fails), `w` makes it name the folder under the cursor, `o` loads the
+/// weights only (step 0), `H` switches health mode on (no folder has `ckpt_status` 0).
+#[test]
+fn tracker_no_load_optim_and_health_in_simulation() {
+    let (mut s, _tmp, _) = new_state("tree-healthy-2rank");
+    keys(&mut s, "K");
+    let (r0, _) = simulated(&s, 0);
+    assert!(r0.contains(r#""stage":"resolve","type":"FileNotFoundError","message":"Checkpoint directory validation failed: No Safetensors files found in"#), "{r0}");
+    // the cursor to iteration 8 and the tracker written to name it
+    let g = s.session.grid().clone();
+    s.col = s
+        .visible_columns()
+        .iter()
+        .position(|c| g.columns[*c].label() == "8")
+        .unwrap();
+    keys(&mut s, "w");
+    let (r0, safe) = simulated(&s, 0);
+    assert!(
+        r0.contains("iteration_00000008") && r0.contains(r#""initial_step":"8""#),
+        "{r0}"
+    );
+    assert_eq!(
+        safe.as_deref(),
+        Some("iteration_00000010"),
+        "the newest intact folder stays the safe pick"
+    );
+    keys(&mut s, "R");
+    keys(&mut s, "o");
+    let (r0, _) = simulated(&s, 0);
+    assert!(
+        r0.contains("iteration_00000010") && r0.contains(r#""initial_step":"0""#),
+        "{r0}"
+    );
+    keys(&mut s, "uH");
+    let (r0, _) = simulated(&s, 0);
+    assert!(
+        r0.contains(
+            r#""stage":"context","type":"RuntimeError","message":"No healthy checkpoint found in:"#
+        ),
+        "{r0}"
+    );
+}
