@@ -212,28 +212,28 @@ pub const KEYMAP: &[Binding] = &[
         &[Char('H')],
         ToggleHealth,
         "simulate",
-        "toggle health mode (the health checkpoint)",
+        "toggle health mode",
         None
     ),
     b!(
         &[Char('o')],
         ToggleNoLoadOptim,
         "simulate",
-        "new format: toggle no_load_optim (weights only)",
+        "toggle no_load_optim (new format)",
         None
     ),
     b!(
         &[Char('K')],
         DeleteTracker,
         "simulate",
-        "new format: delete the tracker",
+        "delete the tracker (new format)",
         None
     ),
     b!(
         &[Char('w')],
         SetTrackerHere,
         "simulate",
-        "new format: the tracker names the folder under the cursor",
+        "tracker names this folder (new format)",
         None
     ),
     b!(
