@@ -216,3 +216,67 @@ fn verify_covers_every_iteration_folder() {
         "{doc}"
     );
 }
+
+/// `--config`: a YAML with a `checkpoint:` section selects the new format, and its
+/// `load_ckpt_format` (MindFormers' default `ckpt` when it says none) is the job's — the
+/// preload trap fails every rank; one without the section keeps the legacy format (the tree is
+/// then named for what it is).
+#[test]
+fn the_config_selects_the_format_and_its_load_ckpt_format() {
+    let root = fixtures().join("tree-healthy-2rank").join("checkpoint");
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let trap = yaml(
+        "trap.yaml",
+        "resume_training: True\ncheckpoint:\n  save_max: 3\n",
+    );
+    let (code, out, err) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--json",
+        "--config",
+        &trap,
+    ]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["layout"], "mindformers-new");
+    let e = &doc["mindformers"]["per_rank"][1]["error"];
+    assert_eq!(e["stage"], "context");
+    assert_eq!(
+        e["message"],
+        format!("{}/iteration_00000010 is not a valid path to load checkpoint when auto_trans_ckpt is False.", root.display())
+    );
+    assert!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "load_ckpt_format_ckpt"),
+        "{doc}"
+    );
+    let works = yaml("works.yaml", "load_ckpt_format: safetensors\nresume_training: True\ncheckpoint:\n  save_max: 3\n  no_load_optim: True\n");
+    let (code, out, _) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--json",
+        "--config",
+        &works,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["mindformers"]["per_rank"][0]["initial_step"], 0,
+        "weights only: {doc}"
+    );
+    let legacy = yaml(
+        "legacy.yaml",
+        "load_ckpt_format: safetensors\nresume_training: True\n",
+    );
+    let (code, _, err) = run(&["resolve", root.to_str().unwrap(), "--config", &legacy]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("new checkpoint format"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! The new format's hazards (`mindformers-new-format.md` §13.1), each a warning naming the
 //! files and the fix. They read the model and the stages' answer, never the disk.
 
-use super::analysis::NewAnalysis;
+use super::analysis::{NewAnalysis, RankAnswer};
 use super::names::{parse_shard_name, ShardKind};
 use super::tracker::{parse, TRACKER};
 use crate::job::JobContext;
@@ -65,7 +65,77 @@ pub fn collect(tree: &Tree, ctx: &JobContext, a: &NewAnalysis) -> Vec<Warning> {
     if a.health {
         health_null(tree, ctx, a, &mut out);
     }
+    fresh_start(ctx, a, &mut out);
+    overwritten(a, &mut out);
+    unrotated(ctx, a, &mut out);
     out
+}
+
+/// Resume on, nothing loaded: MindFormers starts from scratch with a warning only (§13.1
+/// item 1: an empty `load_checkpoint` folder turns the resume off).
+fn fresh_start(ctx: &JobContext, a: &NewAnalysis, out: &mut Vec<Warning>) {
+    let nothing = a.per_rank.iter().any(|r| {
+        matches!(
+            r,
+            RankAnswer::Loads {
+                load_path: None,
+                ..
+            }
+        )
+    });
+    if nothing && ctx.newfmt.yaml.resume_training.truthy() {
+        out.push(w("fresh_start", None, format!("resume_training is on but {} is empty: MindFormers silently starts from scratch (step 0, random weights); point load_checkpoint at the checkpoint folder", ctx.root)));
+    }
+}
+
+/// A resumed run numbers its saves from its initial step: every folder numbered above it is
+/// deleted and rewritten when the run reaches it (§5.7, §13.1 item 9) — after a batch-size
+/// change, possibly the folder resumed from.
+fn overwritten(a: &NewAnalysis, out: &mut Vec<Warning>) {
+    let Some(RankAnswer::Loads {
+        load_path: Some(_),
+        initial_step,
+        ..
+    }) = a.per_rank.first()
+    else {
+        return;
+    };
+    let Ok(from) = initial_step.parse::<u64>() else {
+        return;
+    };
+    let above: Vec<&str> = a
+        .iterations
+        .iter()
+        .filter(|it| it.number.is_some_and(|n| n > from))
+        .map(|it| it.folder.as_str())
+        .collect();
+    if let Some(first) = above.first() {
+        out.push(w("folders_overwritten", Some((*first).to_owned()), format!("the resumed run starts at step {from}: {} folder(s) numbered above it ({}) are deleted and rewritten when it reaches them; copy them elsewhere first if they matter", above.len(), above.join(", "))));
+    }
+}
+
+/// More folders than `save_max`: rotation is per launch (folders of earlier launches are never
+/// deleted), and a hand-deleted folder of the running launch stops its next save (§5.6).
+fn unrotated(ctx: &JobContext, a: &NewAnalysis, out: &mut Vec<Warning>) {
+    let configured = match &ctx.newfmt.yaml.checkpoint {
+        Some(PyValue::Dict(items)) => {
+            items
+                .iter()
+                .find(|(k, _)| k == "save_max")
+                .and_then(|(_, v)| match v {
+                    PyValue::Int(i) => i.to_i64(),
+                    _ => None,
+                })
+        }
+        _ => None,
+    };
+    let (keep, whence) = match configured {
+        Some(n) => (n.max(1) as usize, "checkpoint.save_max"),
+        None => (5, "MindFormers' default save_max"),
+    };
+    if a.iterations.len() > keep {
+        out.push(w("unrotated_folders", None, format!("{} holds {} iteration folders, more than save_max {keep} ({whence}): MindFormers rotates only the folders the running launch saved, so earlier launches' folders stay for ever — delete old ones by hand between launches (never during one: deleting a folder the running launch saved stops its next save)", ctx.root, a.iterations.len())));
+    }
 }
 
 /// `load_ckpt_format: ckpt` (MindFormers' default) fails every new-format resume (§7.3).
