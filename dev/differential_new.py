@@ -7,6 +7,7 @@ Developer tool, not CI (it needs MindSpore and the MindFormers 2.1.0 source). Us
     python3 -m venv /tmp/msvenv && /tmp/msvenv/bin/pip install mindspore==2.10.0 "numpy<2" pyyaml
     MF_SRC=/path/to/unpacked/wheel/mindformers /tmp/msvenv/bin/python dev/differential_new.py \
         --trees 2000 [--seed 1] [--keep DIR]
+(env CKPTSCOPE_BIN: the binary to test, e.g. a copy, so a rebuild meanwhile does not matter)
 
 Each tree is a copy of one of the shared fixture trees with 0–4 random edits (the tracker's
 text, deleted or emptied shards, control files deleted, cut or rewritten, folders deleted or
@@ -36,7 +37,7 @@ SHARED = os.path.join(HERE, "..", "..", "shared")
 sys.path.insert(0, os.path.join(SHARED, "tools", "mindformers-new"))
 import newfmt_oracle  # noqa: E402
 
-BIN = os.path.join(HERE, "..", "target", "release", "ckptscope")
+BIN = os.environ.get("CKPTSCOPE_BIN", os.path.join(HERE, "..", "target", "release", "ckptscope"))
 FIXTURES = os.path.join(SHARED, "fixtures", "mindformers-new")
 BASES = ["tree-healthy-2rank", "tree-healthy-4rank", "tree-single-rank", "tree-health", "tree-gbs-change",
          "tree-resumed-2rank", "tree-async-lag", "tree-killed-midsave", "tree-no-tracker"]

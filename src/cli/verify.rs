@@ -255,6 +255,17 @@ pub fn verify_cmd(
         }
     }
     let mut folders = unreadable_folders(&tree);
+    // a new-format tree: MindFormers' own folder checks, common.json and the tracker
+    folders.extend(
+        crate::layout::mindformers_new::checks::findings(&tree, &tree.root)
+            .into_iter()
+            .map(|f| Folder {
+                rank: None,
+                dir: f.dir,
+                verdict: f.verdict,
+                detail: f.detail,
+            }),
+    );
     folders.retain(|f| in_ranks(f.rank));
     // one shard verified: its manifest's other lines are not this command's business
     let mut missing = match is_tree || matches!(state, RootState::Dir(_)) {
@@ -302,7 +313,10 @@ pub fn verify_cmd(
     if let Some(msg) = crate::resolve::unreadable_input(&tree) {
         return fail(err, &msg);
     }
-    let broken_rank = folders.iter().any(|f| f.verdict == "not_a_folder");
+    // a rank entry that is not a folder, or a new-format folder or tracker MindFormers rejects
+    let broken_rank = folders
+        .iter()
+        .any(|f| f.verdict == "not_a_folder" || !f.dir.starts_with("rank_"));
     let code = i32::from(broken_rank || !missing.is_empty() || tally.damaged > 0);
     crate::session::dispose(tree);
     code
@@ -439,7 +453,8 @@ fn protected(path: &Path, state: &RootState) -> PathBuf {
     }
 }
 
-/// A rank folder that could not be listed: its shards could not be verified.
+/// A folder-level finding: a rank folder that could not be listed (its shards could not be
+/// verified), or a new-format folder or tracker that MindFormers' own checks reject.
 #[derive(serde::Serialize)]
 struct Folder {
     rank: Option<u64>,
@@ -695,15 +710,25 @@ fn human(r: &Report, all: bool) -> String {
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
+    // rank folders that could not be listed, and new-format folders or trackers rejected
+    let unlisted = folders
+        .iter()
+        .filter(|f| f.verdict == Verdict::Unreadable.name() && f.dir.starts_with("rank_"))
+        .count();
+    let rejected = folders.len() - unlisted;
+    let mut tail = String::new();
+    if unlisted > 0 {
+        tail.push_str(&format!("; {unlisted} rank folder(s) could not be checked"));
+    }
+    if rejected > 0 {
+        tail.push_str(&format!(
+            "; {rejected} folder or tracker problem(s) (listed above)"
+        ));
+    }
     s.push_str(&format!(
-        "\n{} shards: {}{}\n",
+        "\n{} shards: {}{tail}\n",
         r.tally.total,
         counts.join(", "),
-        if folders.is_empty() {
-            String::new()
-        } else {
-            format!("; {} rank folder(s) could not be checked", folders.len())
-        }
     ));
     if !r.missing.is_empty() {
         s.push_str(&format!(

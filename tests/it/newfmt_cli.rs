@@ -280,3 +280,44 @@ fn the_config_selects_the_format_and_its_load_ckpt_format() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("new checkpoint format"), "{err}");
 }
+
+/// `verify` checks what MindFormers' own checks reject in a new-format tree, beside the
+/// shards: a folder whose `metadata.json` lists a missing file, a multi-rank folder without
+/// `metadata.json`, a folder without `common.json`, a tracker naming no folder — each a
+/// finding and exit 1; a healthy tree has none.
+#[test]
+fn verify_reports_folders_and_trackers_mindformers_rejects() {
+    for (tree, dir, needle) in [
+        (
+            "tree-missing-opt-shard",
+            "iteration_00000010",
+            "MindFormers' verification fails: FileNotFoundError",
+        ),
+        (
+            "tree-no-metadata",
+            "iteration_00000010",
+            "no metadata.json in a multi-rank folder",
+        ),
+        ("tree-no-common", "iteration_00000010", "no common.json"),
+        (
+            "tree-tracker-dangling",
+            "latest_checkpointed_iteration.txt",
+            "names iteration_00000010, which does not exist",
+        ),
+    ] {
+        let root = fixtures().join(tree).join("checkpoint");
+        let (code, out, err) = run(&["verify", root.to_str().unwrap(), "--json"]);
+        assert_eq!(code, Some(1), "{tree}: {out}{err}");
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        let f = doc["unreadable_folders"].as_array().unwrap();
+        assert!(
+            f.iter()
+                .any(|f| f["dir"] == dir && f["detail"].as_str().unwrap().contains(needle)),
+            "{tree}: {doc}"
+        );
+    }
+    let root = fixtures().join("tree-healthy-2rank").join("checkpoint");
+    let (code, out, _) = run(&["verify", root.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("problem"), "{out}");
+}

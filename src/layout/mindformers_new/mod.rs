@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod answer;
+pub mod checks;
 pub mod config;
 pub mod context;
 pub mod hazards;

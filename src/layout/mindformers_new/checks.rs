@@ -1,0 +1,109 @@
+//! `verify`'s folder-level checks of a new-format tree, beside each shard's own verdict: what
+//! MindFormers' `verify_ckpt_valid` says of each `iteration_*` folder (every file
+//! `metadata.json` lists exists), whether `common.json` gives the context the resume needs,
+//! and whether the tracker parses as Python's `int()` would and names an existing folder.
+
+use super::context::load_common;
+use super::tracker::{iteration_dir, parse, TRACKER};
+use super::valid::{verify_ckpt_valid, Folder};
+use crate::model::{FileRead, Tree};
+
+/// One finding: the folder (or the tracker's name), a verdict name and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub dir: String,
+    pub verdict: &'static str,
+    pub detail: String,
+}
+
+fn finding(dir: &str, verdict: &'static str, detail: String) -> Finding {
+    Finding {
+        dir: dir.to_owned(),
+        verdict,
+        detail,
+    }
+}
+
+/// How many ranks wrote model shards in a folder.
+fn writers(node: &crate::model::DirNode) -> usize {
+    let mut w: Vec<u64> = node
+        .listing
+        .entries()
+        .iter()
+        .filter_map(|e| super::names::parse_shard_name(&e.name))
+        .filter(|n| n.kind == super::names::ShardKind::Model)
+        .map(|n| n.idx)
+        .collect();
+    w.sort_unstable();
+    w.dedup();
+    w.len()
+}
+
+/// Every finding of `tree` (whose root MindFormers would print as `root`).
+pub fn findings(tree: &Tree, root: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (dir, node) in tree
+        .dirs
+        .iter()
+        .filter(|(d, _)| d.starts_with("iteration_"))
+    {
+        let path = crate::py::text::join(root, dir);
+        let metadata = node
+            .control
+            .iter()
+            .find(|(n, _)| n == "metadata.json")
+            .map(|(_, r)| r);
+        let folder = Folder {
+            path: &path,
+            entries: node.listing.entries(),
+            metadata,
+        };
+        // a folder still being written is reported by its `.tmp` shards
+        let writing = node
+            .listing
+            .entries()
+            .iter()
+            .any(|e| e.name.ends_with(".tmp"));
+        match verify_ckpt_valid(&folder, true) {
+            Err(e) if !writing => out.push(finding(dir, "incomplete", format!("MindFormers' verification fails: {}: {}", e.class, e.first_line()))),
+            Ok(()) if metadata.is_none() && writers(node) > 1 => out.push(finding(dir, "incomplete", "no metadata.json in a multi-rank folder: MindFormers' verification passes, then loading fails (\"Duplicate parameter_name found\")".into())),
+            _ => {}
+        }
+        match node.control.iter().find(|(n, _)| n == "common.json") {
+            None if !writing => out.push(finding(dir, "incomplete", "no common.json: a resume from this folder fails (\"No common.json found in directory …\")".into())),
+            Some((_, FileRead::Bytes(b))) => {
+                if let Err(e) = load_common(b) {
+                    out.push(finding(dir, "corrupt", format!("common.json: {}: {}", e.class, e.first_line())));
+                }
+            }
+            Some((_, other)) => out.push(finding(dir, "unreadable", format!("common.json not read: {other:?}"))),
+            None => {}
+        }
+    }
+    match tree.root_files.get(TRACKER) {
+        Some(FileRead::Bytes(b)) => match parse(&crate::py::text::join(root, TRACKER), b) {
+            Err(e) => out.push(finding(
+                TRACKER,
+                "corrupt",
+                format!(
+                    "{}: {} (MindFormers fails on every rank)",
+                    e.class,
+                    e.first_line()
+                ),
+            )),
+            Ok(n) => {
+                let d = iteration_dir(&n);
+                if tree.root_entry(&d).is_none_or(|e| !e.is_dir()) {
+                    out.push(finding(TRACKER, "incomplete", format!("names {d}, which does not exist: MindFormers fails on every rank and never falls back")));
+                }
+            }
+        },
+        Some(other) => out.push(finding(
+            TRACKER,
+            "unreadable",
+            format!("not read: {other:?}"),
+        )),
+        None => {}
+    }
+    out
+}
