@@ -77,6 +77,13 @@ impl JobContext {
         flags: &JobFlags,
     ) -> Result<JobContext, JobError> {
         let root_os = root.as_ref();
+        if let Some(parent) = iteration_folder_parent(fs, root_os, flags) {
+            // one new-format folder given as `load_checkpoint` (the way to resume from an older
+            // save): the checkpoint root holding it is scanned and the folder is what is loaded
+            let mut ctx = JobContext::gather(fs, env, &parent, flags)?;
+            ctx.newfmt.set_load_path(&crate::model::name_of(root_os));
+            return Ok(ctx);
+        }
         // MindFormers sees the path as a Python str. A path that is not UTF-8, or holds a control
         // character or a backslash, is shown the way names in the tree are (`\xff`, `\x5c`:
         // one-to-one, so two folders never print alike) and read from disk as it is
@@ -147,6 +154,27 @@ impl JobContext {
             ),
         }
     }
+}
+
+/// The parent of `root` when `root` is a new-format `iteration_*` folder (and the legacy
+/// layout was not asked for).
+fn iteration_folder_parent(
+    fs: &dyn Fs,
+    root: &std::ffi::OsStr,
+    flags: &JobFlags,
+) -> Option<std::ffi::OsString> {
+    if flags.layout == Some(LayoutArg::Legacy) {
+        return None;
+    }
+    let p = Path::new(root);
+    let name = p.file_name()?.to_string_lossy();
+    if !name.starts_with("iteration_") || fs.stat(p).ok()?.kind != crate::model::FileKind::Dir {
+        return None;
+    }
+    Some(match p.parent() {
+        Some(q) if !q.as_os_str().is_empty() => q.as_os_str().to_owned(),
+        _ => ".".into(),
+    })
 }
 
 /// MindFormers' configuration keys and the run settings: defaults, then the YAML, then flags.

@@ -34,6 +34,24 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// The path resumed from (`checkpoint.load_path`, `load_checkpoint`) set to `p`: one
+    /// `iteration_*` folder given on the command line, inside the root that is scanned.
+    pub fn set_load_path(&mut self, p: &str) {
+        if let Some(PyValue::Dict(items)) = &mut self.yaml.checkpoint {
+            items.retain(|(k, _)| k != "load_path");
+            items.push(("load_path".into(), PyValue::Str(p.to_owned())));
+        }
+        self.yaml.load_checkpoint = PyValue::Str(p.to_owned());
+    }
+
+    /// The path resumed from, as given.
+    pub fn load_path(&self) -> String {
+        match &self.yaml.load_checkpoint {
+            PyValue::Str(s) => s.clone(),
+            other => other.py_str(),
+        }
+    }
+
     /// `checkpoint.no_load_optim` set to `v` (a simulation's toggle).
     pub fn set_no_load_optim(&mut self, v: bool) {
         if let Some(PyValue::Dict(items)) = &mut self.yaml.checkpoint {

@@ -43,6 +43,13 @@ pub fn detect(tree: &crate::model::Tree, job: &crate::job::NewJob) -> LayoutId {
             false => LayoutId::MindformersLegacy,
         };
     }
+    if let crate::model::RootState::File(_) = tree.state {
+        // one file: a new-format shard by its name
+        let name = tree.root.rsplit('/').next().unwrap_or_default();
+        if mindformers_new::names::parse_shard_name(name).is_some() {
+            return LayoutId::MindformersNew;
+        }
+    }
     let names = || {
         tree.root_listing()
             .into_iter()

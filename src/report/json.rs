@@ -375,7 +375,7 @@ fn new_rank_doc(r: &crate::layout::mindformers_new::analysis::RankAnswer) -> ser
 pub fn new_format_document(a: &Analysis, all: bool) -> Option<NewFormatDoc<'_>> {
     let n = a.newfmt.as_deref()?;
     Some(NewFormatDoc {
-        load_checkpoint: &a.load_checkpoint,
+        load_checkpoint: &n.load_path,
         layout: a.layout.name(),
         world_size: n.world_size,
         outcome: OutcomeDoc::new(a),

@@ -321,3 +321,40 @@ fn verify_reports_folders_and_trackers_mindformers_rejects() {
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("problem"), "{out}");
 }
+
+/// `load_checkpoint` may be the root, one `iteration_*` folder (MindFormers then loads that
+/// folder as it is: the way to resume from an older save; ckptscope still scans the whole
+/// root) or a file (a config-stage error), as §6.1 says.
+#[test]
+fn load_checkpoint_may_be_an_iteration_folder_or_a_file() {
+    let root = fixtures().join("tree-healthy-2rank").join("checkpoint");
+    let folder = root.join("iteration_00000008");
+    let (code, out, err) = run(&["resolve", folder.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["load_checkpoint"], folder.to_str().unwrap());
+    assert_eq!(
+        doc["mindformers"]["per_rank"][1]["load_path"],
+        folder.to_str().unwrap()
+    );
+    assert_eq!(doc["mindformers"]["per_rank"][1]["initial_step"], 8);
+    assert_eq!(
+        doc["iterations"].as_array().unwrap().len(),
+        3,
+        "the whole root is scanned"
+    );
+    let change = doc["safe"]["change"].as_str().unwrap();
+    assert!(
+        change.contains("iteration_00000010") && !change.contains("latest_checkpointed"),
+        "{change}"
+    );
+    let file = folder.join("llama-model-0000000-0000002.safetensors");
+    let (code, out, _) = run(&["resolve", file.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(1), "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["layout"], "mindformers-new");
+    assert_eq!(
+        doc["mindformers"]["per_rank"][0]["error"]["message"],
+        format!("checkpoint_path is not a directory: {}", file.display())
+    );
+}

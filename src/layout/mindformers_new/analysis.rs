@@ -83,6 +83,8 @@ pub struct SafePick {
 /// Everything `resolve` reports for a new-format tree.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NewAnalysis {
+    /// The path resumed from, as given (the root, or one `iteration_*` folder in it).
+    pub load_path: String,
     pub world_size: u64,
     pub load_ckpt_format: String,
     pub no_load_optim: bool,
@@ -216,6 +218,7 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         .and_then(|(_, r)| r.skip.as_ref())
         .map(|n| n.to_string());
     let mut a = NewAnalysis {
+        load_path: nj.load_path(),
         world_size,
         load_ckpt_format: nj.load_ckpt_format.clone(),
         no_load_optim,
@@ -658,6 +661,13 @@ fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
         return Some(fmt.trim_start_matches(" and ").to_owned());
     }
     let folder = folder_of(d);
+    if ctx.newfmt.load_path() != ctx.root {
+        // the job names a folder itself: the tracker plays no part
+        return Some(format!(
+            "set checkpoint.load_path (or load_checkpoint) to {}{fmt}",
+            d.shown
+        ));
+    }
     let n = folder["iteration_".len()..].trim_start_matches('0');
     let tracker = crate::py::text::join(&ctx.root, TRACKER);
     Some(format!(
