@@ -204,6 +204,24 @@ impl GridModel {
         }
     }
 
+    /// Column `col`'s markers — `T` the tracker's folder, `M` MindFormers', `S` the safe
+    /// pick — spaced when `width` allows, else run together (`TMS`).
+    pub fn marks(&self, col: usize, width: usize) -> String {
+        let on = |c: Option<usize>, m: &'static str| (c == Some(col)).then_some(m);
+        let ms: Vec<&str> = [
+            on(self.tracker_column, "T"),
+            on(self.mf_column, "M"),
+            on(self.safe_column, "S"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match ms.len() * 2 <= width {
+            true => ms.join(" "),
+            false => ms.concat(),
+        }
+    }
+
     pub fn cell(&self, row: usize, col: usize) -> CellState {
         self.cells[row * self.columns.len() + col]
     }

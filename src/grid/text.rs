@@ -18,18 +18,7 @@ pub fn render(g: &GridModel, title: &str) -> String {
         .max(4)
         + 1;
     let head = 9;
-    let mark = |i: usize| {
-        let on = |c: Option<usize>, m: &'static str| (c == Some(i)).then_some(m);
-        let ms: Vec<&str> = [
-            on(g.tracker_column, "T"),
-            on(g.mf_column, "M"),
-            on(g.safe_column, "S"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        ms.concat()
-    };
+    let mark = |i: usize| g.marks(i, width);
     let _ = write!(s, "{:head$}", "");
     for (i, _) in g.columns.iter().enumerate() {
         let _ = write!(s, "{:>width$}", mark(i));

@@ -180,17 +180,7 @@ fn expect_error(what: &str, got: (&str, &str, &str), e: &Value) {
     assert_eq!(got, want, "{what}");
 }
 
-fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use crate::common::run_bin as run;
 
 /// A new-format tree is read as the new format; read as the legacy one (`--layout legacy`, as
 /// a YAML without a `checkpoint:` section would make MindFormers do) it is named for what it

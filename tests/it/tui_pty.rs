@@ -79,6 +79,19 @@ impl Tui {
         }
     }
 
+    /// Press `q` and wait (up to 10 s) for the TUI to exit.
+    fn quit(&mut self) {
+        self.keys("q");
+        let start = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the TUI did not quit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn keys(&mut self, k: &str) {
         for c in k.chars() {
             self.writer.write_all(c.to_string().as_bytes()).unwrap();
@@ -144,15 +157,7 @@ fn seed_walkthrough_in_a_real_terminal() {
     );
     t.keys("u");
     t.wait_for(&["skip 30 · first step 32"], Duration::from_secs(5));
-    t.keys("q");
-    let start = Instant::now();
-    while t.child.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the TUI did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    t.quit();
     std::thread::sleep(Duration::from_millis(200));
     let p = t.parser.lock().unwrap();
     assert!(!p.screen().alternate_screen(), "left the alternate screen");
@@ -561,14 +566,6 @@ fn new_format_walkthrough_in_a_real_terminal() {
         &["fails on 2 of", "rank 0 at the resolve"],
         Duration::from_secs(5),
     );
-    t.keys("q");
-    let start = Instant::now();
-    while t.child.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the TUI did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    t.quit();
     assert_eq!(snapshot(&root), before, "the tree on disk is unchanged");
 }

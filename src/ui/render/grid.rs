@@ -164,16 +164,7 @@ fn paint(buf: &mut Buffer, inner: Rect, s: &State, t: &Theme) {
     for (slot, (vi, c)) in shown.iter().enumerate() {
         let x = inner.x + HEAD + slot as u16 * cw;
         let col = &g.columns[*c];
-        let on = |m: Option<usize>, text: &'static str| (m == Some(*c)).then_some(text);
-        let marks: Vec<&str> = [
-            on(g.tracker_column, "T"),
-            on(g.mf_column, "M"),
-            on(g.safe_column, "S"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let mark = &marks.join(" ");
+        let mark = &g.marks(*c, cw as usize);
         let right = |text: &str| x + cw.saturating_sub(text.len() as u16 + 1);
         buf.set_string(right(mark), inner.y, mark, t.mark());
         let label = col.label();

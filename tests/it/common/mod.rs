@@ -457,3 +457,16 @@ pub fn valid_shard(e: u64) -> Vec<u8> {
     );
     encode(&t)
 }
+
+/// Run the `ckptscope` binary with `args`: exit status, stdout, stderr.
+pub fn run_bin(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
