@@ -10,9 +10,12 @@
 //! ranks = 4
 //! prefix = "llama3_1_8b"     # sink_size = 2, save_steps = 10, keep_max = 3,
 //! async_save = false         # global_batch_size = 8, world_size, device_num_per_node
+//! layout = "legacy"          # or "new": iteration_* folders, a tracker, common.json; `step`
+//!                            # is then an iteration ("30"), expectations name folders
 //! [[timeline]]
 //! event = "train"            # train | kill | delete | truncate | corrupt | remove_meta |
-//! steps = 40                 # resume | pause | breakpoint ; each may have `say = "…"`
+//! steps = 40                 # resume | pause | breakpoint | kill_before_tracker (new) |
+//!                            # async_lag (new) ; each may have `say = "…"`
 //! [[expect]]                 # after the timeline; several allowed (different settings)
 //! mindformers = "llama3_1_8b_rank_0-15_2.ckpt"   # or "newest", or "error: <text>"
 //! safe = "llama3_1_8b_rank_0-15_2.ckpt"          # or "none"

@@ -102,8 +102,9 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
 }
 
 /// MindFormers' new checkpoint format in the folder (`iteration_*` folders, the tracker):
-/// MindFormers resumes from it when the YAML has a `checkpoint:` section; ckptscope does not
-/// resolve it yet (issue 13), and must say so rather than answer for an empty legacy tree.
+/// MindFormers resumes from it when the YAML has a `checkpoint:` section: a tree read as the
+/// legacy layout (`--layout legacy`, a YAML without the section, or a root holding both) says
+/// so rather than answer for an empty legacy tree.
 fn new_format(f: &Facts, entries: &[crate::model::Entry], legacy: bool, out: &mut Vec<Warning>) {
     use crate::layout::mindformers_new::tracker::TRACKER;
     let iterations = entries
@@ -124,8 +125,8 @@ fn new_format(f: &Facts, entries: &[crate::model::Entry], legacy: bool, out: &mu
         }
     );
     let message = match legacy {
-        true => format!("{d} also holds MindFormers' new checkpoint format ({what}): MindFormers resumes from that one when the YAML has a checkpoint: section (or use_legacy_format: False); the answer here is the legacy layout's, which ckptscope alone resolves so far"),
-        false => format!("{d} holds MindFormers' new checkpoint format ({what}), which ckptscope does not resolve yet — only the legacy rank_* layout; `ckptscope verify {d}/iteration_…` checks one save's shards"),
+        true => format!("{d} also holds MindFormers' new checkpoint format ({what}): MindFormers resumes from that one when the YAML has a checkpoint: section (or use_legacy_format: False); the answer here is the legacy layout's — pass --layout new (or --config with the run's YAML) for the other"),
+        false => format!("{d} holds MindFormers' new checkpoint format ({what}), read here as the legacy rank_* layout (--layout legacy, or a --config without a checkpoint: section: MindFormers itself would then look for rank_* folders); drop --layout legacy, or pass the run's YAML, for the new format's answer"),
     };
     out.push(w("new_format", message));
 }
