@@ -49,7 +49,10 @@ impl<'a> TreeFs<'a> {
     fn unknown(&self, path: &Path, why: &str) -> io::Error {
         let mut m = self.missing.lock().unwrap_or_else(|p| p.into_inner());
         if m.is_none() {
-            *m = Some(format!("{}: {why}", path.display()));
+            *m = Some(format!(
+                "{}: {why}, so what MindFormers does is unknown (point ckptscope at the checkpoint folder that holds it)",
+                path.display()
+            ));
         }
         io::Error::other(format!("{}: {why}", path.display()))
     }

@@ -364,6 +364,11 @@ fn new_rank_doc(r: &crate::layout::mindformers_new::analysis::RankAnswer) -> ser
             "initial_step": int_value(initial_step),
             "initial_epoch": int_value(initial_epoch),
         }),
+        RankAnswer::Raises { rank, error }
+            if error.class == crate::layout::mindformers_new::analysis::UNREAD =>
+        {
+            serde_json::json!({"rank": rank, "unknown": error.message})
+        }
         RankAnswer::Raises { rank, error } => serde_json::json!({
             "rank": rank,
             "error": {"stage": error.stage, "type": error.class, "message": error.message},

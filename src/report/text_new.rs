@@ -24,6 +24,11 @@ fn answer_text(r: &RankAnswer) -> String {
             initial_epoch,
             ..
         } => format!("loads {p} — initial step {initial_step}, epoch {initial_epoch}"),
+        RankAnswer::Raises { error, .. }
+            if error.class == crate::layout::mindformers_new::analysis::UNREAD =>
+        {
+            format!("cannot tell: {}", error.message)
+        }
         RankAnswer::Raises { error, .. } => format!(
             "fails at the {} stage: {}: {}",
             error.stage, error.class, error.message
@@ -69,10 +74,7 @@ pub fn render(a: &Analysis, n: &NewAnalysis, o: &TextOptions) -> String {
         ),
     );
     if let Some(why) = &n.unknown {
-        emit(
-            &mut s,
-            &format!("unknown: {why} — ckptscope cannot tell what MindFormers does"),
-        );
+        emit(&mut s, &format!("unknown: {why}"));
     }
     s.push('\n');
     emit(&mut s, "MindFormers 2.1.0 would, per rank:");

@@ -6,7 +6,6 @@
 //! (`rmtree` of the oldest folders beyond `save_max`). The demo's trainer and the watch tests
 //! replay it; a [`Fault`] stops it where a killed job stops.
 
-use super::tree::write_protocol;
 use crate::layout::mindformers_new::tracker::{iteration_dir, TRACKER};
 use crate::py::int::PyInt;
 use std::fs;
@@ -155,6 +154,18 @@ fn metadata_text(job: &NewJob) -> String {
     serde_json::json!({"state_dict_metadata": state, "storage_data": storage}).to_string()
 }
 
+/// A shard as MindSpore's `_exec_save` writes it: `<stem>.tmp` written whole, renamed to
+/// `<name>`, chmod 0400 (no fsync). The new format needs no mtime order, so unlike the legacy
+/// writer nothing is listed per file (a save of 8,192 ranks stays linear).
+fn write_shard(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let tmp = dir.join(format!("{stem}.tmp"));
+    fs::write(&tmp, bytes)?;
+    let dst = dir.join(name);
+    fs::rename(&tmp, &dst)?;
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o400))
+}
+
 /// Write `text` to `dir/name` the way `common.json` and `metadata.json` are: a `tmpXXXXXXXX`
 /// file written and synced, replaced into place, chmod 0640.
 fn replace_into(dir: &Path, name: &str, text: &str, n: u64) -> io::Result<()> {
@@ -205,7 +216,7 @@ pub fn save(root: &Path, job: &NewJob, iteration: u64, fault: Fault) -> io::Resu
     fs::create_dir_all(&d)?;
     fs::set_permissions(&d, fs::Permissions::from_mode(0o750))?;
     for r in 0..job.ranks {
-        write_protocol(
+        write_shard(
             &d,
             &job.shard("model", r),
             &safetensors_bytes(&model_tensors(r))?,
@@ -224,7 +235,7 @@ pub fn save(root: &Path, job: &NewJob, iteration: u64, fault: Fault) -> io::Resu
             fs::write(d.join(name), &bytes[..bytes.len() / 2])?;
             continue;
         }
-        write_protocol(&d, &job.shard("opt", r), &bytes)?;
+        write_shard(&d, &job.shard("opt", r), &bytes)?;
     }
     if let Fault::MidSave { .. } = fault {
         return Ok(d);

@@ -348,3 +348,30 @@ fn load_checkpoint_may_be_an_iteration_folder_or_a_file() {
         format!("checkpoint_path is not a directory: {}", file.display())
     );
 }
+
+/// A control file over ckptscope's limits (a sparse 65 MiB `metadata.json`) is not read: the
+/// answer is "unknown" (exit 2, each rank `{"rank", "unknown"}`), never passed off as
+/// MindFormers' error.
+#[test]
+fn an_unread_metadata_json_makes_the_answer_unknown() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&fixtures().join("tree-healthy-2rank"), tmp.path());
+    let root = tmp.path().join("checkpoint");
+    let meta = root.join("iteration_00000010").join("metadata.json");
+    std::fs::File::options()
+        .write(true)
+        .open(&meta)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    let (code, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("68,157,440 bytes, more than ckptscope reads of a control file"),
+        "{err}"
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["outcome"]["status"], "unknown");
+    let r0 = &doc["mindformers"]["per_rank"][0];
+    assert!(r0["error"].is_null() && r0["unknown"].is_string(), "{r0}");
+}

@@ -109,7 +109,7 @@ impl NewAnalysis {
     pub fn outcome(&self) -> crate::resolve::Outcome {
         use crate::resolve::Outcome;
         if let Some(why) = &self.unknown {
-            return Outcome::Unknown(format!("{why}: what MindFormers does is unknown"));
+            return Outcome::Unknown(why.clone());
         }
         match self
             .per_rank
@@ -121,6 +121,9 @@ impl NewAnalysis {
         }
     }
 }
+
+/// The exception class the stages give an input ckptscope did not read (never MindFormers').
+pub const UNREAD: &str = "ckptscope";
 
 /// What each shard holds (the session's verdicts, or a check made now).
 pub type Shards<'a> = &'a dyn Fn(&str, &str) -> Option<ShardCheck>;
@@ -193,7 +196,7 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         Ok(Config::Legacy) => (
             Err(StageError {
                 stage: "config",
-                class: "ckptscope".into(),
+                class: UNREAD.into(),
                 message: "the configuration selects the legacy format (no `checkpoint:` section): MindFormers looks for rank_* folders, not iteration_* ones".into(),
             }),
             None,
@@ -232,6 +235,13 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         notes,
         unknown: tfs.not_in_model(),
     };
+    // an input ckptscope did not read (a control file over its limits …): not MindFormers'
+    // error, and no answer
+    if let Err(e) = &answer {
+        if e.class == UNREAD && a.unknown.is_none() {
+            a.unknown = Some(e.message.clone());
+        }
+    }
     a.safe = safe_pick(&fs, ctx, &a, mode.as_ref());
     a.warnings = super::hazards::collect(tree, ctx, &a);
     a

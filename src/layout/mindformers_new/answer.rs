@@ -59,12 +59,7 @@ pub fn resume(fs: &dyn Fs, load_path: &At, mode: &Mode) -> Result<Resolved, Fail
                 Ok(_) => match fs.read_small(&f.real, 64 << 20) {
                     FileRead::Bytes(b) => Some(b),
                     FileRead::Error(e) => return Err(at("context")(e.to_py(&f.shown))),
-                    other => {
-                        return Err(at("context")(PyException::new(
-                            "ckptscope",
-                            format!("{}: {other:?}: not read", f.shown),
-                        )))
-                    }
+                    other => return Err(at("context")(super::valid::unread(&f.shown, &other))),
                 },
             }
         }

@@ -44,13 +44,7 @@ fn read(fs: &dyn Fs, at: &At) -> Result<Vec<u8>, PyException> {
     match fs.read_small(&at.real, CONTROL_MAX) {
         FileRead::Bytes(b) => Ok(b),
         FileRead::Error(e) => Err(e.to_py(&at.shown)),
-        other => Err(PyException::new(
-            "ckptscope",
-            format!(
-                "{}: {other:?}: not read, so what MindFormers does is unknown",
-                at.shown
-            ),
-        )),
+        other => Err(super::valid::unread(&at.shown, &other)),
     }
 }
 

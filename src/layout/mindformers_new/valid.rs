@@ -36,6 +36,25 @@ pub struct Folder<'a> {
     pub metadata: Option<&'a FileRead>,
 }
 
+/// The "exception" for a control file ckptscope did not read (class `ckptscope`, never
+/// MindFormers'): the answer is then unknown, and says why.
+pub fn unread(path: &str, r: &FileRead) -> PyException {
+    let why = match r {
+        FileRead::TooLarge(n) => format!(
+            "{path} is {} bytes, more than ckptscope reads of a control file ({} MiB)",
+            crate::verify::verdict::thousands(*n),
+            crate::scan::CONTROL_LIMIT >> 20
+        ),
+        FileRead::NotRegular(k) => format!("{path} is {k}: ckptscope never opens one"),
+        FileRead::Error(e) => format!("{path}: {}", e.text),
+        FileRead::Bytes(_) => format!("{path}: not read"),
+    };
+    PyException::new(
+        super::analysis::UNREAD,
+        format!("{why}; what MindFormers does with it is unknown"),
+    )
+}
+
 fn err(class: &str, message: String) -> PyException {
     PyException::new(class, message)
 }
@@ -103,12 +122,7 @@ pub fn verify_ckpt_valid(f: &Folder, require_optimizer: bool) -> Result<(), PyEx
                 format!("[Errno 21] Is a directory: '{m}'"),
             ))
         }
-        other => {
-            return Err(err(
-                "ckptscope",
-                format!("{m}: {other:?}: ckptscope did not read it, so it cannot tell what MindFormers does"),
-            ))
-        }
+        other => return Err(unread(&m, other)),
     };
     let obj = json::load(bytes).map_err(|e| match e.class {
         "JSONDecodeError" => err("RuntimeError", format!("Checkpoint metadata validation failed: 'metadata.json' in '{d}' has invalid JSON format. Error details: {}", e.message)),
