@@ -40,8 +40,9 @@ fn read_meta(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
 }
 
 /// The new layout's control files (`common.json`, `metadata.json`, the tracker): read up to
-/// this size freely (a 2-rank `metadata.json` is 23 KB; it grows with parameters × ranks) …
-pub const CONTROL_FREE: u64 = 1 << 20;
+/// this size freely (a `common.json` is under 200 bytes, a 2-rank `metadata.json` 23 KB; it
+/// grows with parameters × ranks) …
+pub const CONTROL_FREE: u64 = 64 << 10;
 /// … at most this large each (MindFormers reads them whole too) …
 pub const CONTROL_LIMIT: u64 = 64 << 20;
 /// … and larger ones from this process-wide allowance (a hostile tree may hold thousands of

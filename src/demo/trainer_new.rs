@@ -20,6 +20,8 @@ use std::time::Duration;
 struct RunState {
     last: u64,
     gbs: i64,
+    /// This launch's saves (rotation deletes only these: a resume starts a new list).
+    launch: Vec<u64>,
 }
 
 /// The folder name of iteration `n`.
@@ -74,6 +76,7 @@ impl Play<'_> {
         let mut st = RunState {
             last: 0,
             gbs: self.scenario.run.global_batch_size,
+            launch: Vec::new(),
         };
         for (i, ev) in self.scenario.timeline.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
@@ -128,6 +131,7 @@ impl Play<'_> {
                             "  resuming at step {from}, global batch size {gbs}"
                         ));
                         st.gbs = gbs;
+                        st.launch.clear(); // a new launch: its own rotation list
                         self.train_new(from, *steps, st, narrate)
                     }
                     _ => {
@@ -150,6 +154,7 @@ impl Play<'_> {
                     &self.new_job(st.gbs),
                     st.last,
                     Fault::MidSave { rank },
+                    &mut st.launch,
                 )?;
                 Ok(())
             }
@@ -160,6 +165,7 @@ impl Play<'_> {
                     &self.new_job(st.gbs),
                     st.last,
                     Fault::BeforeTracker,
+                    &mut st.launch,
                 )?;
                 Ok(())
             }
@@ -171,6 +177,7 @@ impl Play<'_> {
                     &self.new_job(st.gbs),
                     st.last,
                     Fault::AsyncLag { previous },
+                    &mut st.launch,
                 )?;
                 Ok(())
             }
@@ -218,7 +225,7 @@ impl Play<'_> {
                 self.pause(self.pace * sinks);
             }
             let it = from + k * every;
-            save(&self.root, &job, it, Fault::None)?;
+            save(&self.root, &job, it, Fault::None, &mut st.launch)?;
             st.last = it;
             let n = self.new_answer(&self.flags())?;
             narrate(&format!(

@@ -44,6 +44,18 @@ impl NewJob {
         self.yaml.load_checkpoint = PyValue::Str(p.to_owned());
     }
 
+    /// Whether `checkpoint.no_load_optim` is truthy as configured (MindFormers' default:
+    /// `not resume_training`).
+    pub fn no_load_optim(&self) -> bool {
+        match &self.yaml.checkpoint {
+            Some(PyValue::Dict(items)) => match items.iter().find(|(k, _)| k == "no_load_optim") {
+                Some((_, v)) => v.truthy(),
+                None => !self.yaml.resume_training.truthy(),
+            },
+            _ => false,
+        }
+    }
+
     /// The path resumed from, as given.
     pub fn load_path(&self) -> String {
         match &self.yaml.load_checkpoint {

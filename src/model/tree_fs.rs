@@ -79,6 +79,14 @@ impl<'a> TreeFs<'a> {
         match self.place(path) {
             Some(Place::Top(n)) => Ok(self.tree.root_entry(n)),
             Some(Place::Inside(d, n)) => match self.tree.dirs.get(d) {
+                // a folder that could not be listed: MindFormers may still open its files by
+                // name (a searchable folder); only a probed name is known
+                Some(node) if matches!(node.listing, Listing::Error(_)) => {
+                    match node.probed.iter().find(|e| &*e.name == n) {
+                        Some(e) => Ok(Some(e)),
+                        None => Err(self.unknown(path, "in a folder ckptscope could not list")),
+                    }
+                }
                 Some(node) => Ok(node
                     .listing
                     .find(n)

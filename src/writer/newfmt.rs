@@ -49,7 +49,8 @@ impl NewJob {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     None,
-    /// Rank `0` is killed while writing its optimizer shard: a half-written `.tmp` stays.
+    /// Rank `rank` is killed while writing its optimizer shard: a half-written `.tmp` stays
+    /// (and, unless it is rank 0, `common.json` and `metadata.json` are written meanwhile).
     MidSave {
         rank: u64,
     },
@@ -205,9 +206,16 @@ fn write_tracker(root: &Path, iteration: u64) -> io::Result<()> {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o640))
 }
 
-/// One save of iteration `iteration` (also its step), stopping where `fault` says; returns the
-/// folder written.
-pub fn save(root: &Path, job: &NewJob, iteration: u64, fault: Fault) -> io::Result<PathBuf> {
+/// One save of iteration `iteration` (also its step) by the launch whose saves so far are
+/// `launch` (the in-memory list rotation works from: folders of earlier launches are never
+/// deleted, §5.6), stopping where `fault` says; returns the folder written.
+pub fn save(
+    root: &Path,
+    job: &NewJob,
+    iteration: u64,
+    fault: Fault,
+    launch: &mut Vec<u64>,
+) -> io::Result<PathBuf> {
     let d = root.join(iteration_dir(&PyInt::from_i64(iteration as i64)));
     if d.exists() {
         make_tree_writable(&d)?;
@@ -237,7 +245,9 @@ pub fn save(root: &Path, job: &NewJob, iteration: u64, fault: Fault) -> io::Resu
         }
         write_shard(&d, &job.shard("opt", r), &bytes)?;
     }
-    if let Fault::MidSave { .. } = fault {
+    // rank 0 writes common.json and metadata.json while a slow rank may still be writing its
+    // shards (§5.2: only the later barriers wait for them) — unless rank 0 is the one killed
+    if fault == (Fault::MidSave { rank: 0 }) {
         return Ok(d);
     }
     replace_into(
@@ -249,6 +259,9 @@ pub fn save(root: &Path, job: &NewJob, iteration: u64, fault: Fault) -> io::Resu
     if job.ranks > 1 {
         replace_into(&d, "metadata.json", &metadata_text(job), iteration * 2 + 1)?;
     }
+    if let Fault::MidSave { .. } = fault {
+        return Ok(d);
+    }
     match fault {
         Fault::BeforeTracker => return Ok(d),
         Fault::AsyncLag { previous } => {
@@ -259,28 +272,21 @@ pub fn save(root: &Path, job: &NewJob, iteration: u64, fault: Fault) -> io::Resu
         }
         _ => write_tracker(root, iteration)?,
     }
-    rotate(root, job.save_max)?;
+    launch.push(iteration);
+    rotate(root, job.save_max, launch)?;
     Ok(d)
 }
 
-/// Delete the oldest `iteration_*` folders beyond `keep` (a plain `rmtree`: files go first,
-/// the folder last, so a watcher may see it half-deleted).
-pub fn rotate(root: &Path, keep: usize) -> io::Result<()> {
-    let mut its: Vec<(u64, PathBuf)> = fs::read_dir(root)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e
-                .file_name()
-                .to_str()?
-                .strip_prefix("iteration_")?
-                .parse()
-                .ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    its.sort();
-    let excess = its.len().saturating_sub(keep.max(1));
-    for (_, p) in its.into_iter().take(excess) {
+/// After a save: with more than `keep` saves in this launch's list, remove one folder, the
+/// oldest of the launch (a plain `rmtree`: files first, the folder last, so a watcher may
+/// see it half-deleted). Earlier launches' folders are never touched.
+fn rotate(root: &Path, keep: usize, launch: &mut Vec<u64>) -> io::Result<()> {
+    if launch.len() <= keep.max(1) {
+        return Ok(());
+    }
+    let oldest = launch.remove(0);
+    let p = root.join(iteration_dir(&PyInt::from_i64(oldest as i64)));
+    if p.exists() {
         make_tree_writable(&p)?;
         fs::remove_dir_all(&p)?;
     }

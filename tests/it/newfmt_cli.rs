@@ -367,11 +367,49 @@ fn an_unread_metadata_json_makes_the_answer_unknown() {
     let (code, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(
-        err.contains("68,157,440 bytes, more than ckptscope reads of a control file"),
+        err.contains("68,157,440 bytes: ckptscope reads a control file of at most 64 MiB"),
         "{err}"
     );
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["outcome"]["status"], "unknown");
     let r0 = &doc["mindformers"]["per_rank"][0];
     assert!(r0["error"].is_null() && r0["unknown"].is_string(), "{r0}");
+}
+
+/// Hostile names and settings stay cheap and honest: a shard name claiming ten million ranks
+/// makes one row; a damaged shard in a resume to another world size (resharding) leaves the
+/// answer unknown rather than "loads".
+#[test]
+fn hostile_names_and_resharding_stay_honest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    for i in 0..200 {
+        let d = root.join(format!("iteration_{i:08}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("model-9999999-9999999.safetensors"), b"").unwrap();
+    }
+    let (_, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(doc["world_size"], 1, "{}", doc["world_size"]);
+    let (code, out, _) = run(&["grid", root.to_str().unwrap()]);
+    assert!(code.is_some() && out.lines().count() < 20, "{out}");
+    // the truncated-shard tree resumed by a 4-rank job: which rank reads the damaged file is
+    // not modelled when resharding
+    let damaged = fixtures().join("tree-truncated-shard").join("checkpoint");
+    let (code, out, _) = run(&[
+        "resolve",
+        damaged.to_str().unwrap(),
+        "--json",
+        "--world-size",
+        "4",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["mindformers"]["per_rank"][3]["unknown"]
+            .as_str()
+            .unwrap()
+            .contains("resharding"),
+        "{doc}"
+    );
 }

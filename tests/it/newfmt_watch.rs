@@ -16,11 +16,12 @@ fn writer(root: &Path) {
         save_max: 3,
         ..NewJob::demo(8)
     };
+    let mut launch = Vec::new();
     for it in (2..=24).step_by(2) {
-        save(root, &job, it, Fault::None).unwrap();
+        save(root, &job, it, Fault::None, &mut launch).unwrap();
     }
-    save(root, &job, 26, Fault::BeforeTracker).unwrap();
-    save(root, &job, 28, Fault::MidSave { rank: 5 }).unwrap();
+    save(root, &job, 26, Fault::BeforeTracker, &mut launch).unwrap();
+    save(root, &job, 28, Fault::MidSave { rank: 5 }, &mut launch).unwrap();
 }
 
 fn convergence(poll_only: bool, poll: Duration) {

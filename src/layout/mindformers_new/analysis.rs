@@ -212,9 +212,13 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         }
     };
     let no_load_optim = mode.as_ref().is_some_and(|m| m.run.no_load_optim);
-    let per_rank = (0..world_size.max(1))
-        .map(|rank| rank_answer(rank, &answer, tree, no_load_optim, shards))
-        .collect();
+    let weights = super::weights::Reads {
+        tree,
+        shards,
+        no_load_optim,
+        world: ctx.env.world_size,
+    };
+    let (per_rank, silent) = weights.per_rank(world_size.max(1), &answer);
     let skip = answer
         .as_ref()
         .ok()
@@ -235,15 +239,18 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         notes,
         unknown: tfs.not_in_model(),
     };
-    // an input ckptscope did not read (a control file over its limits …): not MindFormers'
-    // error, and no answer
-    if let Err(e) = &answer {
-        if e.class == UNREAD && a.unknown.is_none() {
-            a.unknown = Some(e.message.clone());
-        }
+    // an input ckptscope did not read (a control file over its limits, a shard it could not
+    // check …): not MindFormers' error, and no answer
+    let unread = a.per_rank.iter().find_map(|r| match r {
+        RankAnswer::Raises { error, .. } if error.class == UNREAD => Some(error.message.clone()),
+        _ => None,
+    });
+    if a.unknown.is_none() {
+        a.unknown = unread;
     }
     a.safe = safe_pick(&fs, ctx, &a, mode.as_ref());
     a.warnings = super::hazards::collect(tree, ctx, &a);
+    a.warnings.extend(silent);
     a
 }
 
@@ -292,10 +299,14 @@ fn mode_for(
         )
         .ok()
         .and_then(|r| r.load_path);
-        let gbs = reached.and_then(|d| common_gbs(fs, &d));
-        if let Some(g) = gbs {
-            mode.run.gbs_new = g;
-            notes.push(format!("new global batch size not given: assumed unchanged ({g}, from common.json; use --global-batch-size or --config)"));
+        let gbs = reached.as_ref().and_then(|d| common_gbs(fs, d));
+        match (gbs, reached) {
+            (Some(g), _) => {
+                mode.run.gbs_new = g;
+                notes.push(format!("new global batch size not given: assumed unchanged ({g}, from common.json; use --global-batch-size or --config)"));
+            }
+            (None, Some(d)) => notes.push(format!("new global batch size not given and {}/common.json has no usable global_batch_size: the step and data skip assume 1 — pass --global-batch-size", d.shown)),
+            (None, None) => {}
         }
     }
     if run.sink_mode.is_none() {
@@ -307,10 +318,13 @@ fn mode_for(
     mode
 }
 
+/// The folder's own `global_batch_size` as a new run's (unchanged): an integer, or a float
+/// with an integral value (`8.0`: the scale is then exactly 1.0 as well).
 fn common_gbs(fs: &dyn Fs, d: &At) -> Option<i64> {
     match fs.read_small(&d.join("common.json").real, 1 << 20) {
         FileRead::Bytes(b) => match crate::py::json::load(&b).ok()?.get("global_batch_size")? {
             PyValue::Int(i) => i.to_i64().filter(|g| *g > 0),
+            PyValue::Float(f) if *f >= 1.0 && f.fract() == 0.0 && *f < 9.0e15 => Some(*f as i64),
             _ => None,
         },
         _ => None,
@@ -344,7 +358,7 @@ fn run_stages(
 }
 
 /// The folder name of a loaded path (its last component).
-fn folder_of(d: &At) -> String {
+pub(super) fn folder_of(d: &At) -> String {
     d.shown
         .trim_end_matches('/')
         .rsplit('/')
@@ -417,75 +431,8 @@ fn generated_metadata(tree: &Tree, d: &At, shards: Shards, names: Names) -> Opti
     None
 }
 
-/// Rank `rank`'s answer: the shared one, or — loading — the first damaged shard it reads
-/// itself (§9: in a same-layout resume a rank reads the files whose `storage_rank` is its
-/// own; measured, not proven in general). The count and examples in the message are that
-/// prediction; the loader's resharding may pick other entries.
-fn rank_answer(
-    rank: u64,
-    answer: &Staged,
-    tree: &Tree,
-    no_load_optim: bool,
-    shards: Shards,
-) -> RankAnswer {
-    let (d, r) = match answer {
-        Err(e) => {
-            return RankAnswer::Raises {
-                rank,
-                error: e.clone(),
-            }
-        }
-        Ok(x) => x,
-    };
-    if let Some(error) = d
-        .as_ref()
-        .and_then(|d| damaged_read(rank, d, tree, no_load_optim, shards))
-    {
-        return RankAnswer::Raises { rank, error };
-    }
-    RankAnswer::Loads {
-        rank,
-        load_path: d.as_ref().map(|d| d.shown.clone()),
-        initial_step: r.initial_step.to_string(),
-        initial_epoch: r.initial_epoch.to_string(),
-    }
-}
-
-/// The weights-stage error rank `rank` meets reading its own damaged shard of `d`, if any.
-fn damaged_read(
-    rank: u64,
-    d: &At,
-    tree: &Tree,
-    no_load_optim: bool,
-    shards: Shards,
-) -> Option<StageError> {
-    let folder = folder_of(d);
-    let node = tree.dirs.get(&folder)?;
-    let bad = node.listing.entries().iter().find(|e| {
-        parse_shard_name(&e.name)
-            .is_some_and(|n| n.idx == rank && (n.kind == ShardKind::Model || !no_load_optim))
-            && shards(&folder, &e.name).is_some_and(|c| c.verdict != Verdict::Ok)
-    })?;
-    let check = shards(&folder, &bad.name)?;
-    let mapped = mapped_params(node, &bad.name, rank);
-    let holds = match check.verdict {
-        Verdict::ZeroByte => "<unreadable: error: unpack requires a buffer of 8 bytes>".to_owned(),
-        _ => format!("<ckptscope: {}>", verdict_text(&check)),
-    };
-    Some(StageError {
-        stage: "weights",
-        class: "ValueError".into(),
-        message: format!(
-            "Loaded nothing from '{}'. 'metadata.json' maps {} parameter(s) to this file, e.g. {}, but the file holds none of them; it holds {holds}. The checkpoint's metadata and its contents disagree.",
-            d.join(&bad.name).shown,
-            mapped.len(),
-            py_list(&mapped[..mapped.len().min(5)])
-        ),
-    })
-}
-
 /// The parameters `metadata.json` stores in `file` for rank `rank` (sorted, unique).
-fn mapped_params(node: &crate::model::DirNode, file: &str, rank: u64) -> Vec<String> {
+pub(super) fn mapped_params(node: &crate::model::DirNode, file: &str, rank: u64) -> Vec<String> {
     let Some((_, FileRead::Bytes(b))) = node.control.iter().find(|(n, _)| n == "metadata.json")
     else {
         return Vec::new();
@@ -519,7 +466,7 @@ fn param_of(key: &str) -> Option<String> {
 }
 
 /// A Python list of strings as `repr` prints it.
-fn py_list(xs: &[String]) -> String {
+pub(super) fn py_list(xs: &[String]) -> String {
     let items: Vec<String> = xs.iter().map(|x| crate::py::py_repr(x)).collect();
     format!("[{}]", items.join(", "))
 }
@@ -533,15 +480,25 @@ fn tracker_text(tree: &Tree) -> Option<String> {
 }
 
 /// The world size the shard names give (`-{W:07d}`), the largest seen; 1 when none.
+/// (Bounded by the shards present: the highest writer index plus one, but never more rows
+/// than one folder holds shard files — a save writes every rank's shards into one folder — so
+/// a hostile name such as `model-9999999-9999999.safetensors` makes one row, not ten million.)
 fn world_from_names(tree: &Tree) -> u64 {
-    tree.dirs
-        .values()
-        .flat_map(|n| n.listing.entries().iter())
-        .filter_map(|e| parse_shard_name(&e.name))
-        .map(|n| n.total)
-        .max()
-        .unwrap_or(1)
-        .clamp(1, crate::job::MAX_WORLD_SIZE)
+    let (mut top, mut most) = (0u64, 0u64);
+    for node in tree.dirs.values() {
+        let mut count = 0u64;
+        for n in node
+            .listing
+            .entries()
+            .iter()
+            .filter_map(|e| parse_shard_name(&e.name))
+        {
+            top = top.max(n.total.min(n.idx.saturating_add(1)));
+            count += 1;
+        }
+        most = most.max(count);
+    }
+    top.min(most).clamp(1, crate::job::MAX_WORLD_SIZE)
 }
 
 /// Every `iteration_*` folder, oldest first, with its shards' states.
@@ -582,7 +539,7 @@ fn iterations(tree: &Tree, shards: Shards) -> Vec<Iteration> {
 }
 
 /// A verdict in words: its name, then the detail unless the detail already starts with it.
-fn verdict_text(c: &ShardCheck) -> String {
+pub(super) fn verdict_text(c: &ShardCheck) -> String {
     match c.detail.starts_with(c.verdict.name()) {
         true => c.detail.to_string(),
         false => format!("{}: {}", c.verdict.name(), c.detail),
@@ -629,9 +586,12 @@ fn safe_pick(
                 fixed.run.gbs_new = common_gbs(fs, &d).unwrap_or(fixed.run.gbs_new);
             }
             match resume(fs, &d, &fixed) {
+                // an input not read: whether this folder would do is unknown — no pick
+                Err(f) if f.error.class == UNREAD => return None,
                 Err(f) => Some(format!("{}: {}", f.error.class, f.error.first_line())),
                 Ok(r) => {
-                    let multi = a.world_size > 1;
+                    // several writers (not the job's world size: a resharded resume reads them all)
+                    let multi = tree_writers(fs, &d) > 1;
                     let meta = fs.stat(&d.join("metadata.json").real).is_ok();
                     match multi && !meta {
                         true => Some(
@@ -671,18 +631,47 @@ fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
         return Some(fmt.trim_start_matches(" and ").to_owned());
     }
     let folder = folder_of(d);
-    if ctx.newfmt.load_path() != ctx.root {
-        // the job names a folder itself: the tracker plays no part
-        return Some(format!(
-            "set checkpoint.load_path (or load_checkpoint) to {}{fmt}",
-            d.shown
-        ));
+    // health mode looks for its own folder, whatever load_path or the tracker say (§7.1)
+    let health = match ctx.newfmt.health && !ctx.newfmt.no_load_optim() {
+        true => " and turn health mode off",
+        false => "",
+    };
+    let set = format!(
+        "set checkpoint.load_path (or load_checkpoint) to {}{fmt}{health}",
+        d.shown
+    );
+    // the tracker route: only with the root as load_path, and only for a folder the tracker
+    // can name (`iteration_{N:08d}` exactly)
+    let n = folder
+        .strip_prefix("iteration_")
+        .and_then(|r| super::tracker::parse(TRACKER, r.as_bytes()).ok());
+    match n {
+        Some(n)
+            if ctx.newfmt.load_path() == ctx.root
+                && super::tracker::iteration_dir(&n) == folder =>
+        {
+            let tracker = crate::py::text::join(&ctx.root, TRACKER);
+            Some(format!(
+                "{set} — or write {n} into {tracker} by hand (ckptscope never writes)"
+            ))
+        }
+        _ => Some(set),
     }
-    let n = folder["iteration_".len()..].trim_start_matches('0');
-    let tracker = crate::py::text::join(&ctx.root, TRACKER);
-    Some(format!(
-        "set checkpoint.load_path (or load_checkpoint) to {}{fmt} — or write {} into {tracker} by hand (ckptscope never writes)",
-        d.shown,
-        if n.is_empty() { "0" } else { n }
-    ))
+}
+
+/// How many ranks wrote model shards in folder `d` (as the model lists it).
+fn tree_writers(fs: &dyn Fs, d: &At) -> usize {
+    let mut w: Vec<u64> = fs
+        .read_dir(&d.real)
+        .map(|es| {
+            es.iter()
+                .filter_map(|e| parse_shard_name(&e.name.to_string_lossy()))
+                .filter(|n| n.kind == ShardKind::Model)
+                .map(|n| n.idx)
+                .collect()
+        })
+        .unwrap_or_default();
+    w.sort_unstable();
+    w.dedup();
+    w.len()
 }

@@ -162,7 +162,7 @@ fn tracker(tree: &Tree, ctx: &JobContext, out: &mut Vec<Warning>) -> Option<u64>
     }
     let n = parse(&path, b).ok()?;
     let folder = super::tracker::iteration_dir(&n);
-    let exists = tree.root_entry(&folder).is_some_and(|e| e.exists());
+    let exists = tree.root_entry(&folder).is_some_and(|e| e.is_dir());
     if !exists {
         out.push(w("tracker_dangling", Some(TRACKER.into()), format!("{path} names {folder}, which does not exist (rotated away, or never written): MindFormers fails and never falls back; point checkpoint.load_path at an existing iteration_* folder or fix the tracker by hand")));
     }

@@ -14,3 +14,4 @@ pub mod names;
 pub mod resolve;
 pub mod tracker;
 pub mod valid;
+pub mod weights;
