@@ -569,3 +569,30 @@ fn new_format_walkthrough_in_a_real_terminal() {
     t.quit();
     assert_eq!(snapshot(&root), before, "the tree on disk is unchanged");
 }
+
+/// A new-format demo in the TUI, by Space alone: the job dies before its tracker write, and
+/// the screen shows MindFormers staying on the tracker's folder while the complete newer one
+/// is the safe pick, with the cursor on that folder.
+#[test]
+fn the_new_format_demo_shows_a_kill_before_the_tracker() {
+    let mut t = Tui::start(&["demo", "new-kill-before-tracker", "--speed", "20"]);
+    t.wait_for(
+        &[
+            "Space: next beat",
+            "iterations × ranks",
+            "MindFormers → iteration_00000030",
+        ],
+        Duration::from_secs(30),
+    );
+    t.keys(" ");
+    t.wait_for(
+        &[
+            "MindFormers → iteration_00000030 (step 30) ✓",
+            "Safe → iteration_00000040 (step 40) ✓",
+            "iteration_00000040 ·",
+            "llama3_1_8b-model-0000000-0000004.safetensors",
+        ],
+        Duration::from_secs(15),
+    );
+    t.quit();
+}

@@ -398,13 +398,18 @@ fn generated_metadata(tree: &Tree, d: &At, shards: Shards, names: Names) -> Opti
         let path = d.join(&e.name).shown;
         match shards(&folder, &e.name).map(|c| c.verdict) {
             Some(Verdict::ZeroByte) => return Some(err("ValueError", "cannot mmap an empty file".into())),
-            Some(Verdict::Ok) | None => {}
-            Some(_) => {
+            Some(Verdict::Truncated | Verdict::NotACheckpoint | Verdict::Corrupt) => {
                 return Some(err(
                     "ValueError",
                     format!("Fail to parse the input safetensors: '{path}'. Please check the correctness of the file."),
                 ))
             }
+            // not read, or changing: what the loader meets is unknown
+            Some(Verdict::Unreadable | Verdict::NotRegular | Verdict::Changed | Verdict::InProgress) | None => {
+                return Some(err(UNREAD, format!("{path} could not be checked, and the loader reads it whole here (no metadata.json)")))
+            }
+            // whole structure, wrong values: it loads
+            Some(_) => {}
         }
         match names(&folder, &e.name) {
             Some(ns) => {

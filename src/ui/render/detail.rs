@@ -56,7 +56,8 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     }
     if let Some(v) = tree.verdict(&dir, &file) {
         out.push(Line::raw(v.detail.to_string()));
-        if let Some(a) = &v.append {
+        // (a new-format shard holds no resume context: common.json, below, has it)
+        if let Some(a) = v.append.as_ref().filter(|_| !dir.starts_with("iteration_")) {
             let n = |x: Option<crate::model::Num>| {
                 x.map_or("-".to_owned(), |v| match v {
                     crate::model::Num::Int(i) => i.to_string(),
