@@ -39,32 +39,53 @@ fn read_meta(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
     )
 }
 
-/// The new layout's control files (`common.json`, `metadata.json`, the tracker): read up to
-/// this size freely (a `common.json` is under 200 bytes, a 2-rank `metadata.json` 23 KB; it
-/// grows with parameters × ranks) …
-pub const CONTROL_FREE: u64 = 64 << 10;
-/// … at most this large each (MindFormers reads them whole too) …
+/// The new layout's control files (`common.json`, `metadata.json`, the tracker; a
+/// `common.json` is under 200 bytes, a 2-rank `metadata.json` 23 KB, growing with parameters
+/// × ranks) are read at most this large each (MindFormers reads them whole too) …
 pub const CONTROL_LIMIT: u64 = 64 << 20;
-/// … and larger ones from this process-wide allowance (a hostile tree may hold thousands of
+/// … and all of them held at once within this allowance (a hostile tree may hold thousands of
 /// sparse 64 MiB files): past it a file is not read and the answer that needs it is unknown.
 pub const CONTROL_BUDGET: u64 = 256 << 20;
 
-static CONTROL_SPENT: AtomicU64 = AtomicU64::new(0);
+/// The control files held now, by path, with their sizes: re-reading a
+/// changed file replaces its share (a days-long watch of a job rewriting a large
+/// `metadata.json` does not use the allowance up), and files of deleted folders are let go
+/// when the allowance runs short.
+static CONTROL_HELD: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, u64>>> =
+    std::sync::Mutex::new(None);
+
+/// Whether `size` more bytes for `path` fit the allowance (and, if so, they are counted).
+fn hold_control(fs: &dyn Fs, path: &Path, size: u64) -> bool {
+    let mut guard = CONTROL_HELD.lock().unwrap_or_else(|p| p.into_inner());
+    let held = guard.get_or_insert_with(Default::default);
+    let fits = |held: &std::collections::HashMap<std::path::PathBuf, u64>| {
+        let others: u64 = held
+            .iter()
+            .filter(|(p, _)| p.as_path() != path)
+            .map(|(_, n)| *n)
+            .sum();
+        others.saturating_add(size) <= CONTROL_BUDGET
+    };
+    if !fits(held) {
+        // files that are gone no longer hold anything
+        held.retain(|p, _| fs.stat(p).is_ok());
+    }
+    if !fits(held) {
+        return false;
+    }
+    held.insert(path.to_path_buf(), size);
+    true
+}
 
 /// The control files read whole in a new-format `iteration_*` folder.
 pub const ITERATION_CONTROL: [&str; 2] = ["common.json", "metadata.json"];
 
 /// Read a control file of `size` bytes (as listed) within [`CONTROL_LIMIT`] and the budget.
 pub fn read_control(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
-    read_budgeted(
-        fs,
-        path,
-        size,
-        CONTROL_FREE,
-        CONTROL_LIMIT,
-        &CONTROL_SPENT,
-        CONTROL_BUDGET,
-    )
+    if size > CONTROL_LIMIT || !hold_control(fs, path, size) {
+        return FileRead::TooLarge(size);
+    }
+    fs.read_small(path, CONTROL_LIMIT)
 }
 
 fn read_budgeted(
@@ -318,4 +339,37 @@ fn entry(fs: &dyn Fs, dir: &Path, raw: RawEntry) -> Entry {
         _ => None,
     };
     Entry::named(&raw.name, lstat, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The control-file allowance counts what is held now: a file read again replaces its own
+    /// share (a long watch does not use it up), and files that are gone are let go.
+    #[test]
+    fn the_control_allowance_counts_what_is_held() {
+        let fs = crate::fsys::RealFs;
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a.json"), tmp.path().join("b.json"));
+        std::fs::write(&a, b"{}").unwrap();
+        std::fs::write(&b, b"{}").unwrap();
+        let big = 200 << 20;
+        assert!(hold_control(&fs, &a, big));
+        assert!(
+            hold_control(&fs, &a, big),
+            "the same file again: its share replaced"
+        );
+        assert!(
+            !hold_control(&fs, &b, 100 << 20),
+            "over the allowance with a held"
+        );
+        std::fs::remove_file(&a).unwrap();
+        assert!(
+            hold_control(&fs, &b, 100 << 20),
+            "a's share let go once it is gone"
+        );
+        std::fs::remove_file(&b).unwrap();
+        assert!(hold_control(&fs, &a, 1), "b let go too");
+    }
 }

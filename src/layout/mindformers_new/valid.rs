@@ -41,10 +41,9 @@ pub struct Folder<'a> {
 pub fn unread(path: &str, r: &FileRead) -> PyException {
     let why = match r {
         FileRead::TooLarge(n) => format!(
-            "{path} is {} bytes: ckptscope reads a control file of at most {} MiB, and larger ones than {} KiB only within {} MiB for them all",
+            "{path} is {} bytes: ckptscope reads a control file of at most {} MiB, and holds at most {} MiB of them at once",
             crate::verify::verdict::thousands(*n),
             crate::scan::CONTROL_LIMIT >> 20,
-            crate::scan::CONTROL_FREE >> 10,
             crate::scan::CONTROL_BUDGET >> 20
         ),
         FileRead::NotRegular(k) => format!("{path} is {k}: ckptscope never opens one"),
