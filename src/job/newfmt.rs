@@ -48,9 +48,10 @@ impl NewJob {
     /// `not resume_training`).
     pub fn no_load_optim(&self) -> bool {
         match &self.yaml.checkpoint {
+            // a key missing or null is filled from `not resume_training` (§1.2)
             Some(PyValue::Dict(items)) => match items.iter().find(|(k, _)| k == "no_load_optim") {
-                Some((_, v)) => v.truthy(),
-                None => !self.yaml.resume_training.truthy(),
+                Some((_, v)) if *v != PyValue::None => v.truthy(),
+                _ => !self.yaml.resume_training.truthy(),
             },
             _ => false,
         }

@@ -49,8 +49,12 @@ impl<'a> TreeFs<'a> {
     fn unknown(&self, path: &Path, why: &str) -> io::Error {
         let mut m = self.missing.lock().unwrap_or_else(|p| p.into_inner());
         if m.is_none() {
+            let fix = match why.contains("could not list") {
+                true => "run ckptscope as a user who can list it",
+                false => "point ckptscope at the checkpoint folder that holds it",
+            };
             *m = Some(format!(
-                "{}: {why}, so what MindFormers does is unknown (point ckptscope at the checkpoint folder that holds it)",
+                "{}: {why}, so what MindFormers does is unknown ({fix})",
                 path.display()
             ));
         }
@@ -159,6 +163,10 @@ impl Fs for TreeFs<'_> {
                 }
             },
             Some(Place::Top(d)) => match self.tree.dirs.get(d) {
+                Some(node) if matches!(node.listing, Listing::Error(_)) => {
+                    // MindFormers may still open its files by name: what it finds is unknown
+                    return Err(self.unknown(path, "a folder ckptscope could not list"));
+                }
                 Some(node) => &node.listing,
                 None => {
                     self.stat(path)?;

@@ -413,3 +413,78 @@ fn hostile_names_and_resharding_stay_honest() {
         "{doc}"
     );
 }
+
+/// From a second review: health mode's safe pick is a healthy folder (and needs no change
+/// when MindFormers' health pick is it); a rank that certainly fails fails the job even when
+/// another rank's answer is unknown (exit 1); a `common.json` batch size that is not whole,
+/// with no new one given, leaves the step unknown (exit 2); a stray copy from another job
+/// does not change the world size.
+#[test]
+fn health_safe_pick_mixed_unknowns_and_odd_batch_sizes() {
+    let (code, out, _) = run(&[
+        "resolve",
+        fixtures().join("tree-health/checkpoint").to_str().unwrap(),
+        "--json",
+        "--health-monitor",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["safe"]["folder"], "iteration_00000004", "{doc}");
+    assert!(doc["safe"]["change"].is_null(), "{doc}");
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = |name: &str| {
+        let to = tmp.path().join(name);
+        crate::common::copy_tree(&fixtures().join(name), &to);
+        to.join("checkpoint")
+    };
+    // rank 0's model shard unreadable (a directory in its place), rank 1's truncated
+    let root = copy("tree-truncated-shard");
+    let shard = root.join("iteration_00000010/llama-model-0000000-0000002.safetensors");
+    std::fs::remove_file(&shard).unwrap();
+    std::fs::create_dir(&shard).unwrap();
+    let (code, out, _) = run(&["resolve", root.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(1), "rank 1 fails whatever rank 0 does: {out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["mindformers"]["per_rank"][0]["unknown"].is_string(),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["mindformers"]["per_rank"][1]["error"]["stage"],
+        "weights"
+    );
+    // a batch size of 8.5 and none given
+    let root = copy("tree-healthy-2rank");
+    let common = root.join("iteration_00000010/common.json");
+    let text = std::fs::read_to_string(&common)
+        .unwrap()
+        .replace("\"global_batch_size\": 8", "\"global_batch_size\": 8.5");
+    std::fs::write(&common, text).unwrap();
+    let (code, _, err) = run(&["resolve", root.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("pass --global-batch-size"), "{err}");
+    let (code, out, _) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--global-batch-size",
+        "17",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    // a stray copy named for a 10-rank job
+    let it = root.join("iteration_00000008");
+    std::fs::copy(
+        it.join("llama-model-0000001-0000002.safetensors"),
+        it.join("llama-model-0000009-0000010.safetensors"),
+    )
+    .unwrap();
+    let (_, out, _) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--json",
+        "--global-batch-size",
+        "8",
+    ]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["world_size"], 2, "{doc}");
+}

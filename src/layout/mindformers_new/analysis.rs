@@ -108,16 +108,16 @@ impl NewAnalysis {
     /// raises, resumes otherwise.
     pub fn outcome(&self) -> crate::resolve::Outcome {
         use crate::resolve::Outcome;
-        if let Some(why) = &self.unknown {
-            return Outcome::Unknown(why.clone());
-        }
-        match self
+        // a rank that certainly raises fails the job, whatever the ranks ckptscope cannot
+        // tell about
+        let fails = self
             .per_rank
             .iter()
-            .any(|r| matches!(r, RankAnswer::Raises { .. }))
-        {
-            true => Outcome::Fails,
-            false => Outcome::Resumes,
+            .any(|r| matches!(r, RankAnswer::Raises { error, .. } if error.class != UNREAD));
+        match (fails, &self.unknown) {
+            (true, _) => Outcome::Fails,
+            (false, Some(why)) => Outcome::Unknown(why.clone()),
+            (false, None) => Outcome::Resumes,
         }
     }
 }
@@ -206,9 +206,21 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
             no_load_optim,
             resume_training,
         }) => {
-            let mode = mode_for(&fs, ctx, &load_path, no_load_optim, resume_training, &mut notes);
+            let (mode, gbs_unknown) =
+                mode_for(&fs, ctx, &load_path, no_load_optim, resume_training, &mut notes);
             let at = at(&nj.cwd, &load_path);
-            (run_stages(&fs, &at, &mode, tree, shards, names), Some(mode))
+            let mut staged = run_stages(&fs, &at, &mode, tree, shards, names);
+            // the shared stages read something the scan did not record, or need a batch size
+            // nobody gave: their answer is unknown, not whatever they concluded without it
+            let unread = tfs.not_in_model().or(gbs_unknown.filter(|_| staged.is_ok()));
+            if let Some(why) = unread {
+                staged = Err(StageError {
+                    stage: "resolve",
+                    class: UNREAD.into(),
+                    message: why,
+                });
+            }
+            (staged, Some(mode))
         }
     };
     let no_load_optim = mode.as_ref().is_some_and(|m| m.run.no_load_optim);
@@ -216,7 +228,7 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         tree,
         shards,
         no_load_optim,
-        world: ctx.env.world_size,
+        world: Some(world_size),
     };
     let (per_rank, silent) = weights.per_rank(world_size.max(1), &answer);
     let skip = answer
@@ -271,7 +283,7 @@ fn mode_for(
     no_load_optim: bool,
     resume_training: bool,
     notes: &mut Vec<String>,
-) -> Mode {
+) -> (Mode, Option<String>) {
     let run = &ctx.run;
     let nj = &ctx.newfmt;
     let mut mode = Mode {
@@ -287,7 +299,8 @@ fn mode_for(
         load_ckpt_format: nj.load_ckpt_format.clone(),
         health: nj.health.then(|| at(&nj.cwd, &nj.health_dir)),
     };
-    if run.new_global_batch_size.is_none() {
+    let mut unknown = None;
+    if run.new_global_batch_size.is_none() && !no_load_optim {
         // the folder the stages reach, and its common.json's batch size
         let reached = resume(
             fs,
@@ -305,8 +318,10 @@ fn mode_for(
                 mode.run.gbs_new = g;
                 notes.push(format!("new global batch size not given: assumed unchanged ({g}, from common.json; use --global-batch-size or --config)"));
             }
-            (None, Some(d)) => notes.push(format!("new global batch size not given and {}/common.json has no usable global_batch_size: the step and data skip assume 1 — pass --global-batch-size", d.shown)),
-            (None, None) => {}
+            (None, Some(d)) if fs.stat(&d.join("common.json").real).is_ok() => {
+                unknown = Some(format!("{}/common.json has no whole global_batch_size and the new one is not given: the resumed step is unknown — pass --global-batch-size (or --config)", d.shown));
+            }
+            _ => {}
         }
     }
     if run.sink_mode.is_none() {
@@ -315,7 +330,7 @@ fn mode_for(
                 .into(),
         );
     }
-    mode
+    (mode, unknown)
 }
 
 /// The folder's own `global_batch_size` as a new run's (unchanged): an integer, or a float
@@ -392,8 +407,12 @@ fn generated_metadata(tree: &Tree, d: &At, shards: Shards, names: Names) -> Opti
     let mut seen: std::collections::HashSet<String> = Default::default();
     let mut writers: Vec<(u64, ShardKind)> = Vec::new();
     for e in node.listing.entries() {
-        if !e.name.ends_with(".safetensors") || e.name.starts_with('.') || !e.is_file() {
+        if !e.name.ends_with(".safetensors") || e.name.starts_with('.') {
             continue;
+        }
+        if !e.is_file() {
+            // glob lists it and the loader opens it: a folder, a FIFO … — what happens is unknown
+            return Some(err(UNREAD, format!("{} is not a regular file, and the loader opens every *.safetensors here (no metadata.json)", d.join(&e.name).shown)));
         }
         let path = d.join(&e.name).shown;
         match shards(&folder, &e.name).map(|c| c.verdict) {
@@ -484,26 +503,30 @@ fn tracker_text(tree: &Tree) -> Option<String> {
     }
 }
 
-/// The world size the shard names give (`-{W:07d}`), the largest seen; 1 when none.
-/// (Bounded by the shards present: the highest writer index plus one, but never more rows
-/// than one folder holds shard files — a save writes every rank's shards into one folder — so
-/// a hostile name such as `model-9999999-9999999.safetensors` makes one row, not ten million.)
+/// The world size the shard names give (`-{W:07d}`): per folder the `W` most of its shard
+/// names carry (a stray copy from another job does not change it), capped at how many shards
+/// that folder holds (a hostile `model-9999999-9999999.safetensors` makes one row, not ten
+/// million); the largest over the folders; 1 when there is none.
 fn world_from_names(tree: &Tree) -> u64 {
-    let (mut top, mut most) = (0u64, 0u64);
+    let mut world = 1u64;
     for node in tree.dirs.values() {
-        let mut count = 0u64;
+        let mut counts: std::collections::BTreeMap<u64, u64> = Default::default();
+        let mut shards = 0u64;
         for n in node
             .listing
             .entries()
             .iter()
             .filter_map(|e| parse_shard_name(&e.name))
         {
-            top = top.max(n.total.min(n.idx.saturating_add(1)));
-            count += 1;
+            *counts.entry(n.total).or_default() += 1;
+            shards += 1;
         }
-        most = most.max(count);
+        // the most frequent W (the smaller on a tie)
+        if let Some((w, _)) = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) {
+            world = world.max((*w).min(shards));
+        }
     }
-    top.min(most).clamp(1, crate::job::MAX_WORLD_SIZE)
+    world.clamp(1, crate::job::MAX_WORLD_SIZE)
 }
 
 /// Every `iteration_*` folder, oldest first, with its shards' states.
@@ -580,6 +603,10 @@ fn safe_pick(
                 "{} shard(s) still being written (.tmp)",
                 it.in_progress
             ))
+        } else if mode.health.is_some() && !mode.run.no_load_optim && !healthy(fs, &d) {
+            // the job runs health mode: a folder the monitor did not mark healthy is not one
+            // to steer it to
+            Some("ckpt_status is not 0 (health mode loads only healthy folders)".into())
         } else {
             let mut fixed = Mode {
                 health: None,
@@ -591,8 +618,10 @@ fn safe_pick(
                 fixed.run.gbs_new = common_gbs(fs, &d).unwrap_or(fixed.run.gbs_new);
             }
             match resume(fs, &d, &fixed) {
-                // an input not read: whether this folder would do is unknown — no pick
-                Err(f) if f.error.class == UNREAD => return None,
+                // an input not read: whether this folder would do is unknown — an older one
+                Err(f) if f.error.class == UNREAD => {
+                    Some(format!("unknown ({})", f.error.first_line()))
+                }
                 Err(f) => Some(format!("{}: {}", f.error.class, f.error.first_line())),
                 Ok(r) => {
                     // several writers (not the job's world size: a resharded resume reads them all)
@@ -645,6 +674,10 @@ fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
         "set checkpoint.load_path (or load_checkpoint) to {}{fmt}{health}",
         d.shown
     );
+    if !health.is_empty() {
+        // health mode ignores the tracker too
+        return Some(set);
+    }
     // the tracker route: only with the root as load_path, and only for a folder the tracker
     // can name (`iteration_{N:08d}` exactly)
     let n = folder
@@ -661,6 +694,15 @@ fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
             ))
         }
         _ => Some(set),
+    }
+}
+
+/// Whether folder `d`'s `common.json` says `ckpt_status == 0` (Python's `==`: 0, 0.0, false).
+fn healthy(fs: &dyn Fs, d: &At) -> bool {
+    match fs.read_small(&d.join("common.json").real, 1 << 20) {
+        FileRead::Bytes(b) => crate::py::json::load(&b)
+            .is_ok_and(|v| v.get("ckpt_status").is_some_and(PyValue::equals_zero)),
+        _ => false,
     }
 }
 

@@ -102,7 +102,7 @@ impl Reads<'_> {
                     message: why,
                 },
             };
-            if resharded {
+            if resharded && !matches!(read, Read::Silent(_)) {
                 // which rank reads a shard when resharding is not modelled: every rank unknown
                 let why = format!("{folder}/{file} is damaged and the job's world size differs from the checkpoint's: which rank reads it when resharding is not modelled");
                 for (r, slot) in out.iter_mut().enumerate() {
