@@ -1,7 +1,8 @@
 //! Recognising checkpoint layouts. Each framework's layout names its parts (ranks, steps,
 //! shards, markers) so that the grid and the resolvers do not care which framework wrote them.
-//! Only the MindFormers legacy layout exists so far; Megatron, DeepSpeed, DCP, Hugging Face and
-//! Orbax layouts will sit beside it behind the same [`LayoutId`].
+//! MindFormers' two layouts exist — the legacy `rank_*` one ([`mindformers`]) and the new
+//! `iteration_*` one ([`mindformers_new`]), told apart by [`detect`]; Megatron, DeepSpeed,
+//! DCP, Hugging Face and Orbax layouts will sit beside them behind the same [`LayoutId`].
 pub mod mindformers;
 pub mod mindformers_new;
 

@@ -2,7 +2,7 @@
 //! (`mindformers-new-format.md` §6, §7.2–§7.4): the folder (`resolve`), the context from
 //! `common.json` (`context`), then the MindIO preload trap of `load_ckpt_format: ckpt`; health
 //! mode (§7.1) replaces the folder first. Every rank gets the same answer up to here (§9). The
-//! weights stage (§7.5) is not built yet.
+//! weights stage (§7.5) is [`super::weights`] and [`super::analysis`]'s.
 
 use super::context::{resume as context, Resumed, RunArgs};
 use super::resolve::{get_checkpoint_path, At};
