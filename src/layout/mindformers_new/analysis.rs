@@ -6,7 +6,7 @@
 use super::answer::{resume, Failure, Mode};
 use super::config::{config, Config};
 use super::context::{Resumed, RunArgs};
-use super::names::{parse_shard_name, ShardKind};
+use super::names::parse_shard_name;
 use super::resolve::{get_checkpoint_path, At};
 use super::tracker::TRACKER;
 use crate::fsys::Fs;
@@ -191,38 +191,7 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
     let world_size = ctx.env.world_size.unwrap_or_else(|| world_from_names(tree));
     let mut notes = Vec::new();
     let iterations = iterations(tree, shards);
-    let (answer, mode) = match config(&fs, &nj.cwd, &nj.yaml) {
-        Err(e) => (Err(StageError::new("config", &e)), None),
-        Ok(Config::Legacy) => (
-            Err(StageError {
-                stage: "config",
-                class: UNREAD.into(),
-                message: "the configuration selects the legacy format (no `checkpoint:` section): MindFormers looks for rank_* folders, not iteration_* ones".into(),
-            }),
-            None,
-        ),
-        Ok(Config::New {
-            load_path,
-            no_load_optim,
-            resume_training,
-        }) => {
-            let (mode, gbs_unknown) =
-                mode_for(&fs, ctx, &load_path, no_load_optim, resume_training, &mut notes);
-            let at = at(&nj.cwd, &load_path);
-            let mut staged = run_stages(&fs, &at, &mode, tree, shards, names);
-            // the shared stages read something the scan did not record, or need a batch size
-            // nobody gave: their answer is unknown, not whatever they concluded without it
-            let unread = tfs.not_in_model().or(gbs_unknown.filter(|_| staged.is_ok()));
-            if let Some(why) = unread {
-                staged = Err(StageError {
-                    stage: "resolve",
-                    class: UNREAD.into(),
-                    message: why,
-                });
-            }
-            (staged, Some(mode))
-        }
-    };
+    let (answer, mode) = shared_stages(&fs, &tfs, ctx, tree, (shards, names), &mut notes);
     let no_load_optim = mode.as_ref().is_some_and(|m| m.run.no_load_optim);
     let weights = super::weights::Reads {
         tree,
@@ -260,14 +229,60 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
     if a.unknown.is_none() {
         a.unknown = unread;
     }
-    a.safe = safe_pick(&fs, ctx, &a, mode.as_ref());
+    a.safe = super::safe::safe_pick(&fs, ctx, &a, mode.as_ref());
     a.warnings = super::hazards::collect(tree, ctx, &a);
     a.warnings.extend(silent);
     a
 }
 
+/// The stages every rank shares (config, resolve, context, and the weights stage's metadata),
+/// with the run settings they used; unknown when they read an input the scan did not record
+/// or need a batch size nobody gave.
+fn shared_stages(
+    fs: &dyn Fs,
+    tfs: &TreeFs,
+    ctx: &JobContext,
+    tree: &Tree,
+    (shards, names): (Shards, Names),
+    notes: &mut Vec<String>,
+) -> (Staged, Option<Mode>) {
+    let nj = &ctx.newfmt;
+    match config(fs, &nj.cwd, &nj.yaml) {
+        Err(e) => (Err(StageError::new("config", &e)), None),
+        Ok(Config::Legacy) => (
+            Err(StageError {
+                stage: "config",
+                class: UNREAD.into(),
+                message: "the configuration selects the legacy format (no `checkpoint:` section): MindFormers looks for rank_* folders, not iteration_* ones".into(),
+            }),
+            None,
+        ),
+        Ok(Config::New {
+            load_path,
+            no_load_optim,
+            resume_training,
+        }) => {
+            let (mode, gbs_unknown) =
+                mode_for(fs, ctx, &load_path, no_load_optim, resume_training, notes);
+            let at = at(&nj.cwd, &load_path);
+            let mut staged = run_stages(fs, &at, &mode, tree, shards, names);
+            // the shared stages read something the scan did not record, or need a batch size
+            // nobody gave: their answer is unknown, not whatever they concluded without it
+            let unread = tfs.not_in_model().or(gbs_unknown.filter(|_| staged.is_ok()));
+            if let Some(why) = unread {
+                staged = Err(StageError {
+                    stage: "resolve",
+                    class: UNREAD.into(),
+                    message: why,
+                });
+            }
+            (staged, Some(mode))
+        }
+    }
+}
+
 /// `p` as MindFormers prints it, and the path ckptscope reads it at.
-fn at(cwd: &Path, p: &str) -> At {
+pub(super) fn at(cwd: &Path, p: &str) -> At {
     At {
         shown: p.to_owned(),
         real: cwd.join(p),
@@ -335,7 +350,7 @@ fn mode_for(
 
 /// The folder's own `global_batch_size` as a new run's (unchanged): an integer, or a float
 /// with an integral value (`8.0`: the scale is then exactly 1.0 as well).
-fn common_gbs(fs: &dyn Fs, d: &At) -> Option<i64> {
+pub(super) fn common_gbs(fs: &dyn Fs, d: &At) -> Option<i64> {
     match fs.read_small(&d.join("common.json").real, 1 << 20) {
         FileRead::Bytes(b) => match crate::py::json::load(&b).ok()?.get("global_batch_size")? {
             PyValue::Int(i) => i.to_i64().filter(|g| *g > 0),
@@ -365,7 +380,7 @@ fn run_stages(
             .map_err(|e| StageError::new("weights", &e))?;
     }
     if let Some(d) = &r.load_path {
-        if let Some(e) = generated_metadata(tree, d, shards, names) {
+        if let Some(e) = super::weights::generated_metadata(tree, d, shards, names) {
             return Err(e);
         }
     }
@@ -380,119 +395,6 @@ pub(super) fn folder_of(d: &At) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// A multi-rank folder without `metadata.json`: MindFormers builds the metadata from every
-/// shard and fails on the first parameter two ranks both hold (§10.4 W-E4).
-/// A folder without `metadata.json`: before reading anything, the loader builds the metadata
-/// by loading every `*.safetensors` file whole, in `glob` (listing) order, and fails on the
-/// first file it cannot load or the first parameter an earlier file already had (§7.5 step 3,
-/// `generate_default_metadata_from_checkpoint`) — on every rank alike. Tensor names come from
-/// the headers when they can be read now; otherwise the message says whose files collide.
-fn generated_metadata(tree: &Tree, d: &At, shards: Shards, names: Names) -> Option<StageError> {
-    let folder = folder_of(d);
-    let node = tree.dirs.get(&folder)?;
-    if node
-        .listing
-        .find("metadata.json")
-        .is_some_and(|e| e.exists())
-    {
-        return None;
-    }
-    let err = |class: &str, message: String| StageError {
-        stage: "weights",
-        class: class.into(),
-        message,
-    };
-    let mut seen: std::collections::HashSet<String> = Default::default();
-    let mut writers: Vec<(u64, ShardKind)> = Vec::new();
-    for e in node.listing.entries() {
-        if !e.name.ends_with(".safetensors") || e.name.starts_with('.') {
-            continue;
-        }
-        if !e.is_file() {
-            // glob lists it and the loader opens it: a folder, a FIFO … — what happens is unknown
-            return Some(err(UNREAD, format!("{} is not a regular file, and the loader opens every *.safetensors here (no metadata.json)", d.join(&e.name).shown)));
-        }
-        let path = d.join(&e.name).shown;
-        match shards(&folder, &e.name).map(|c| c.verdict) {
-            Some(Verdict::ZeroByte) => return Some(err("ValueError", "cannot mmap an empty file".into())),
-            Some(Verdict::Truncated | Verdict::NotACheckpoint | Verdict::Corrupt) => {
-                return Some(err(
-                    "ValueError",
-                    format!("Fail to parse the input safetensors: '{path}'. Please check the correctness of the file."),
-                ))
-            }
-            // not read, or changing: what the loader meets is unknown
-            Some(Verdict::Unreadable | Verdict::NotRegular | Verdict::Changed | Verdict::InProgress) | None => {
-                return Some(err(UNREAD, format!("{path} could not be checked, and the loader reads it whole here (no metadata.json)")))
-            }
-            // whole structure, wrong values: it loads
-            Some(_) => {}
-        }
-        match names(&folder, &e.name) {
-            Some(ns) => {
-                if let Some(dup) = ns.iter().find(|n| seen.contains(*n)) {
-                    return Some(err(
-                        "RuntimeError",
-                        format!("Duplicate parameter_name found: {dup}."),
-                    ));
-                }
-                seen.extend(ns);
-            }
-            None => {
-                if let Some(n) = parse_shard_name(&e.name) {
-                    if let Some((other, _)) =
-                        writers.iter().find(|(i, k)| *k == n.kind && *i != n.idx)
-                    {
-                        return Some(err("RuntimeError", format!("Duplicate parameter_name found: <the first parameter both {folder}'s rank {other} and rank {} shards hold>.", n.idx)));
-                    }
-                    writers.push((n.idx, n.kind));
-                }
-            }
-        }
-    }
-    None
-}
-
-/// The parameters `metadata.json` stores in `file` for rank `rank` (sorted, unique).
-pub(super) fn mapped_params(node: &crate::model::DirNode, file: &str, rank: u64) -> Vec<String> {
-    let Some((_, FileRead::Bytes(b))) = node.control.iter().find(|(n, _)| n == "metadata.json")
-    else {
-        return Vec::new();
-    };
-    let Ok(m) = crate::py::json::load(b) else {
-        return Vec::new();
-    };
-    let Some(PyValue::Dict(sd)) = m.get("storage_data") else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = sd
-        .iter()
-        .filter(|(_, v)| match v {
-            PyValue::List(es) => es.iter().any(|e| {
-                e.get("file_name") == Some(&PyValue::Str(file.to_owned()))
-                    && matches!(e.get("storage_rank"), Some(PyValue::Int(r)) if r.to_i64() == i64::try_from(rank).ok())
-            }),
-            _ => false,
-        })
-        .filter_map(|(k, _)| param_of(k))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// `name` from a `storage_data` key `"('name', (0,))"`.
-fn param_of(key: &str) -> Option<String> {
-    let rest = key.strip_prefix("('")?;
-    Some(rest[..rest.find("', (")?].to_owned())
-}
-
-/// A Python list of strings as `repr` prints it.
-pub(super) fn py_list(xs: &[String]) -> String {
-    let items: Vec<String> = xs.iter().map(|x| crate::py::py_repr(x)).collect();
-    format!("[{}]", items.join(", "))
 }
 
 /// The tracker's text as read, when there is one.
@@ -572,153 +474,4 @@ pub(super) fn verdict_text(c: &ShardCheck) -> String {
         true => c.detail.to_string(),
         false => format!("{}: {}", c.verdict.name(), c.detail),
     }
-}
-
-/// The newest folder every rank loads cleanly: MindFormers' checks pass on it, its
-/// `common.json` gives a context, every shard is intact, and (multi-rank) `metadata.json` is
-/// there. MindFormers never falls back, so the change that reaches it is part of the answer.
-fn safe_pick(
-    fs: &dyn Fs,
-    ctx: &JobContext,
-    a: &NewAnalysis,
-    mode: Option<&Mode>,
-) -> Option<SafePick> {
-    let mode = mode?;
-    let loads = match a.per_rank.first() {
-        Some(RankAnswer::Loads { load_path, .. }) => load_path.clone(),
-        _ => None,
-    };
-    let mut passed_over = Vec::new();
-    for it in a.iterations.iter().rev() {
-        let d = at(
-            &ctx.newfmt.cwd,
-            &crate::py::text::join(&ctx.root, &it.folder),
-        );
-        let why = if it.shards == 0 {
-            Some("no shards".to_owned())
-        } else if let Some((f, v)) = it.problems.first() {
-            Some(format!("{f} is {v}"))
-        } else if it.in_progress > 0 {
-            Some(format!(
-                "{} shard(s) still being written (.tmp)",
-                it.in_progress
-            ))
-        } else if mode.health.is_some() && !mode.run.no_load_optim && !healthy(fs, &d) {
-            // the job runs health mode: a folder the monitor did not mark healthy is not one
-            // to steer it to
-            Some("ckpt_status is not 0 (health mode loads only healthy folders)".into())
-        } else {
-            let mut fixed = Mode {
-                health: None,
-                load_ckpt_format: "safetensors".into(),
-                ..mode.clone()
-            };
-            if ctx.run.new_global_batch_size.is_none() {
-                // unchanged: this folder's own batch size
-                fixed.run.gbs_new = common_gbs(fs, &d).unwrap_or(fixed.run.gbs_new);
-            }
-            match resume(fs, &d, &fixed) {
-                // an input not read: whether this folder would do is unknown — an older one
-                Err(f) if f.error.class == UNREAD => {
-                    Some(format!("unknown ({})", f.error.first_line()))
-                }
-                Err(f) => Some(format!("{}: {}", f.error.class, f.error.first_line())),
-                Ok(r) => {
-                    // several writers (not the job's world size: a resharded resume reads them all)
-                    let multi = tree_writers(fs, &d) > 1;
-                    let meta = fs.stat(&d.join("metadata.json").real).is_ok();
-                    match multi && !meta {
-                        true => Some(
-                            "no metadata.json in a multi-rank folder (Duplicate parameter_name)"
-                                .into(),
-                        ),
-                        false => {
-                            let change = change_to(ctx, &d, loads.as_deref());
-                            return Some(SafePick {
-                                folder: it.folder.clone(),
-                                initial_step: r.context.initial_step.to_string(),
-                                change,
-                                passed_over,
-                            });
-                        }
-                    }
-                }
-            }
-        };
-        if let Some(w) = why {
-            passed_over.push(format!("{}: {w}", it.folder));
-        }
-    }
-    None
-}
-
-/// The configuration change that makes MindFormers load folder `d` (`None`: it already does).
-fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
-    let fmt = match ctx.newfmt.load_ckpt_format == "ckpt" {
-        true => " and set load_ckpt_format: safetensors",
-        false => "",
-    };
-    if loads == Some(d.shown.as_str()) && fmt.is_empty() {
-        return None;
-    }
-    if loads == Some(d.shown.as_str()) {
-        return Some(fmt.trim_start_matches(" and ").to_owned());
-    }
-    let folder = folder_of(d);
-    // health mode looks for its own folder, whatever load_path or the tracker say (§7.1)
-    let health = match ctx.newfmt.health && !ctx.newfmt.no_load_optim() {
-        true => " and turn health mode off",
-        false => "",
-    };
-    let set = format!(
-        "set checkpoint.load_path (or load_checkpoint) to {}{fmt}{health}",
-        d.shown
-    );
-    if !health.is_empty() {
-        // health mode ignores the tracker too
-        return Some(set);
-    }
-    // the tracker route: only with the root as load_path, and only for a folder the tracker
-    // can name (`iteration_{N:08d}` exactly)
-    let n = folder
-        .strip_prefix("iteration_")
-        .and_then(|r| super::tracker::parse(TRACKER, r.as_bytes()).ok());
-    match n {
-        Some(n)
-            if ctx.newfmt.load_path() == ctx.root
-                && super::tracker::iteration_dir(&n) == folder =>
-        {
-            let tracker = crate::py::text::join(&ctx.root, TRACKER);
-            Some(format!(
-                "{set} — or write {n} into {tracker} by hand (ckptscope never writes)"
-            ))
-        }
-        _ => Some(set),
-    }
-}
-
-/// Whether folder `d`'s `common.json` says `ckpt_status == 0` (Python's `==`: 0, 0.0, false).
-fn healthy(fs: &dyn Fs, d: &At) -> bool {
-    match fs.read_small(&d.join("common.json").real, 1 << 20) {
-        FileRead::Bytes(b) => crate::py::json::load(&b)
-            .is_ok_and(|v| v.get("ckpt_status").is_some_and(PyValue::equals_zero)),
-        _ => false,
-    }
-}
-
-/// How many ranks wrote model shards in folder `d` (as the model lists it).
-fn tree_writers(fs: &dyn Fs, d: &At) -> usize {
-    let mut w: Vec<u64> = fs
-        .read_dir(&d.real)
-        .map(|es| {
-            es.iter()
-                .filter_map(|e| parse_shard_name(&e.name.to_string_lossy()))
-                .filter(|n| n.kind == ShardKind::Model)
-                .map(|n| n.idx)
-                .collect()
-        })
-        .unwrap_or_default();
-    w.sort_unstable();
-    w.dedup();
-    w.len()
 }

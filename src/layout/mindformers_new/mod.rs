@@ -16,6 +16,7 @@ pub mod context;
 pub mod hazards;
 pub mod names;
 pub mod resolve;
+pub mod safe;
 pub mod tracker;
 pub mod valid;
 pub mod weights;

@@ -4,12 +4,11 @@
 //! could not check leaves that rank's answer unknown; one whose data is wrong but whose
 //! structure is whole (a CRC or SHA-256 mismatch, encryption) loads silently — a warning.
 
-use super::analysis::{
-    folder_of, mapped_params, py_list, verdict_text, RankAnswer, Shards, StageError, UNREAD,
-};
+use super::analysis::{folder_of, verdict_text, Names, RankAnswer, Shards, StageError, UNREAD};
 use super::names::{parse_shard_name, ShardKind};
 use super::resolve::At;
-use crate::model::{ShardCheck, Tree, Verdict};
+use crate::model::{FileRead, ShardCheck, Tree, Verdict};
+use crate::py::json::PyValue;
 use crate::resolve::warnings::Warning;
 
 /// What a rank meets reading one shard.
@@ -170,4 +169,120 @@ impl Reads<'_> {
             ),
         }
     }
+}
+
+/// A folder without `metadata.json`: before reading anything, the loader builds the metadata
+/// by loading every `*.safetensors` file whole, in `glob` (listing) order, and fails on the
+/// first file it cannot load or the first parameter an earlier file already had (§7.5 step 3,
+/// `generate_default_metadata_from_checkpoint`) — on every rank alike. Tensor names come from
+/// the headers when they can be read now; otherwise the message says whose files collide.
+pub(super) fn generated_metadata(
+    tree: &Tree,
+    d: &At,
+    shards: Shards,
+    names: Names,
+) -> Option<StageError> {
+    let folder = folder_of(d);
+    let node = tree.dirs.get(&folder)?;
+    if node
+        .listing
+        .find("metadata.json")
+        .is_some_and(|e| e.exists())
+    {
+        return None;
+    }
+    let err = |class: &str, message: String| StageError {
+        stage: "weights",
+        class: class.into(),
+        message,
+    };
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    let mut writers: Vec<(u64, ShardKind)> = Vec::new();
+    for e in node.listing.entries() {
+        if !e.name.ends_with(".safetensors") || e.name.starts_with('.') {
+            continue;
+        }
+        if !e.is_file() {
+            // glob lists it and the loader opens it: a folder, a FIFO … — what happens is unknown
+            return Some(err(UNREAD, format!("{} is not a regular file, and the loader opens every *.safetensors here (no metadata.json)", d.join(&e.name).shown)));
+        }
+        let path = d.join(&e.name).shown;
+        match shards(&folder, &e.name).map(|c| c.verdict) {
+            Some(Verdict::ZeroByte) => return Some(err("ValueError", "cannot mmap an empty file".into())),
+            Some(Verdict::Truncated | Verdict::NotACheckpoint | Verdict::Corrupt) => {
+                return Some(err(
+                    "ValueError",
+                    format!("Fail to parse the input safetensors: '{path}'. Please check the correctness of the file."),
+                ))
+            }
+            // not read, or changing: what the loader meets is unknown
+            Some(Verdict::Unreadable | Verdict::NotRegular | Verdict::Changed | Verdict::InProgress) | None => {
+                return Some(err(UNREAD, format!("{path} could not be checked, and the loader reads it whole here (no metadata.json)")))
+            }
+            // whole structure, wrong values: it loads
+            Some(_) => {}
+        }
+        match names(&folder, &e.name) {
+            Some(ns) => {
+                if let Some(dup) = ns.iter().find(|n| seen.contains(*n)) {
+                    return Some(err(
+                        "RuntimeError",
+                        format!("Duplicate parameter_name found: {dup}."),
+                    ));
+                }
+                seen.extend(ns);
+            }
+            None => {
+                if let Some(n) = parse_shard_name(&e.name) {
+                    if let Some((other, _)) =
+                        writers.iter().find(|(i, k)| *k == n.kind && *i != n.idx)
+                    {
+                        return Some(err("RuntimeError", format!("Duplicate parameter_name found: <the first parameter both {folder}'s rank {other} and rank {} shards hold>.", n.idx)));
+                    }
+                    writers.push((n.idx, n.kind));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The parameters `metadata.json` stores in `file` for rank `rank` (sorted, unique).
+fn mapped_params(node: &crate::model::DirNode, file: &str, rank: u64) -> Vec<String> {
+    let Some((_, FileRead::Bytes(b))) = node.control.iter().find(|(n, _)| n == "metadata.json")
+    else {
+        return Vec::new();
+    };
+    let Ok(m) = crate::py::json::load(b) else {
+        return Vec::new();
+    };
+    let Some(PyValue::Dict(sd)) = m.get("storage_data") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = sd
+        .iter()
+        .filter(|(_, v)| match v {
+            PyValue::List(es) => es.iter().any(|e| {
+                e.get("file_name") == Some(&PyValue::Str(file.to_owned()))
+                    && matches!(e.get("storage_rank"), Some(PyValue::Int(r)) if r.to_i64() == i64::try_from(rank).ok())
+            }),
+            _ => false,
+        })
+        .filter_map(|(k, _)| param_of(k))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `name` from a `storage_data` key `"('name', (0,))"`.
+fn param_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("('")?;
+    Some(rest[..rest.find("', (")?].to_owned())
+}
+
+/// A Python list of strings as `repr` prints it.
+fn py_list(xs: &[String]) -> String {
+    let items: Vec<String> = xs.iter().map(|x| crate::py::py_repr(x)).collect();
+    format!("[{}]", items.join(", "))
 }
