@@ -90,30 +90,19 @@ impl Play<'_> {
         if self.scenario.run.layout == super::scenario::Layout::New {
             return self.play_new(narrate);
         }
-        std::fs::create_dir_all(&self.root)?;
         let mut gbs = self.scenario.run.global_batch_size;
-        for (i, ev) in self.scenario.timeline.iter().enumerate() {
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            narrate(&format!("▶ {}", ev.say().unwrap_or("next event")));
-            let at = |e: io::Error| {
-                io::Error::new(
-                    e.kind(),
-                    format!("timeline event {} ({}): {e}", i + 1, ev.kind()),
-                )
-            };
+        self.drive(narrate, &mut |ev, narrate| {
             match ev {
-                Event::Train { steps, .. } => self
-                    .train(&self.launch(*steps, 0, 0, gbs), narrate)
-                    .map_err(at)?,
+                Event::Train { steps, .. } => {
+                    self.train(&self.launch(*steps, 0, 0, gbs), narrate)?
+                }
                 Event::Resume {
                     steps,
                     global_batch_size,
                     ..
                 } => {
                     let new_gbs = global_batch_size.unwrap_or(gbs);
-                    self.resume(*steps, new_gbs, narrate).map_err(at)?;
+                    self.resume(*steps, new_gbs, narrate)?;
                     gbs = new_gbs;
                 }
                 Event::Pause { seconds, .. } => {
@@ -121,9 +110,33 @@ impl Play<'_> {
                         self.pause(Duration::from_secs_f64(seconds.max(0.0)));
                     }
                 }
-                other => self.fault(other).map_err(at)?,
+                other => self.fault(other)?,
             }
-            if let Some(focus) = focus_of(ev) {
+            Ok(focus_of(ev))
+        })
+    }
+
+    /// The timeline, whatever the layout: each event narrated and handed to `handle` (which
+    /// returns where the screen should look), MindFormers' answer said after each fault, the
+    /// beat held for the presenter; then the variations.
+    pub(super) fn drive(
+        &self,
+        narrate: Narrate,
+        handle: &mut dyn FnMut(&Event, Narrate) -> io::Result<Option<super::Cue>>,
+    ) -> io::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        for (i, ev) in self.scenario.timeline.iter().enumerate() {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            narrate(&format!("▶ {}", ev.say().unwrap_or("next event")));
+            let focus = handle(ev, &mut *narrate).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("timeline event {} ({}): {e}", i + 1, ev.kind()),
+                )
+            })?;
+            if let Some(focus) = focus {
                 self.cue(focus);
             }
             if !matches!(

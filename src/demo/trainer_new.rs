@@ -72,38 +72,15 @@ impl Play<'_> {
 
     /// Play the timeline of a new-format scenario.
     pub(super) fn play_new(&self, narrate: Narrate) -> io::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
         let mut st = RunState {
             last: 0,
             gbs: self.scenario.run.global_batch_size,
             launch: Vec::new(),
         };
-        for (i, ev) in self.scenario.timeline.iter().enumerate() {
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            narrate(&format!("▶ {}", ev.say().unwrap_or("next event")));
-            let at = |e: io::Error| {
-                io::Error::new(
-                    e.kind(),
-                    format!("timeline event {} ({}): {e}", i + 1, ev.kind()),
-                )
-            };
-            self.new_event(ev, &mut st, narrate).map_err(at)?;
-            if let Some(focus) = self.new_focus(ev, &st) {
-                self.cue(focus);
-            }
-            if !matches!(
-                ev,
-                Event::Train { .. } | Event::Resume { .. } | Event::Pause { .. }
-            ) {
-                let n = self.new_answer(&self.flags())?;
-                narrate(&format!("  → {}", new_summary(&n)));
-            }
-            self.hold();
-        }
-        self.variations(narrate);
-        Ok(())
+        self.drive(narrate, &mut |ev, narrate| {
+            self.new_event(ev, &mut st, narrate)?;
+            Ok(self.new_focus(ev, &st))
+        })
     }
 
     fn new_event(&self, ev: &Event, st: &mut RunState, narrate: Narrate) -> io::Result<()> {
