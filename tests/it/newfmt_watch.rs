@@ -94,3 +94,69 @@ fn converges_on_a_new_format_writer_with_inotify_hints() {
 fn converges_on_a_new_format_writer_polling_only() {
     convergence(true, Duration::from_millis(500));
 }
+
+/// What a watcher sees mid-save (§5.8): while a save is half written (rank 5's optimizer shard
+/// still `.tmp`, the tracker not yet rewritten) the live answer stays on the tracker's folder
+/// and the new one is "being written", never the safe pick; once the save completes, the
+/// answer moves to it — in both watch modes, always equal to a fresh `resolve`.
+#[test]
+fn mid_save_the_answer_stays_on_the_tracker_folder() {
+    for poll_only in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("checkpoint");
+        std::fs::create_dir(&root).unwrap();
+        let job = NewJob::demo(8);
+        let mut launch = Vec::new();
+        for it in [2, 4] {
+            save(&root, &job, it, Fault::None, &mut launch).unwrap();
+        }
+        let poll = Duration::from_millis(500);
+        let mut live = Live::start(&root, poll, poll_only);
+        let settle = |live: &mut Live| {
+            let limit = std::time::Instant::now() + poll + Duration::from_secs(2);
+            while !live.matches_disk() {
+                assert!(
+                    std::time::Instant::now() < limit,
+                    "not converged (poll only {poll_only})"
+                );
+                live.pump(Duration::from_millis(50));
+            }
+            let a = live.s.analysis().clone();
+            let fresh = crate::common::session_with(&root, &Default::default())
+                .analysis()
+                .clone();
+            let n = a.newfmt.expect("new format");
+            assert_eq!(
+                serde_json::to_value(&n.per_rank).unwrap(),
+                serde_json::to_value(&fresh.newfmt.unwrap().per_rank).unwrap(),
+                "the live answer is resolve's"
+            );
+            n
+        };
+        // save 6 half written: rank 5 dies inside its optimizer shard
+        save(&root, &job, 6, Fault::MidSave { rank: 5 }, &mut launch).unwrap();
+        let n = settle(&mut live);
+        let loads = serde_json::to_string(&n.per_rank[0]).unwrap();
+        assert!(loads.contains("iteration_00000004"), "{loads}");
+        let it6 = n
+            .iterations
+            .iter()
+            .find(|i| i.folder == "iteration_00000006")
+            .unwrap();
+        assert_eq!(it6.in_progress, 1, "{it6:?}");
+        assert_eq!(
+            n.safe.as_ref().map(|s| s.folder.as_str()),
+            Some("iteration_00000004")
+        );
+        // the save done again, whole: the tracker names it
+        save(&root, &job, 6, Fault::None, &mut launch).unwrap();
+        let n = settle(&mut live);
+        let loads = serde_json::to_string(&n.per_rank[0]).unwrap();
+        assert!(loads.contains("iteration_00000006"), "{loads}");
+        assert_eq!(
+            n.safe.as_ref().map(|s| s.folder.as_str()),
+            Some("iteration_00000006")
+        );
+        live.h.stop();
+    }
+}
