@@ -2,7 +2,7 @@
 //! files and the fix. They read the model and the stages' answer, never the disk.
 
 use super::analysis::{NewAnalysis, RankAnswer};
-use super::names::{parse_shard_name, ShardKind};
+use super::names::model_writers;
 use super::tracker::{parse, TRACKER};
 use crate::job::JobContext;
 use crate::model::{FileRead, Tree};
@@ -46,20 +46,13 @@ pub fn collect(tree: &Tree, ctx: &JobContext, a: &NewAnalysis) -> Vec<Warning> {
                 ),
             ));
         }
-        let writers: std::collections::BTreeSet<u64> = node
-            .listing
-            .entries()
-            .iter()
-            .filter_map(|e| parse_shard_name(&e.name))
-            .filter(|n| n.kind == ShardKind::Model)
-            .map(|n| n.idx)
-            .collect();
+        let writers = model_writers(node.listing.entries().iter().map(|e| &*e.name));
         let has_meta = node
             .listing
             .find("metadata.json")
             .is_some_and(|e| e.exists());
-        if writers.len() > 1 && !has_meta {
-            out.push(w("no_metadata", Some(format!("{}/metadata.json", it.folder)), format!("{}/{} has shards of {} ranks but no metadata.json: it passes MindFormers' verification, then loading fails with \"Duplicate parameter_name found\"; resume from another folder", ctx.root, it.folder, writers.len())));
+        if writers > 1 && !has_meta {
+            out.push(w("no_metadata", Some(format!("{}/metadata.json", it.folder)), format!("{}/{} has shards of {} ranks but no metadata.json: it passes MindFormers' verification, then loading fails with \"Duplicate parameter_name found\"; resume from another folder", ctx.root, it.folder, writers)));
         }
     }
     if a.health {

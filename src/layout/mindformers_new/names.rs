@@ -49,6 +49,20 @@ pub fn parse_shard_name(name: &str) -> Option<ShardName> {
     })
 }
 
+/// How many ranks wrote model shards among `names` (distinct writer indices): more than one,
+/// and a folder without `metadata.json` cannot be loaded (§6.3, §7.5).
+pub fn model_writers<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
+    let mut w: Vec<u64> = names
+        .into_iter()
+        .filter_map(parse_shard_name)
+        .filter(|n| n.kind == ShardKind::Model)
+        .map(|n| n.idx)
+        .collect();
+    w.sort_unstable();
+    w.dedup();
+    w.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

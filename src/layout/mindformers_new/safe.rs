@@ -4,7 +4,6 @@
 
 use super::analysis::{at, common_gbs, folder_of, NewAnalysis, RankAnswer, SafePick, UNREAD};
 use super::answer::{resume, Mode};
-use super::names::{parse_shard_name, ShardKind};
 use super::resolve::At;
 use super::tracker::TRACKER;
 use crate::fsys::Fs;
@@ -146,17 +145,13 @@ fn healthy(fs: &dyn Fs, d: &At) -> bool {
 
 /// How many ranks wrote model shards in folder `d` (as the model lists it).
 fn tree_writers(fs: &dyn Fs, d: &At) -> usize {
-    let mut w: Vec<u64> = fs
+    let names: Vec<String> = fs
         .read_dir(&d.real)
         .map(|es| {
             es.iter()
-                .filter_map(|e| parse_shard_name(&e.name.to_string_lossy()))
-                .filter(|n| n.kind == ShardKind::Model)
-                .map(|n| n.idx)
+                .map(|e| e.name.to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();
-    w.sort_unstable();
-    w.dedup();
-    w.len()
+    super::names::model_writers(names.iter().map(String::as_str))
 }
