@@ -84,7 +84,6 @@ impl Play<'_> {
     }
 
     fn new_event(&self, ev: &Event, st: &mut RunState, narrate: Narrate) -> io::Result<()> {
-        let step = self.scenario.run.save_steps.max(1) as u64;
         match ev {
             Event::Train { steps, .. } => self.train_new(0, *steps, st, narrate),
             Event::Resume {
@@ -125,38 +124,12 @@ impl Play<'_> {
             }
             Event::Kill { ranks, .. } => {
                 let rank = ranks.as_ref().and_then(|r| r.first().copied()).unwrap_or(0);
-                st.last += step;
-                save(
-                    &self.root,
-                    &self.new_job(st.gbs),
-                    st.last,
-                    Fault::MidSave { rank },
-                    &mut st.launch,
-                )?;
-                Ok(())
+                self.faulty_save(st, Fault::MidSave { rank })
             }
-            Event::KillBeforeTracker { .. } => {
-                st.last += step;
-                save(
-                    &self.root,
-                    &self.new_job(st.gbs),
-                    st.last,
-                    Fault::BeforeTracker,
-                    &mut st.launch,
-                )?;
-                Ok(())
-            }
+            Event::KillBeforeTracker { .. } => self.faulty_save(st, Fault::BeforeTracker),
             Event::AsyncLag { .. } => {
                 let previous = (st.last > 0).then_some(st.last);
-                st.last += step;
-                save(
-                    &self.root,
-                    &self.new_job(st.gbs),
-                    st.last,
-                    Fault::AsyncLag { previous },
-                    &mut st.launch,
-                )?;
-                Ok(())
+                self.faulty_save(st, Fault::AsyncLag { previous })
             }
             Event::Delete { rank, step, .. } => std::fs::remove_file(self.new_shard(*rank, step)?),
             Event::Truncate {
@@ -179,6 +152,19 @@ impl Play<'_> {
                 "not an event of the new format (no meta.json, no exception saves)",
             )),
         }
+    }
+
+    /// The next save (one `save_steps` on), stopped where `fault` says.
+    fn faulty_save(&self, st: &mut RunState, fault: Fault) -> io::Result<()> {
+        st.last += self.scenario.run.save_steps.max(1) as u64;
+        save(
+            &self.root,
+            &self.new_job(st.gbs),
+            st.last,
+            fault,
+            &mut st.launch,
+        )?;
+        Ok(())
     }
 
     /// Train `steps` steps from step `from`, saving every `save_steps` (the iteration is the

@@ -184,8 +184,9 @@ impl GridModel {
         }
     }
 
-    /// A grid laid out by a layout of its own (the new format's iteration columns): no
-    /// per-rank `meta.json` targets, rebuilt on every change rather than patched.
+    /// A grid of these columns, rows and cells, nothing marked: what [`GridModel::build`]
+    /// starts from, and a layout of its own (the new format's iteration columns) uses as it is
+    /// — no per-rank `meta.json` targets, rebuilt on every change rather than patched.
     pub fn from_cells(columns: Vec<Column>, ranks: Vec<u64>, cells: Vec<CellState>) -> Self {
         let n = ranks.len();
         GridModel {
@@ -237,20 +238,8 @@ impl GridModel {
         let (columns, contributors) = columns(tree, fmt, sim);
         let ranks: Vec<u64> = (0..rows_for(tree, world)).collect();
         let (cells, others) = fill_cells(tree, &columns, ranks.len(), fmt, sim);
-        let mut g = GridModel {
-            fmt,
-            columns,
-            ranks,
-            cells,
-            mf_column: None,
-            tracker_column: None,
-            safe_column: None,
-            meta_target: Vec::new(),
-            contributors,
-            others,
-            unread_steps: Vec::new(),
-            targets_stale: false,
-        };
+        let mut g = GridModel::from_cells(columns, ranks, cells);
+        (g.fmt, g.contributors, g.others) = (fmt, contributors, others);
         g.meta_target = g.ranks.iter().map(|r| g.meta_column(tree, *r)).collect();
         g.mark_picks(mf, safe);
         g

@@ -60,7 +60,13 @@ fn tracker_vectors_agree_with_mindformers() {
             continue;
         }
         let (id, situation) = (x["id"].as_str().unwrap(), x["situation"].as_str().unwrap());
+        // T16–T19 and T23 are about the tracker as a file (a folder, a symlink, absent …) or
+        // its target, not its content: resolve_vectors_agree_with_mindformers covers them
         let Some(bytes) = tracker_bytes(situation) else {
+            assert!(
+                ["T16", "T17", "T18", "T19", "T23"].contains(&id),
+                "{id}: no tracker content read from {situation:?}"
+            );
             continue;
         };
         let r = &x["result"];

@@ -36,15 +36,10 @@ fn convergence(poll_only: bool, poll: Duration) {
         events.extend(live.pump(Duration::from_millis(20)));
     }
     w.join().unwrap();
-    // pumped here (not by `converged_within`, which drops the events) until it converges
-    let limit = std::time::Instant::now() + poll + Duration::from_secs(1);
-    while !live.matches_disk() {
-        assert!(
-            std::time::Instant::now() < limit,
-            "the model did not converge within one poll period ({poll:?}) + 1 s (poll only {poll_only})"
-        );
-        events.extend(live.pump(Duration::from_millis(50)));
-    }
+    let (_, more) = live
+        .converge(poll + Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("the model did not converge within one poll period ({poll:?}) + 1 s (poll only {poll_only})"));
+    events.extend(more);
     let tracker_seen = events.iter().any(|e| {
         matches!(e, Event::ControlChanged { dir, file, .. } if dir.is_empty() && file == "latest_checkpointed_iteration.txt")
     });
@@ -113,14 +108,11 @@ fn mid_save_the_answer_stays_on_the_tracker_folder() {
         let poll = Duration::from_millis(500);
         let mut live = Live::start(&root, poll, poll_only);
         let settle = |live: &mut Live| {
-            let limit = std::time::Instant::now() + poll + Duration::from_secs(2);
-            while !live.matches_disk() {
-                assert!(
-                    std::time::Instant::now() < limit,
-                    "not converged (poll only {poll_only})"
-                );
-                live.pump(Duration::from_millis(50));
-            }
+            assert!(
+                live.converged_within(poll + Duration::from_secs(2))
+                    .is_some(),
+                "not converged (poll only {poll_only})"
+            );
             let a = live.s.analysis().clone();
             let fresh = crate::common::session_with(&root, &Default::default())
                 .analysis()

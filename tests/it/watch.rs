@@ -86,10 +86,16 @@ impl Live {
 
     /// Pump until the model equals a fresh scan.
     pub fn converged_within(&mut self, limit: Duration) -> Option<Duration> {
+        self.converge(limit).map(|(took, _)| took)
+    }
+
+    /// [`Live::converged_within`], keeping the session's events on the way.
+    pub fn converge(&mut self, limit: Duration) -> Option<(Duration, Vec<Event>)> {
         let start = Instant::now();
+        let mut events = Vec::new();
         loop {
             if self.matches_disk() {
-                return Some(start.elapsed());
+                return Some((start.elapsed(), events));
             }
             if start.elapsed() > limit {
                 let ctx = self.s.ctx();
@@ -105,7 +111,7 @@ impl Live {
                 );
                 return None;
             }
-            self.pump(Duration::from_millis(50));
+            events.extend(self.pump(Duration::from_millis(50)));
         }
     }
 }
