@@ -7,7 +7,7 @@
 //! thousands of ranks, `stat` latency, not CPU, is the cost.
 
 use crate::fsys::{Fs, RawEntry};
-use crate::model::{DirNode, Entry, FileId, FileKind, FileRead, Listing, OsErr, RootState, Tree};
+use crate::model::{DirNode, Entry, FileKind, FileRead, Listing, OsErr, RootState, Tree};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -137,7 +137,7 @@ pub fn root_files(
         .map(|e| {
             (
                 name.to_owned(),
-                read_entry(fs, &root.join(e.os_name()), e, read_control),
+                read_entry(fs, &root.join(e.os_name()), &e, read_control),
             )
         })
         .into_iter()
@@ -239,11 +239,7 @@ pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
 pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
     let stat = fs.stat(dir).ok();
     let listing = list(fs, dir);
-    let meta_id = |l: &Listing| {
-        l.find("meta.json")
-            .and_then(|e| e.stat().ok())
-            .map(FileId::from)
-    };
+    let meta_id = |l: &Listing| l.find("meta.json").and_then(|e| e.file_id());
     let reuse = prev
         .filter(|p| meta_id(&p.listing).is_some() && meta_id(&p.listing) == meta_id(&listing))
         .and_then(|p| p.meta.clone());
@@ -254,9 +250,9 @@ pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
     let meta = reuse.or_else(|| {
         listing
             .find("meta.json")
-            .or(probed.first())
+            .or_else(|| probed.first().cloned())
             .filter(|e| e.exists())
-            .map(|e| read_entry(fs, &dir.join("meta.json"), e, read_meta))
+            .map(|e| read_entry(fs, &dir.join("meta.json"), &e, read_meta))
     });
     let control = control_files(fs, dir, &listing, prev);
     DirNode {
@@ -283,7 +279,7 @@ fn control_files(
     if !is_iteration {
         return Vec::new();
     }
-    let id = |l: &Listing, name: &str| l.find(name).and_then(|e| e.stat().ok()).map(FileId::from);
+    let id = |l: &Listing, name: &str| l.find(name).and_then(|e| e.file_id());
     ITERATION_CONTROL
         .iter()
         .filter_map(|&name| {
@@ -295,7 +291,7 @@ fn control_files(
                 .and_then(|p| p.control.iter().find(|(n, _)| n == name))
                 .map(|(_, r)| r.clone());
             let read =
-                reused.unwrap_or_else(|| read_entry(fs, &dir.join(e.os_name()), e, read_control));
+                reused.unwrap_or_else(|| read_entry(fs, &dir.join(e.os_name()), &e, read_control));
             Some((name.to_owned(), read))
         })
         .collect()

@@ -84,7 +84,6 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         .entries()
         .iter()
         .filter(|e| e.os_name() == os_name)
-        .cloned()
         .collect();
     let dir = parent.file_name().map_or_else(
         || ".".into(),

@@ -647,7 +647,7 @@ fn fill_row(
         row[c] = if marked {
             CellState::SimCorrupt
         } else {
-            tree.verdict_of(in_dir, e)
+            tree.verdict_of(in_dir, &e)
                 .map_or(CellState::Unverified, |v| {
                     CellState::from_verdict(v.verdict)
                 })

@@ -1,20 +1,87 @@
-//! A folder's entries in `readdir` order (MindFormers' answers depend on that order), with a
-//! name index: looking a name up is a hash probe, not a scan — a folder of 100,000
-//! checkpoints would otherwise make every per-file lookup quadratic (and a binary search
-//! through an index costs a cache miss per step there: 25 % of `resolve`'s time).
+//! A folder's entries in `readdir` order (MindFormers' answers depend on that order), stored
+//! compactly: a 16,384-rank tree lists 344,064 entries, and as a `Vec<Entry>` (96 bytes each
+//! plus a name index) they were 37 MB, half of `resolve`'s memory.
+//!
+//! The names of a rank folder share a long start (`llama3_1_8b_rank_16383-`), kept once as the
+//! folder's *stem*; each entry keeps the rest of its name back to back with the others'
+//! (`1000_2.ckpt`) and a 40-byte record of its `lstat`. The folder's device is kept once; what
+//! few entries have (another device, a symlink's target, a name that is not UTF-8, a time that
+//! does not fit, an error with its own text) is kept beside, by index. An [`Entry`] is built
+//! on demand (no heap block for a name of up to 38 bytes): callers read values, not
+//! references into the folder.
+//!
+//! Looking a name up is a hash probe in a folder of more than [`SMALL`] entries (a folder of
+//! 100,000 checkpoints would otherwise make every per-file lookup quadratic) and a scan of
+//! the records in a small one (an index would cost more than the records themselves).
 
-use super::Entry;
-use hashbrown::hash_table::Entry as Entry_;
+use super::{Entry, EntryExtra, FileKind, Name, OsErr, Stat};
+use hashbrown::hash_table::Entry as Slot;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::Serialize;
-use std::hash::BuildHasher;
-use std::ops::Deref;
+use std::hash::{BuildHasher, Hasher};
 
-#[derive(Clone, Debug, Default)]
+/// Folders of up to this many entries are searched record by record.
+const SMALL: usize = 48;
+
+#[derive(Clone, Default)]
 pub struct Entries {
-    list: Vec<Entry>,
-    /// Indices into `list` by name (the first of a repeated name).
-    by_name: HashTable<u32>,
+    /// The start most names share, kept once (empty when they share none).
+    stem: Box<str>,
+    /// Each entry's name after the stem (the whole name when it does not start with the
+    /// stem), back to back; record `i`'s ends at `recs[i].end`.
+    text: Box<str>,
+    recs: Box<[Rec]>,
+    /// The device of the entries whose record does not say otherwise.
+    dev: u64,
+    /// What a record cannot hold, by entry index (ascending).
+    rare: Box<[(u32, Rare)]>,
+    /// Indices by name (the first of a repeated name), only in a folder of over [`SMALL`].
+    by_name: Option<HashTable<u32>>,
+}
+
+/// One entry's `lstat` (or its errno) and where its name ends: 40 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rec {
+    /// The size, or the errno when `lstat` failed.
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    end: u32,
+    mode: u16,
+    kind: u8,
+    flags: u8,
+}
+
+/// The name is the stem followed by the record's text.
+const STEMMED: u8 = 1;
+/// `lstat` failed; `size` is the errno.
+const FAILED: u8 = 2;
+/// The entry has a [`Rare`] part.
+const RARE: u8 = 4;
+
+/// The parts of an entry its record cannot hold.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Rare {
+    /// The whole `lstat`, when the record cannot hold it exactly (another device, a time
+    /// beyond ±292 years, an error whose text is not its errno's).
+    lstat: Option<Result<Stat, OsErr>>,
+    extra: Option<Box<EntryExtra>>,
+}
+
+const KINDS: [FileKind; 8] = [
+    FileKind::File,
+    FileKind::Dir,
+    FileKind::Symlink,
+    FileKind::Fifo,
+    FileKind::Socket,
+    FileKind::CharDevice,
+    FileKind::BlockDevice,
+    FileKind::Other,
+];
+
+fn kind_code(k: FileKind) -> u8 {
+    KINDS.iter().position(|&x| x == k).unwrap_or(7) as u8
 }
 
 /// One random hasher per process: names come from the tree, and a tree can be made to
@@ -24,60 +91,309 @@ fn hasher() -> &'static DefaultHashBuilder {
     H.get_or_init(DefaultHashBuilder::default)
 }
 
-fn hash(name: &str) -> u64 {
-    hasher().hash_one(name)
+/// The hash of a name given as its two parts (stem and rest): stored names and looked-up
+/// names are split the same way (at the stem when they start with it), so equal names hash
+/// alike.
+fn hash_parts(a: &[u8], b: &[u8]) -> u64 {
+    let mut h = hasher().build_hasher();
+    h.write(a);
+    h.write(b);
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// The stem of a listing: the first name with a `-`, up to its last `-` (the step part of a
+/// checkpoint name follows it), else the first name with a `_`, up to its last `_`.
+fn stem_of<'a>(names: impl Iterator<Item = &'a str> + Clone) -> &'a str {
+    for sep in ['-', '_'] {
+        if let Some((n, i)) = names.clone().find_map(|n| n.rfind(sep).map(|i| (n, i))) {
+            return &n[..=i];
+        }
+    }
+    ""
+}
+
+/// A record's stat part, or `None` when only [`Rare`] can hold it exactly.
+fn pack(st: &Stat, dev: u64) -> Option<(u64, i64, i64, u64, u16, u8)> {
+    let ns = st.mtime_sec.checked_mul(1_000_000_000)?;
+    let ns = ns.checked_add(st.mtime_nsec as i64)?;
+    (st.dev == dev && st.mtime_nsec < 1_000_000_000).then_some((
+        st.size,
+        ns,
+        st.ctime_ns,
+        st.ino,
+        st.mode,
+        kind_code(st.kind),
+    ))
 }
 
 impl Entries {
     pub fn new(list: Vec<Entry>) -> Entries {
-        let mut by_name = HashTable::with_capacity(list.len());
-        for (i, e) in list.iter().enumerate() {
-            let h = hash(&e.name);
-            if let Entry_::Vacant(v) = by_name.entry(
+        let stem: Box<str> = stem_of(list.iter().map(|e| &*e.name)).into();
+        let dev = list
+            .iter()
+            .find_map(|e| e.lstat.as_ref().ok().map(|s| s.dev))
+            .unwrap_or(0);
+        let mut text = String::with_capacity(
+            list.iter().map(|e| e.name.len()).sum::<usize>()
+                - stem.len() * list.iter().filter(|e| e.name.starts_with(&*stem)).count(),
+        );
+        let mut recs = Vec::with_capacity(list.len());
+        let mut rare = Vec::new();
+        for (i, e) in list.into_iter().enumerate() {
+            let stemmed = !stem.is_empty() && e.name.starts_with(&*stem);
+            text.push_str(match stemmed {
+                true => &e.name[stem.len()..],
+                false => &e.name,
+            });
+            let mut r = Rec {
+                size: 0,
+                mtime_ns: 0,
+                ctime_ns: 0,
+                ino: 0,
+                end: u32::try_from(text.len()).unwrap_or(u32::MAX),
+                mode: 0,
+                kind: 0,
+                flags: if stemmed { STEMMED } else { 0 },
+            };
+            let mut odd = Rare {
+                lstat: None,
+                extra: e.extra,
+            };
+            match &e.lstat {
+                Ok(st) => match pack(st, dev) {
+                    Some((size, m, c, ino, mode, kind)) => {
+                        (r.size, r.mtime_ns, r.ctime_ns, r.ino, r.mode, r.kind) =
+                            (size, m, c, ino, mode, kind)
+                    }
+                    None => odd.lstat = Some(e.lstat.clone()),
+                },
+                Err(err) => {
+                    r.flags |= FAILED;
+                    r.size = err.errno as u32 as u64;
+                    if OsErr::errno(err.errno) != *err {
+                        odd.lstat = Some(e.lstat.clone());
+                    }
+                }
+            }
+            if odd != Rare::default() {
+                r.flags |= RARE;
+                rare.push((i as u32, odd));
+            }
+            recs.push(r);
+        }
+        let mut out = Entries {
+            stem,
+            text: text.into_boxed_str(),
+            recs: recs.into_boxed_slice(),
+            dev,
+            rare: rare.into_boxed_slice(),
+            by_name: None,
+        };
+        out.index();
+        out
+    }
+
+    /// Build the name index of a large folder.
+    fn index(&mut self) {
+        if self.recs.len() <= SMALL {
+            return;
+        }
+        let mut t = HashTable::with_capacity(self.recs.len());
+        for i in 0..self.recs.len() {
+            let (a, b) = self.parts(i);
+            let h = hash_parts(a.as_bytes(), b.as_bytes());
+            if let Slot::Vacant(v) = t.entry(
                 h,
-                |&j: &u32| list[j as usize].name == e.name,
-                |&j| hash(&list[j as usize].name),
+                |&j: &u32| self.parts(j as usize) == (a, b),
+                |&j| {
+                    let (a, b) = self.parts(j as usize);
+                    hash_parts(a.as_bytes(), b.as_bytes())
+                },
             ) {
                 v.insert(i as u32);
             }
         }
-        Entries { list, by_name }
+        self.by_name = Some(t);
     }
 
-    fn index_of(&self, name: &str) -> Option<usize> {
-        self.by_name
-            .find(hash(name), |&j| &*self.list[j as usize].name == name)
-            .map(|&j| j as usize)
+    /// Entry `i`'s name as (stem or "", rest).
+    fn parts(&self, i: usize) -> (&str, &str) {
+        let r = &self.recs[i];
+        let start = match i {
+            0 => 0,
+            _ => self.recs[i - 1].end as usize,
+        };
+        let rest = self.text.get(start..r.end as usize).unwrap_or("");
+        match r.flags & STEMMED {
+            0 => ("", rest),
+            _ => (&self.stem, rest),
+        }
+    }
+
+    fn rare(&self, i: usize) -> Option<&Rare> {
+        if self.recs[i].flags & RARE == 0 {
+            return None;
+        }
+        let k = self.rare.binary_search_by_key(&(i as u32), |r| r.0).ok()?;
+        Some(&self.rare[k].1)
+    }
+
+    /// A listing of nothing (what a folder that cannot be listed shows).
+    pub fn empty() -> &'static Entries {
+        static EMPTY: std::sync::OnceLock<Entries> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Entries::default)
+    }
+
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Entry `i`'s name.
+    pub fn name(&self, i: usize) -> Name {
+        let (a, b) = self.parts(i);
+        Name::concat(a, b)
+    }
+
+    /// Whether entry `i` is called `name`.
+    fn is_named(&self, i: usize, name: &str) -> bool {
+        let (a, b) = self.parts(i);
+        name.len() == a.len() + b.len()
+            && name.as_bytes()[..a.len()] == *a.as_bytes()
+            && name.as_bytes()[a.len()..] == *b.as_bytes()
+    }
+
+    /// Entry `i`'s `lstat`.
+    pub fn lstat(&self, i: usize) -> Result<Stat, OsErr> {
+        if let Some(Rare { lstat: Some(l), .. }) = self.rare(i) {
+            return l.clone();
+        }
+        let r = &self.recs[i];
+        if r.flags & FAILED != 0 {
+            return Err(OsErr::errno(r.size as i32));
+        }
+        Ok(Stat {
+            kind: KINDS[(r.kind & 7) as usize],
+            size: r.size,
+            mtime_sec: r.mtime_ns.div_euclid(1_000_000_000),
+            mtime_nsec: r.mtime_ns.rem_euclid(1_000_000_000) as u32,
+            ino: r.ino,
+            dev: self.dev,
+            mode: r.mode,
+            ctime_ns: r.ctime_ns,
+        })
+    }
+
+    /// Entry `i`, built from its parts.
+    pub fn get(&self, i: usize) -> Entry {
+        Entry {
+            name: self.name(i),
+            lstat: self.lstat(i),
+            extra: self.rare(i).and_then(|r| r.extra.clone()),
+        }
+    }
+
+    /// The entries in `readdir` order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            of: self,
+            range: 0..self.recs.len(),
+        }
+    }
+
+    /// The index of the entry called `name` (the first in `readdir` order if a name repeats).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        let Some(t) = &self.by_name else {
+            return (0..self.recs.len()).find(|&i| self.is_named(i, name));
+        };
+        let (a, b) = match name.strip_prefix(&*self.stem) {
+            Some(rest) if !self.stem.is_empty() => (&*self.stem, rest),
+            _ => ("", name),
+        };
+        t.find(hash_parts(a.as_bytes(), b.as_bytes()), |&j| {
+            self.is_named(j as usize, name)
+        })
+        .map(|&j| j as usize)
     }
 
     /// The entry called `name` (the first in `readdir` order if a name repeats).
-    pub fn find(&self, name: &str) -> Option<&Entry> {
-        self.index_of(name).map(|i| &self.list[i])
+    pub fn find(&self, name: &str) -> Option<Entry> {
+        self.position(name).map(|i| self.get(i))
     }
 
-    /// Keep the entries `keep` accepts (the index is rebuilt).
-    pub fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
-        let mut list = std::mem::take(&mut self.list);
-        list.retain(keep);
-        *self = Entries::new(list);
+    /// Keep the entries `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        *self = self.iter().filter(|e| keep(e)).collect();
     }
 
     /// Replace the entry with `e`'s name (nothing when there is none).
     pub fn replace(&mut self, e: Entry) {
-        if let Some(i) = self.index_of(&e.name) {
-            self.list[i] = e;
+        if let Some(i) = self.position(&e.name) {
+            let mut list: Vec<Entry> = self.iter().collect();
+            list[i] = e;
+            *self = Entries::new(list);
         }
     }
 
-    pub fn as_slice(&self) -> &[Entry] {
-        &self.list
+    /// Bytes this listing holds on the heap (for the memory accounting tests).
+    pub fn heap_bytes(&self) -> usize {
+        self.stem.len()
+            + self.text.len()
+            + std::mem::size_of_val(&*self.recs)
+            + std::mem::size_of_val(&*self.rare)
+            + self.by_name.as_ref().map_or(0, |t| t.capacity() * 5)
     }
 }
 
-impl Deref for Entries {
-    type Target = [Entry];
-    fn deref(&self) -> &[Entry] {
-        &self.list
+/// The entries of an [`Entries`], built one at a time.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    of: &'a Entries,
+    range: std::ops::Range<usize>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Entry;
+    fn next(&mut self) -> Option<Entry> {
+        self.range.next().map(|i| self.of.get(i))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+    fn nth(&mut self, n: usize) -> Option<Entry> {
+        self.range.nth(n).map(|i| self.of.get(i))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Entry> {
+        self.range.next_back().map(|i| self.of.get(i))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = Entry;
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl Default for &Entries {
+    fn default() -> Self {
+        Entries::empty()
+    }
+}
+
+impl std::fmt::Debug for Entries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -95,41 +411,146 @@ impl From<Vec<Entry>> for Entries {
 
 impl PartialEq for Entries {
     fn eq(&self, o: &Entries) -> bool {
-        self.list == o.list
+        self.len() == o.len() && self.iter().eq(o.iter())
     }
 }
 
 impl Serialize for Entries {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.list.serialize(s)
+        s.collect_seq(self.iter())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::OsErr;
+    use std::ffi::OsStr;
 
     fn e(n: &str) -> Entry {
-        Entry::named(std::ffi::OsStr::new(n), Err(OsErr::errno(2)), None)
+        Entry::named(OsStr::new(n), Err(OsErr::errno(2)), None)
+    }
+
+    fn st(kind: FileKind, size: u64, dev: u64, sec: i64, nsec: u32) -> Stat {
+        Stat {
+            kind,
+            size,
+            mtime_sec: sec,
+            mtime_nsec: nsec,
+            ino: size * 7 + 1,
+            dev,
+            mode: 0o100644,
+            ctime_ns: sec.wrapping_mul(3).wrapping_sub(11),
+        }
     }
 
     #[test]
     fn finds_by_name_keeps_order() {
         let mut x = Entries::new(vec![e("b"), e("a"), e("c"), e("a")]);
         assert_eq!(
-            x.iter().map(|e| e.name.as_ref()).collect::<String>(),
+            x.iter().map(|e| e.name.to_string()).collect::<String>(),
             "baca"
         );
         assert!(x.find("a").is_some() && x.find("c").is_some() && x.find("d").is_none());
         // a repeated name finds its first occurrence in readdir order
         let y = Entries::new(vec![
-            Entry::named(std::ffi::OsStr::new("a"), Err(OsErr::errno(2)), None),
-            Entry::named(std::ffi::OsStr::new("a"), Err(OsErr::errno(13)), None),
+            Entry::named(OsStr::new("a"), Err(OsErr::errno(2)), None),
+            Entry::named(OsStr::new("a"), Err(OsErr::errno(13)), None),
         ]);
         assert_eq!(y.find("a").unwrap().lstat, Err(OsErr::errno(2)));
         x.retain(|e| &*e.name != "a");
         assert_eq!(x.len(), 2);
         assert!(x.find("a").is_none() && x.find("b").is_some());
+    }
+
+    /// Every entry reads back exactly as it was given, whatever its parts: names with and
+    /// without the stem, long and non-UTF-8 names, symlinks, other devices, times beyond
+    /// the records' range, errors with their own text — in small and indexed folders.
+    #[test]
+    fn every_entry_reads_back_exactly() {
+        let mut list = vec![
+            Entry::named(
+                OsStr::new("llama_rank_3-20_2.ckpt"),
+                Ok(st(FileKind::File, 8000, 9, 1_700_000_000, 5)),
+                None,
+            ),
+            Entry::named(
+                OsStr::new("meta.json"),
+                Ok(st(FileKind::File, 120, 9, -5, 999_999_999)),
+                None,
+            ),
+            Entry::named(
+                OsStr::new("llama_rank_3-"),
+                Ok(st(FileKind::Dir, 0, 10, 1, 0)),
+                None,
+            ),
+            Entry::named(
+                OsStr::new("llama_rank_3-25_2.ckpt"),
+                Ok(st(FileKind::Symlink, 3, 9, i64::MAX, 1)),
+                Some(Ok(st(FileKind::File, 44, 9, i64::MIN, 0))),
+            ),
+            Entry::named(
+                OsStr::new(&"x".repeat(300)),
+                Err(OsErr {
+                    errno: 0,
+                    text: "odd".into(),
+                }),
+                None,
+            ),
+            Entry::named(OsStr::new("q"), Err(OsErr::errno(13)), None),
+        ];
+        {
+            use std::os::unix::ffi::OsStrExt;
+            list.push(Entry::named(
+                OsStr::from_bytes(b"llama_rank_3-\xff\n.ckpt"),
+                Ok(st(FileKind::Fifo, 0, 9, 2, 3)),
+                None,
+            ));
+        }
+        for n in [0, 60] {
+            let mut all = list.clone();
+            for k in 0..n {
+                let name = format!("llama_rank_3-{k}_9.ckpt");
+                all.push(Entry::named(
+                    OsStr::new(&name),
+                    Ok(st(FileKind::File, k, 9, k as i64, 0)),
+                    None,
+                ));
+            }
+            let x = Entries::new(all.clone());
+            assert_eq!(x.by_name.is_some(), all.len() > SMALL);
+            assert_eq!(x.len(), all.len());
+            for (i, want) in all.iter().enumerate() {
+                assert_eq!(x.get(i), *want, "entry {i}");
+                assert_eq!(x.find(&want.name).as_ref(), Some(want));
+            }
+            assert_eq!(x.iter().collect::<Vec<_>>(), all);
+            assert!(x.find("llama_rank_3-20_2.ckp").is_none());
+            assert!(x.find("llama_rank_3-20_2.ckptt").is_none());
+            assert!(x.find("").is_none());
+        }
+    }
+
+    #[test]
+    fn a_replaced_entry_keeps_its_place() {
+        let mk =
+            |n: &str, size| Entry::named(OsStr::new(n), Ok(st(FileKind::Dir, size, 1, 1, 1)), None);
+        let mut x: Entries = (0..100).map(|r| mk(&format!("rank_{r}"), 1)).collect();
+        x.replace(mk("rank_7", 99));
+        x.replace(mk("rank_700", 99));
+        assert_eq!(x.len(), 100);
+        assert_eq!(x.get(7).lstat.unwrap().size, 99);
+        assert_eq!(x.find("rank_8").unwrap().lstat.unwrap().size, 1);
+    }
+
+    /// The point of the type: a rank folder's entries cost about half an `Entry` each.
+    #[test]
+    fn a_rank_folder_is_compact() {
+        let x: Entries = (0..20)
+            .map(|s| format!("llama3_1_8b_rank_16383-{}_2.ckpt", s * 50))
+            .chain(["meta.json".to_owned()])
+            .map(|n| Entry::named(OsStr::new(&n), Ok(st(FileKind::File, 1, 1, 1, 1)), None))
+            .collect();
+        assert_eq!(std::mem::size_of::<Rec>(), 40);
+        assert!(x.heap_bytes() < 21 * 52, "{}", x.heap_bytes());
     }
 }

@@ -126,8 +126,8 @@ impl OsErr {
     }
 }
 
-/// One directory entry in `readdir` order (96 bytes with its name when the name is short: a
-/// 16,384-rank tree holds hundreds of thousands of them).
+/// One directory entry in `readdir` order, as a value: a folder keeps its entries compactly
+/// ([`Entries`]) and builds one on demand (96 bytes, no heap block for a short name).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     /// The name; a name that is not UTF-8 has its invalid bytes written `\xNN` (see
@@ -217,6 +217,11 @@ impl Entry {
         self.stat().is_ok()
     }
 
+    /// The version of the file as listed (following a symlink), when it can be examined.
+    pub fn file_id(&self) -> Option<FileId> {
+        self.stat().ok().map(FileId::from)
+    }
+
     pub fn is_dir(&self) -> bool {
         matches!(self.stat(), Ok(s) if s.kind == FileKind::Dir)
     }
@@ -282,15 +287,15 @@ pub enum Listing {
 }
 
 impl Listing {
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&self) -> &Entries {
         match self {
             Listing::Entries(e) => e,
-            Listing::Error(_) => &[],
+            Listing::Error(_) => Entries::empty(),
         }
     }
 
-    /// The entry called `name` (a binary search in the folder's name index).
-    pub fn find(&self, name: &str) -> Option<&Entry> {
+    /// The entry called `name`.
+    pub fn find(&self, name: &str) -> Option<Entry> {
         match self {
             Listing::Entries(e) => e.find(name),
             Listing::Error(_) => None,
@@ -432,25 +437,27 @@ impl Tree {
         dir: &str,
         file: Option<&str>,
     ) -> std::path::PathBuf {
-        let d = self
-            .root_entry(dir)
-            .map_or_else(|| std::ffi::OsStr::new(dir), Entry::os_name);
-        let p = base.join(d);
+        let d = self.root_entry(dir);
+        let p = base.join(d.as_ref().map_or(std::ffi::OsStr::new(dir), Entry::os_name));
         match file {
             None => p,
             Some(f) => {
                 let listed = self.dirs.get(dir).and_then(|n| {
                     n.listing
                         .find(f)
-                        .or_else(|| n.probed.iter().find(|e| &*e.name == f))
+                        .or_else(|| n.probed.iter().find(|e| &*e.name == f).cloned())
                 });
-                p.join(listed.map_or_else(|| std::ffi::OsStr::new(f), Entry::os_name))
+                p.join(
+                    listed
+                        .as_ref()
+                        .map_or(std::ffi::OsStr::new(f), Entry::os_name),
+                )
             }
         }
     }
 
     /// The root entry called `name` (e.g. `rank_3`).
-    pub fn root_entry(&self, name: &str) -> Option<&Entry> {
+    pub fn root_entry(&self, name: &str) -> Option<Entry> {
         self.root_listing().and_then(|l| l.find(name))
     }
 
@@ -515,7 +522,7 @@ impl Tree {
         let e = self.dirs.get(dir).and_then(|d| d.listing.find(name));
         let in_dir = self.verdicts.in_dir(dir);
         match e {
-            Some(e) => self.verdict_of(in_dir, e),
+            Some(e) => self.verdict_of(in_dir, &e),
             None => None,
         }
     }

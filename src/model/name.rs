@@ -44,10 +44,26 @@ impl Name {
         }
     }
 
+    /// `a` followed by `b`, without a temporary string when the two fit inline.
+    pub fn concat(a: &str, b: &str) -> Name {
+        let len = a.len() + b.len();
+        if len > INLINE {
+            return Name(Repr::Heap([a, b].concat().into_boxed_str()));
+        }
+        let mut bytes = [0; INLINE];
+        bytes[..a.len()].copy_from_slice(a.as_bytes());
+        bytes[a.len()..len].copy_from_slice(b.as_bytes());
+        Name(Repr::Inline {
+            len: len as u8,
+            bytes,
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // SAFETY: the bytes were copied from a `&str` in `Name::new`, whole (a prefix of
-            // `len` bytes of it is all of it) and never changed since.
+            // SAFETY: the first `len` bytes were copied from one whole `&str` (`Name::new`) or
+            // two whole `&str`s back to back (`Name::concat`), which is UTF-8, and never
+            // changed since.
             Repr::Inline { len, bytes } => unsafe {
                 std::str::from_utf8_unchecked(bytes.get_unchecked(..*len as usize))
             },
@@ -175,6 +191,9 @@ mod tests {
         ] {
             let n = Name::new(s);
             assert_eq!(&*n, s);
+            for cut in (0..=s.len()).filter(|&i| s.is_char_boundary(i)) {
+                assert_eq!(Name::concat(&s[..cut], &s[cut..]), n);
+            }
             assert_eq!(n.clone(), n);
             assert_eq!(format!("{n}"), s);
         }

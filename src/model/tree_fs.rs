@@ -79,7 +79,7 @@ impl<'a> TreeFs<'a> {
         }
     }
 
-    fn entry(&self, path: &Path) -> io::Result<Option<&'a Entry>> {
+    fn entry(&self, path: &Path) -> io::Result<Option<Entry>> {
         match self.place(path) {
             Some(Place::Top(n)) => Ok(self.tree.root_entry(n)),
             Some(Place::Inside(d, n)) => match self.tree.dirs.get(d) {
@@ -87,14 +87,14 @@ impl<'a> TreeFs<'a> {
                 // name (a searchable folder); only a probed name is known
                 Some(node) if matches!(node.listing, Listing::Error(_)) => {
                     match node.probed.iter().find(|e| &*e.name == n) {
-                        Some(e) => Ok(Some(e)),
+                        Some(e) => Ok(Some(e.clone())),
                         None => Err(self.unknown(path, "in a folder ckptscope could not list")),
                     }
                 }
                 Some(node) => Ok(node
                     .listing
                     .find(n)
-                    .or_else(|| node.probed.iter().find(|e| &*e.name == n))),
+                    .or_else(|| node.probed.iter().find(|e| &*e.name == n).cloned())),
                 None => match self.tree.root_entry(d) {
                     None => Ok(None),
                     Some(e) if !e.is_dir() => Err(io::Error::from_raw_os_error(20)),

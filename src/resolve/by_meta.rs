@@ -157,7 +157,7 @@ pub fn resume_ckpt_list(
         Some(groups) => {
             for mut files in groups? {
                 if by_meta_memo::check_by_rank(&mut files, n, log) {
-                    list.push(rank0_path(v, by_meta_memo::name_of(&files[0]))?);
+                    list.push(rank0_path(v, &by_meta_memo::name_of(&files[0]))?);
                 }
             }
         }
@@ -202,7 +202,7 @@ pub fn resume_ckpt_list_reference(
     let mut list = Vec::new();
     for mut files in groups {
         if check_checkpoints_by_rank(&mut files, n, log)? {
-            list.push(rank0_path(v, files[0])?);
+            list.push(rank0_path(v, &files[0])?);
         }
     }
     finish_list(list, fmt, health)
@@ -224,7 +224,7 @@ fn finish_list(list: Vec<String>, fmt: Fmt, health: bool) -> Result<Vec<String>,
 pub(super) struct RankFolder<'a> {
     pub prefix: String,
     pub dir: String,
-    pub entries: &'a [crate::model::Entry],
+    pub entries: &'a crate::model::Entries,
 }
 
 pub(super) fn rank_folder<'a>(
@@ -251,18 +251,18 @@ pub(super) fn rank_folder<'a>(
 
 /// Groups of candidate names, in first-seen order of their `(epoch, step)` key (Python builds
 /// the key as `f"{epoch}_{step}"`, which is one-to-one with the pair).
-type Groups<'a> = Vec<Vec<&'a str>>;
+type Groups = Vec<Vec<crate::model::Name>>;
 
 /// The candidate names of every rank, grouped by `"{epoch}_{step}"` in first-seen order.
-fn collect_groups<'a>(
-    v: &View<'a>,
+fn collect_groups(
+    v: &View<'_>,
     prefix: &str,
     original: &PyInt,
     last: (&PyInt, &PyInt),
     n: usize,
     fmt: Fmt,
     health: bool,
-) -> Result<Groups<'a>, PyException> {
+) -> Result<Groups, PyException> {
     let suffix = format!(".{}", fmt.ext());
     let mut groups: Groups = Vec::new();
     let mut index: std::collections::HashMap<(PyInt, PyInt), usize> =
@@ -271,7 +271,7 @@ fn collect_groups<'a>(
         let f = rank_folder(v, prefix, original, r)?;
         let (pr, wide) = (f.prefix.as_str(), slice_before_last(&f.prefix, '_'));
         for entry in f.entries {
-            let name = entry.name.as_ref();
+            let name = &*entry.name;
             let matches = name.starts_with(pr) || (health && name.starts_with(wide));
             if !(matches && name.ends_with(&suffix)) {
                 continue;
@@ -279,10 +279,10 @@ fn collect_groups<'a>(
             let (e, s) = epoch_and_step(name, fmt)?;
             if e < *last.0 || (e == *last.0 && s <= *last.1) {
                 match index.get(&(e.clone(), s.clone())) {
-                    Some(&i) => groups[i].push(name),
+                    Some(&i) => groups[i].push(entry.name),
                     None => {
                         index.insert((e, s), groups.len());
-                        groups.push(vec![name]);
+                        groups.push(vec![entry.name]);
                     }
                 }
             }
@@ -292,8 +292,8 @@ fn collect_groups<'a>(
 }
 
 /// `check_checkpoints_by_rank`: sorts `files` by rank id (stable) and checks ids = {0 … n−1}.
-pub fn check_checkpoints_by_rank(
-    files: &mut Vec<&str>,
+pub fn check_checkpoints_by_rank<S: AsRef<str>>(
+    files: &mut Vec<S>,
     n: usize,
     log: &mut Vec<String>,
 ) -> Result<bool, PyException> {
@@ -302,7 +302,7 @@ pub fn check_checkpoints_by_rank(
     }
     let mut keyed = Vec::with_capacity(files.len());
     for f in std::mem::take(files) {
-        let id = rank_id(f)?;
+        let id = rank_id(f.as_ref())?;
         keyed.push((id, f));
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -317,7 +317,9 @@ pub fn check_checkpoints_by_rank(
         if !ids.contains(&PyInt::from_i64(i as i64)) {
             log.push(format!(
                 "{} is not found.",
-                first.replace(&format!("rank_{id0}"), &format!("rank_{i}"))
+                first
+                    .as_ref()
+                    .replace(&format!("rank_{id0}"), &format!("rank_{i}"))
             ));
         }
     }

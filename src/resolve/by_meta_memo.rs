@@ -10,7 +10,7 @@
 
 use super::view::View;
 use crate::layout::mindformers::names::{epoch_and_step, rank_id, Fmt};
-use crate::model::Entry;
+use crate::model::{Entries, Name};
 use crate::py::int::PyInt;
 use crate::py::text::slice_before_last;
 use crate::py::PyException;
@@ -40,7 +40,7 @@ fn small(v: &PyInt) -> Option<u32> {
 
 /// The folder's candidates, as `collect_groups` reads them (prefix, suffix, then the parse).
 fn extract(
-    entries: &[Entry],
+    entries: &Entries,
     pr: &str,
     wide: &str,
     health: bool,
@@ -78,11 +78,14 @@ fn extract(
 
 /// A group: `(rank id, entry index, folder entries)` in the order the reference path collects
 /// them; a name is read only when it is needed (a group's first file), not 1.6 M times.
-pub type Group<'a> = Vec<(u32, u32, &'a [Entry])>;
+pub type Group<'a> = Vec<(u32, u32, &'a Entries)>;
 
 /// The name of a group member.
-pub fn name_of<'a>(m: &(u32, u32, &'a [Entry])) -> &'a str {
-    m.2.get(m.1 as usize).map_or("", |e| e.name.as_ref())
+pub fn name_of(m: &(u32, u32, &Entries)) -> Name {
+    match (m.1 as usize) < m.2.len() {
+        true => m.2.name(m.1 as usize),
+        false => Name::new(""),
+    }
 }
 
 /// An `(epoch, step)` key and the index of its group.
@@ -176,7 +179,7 @@ pub fn check_by_rank(files: &mut Group, n: usize, log: &mut Vec<String>) -> bool
 mod tests {
     use super::super::by_meta::{resume_ckpt_list, resume_ckpt_list_reference};
     use super::*;
-    use crate::model::{DirNode, FileKind, Listing, RootState, Stat, Tree};
+    use crate::model::{DirNode, Entry, FileKind, Listing, RootState, Stat, Tree};
     use proptest::prelude::*;
     use std::sync::Arc;
 

@@ -15,18 +15,18 @@ pub fn last_checkpoint(v: &View, dir: &str, fmt: Fmt) -> Result<Option<String>, 
         return Err(m14(&path, fmt));
     }
     let suffix = format!(".{}", fmt.ext());
-    let mut best: Option<(f64, &str)> = None;
+    let mut best: Option<(f64, crate::model::Name)> = None;
     for e in v.listdir(dir)? {
         if !e.name.ends_with(&suffix) {
             continue;
         }
-        let t = v.getmtime(dir, e)?;
+        let t = v.getmtime(dir, &e)?;
         // sorted() is stable and ascending; the last of the equal maxima is the one returned
-        if best.is_none_or(|(b, _)| t >= b) {
-            best = Some((t, &e.name));
+        if best.as_ref().is_none_or(|(b, _)| t >= *b) {
+            best = Some((t, e.name));
         }
     }
-    Ok(best.map(|(_, name)| join(&path, name)))
+    Ok(best.map(|(_, name)| join(&path, &name)))
 }
 
 /// M14: `get_last_checkpoint` on something that is not a directory.

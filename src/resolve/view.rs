@@ -2,28 +2,22 @@
 //! [`Tree`] instead of the disk. Paths are always `join(D, "rank_<r>"[, name])`, so they are
 //! addressed by rank-folder name and entry name.
 
-use crate::model::{Entry, FileKind, FileRead, Listing, OsErr, Tree};
+use crate::model::{Entries, Entry, FileKind, FileRead, Listing, OsErr, Tree};
 use crate::py::text::join;
 use crate::py::PyException;
 
 pub struct View<'a> {
     pub tree: &'a Tree,
-    /// Root entries by name: the resolver looks up `rank_<r>` for every rank, and a linear
-    /// search would make that quadratic in the number of ranks.
-    root: std::collections::HashMap<&'a str, &'a Entry>,
 }
 
 impl<'a> View<'a> {
     pub fn new(tree: &'a Tree) -> Self {
-        let root = tree
-            .root_listing()
-            .map(|l| l.entries().iter().map(|e| (e.name.as_ref(), e)).collect())
-            .unwrap_or_default();
-        View { tree, root }
+        View { tree }
     }
 
-    fn root_entry(&self, name: &str) -> Option<&'a Entry> {
-        self.root.get(name).copied()
+    /// A root entry by name (a hash probe: the resolver looks up `rank_<r>` for every rank).
+    fn root_entry(&self, name: &str) -> Option<Entry> {
+        self.tree.root_entry(name)
     }
 
     pub fn d(&self) -> &str {
@@ -35,7 +29,7 @@ impl<'a> View<'a> {
     }
 
     /// `os.listdir(D)`.
-    pub fn listdir_root(&self) -> Result<&'a [Entry], PyException> {
+    pub fn listdir_root(&self) -> Result<&'a Entries, PyException> {
         match self.tree.root_listing() {
             Some(Listing::Entries(e)) => Ok(e),
             Some(Listing::Error(err)) => Err(err.to_py(self.d())),
@@ -49,16 +43,16 @@ impl<'a> View<'a> {
 
     /// `os.path.exists(join(D, dir))`.
     pub fn exists(&self, dir: &str) -> bool {
-        self.root_entry(dir).is_some_and(Entry::exists)
+        self.root_entry(dir).is_some_and(|e| e.exists())
     }
 
     /// `os.path.isdir(join(D, dir))`.
     pub fn isdir(&self, dir: &str) -> bool {
-        self.root_entry(dir).is_some_and(Entry::is_dir)
+        self.root_entry(dir).is_some_and(|e| e.is_dir())
     }
 
     /// `os.listdir(join(D, dir))`.
-    pub fn listdir(&self, dir: &str) -> Result<&'a [Entry], PyException> {
+    pub fn listdir(&self, dir: &str) -> Result<&'a Entries, PyException> {
         let path = self.dir_path(dir);
         match self.root_entry(dir) {
             None => Err(OsErr::errno(2).to_py(&path)),
@@ -76,19 +70,19 @@ impl<'a> View<'a> {
 
     /// An entry of a sub-folder: from its listing, or, for a folder that can be searched but
     /// not listed, from a direct `stat` (what `os.path.exists` does).
-    pub fn entry(&self, dir: &str, name: &str) -> Option<&'a Entry> {
+    pub fn entry(&self, dir: &str, name: &str) -> Option<Entry> {
         if !self.isdir(dir) {
             return None;
         }
         let node = self.tree.dirs.get(dir)?;
         node.listing
             .find(name)
-            .or_else(|| node.probed.iter().find(|e| &*e.name == name))
+            .or_else(|| node.probed.iter().find(|e| &*e.name == name).cloned())
     }
 
     /// `os.path.exists(join(D, dir, name))`.
     pub fn exists_in(&self, dir: &str, name: &str) -> bool {
-        self.entry(dir, name).is_some_and(Entry::exists)
+        self.entry(dir, name).is_some_and(|e| e.exists())
     }
 
     /// `os.path.getmtime(join(D, dir, entry.name))`.

@@ -105,7 +105,7 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
 /// MindFormers resumes from it when the YAML has a `checkpoint:` section: a tree read as the
 /// legacy layout (`--layout legacy`, a YAML without the section, or a root holding both) says
 /// so rather than answer for an empty legacy tree.
-fn new_format(f: &Facts, entries: &[crate::model::Entry], legacy: bool, out: &mut Vec<Warning>) {
+fn new_format(f: &Facts, entries: &crate::model::Entries, legacy: bool, out: &mut Vec<Warning>) {
     use crate::layout::mindformers_new::tracker::TRACKER;
     let iterations = entries
         .iter()

@@ -4,8 +4,8 @@
 use super::events::Event;
 use crate::layout::mindformers::classify::classify;
 use crate::layout::rank_dir_number;
-use crate::model::{DirNode, Entry, FileRead};
-use std::collections::{HashMap, HashSet};
+use crate::model::{DirNode, Entries, Entry, FileRead};
+use std::collections::HashSet;
 
 fn same(a: &Entry, b: &Entry) -> bool {
     a.lstat == b.lstat && a.target() == b.target()
@@ -39,16 +39,11 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
         }),
         _ => {}
     }
-    let empty: &[Entry] = &[];
-    let before: HashMap<&str, &Entry> = old
-        .map_or(empty, |n| n.listing.entries())
-        .iter()
-        .map(|e| (e.name.as_ref(), e))
-        .collect();
-    let after = new.map_or(empty, |n| n.listing.entries());
+    let before = old.map_or(Entries::empty(), |n| n.listing.entries());
+    let after = new.map_or(Entries::empty(), |n| n.listing.entries());
     for e in after.iter().filter(|e| &*e.name != "meta.json") {
-        let (file, kind, size) = (e.name.to_string(), classify(&e.name).label(), size_of(e));
-        match before.get(e.name.as_ref()) {
+        let (file, kind, size) = (e.name.to_string(), classify(&e.name).label(), size_of(&e));
+        match before.find(&e.name) {
             None => out.push(Event::ShardAdded {
                 rank,
                 dir: dir.into(),
@@ -56,7 +51,7 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
                 kind,
                 size,
             }),
-            Some(o) if !same(o, e) => out.push(Event::ShardChanged {
+            Some(o) if !same(&o, &e) => out.push(Event::ShardChanged {
                 rank,
                 dir: dir.into(),
                 file,
@@ -66,17 +61,17 @@ pub fn dir_events(dir: &str, old: Option<&DirNode>, new: Option<&DirNode>) -> Ve
             Some(_) => {}
         }
     }
-    let now: HashSet<&str> = after.iter().map(|e| e.name.as_ref()).collect();
-    for name in before
-        .keys()
-        .filter(|n| **n != "meta.json" && !now.contains(*n))
-    {
-        out.push(Event::ShardRemoved {
-            rank,
-            dir: dir.into(),
-            file: (*name).into(),
-            kind: classify(name).label(),
-        });
+    let mut gone = HashSet::new();
+    for e in before.iter() {
+        let name = e.name;
+        if &*name != "meta.json" && after.position(&name).is_none() && gone.insert(name.clone()) {
+            out.push(Event::ShardRemoved {
+                rank,
+                dir: dir.into(),
+                kind: classify(&name).label(),
+                file: name.into(),
+            });
+        }
     }
     let (m0, m1) = (meta_text(old), meta_text(new));
     if m0 != m1 {

@@ -188,8 +188,7 @@ impl Session {
                 .dirs
                 .get(&dir)
                 .and_then(|d| d.listing.find(&file))
-                .and_then(|e| e.stat().ok())
-                .map(FileId::from);
+                .and_then(|e| e.file_id());
             if let Some(id) = id {
                 if self.requested.insert((dir.clone(), file.clone(), id)) {
                     out.push((dir, file));
@@ -204,8 +203,7 @@ impl Session {
                     .dirs
                     .get(d)
                     .and_then(|n| n.listing.find(f))
-                    .and_then(|e| e.stat().ok())
-                    .map(FileId::from)
+                    .and_then(|e| e.file_id())
                     == Some(*id)
         });
         out
@@ -858,7 +856,7 @@ fn put_verdict(tree: &mut Tree, v: Verified, events: &mut EventLog) {
 fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
     match delta {
         Delta::Root(s) => &tree.state != s,
-        Delta::RootEntry(e) => tree.root_entry(&e.name) != Some(e),
+        Delta::RootEntry(e) => tree.root_entry(&e.name).as_ref() != Some(e),
         Delta::RootFile(n, r) => tree.root_files.get(n) != r.as_ref(),
         Delta::Dir(d, n) => tree.dirs.get(d) != n.as_ref(),
         Delta::Verdict(v) => {
@@ -866,8 +864,7 @@ fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
                 .dirs
                 .get(&v.dir)
                 .and_then(|d| d.listing.find(&v.file))
-                .and_then(|e| e.stat().ok())
-                .map(FileId::from);
+                .and_then(|e| e.file_id());
             current == Some(v.id)
                 && tree
                     .verdicts

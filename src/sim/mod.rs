@@ -424,7 +424,7 @@ fn set_tracker(tree: &mut Tree, iteration: u64) -> Result<(), String> {
             mode: 0o100640,
             ctime_ns: 0,
         };
-        let mut list = entries.to_vec();
+        let mut list: Vec<_> = entries.iter().collect();
         list.push(crate::model::Entry::named(
             std::ffi::OsStr::new(name),
             Ok(st),

@@ -254,8 +254,7 @@ pub fn check_target(root: &Path, tree: &Tree, dest: &Path) -> Result<(), Manifes
             .values()
             .flat_map(|d| d.listing.entries())
             .chain(tree.root_listing().map(|l| l.entries()).unwrap_or_default())
-            .filter_map(|e| e.stat().ok())
-            .any(|s| (s.dev, s.ino) == id);
+            .any(|e| e.stat().is_ok_and(|s| (s.dev, s.ino) == id));
         if same {
             return Err(inside("another name (hard link) of a file of the tree"));
         }

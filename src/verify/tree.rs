@@ -9,7 +9,7 @@ use super::verdict::{check_file, CheckOptions};
 use crate::layout::mindformers::classify::{classify, EntryKind};
 use crate::layout::mindformers::names::{parse_ckpt_name, Fmt};
 use crate::layout::rank_dir_number;
-use crate::model::{DirNode, Entry, Tree};
+use crate::model::{DirNode, Entries, Entry, Tree};
 use crate::model::{ShardCheck, ShardResult, Verdict};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,23 +33,23 @@ pub struct TreeOptions {
 pub const TMP_SETTLE: Duration = Duration::from_secs(600);
 
 /// What verification makes of one listed entry.
-enum Item<'a> {
+enum Item {
     /// Reported as it is, never a verdict the model keeps: a `.tmp` file, a shard that cannot
     /// be examined.
     Report(ShardResult),
     /// A weights file to check; its verdict is kept in the model.
-    Check(&'a crate::model::Stat),
+    Check(crate::model::Stat),
 }
 
 /// What `verify` does with entry `e` of folder `dir` (`None`: not its business). The plan
 /// and the report both ask this, so they agree on which shards there are.
-fn item<'a>(
+fn item(
     dir: &str,
     rank: Option<u64>,
-    e: &'a Entry,
-    siblings: &[Entry],
+    e: &Entry,
+    siblings: &Entries,
     opts: &TreeOptions,
-) -> Option<Item<'a>> {
+) -> Option<Item> {
     if opts.step.is_some_and(|s| step_of(&e.name) != Some(s)) {
         return None;
     }
@@ -68,7 +68,7 @@ fn item<'a>(
             Verdict::Unreadable,
             format!("cannot be examined: {}", err.text),
         )),
-        Ok(st) => Item::Check(st),
+        Ok(st) => Item::Check(st.clone()),
     })
 }
 
@@ -114,7 +114,7 @@ pub fn plan(
         let rank = rank_dir_number(dir);
         let entries = node.listing.entries();
         for (i, e) in entries.iter().enumerate() {
-            match item(dir, rank, e, entries, opts) {
+            match item(dir, rank, &e, entries, opts) {
                 None => {}
                 Some(Item::Report(_)) => plan.known += 1,
                 Some(Item::Check(_)) => {
@@ -160,7 +160,7 @@ impl Plan {
         let mut finished = self.known;
         let shard = |j: &Job| {
             let (dir, path, node) = &self.folders[j.folder as usize];
-            (dir, path, &node.listing.entries()[j.entry as usize])
+            (dir, path, node.listing.entries().get(j.entry as usize))
         };
         let check = |j: &Job| {
             let (_, dir_path, e) = shard(j);
@@ -182,7 +182,7 @@ impl Plan {
         run_batch(&self.jobs, opts, &check, &mut |i, c| {
             let (dir, _, e) = shard(&self.jobs[i]);
             if let Ok(st) = e.stat() {
-                done(dir, e, st, c);
+                done(dir, &e, st, c);
             }
             finished += 1;
             progress(finished, total);
@@ -205,7 +205,7 @@ pub fn rows<'t>(tree: &'t Tree, opts: &'t TreeOptions) -> impl Iterator<Item = S
         let in_dir = tree.verdicts.in_dir(dir);
         let mut out: Vec<ShardResult> = entries
             .iter()
-            .filter_map(|e| match item(dir, rank, e, entries, opts)? {
+            .filter_map(|e| match item(dir, rank, &e, entries, opts)? {
                 Item::Report(r) => Some(r),
                 Item::Check(st) => Some(ShardResult {
                     // a new-format shard names its writer's rank itself
@@ -215,7 +215,7 @@ pub fn rows<'t>(tree: &'t Tree, opts: &'t TreeOptions) -> impl Iterator<Item = S
                     }),
                     dir: dir.clone(),
                     file: e.name.to_string(),
-                    check: match tree.verdict_of(in_dir, e) {
+                    check: match tree.verdict_of(in_dir, &e) {
                         Some(c) => c.into_owned(),
                         None => ShardCheck::new(
                             Verdict::Changed,
@@ -314,7 +314,7 @@ fn tmp_report(
     dir: &str,
     rank: Option<u64>,
     e: &Entry,
-    siblings: &[Entry],
+    siblings: &Entries,
     now: SystemTime,
 ) -> Option<ShardResult> {
     let (meta_tmp, stem) = match classify(&e.name) {
@@ -344,10 +344,10 @@ fn tmp_report(
         let final_file = siblings.iter().find(|s| {
             *s.name == format!("{stem}.ckpt") || *s.name == format!("{stem}.safetensors")
         });
-        match final_file.and_then(|f| f.stat().ok()) {
+        match final_file.as_ref().and_then(|f| f.stat().ok()) {
             Some(f) if f.mtime_f64() > st.mtime_f64() => format!(
                 "abandoned: older than the final file {} (a crashed earlier save of the same step)",
-                final_file.map_or("", |f| f.name.as_ref())
+                final_file.as_ref().map_or("", |f| &*f.name)
             ),
             _ if stale => format!(
                 "abandoned: unchanged for {:.0} s and no newer final file (the save was killed)",

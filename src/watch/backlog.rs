@@ -77,7 +77,7 @@ impl Backlog {
         &mut self,
         want: usize,
         node_of: impl Fn(&str) -> Option<&'t DirNode>,
-    ) -> Vec<(Arc<str>, Vec<&'t Entry>)> {
+    ) -> Vec<(Arc<str>, Vec<Entry>)> {
         let mut out = Vec::new();
         let mut given = 0;
         while given < want {
@@ -104,8 +104,8 @@ impl Backlog {
 /// remaining files were taken), and the bound for its next turn when files remain. From the
 /// third turn on, at least [`LATER_TURN`] files: the two newest steps are what a resume looks
 /// at first, and every turn parses the folder's names again.
-fn turn(node: &DirNode, below: Option<Key>, round: u32) -> (Vec<&Entry>, Option<Key>) {
-    let mut left: Vec<(Key, &Entry)> = node
+fn turn(node: &DirNode, below: Option<Key>, round: u32) -> (Vec<Entry>, Option<Key>) {
+    let mut left: Vec<(Key, Entry)> = node
         .listing
         .entries()
         .iter()
@@ -164,7 +164,7 @@ mod tests {
         }
     }
 
-    fn names(out: &[(Arc<str>, Vec<&Entry>)]) -> Vec<String> {
+    fn names(out: &[(Arc<str>, Vec<Entry>)]) -> Vec<String> {
         out.iter()
             .flat_map(|(d, es)| es.iter().map(move |e| format!("{d}/{}", e.name)))
             .collect()

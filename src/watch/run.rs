@@ -685,8 +685,7 @@ impl Loop {
                 let listed = self
                     .tree
                     .root_entry(name)
-                    .and_then(|e| e.stat().ok())
-                    .map(identity);
+                    .and_then(|e| e.stat().ok().map(identity));
                 let known = self
                     .tree
                     .dirs
@@ -749,7 +748,7 @@ impl Loop {
             .root_entry(dir)
             .map_or_else(|| std::ffi::OsString::from(dir), |e| e.os_name().to_owned());
         if let Some(e) = crate::scan::root_entry(&*self.cfg.fs, &self.cfg.root, &os) {
-            if self.tree.root_entry(dir) != Some(&e) {
+            if self.tree.root_entry(dir).as_ref() != Some(&e) {
                 self.tree.apply(Delta::RootEntry(e.clone()));
                 self.batch.push(Delta::RootEntry(e));
             }
@@ -905,6 +904,6 @@ impl Loop {
 fn root_file_ids(l: &crate::model::Listing) -> Vec<Option<FileId>> {
     [crate::layout::mindformers_new::tracker::TRACKER]
         .iter()
-        .map(|n| l.find(n).and_then(|e| e.stat().ok()).map(FileId::from))
+        .map(|n| l.find(n).and_then(|e| e.file_id()))
         .collect()
 }

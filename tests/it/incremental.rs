@@ -126,7 +126,7 @@ fn folder_change(t: &ckptscope::model::Tree, rank: usize, step: usize, kind: u8)
         return Delta::Dir(dir.clone(), tree().dirs.get(&dir).cloned());
     };
     let mut node = (**node).clone();
-    let mut entries: Vec<Entry> = node.listing.entries().to_vec();
+    let mut entries: Vec<Entry> = node.listing.entries().iter().collect();
     let template = entries[0].clone();
     let named = |name: String| Entry {
         name: name.into(),

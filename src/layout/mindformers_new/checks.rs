@@ -52,7 +52,7 @@ pub fn findings(tree: &Tree, root: &str) -> Vec<Finding> {
         match verify_ckpt_valid(&folder, true) {
             Err(e) if e.class == super::analysis::UNREAD => out.push(finding(dir, "unreadable", format!("not checked: {}", e.first_line()))),
             Err(e) if !writing => out.push(finding(dir, "incomplete", format!("MindFormers' verification fails: {}: {}", e.class, e.first_line()))),
-            Ok(()) if metadata.is_none() && super::names::model_writers(node.listing.entries().iter().map(|e| &*e.name)) > 1 => out.push(finding(dir, "incomplete", "no metadata.json in a multi-rank folder: MindFormers' verification passes, then loading fails (\"Duplicate parameter_name found\")".into())),
+            Ok(()) if metadata.is_none() && super::names::model_writers(node.listing.entries().iter().map(|e| e.name)) > 1 => out.push(finding(dir, "incomplete", "no metadata.json in a multi-rank folder: MindFormers' verification passes, then loading fails (\"Duplicate parameter_name found\")".into())),
             _ => {}
         }
         match node.control.iter().find(|(n, _)| n == "common.json") {

@@ -46,7 +46,7 @@ pub fn collect(tree: &Tree, ctx: &JobContext, a: &NewAnalysis) -> Vec<Warning> {
                 ),
             ));
         }
-        let writers = model_writers(node.listing.entries().iter().map(|e| &*e.name));
+        let writers = model_writers(node.listing.entries().iter().map(|e| e.name));
         let has_meta = node
             .listing
             .find("metadata.json")

@@ -51,10 +51,10 @@ pub fn parse_shard_name(name: &str) -> Option<ShardName> {
 
 /// How many ranks wrote model shards among `names` (distinct writer indices): more than one,
 /// and a folder without `metadata.json` cannot be loaded (§6.3, §7.5).
-pub fn model_writers<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
+pub fn model_writers<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> usize {
     let mut w: Vec<u64> = names
         .into_iter()
-        .filter_map(parse_shard_name)
+        .filter_map(|n| parse_shard_name(n.as_ref()))
         .filter(|n| n.kind == ShardKind::Model)
         .map(|n| n.idx)
         .collect();

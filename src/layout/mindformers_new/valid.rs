@@ -4,7 +4,7 @@
 //! without it, any `*.safetensors` at all. A truncated shard passes here and fails later.
 //! Pure: it reads the folder's listing and `metadata.json` as the model holds them.
 
-use crate::model::{Entry, FileRead};
+use crate::model::FileRead;
 use crate::py::int::is_unicode_digit;
 use crate::py::json::{self, PyValue};
 use crate::py::PyException;
@@ -31,7 +31,7 @@ pub fn is_optimizer_file(name: &str) -> bool {
 pub struct Folder<'a> {
     /// The folder's path as MindFormers prints it (`<root>/iteration_…`).
     pub path: &'a str,
-    pub entries: &'a [Entry],
+    pub entries: &'a crate::model::Entries,
     /// `metadata.json`'s content, when the listing has one that `stat` follows to a file.
     pub metadata: Option<&'a FileRead>,
 }

@@ -76,7 +76,7 @@ impl Reads<'_> {
         // one pass over the folder in listing order (a folder of 100,000 entries is read once,
         // not once per rank); a rank's first damaged shard is the one it fails on
         let mut totals: Vec<u64> = Vec::new();
-        let mut damaged: Vec<(u64, &str, Read)> = Vec::new();
+        let mut damaged: Vec<(u64, crate::model::Name, Read)> = Vec::new();
         for e in node.listing.entries() {
             let Some(n) = parse_shard_name(&e.name) else {
                 continue;
@@ -86,7 +86,7 @@ impl Reads<'_> {
                 continue;
             }
             if let Some(read) = read_of((self.shards)(&folder, &e.name), &e.name) {
-                damaged.push((n.idx, &e.name, read));
+                damaged.push((n.idx, e.name, read));
             }
         }
         let mut silent = Vec::new();
@@ -124,7 +124,7 @@ impl Reads<'_> {
                     if !matches!(slot, RankAnswer::Raises { .. }) {
                         *slot = RankAnswer::Raises {
                             rank,
-                            error: self.loaded_nothing(d, node, file, rank, &c),
+                            error: self.loaded_nothing(d, node, &file, rank, &c),
                         };
                     }
                 }
