@@ -25,16 +25,23 @@ const SMALL: usize = 48;
 
 #[derive(Clone, Default)]
 pub struct Entries {
-    /// The start most names share, kept once (empty when they share none).
-    stem: Box<str>,
-    /// Each entry's name after the stem (the whole name when it does not start with the
-    /// stem), back to back; record `i`'s ends at `recs[i].end`.
+    /// The start most names share (the stem: empty when they share none), then each entry's
+    /// name after the stem (the whole name when it does not start with the stem), back to
+    /// back; record `i`'s ends at `recs[i].end`.
     text: Box<str>,
     recs: Box<[Rec]>,
     /// The device of the entries whose record does not say otherwise.
     dev: u64,
+    /// The stem's length.
+    stem: u32,
+    /// What few folders need: kept out of line (a 16,384-rank tree has 16,384 listings).
+    side: Option<Box<Side>>,
+}
+
+#[derive(Clone, Default)]
+struct Side {
     /// What a record cannot hold, by entry index (ascending).
-    rare: Box<[(u32, Rare)]>,
+    rare: Vec<(u32, Rare)>,
     /// Indices by name (the first of a repeated name), only in a folder of over [`SMALL`].
     by_name: Option<HashTable<u32>>,
 }
@@ -129,15 +136,16 @@ fn pack(st: &Stat, dev: u64) -> Option<(u64, i64, i64, u64, u16, u8)> {
 
 impl Entries {
     pub fn new(list: Vec<Entry>) -> Entries {
-        let stem: Box<str> = stem_of(list.iter().map(|e| &*e.name)).into();
+        let stem = stem_of(list.iter().map(|e| &*e.name)).to_owned();
         let dev = list
             .iter()
             .find_map(|e| e.lstat.as_ref().ok().map(|s| s.dev))
             .unwrap_or(0);
         let mut text = String::with_capacity(
-            list.iter().map(|e| e.name.len()).sum::<usize>()
+            stem.len() + list.iter().map(|e| e.name.len()).sum::<usize>()
                 - stem.len() * list.iter().filter(|e| e.name.starts_with(&*stem)).count(),
         );
+        text.push_str(&stem);
         let mut recs = Vec::with_capacity(list.len());
         let mut rare = Vec::new();
         for (i, e) in list.into_iter().enumerate() {
@@ -183,21 +191,27 @@ impl Entries {
             recs.push(r);
         }
         let mut out = Entries {
-            stem,
             text: text.into_boxed_str(),
             recs: recs.into_boxed_slice(),
             dev,
-            rare: rare.into_boxed_slice(),
-            by_name: None,
+            stem: stem.len() as u32,
+            side: None,
         };
-        out.index();
+        let by_name = out.index();
+        if by_name.is_some() || !rare.is_empty() {
+            out.side = Some(Box::new(Side { rare, by_name }));
+        }
         out
     }
 
-    /// Build the name index of a large folder.
-    fn index(&mut self) {
+    fn stem(&self) -> &str {
+        self.text.get(..self.stem as usize).unwrap_or("")
+    }
+
+    /// The name index of a large folder.
+    fn index(&self) -> Option<HashTable<u32>> {
         if self.recs.len() <= SMALL {
-            return;
+            return None;
         }
         let mut t = HashTable::with_capacity(self.recs.len());
         for i in 0..self.recs.len() {
@@ -214,20 +228,20 @@ impl Entries {
                 v.insert(i as u32);
             }
         }
-        self.by_name = Some(t);
+        Some(t)
     }
 
     /// Entry `i`'s name as (stem or "", rest).
     fn parts(&self, i: usize) -> (&str, &str) {
         let r = &self.recs[i];
         let start = match i {
-            0 => 0,
+            0 => self.stem as usize,
             _ => self.recs[i - 1].end as usize,
         };
         let rest = self.text.get(start..r.end as usize).unwrap_or("");
         match r.flags & STEMMED {
             0 => ("", rest),
-            _ => (&self.stem, rest),
+            _ => (self.stem(), rest),
         }
     }
 
@@ -235,8 +249,9 @@ impl Entries {
         if self.recs[i].flags & RARE == 0 {
             return None;
         }
-        let k = self.rare.binary_search_by_key(&(i as u32), |r| r.0).ok()?;
-        Some(&self.rare[k].1)
+        let rare = &self.side.as_ref()?.rare;
+        let k = rare.binary_search_by_key(&(i as u32), |r| r.0).ok()?;
+        Some(&rare[k].1)
     }
 
     /// A listing of nothing (what a folder that cannot be listed shows).
@@ -307,11 +322,12 @@ impl Entries {
 
     /// The index of the entry called `name` (the first in `readdir` order if a name repeats).
     pub fn position(&self, name: &str) -> Option<usize> {
-        let Some(t) = &self.by_name else {
+        let Some(t) = self.side.as_ref().and_then(|s| s.by_name.as_ref()) else {
             return (0..self.recs.len()).find(|&i| self.is_named(i, name));
         };
-        let (a, b) = match name.strip_prefix(&*self.stem) {
-            Some(rest) if !self.stem.is_empty() => (&*self.stem, rest),
+        let stem = self.stem();
+        let (a, b) = match name.strip_prefix(stem) {
+            Some(rest) if !stem.is_empty() => (stem, rest),
             _ => ("", name),
         };
         t.find(hash_parts(a.as_bytes(), b.as_bytes()), |&j| {
@@ -341,11 +357,13 @@ impl Entries {
 
     /// Bytes this listing holds on the heap (for the memory accounting tests).
     pub fn heap_bytes(&self) -> usize {
-        self.stem.len()
-            + self.text.len()
+        self.text.len()
             + std::mem::size_of_val(&*self.recs)
-            + std::mem::size_of_val(&*self.rare)
-            + self.by_name.as_ref().map_or(0, |t| t.capacity() * 5)
+            + self.side.as_ref().map_or(0, |s| {
+                std::mem::size_of::<Side>()
+                    + s.rare.capacity() * std::mem::size_of::<(u32, Rare)>()
+                    + s.by_name.as_ref().map_or(0, |t| t.capacity() * 5)
+            })
     }
 }
 
@@ -517,7 +535,8 @@ mod tests {
                 ));
             }
             let x = Entries::new(all.clone());
-            assert_eq!(x.by_name.is_some(), all.len() > SMALL);
+            let indexed = x.side.as_ref().is_some_and(|s| s.by_name.is_some());
+            assert_eq!(indexed, all.len() > SMALL);
             assert_eq!(x.len(), all.len());
             for (i, want) in all.iter().enumerate() {
                 assert_eq!(x.get(i), *want, "entry {i}");
@@ -551,6 +570,7 @@ mod tests {
             .map(|n| Entry::named(OsStr::new(&n), Ok(st(FileKind::File, 1, 1, 1, 1)), None))
             .collect();
         assert_eq!(std::mem::size_of::<Rec>(), 40);
+        assert_eq!(std::mem::size_of::<Entries>(), 56);
         assert!(x.heap_bytes() < 21 * 52, "{}", x.heap_bytes());
     }
 }
