@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-type Slot = (String, Arc<dyn Any + Send + Sync>);
+type Slot = (Box<str>, Arc<dyn Any + Send + Sync>);
 
 /// One memo: values by key (the kind of value and the parameters it was derived with), at
 /// most [`SLOTS`] of them — one per user, so users do not evict each other on every pass.
@@ -19,17 +19,20 @@ impl Memo {
     /// The value for `key`, made by `make` unless the memo holds it.
     pub fn get_or<T: Any + Send + Sync>(&self, key: &str, make: impl FnOnce() -> T) -> Arc<T> {
         let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, v)) = slots.iter().find(|(k, _)| k == key) {
+        if let Some((_, v)) = slots.iter().find(|(k, _)| &**k == key) {
             if let Ok(v) = v.clone().downcast::<T>() {
                 return v;
             }
         }
         let v = Arc::new(make());
-        slots.retain(|(k, _)| k != key);
+        slots.retain(|(k, _)| &**k != key);
         if slots.len() == SLOTS {
             slots.remove(0);
         }
-        slots.push((key.to_owned(), v.clone()));
+        // room for exactly what is held: most folders' memo holds one value (a doubling list
+        // would hold room for four on each of 16,384 folders)
+        slots.reserve_exact(1);
+        slots.push((key.into(), v.clone()));
         v
     }
 

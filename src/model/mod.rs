@@ -532,7 +532,7 @@ impl Tree {
     /// and each name up again.
     pub fn verdict_of<'a>(
         &'a self,
-        in_dir: Option<&'a BTreeMap<Box<str>, Box<VerdictEntry>>>,
+        in_dir: Option<&'a verdicts::InDir>,
         e: &Entry,
     ) -> Option<std::borrow::Cow<'a, ShardCheck>> {
         let name: &str = &e.name;

@@ -19,12 +19,83 @@ type Run = (String, u64);
 /// rescan drops is found in that folder alone (not by a pass over the whole tree).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Verdicts {
-    /// Values boxed: a B-tree node then holds 11 pointers, not 11 records, which matters for
-    /// the many folders that hold only the one or two verdicts the answer needed.
-    map: BTreeMap<String, BTreeMap<Box<str>, Box<VerdictEntry>>>,
+    map: BTreeMap<String, InDir>,
     len: usize,
     /// Per run: how many recorded `ok` files carry `loss_scale`, and `global_batch_size`.
     runs: HashMap<Run, (u32, u32)>,
+}
+
+/// One folder's verdicts by file name: a short sorted list while there are few — most folders
+/// hold only the one or two verdicts the answer needed, and a B-tree leaf is 280 bytes even
+/// for one (16,384 folders: 4.6 MB) — and a B-tree past [`FEW`] (a folder of 100,000 verified
+/// shards, where inserting into a sorted list would be quadratic).
+#[derive(Clone, Debug, PartialEq)]
+pub enum InDir {
+    Few(Vec<(Box<str>, VerdictEntry)>),
+    Many(BTreeMap<Box<str>, VerdictEntry>),
+}
+
+/// The most verdicts a folder keeps in a sorted list.
+const FEW: usize = 32;
+
+impl InDir {
+    pub fn get(&self, file: &str) -> Option<&VerdictEntry> {
+        match self {
+            InDir::Few(v) => v
+                .binary_search_by(|(k, _)| (**k).cmp(file))
+                .ok()
+                .map(|i| &v[i].1),
+            InDir::Many(m) => m.get(file),
+        }
+    }
+
+    /// The verdicts by file name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &VerdictEntry)> {
+        let (few, many) = match self {
+            InDir::Few(v) => (Some(v.iter().map(|(k, e)| (&**k, e))), None),
+            InDir::Many(m) => (None, Some(m.iter().map(|(k, e)| (&**k, e)))),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+
+    fn insert(&mut self, file: Box<str>, e: VerdictEntry) {
+        match self {
+            InDir::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&file)) {
+                Ok(i) => v[i].1 = e,
+                Err(_) if v.len() == FEW => {
+                    let mut m: BTreeMap<_, _> = std::mem::take(v).into_iter().collect();
+                    m.insert(file, e);
+                    *self = InDir::Many(m);
+                }
+                Err(i) => {
+                    // exactly as many as held: a folder holds one to a few (a doubling list
+                    // would hold room for four 104-byte records where two are needed)
+                    v.reserve_exact(1);
+                    v.insert(i, (file, e))
+                }
+            },
+            InDir::Many(m) => {
+                m.insert(file, e);
+            }
+        }
+    }
+
+    fn remove(&mut self, file: &str) -> Option<VerdictEntry> {
+        match self {
+            InDir::Few(v) => {
+                let i = v.binary_search_by(|(k, _)| (**k).cmp(file)).ok()?;
+                Some(v.remove(i).1)
+            }
+            InDir::Many(m) => m.remove(file),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            InDir::Few(v) => v.is_empty(),
+            InDir::Many(m) => m.is_empty(),
+        }
+    }
 }
 
 fn run_of(file: &str) -> Option<Run> {
@@ -44,7 +115,7 @@ fn carries(e: &VerdictEntry) -> (u32, u32) {
 
 impl Verdicts {
     pub fn get(&self, dir: &str, file: &str) -> Option<&VerdictEntry> {
-        self.map.get(dir)?.get(file).map(|b| &**b)
+        self.map.get(dir)?.get(file)
     }
 
     pub fn len(&self) -> usize {
@@ -56,7 +127,7 @@ impl Verdicts {
     }
 
     /// The verdicts of one folder (looked up once for a pass over its entries).
-    pub fn in_dir(&self, dir: &str) -> Option<&BTreeMap<Box<str>, Box<VerdictEntry>>> {
+    pub fn in_dir(&self, dir: &str) -> Option<&InDir> {
         self.map.get(dir)
     }
 
@@ -64,7 +135,7 @@ impl Verdicts {
     pub fn iter(&self) -> impl Iterator<Item = ((&str, &str), &VerdictEntry)> {
         self.map
             .iter()
-            .flat_map(|(d, m)| m.iter().map(move |(f, e)| ((d.as_str(), &**f), &**e)))
+            .flat_map(|(d, m)| m.iter().map(move |(f, e)| ((d.as_str(), f), e)))
     }
 
     fn count(&mut self, file: &str, e: &VerdictEntry, add: bool) {
@@ -89,8 +160,8 @@ impl Verdicts {
         self.count(&file, &e, true);
         self.map
             .entry(dir)
-            .or_default()
-            .insert(file.into_boxed_str(), Box::new(e));
+            .or_insert_with(|| InDir::Few(Vec::new()))
+            .insert(file.into_boxed_str(), e);
         self.len += 1;
     }
 
@@ -102,7 +173,7 @@ impl Verdicts {
         }
         self.len -= 1;
         self.count(file, &old, false);
-        Some(*old)
+        Some(old)
     }
 
     /// Keep only the verdicts of folder `dir` that `keep(file, entry)` accepts.
@@ -111,7 +182,7 @@ impl Verdicts {
             Some(m) => m
                 .iter()
                 .filter(|(f, e)| !keep(f, e))
-                .map(|(f, _)| f.clone())
+                .map(|(f, _)| Box::from(f))
                 .collect(),
             None => return,
         };
@@ -174,4 +245,61 @@ pub fn judge(check: &ShardCheck, evidence: (u32, u32)) -> Cow<'_, ShardCheck> {
 /// The run (stem, restart suffix) a file name belongs to.
 pub fn run_key(file: &str) -> Option<(String, u64)> {
     run_of(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FileId;
+
+    fn entry(n: u64) -> VerdictEntry {
+        VerdictEntry {
+            id: FileId {
+                dev: 1,
+                ino: n,
+                size: n,
+                mtime_ns: 0,
+                ctime_ns: 0,
+            },
+            check: ShardCheck::new(Verdict::Ok, "ok", n),
+        }
+    }
+
+    /// A folder's verdicts read the same whether kept as a short list or a B-tree, through
+    /// growth past the list's size, replacement and removal, in name order.
+    #[test]
+    fn a_folders_verdicts_read_the_same_in_both_forms() {
+        let mut v = Verdicts::default();
+        let mut want = BTreeMap::new();
+        // a scrambled order of 100 names, each inserted twice (the second replaces)
+        for round in 0..2u64 {
+            for k in (0..100u64).map(|i| (i * 37) % 100) {
+                let f = format!("f{k:03}");
+                v.insert("rank_0".into(), f.clone(), entry(k + round));
+                want.insert(f, k + round);
+                assert_eq!(v.len(), want.len());
+            }
+        }
+        assert!(matches!(v.in_dir("rank_0"), Some(InDir::Many(_))));
+        for k in (0..100u64).filter(|k| k % 3 == 0) {
+            let f = format!("f{k:03}");
+            assert_eq!(
+                v.remove("rank_0", &f).map(|e| e.check.size),
+                want.remove(&f)
+            );
+        }
+        let got: Vec<(String, u64)> = v
+            .iter()
+            .map(|((_, f), e)| (f.to_owned(), e.check.size))
+            .collect();
+        assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        // a folder of few stays a list, found by name, and goes when emptied
+        v.insert("rank_1".into(), "b".into(), entry(2));
+        v.insert("rank_1".into(), "a".into(), entry(1));
+        assert!(matches!(v.in_dir("rank_1"), Some(InDir::Few(l)) if l.len() == 2));
+        assert_eq!(v.get("rank_1", "a").map(|e| e.check.size), Some(1));
+        assert!(v.get("rank_1", "c").is_none());
+        v.retain_in("rank_1", |_, _| false);
+        assert!(v.in_dir("rank_1").is_none());
+    }
 }
