@@ -137,13 +137,9 @@ fn tui(root: &Path) -> (Duration, f64, Duration) {
             p.lock().unwrap().process(&buf[..n]);
         }
     });
-    while !parser
-        .lock()
-        .unwrap()
-        .screen()
-        .contents()
-        .contains("MindFormers:")
-    {
+    // the verdict card's headline: `MindFormers → 20_2 …` (`->` in an ASCII terminal)
+    let answered = |s: &str| s.contains("MindFormers →") || s.contains("MindFormers ->");
+    while !answered(&parser.lock().unwrap().screen().contents()) {
         assert!(
             t.elapsed() < Duration::from_secs(120),
             "the TUI did not show an answer"

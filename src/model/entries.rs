@@ -56,7 +56,10 @@ struct Rec {
     ino: u64,
     end: u32,
     mode: u16,
-    kind: u8,
+    /// Eight bits of the name's hash: a search through a small folder compares names only
+    /// where these match (a 16,384-rank verification looks names up a million times).
+    tag: u8,
+    /// [`STEMMED`], [`FAILED`], [`RARE`], and the [`FileKind`] above [`KIND_SHIFT`].
     flags: u8,
 }
 
@@ -66,6 +69,8 @@ const STEMMED: u8 = 1;
 const FAILED: u8 = 2;
 /// The entry has a [`Rare`] part.
 const RARE: u8 = 4;
+/// Where the file kind's code starts in `flags` (three bits).
+const KIND_SHIFT: u8 = 5;
 
 /// The parts of an entry its record cannot hold.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -109,6 +114,20 @@ fn hash_parts(a: &[u8], b: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A name as (stem, rest) when it starts with a non-empty `stem`, else ("", name): how names
+/// are stored and hashed.
+fn split<'n>(stem: &'n str, name: &'n str) -> (&'n str, &'n str) {
+    match name.strip_prefix(stem) {
+        Some(rest) if !stem.is_empty() => (stem, rest),
+        _ => ("", name),
+    }
+}
+
+/// A record's eight bits of a name's hash.
+fn tag(h: u64) -> u8 {
+    (h >> 56) as u8
+}
+
 /// The stem of a listing: the first name with a `-`, up to its last `-` (the step part of a
 /// checkpoint name follows it), else the first name with a `_`, up to its last `_`.
 fn stem_of<'a>(names: impl Iterator<Item = &'a str> + Clone) -> &'a str {
@@ -134,6 +153,49 @@ fn pack(st: &Stat, dev: u64) -> Option<(u64, i64, i64, u64, u16, u8)> {
     ))
 }
 
+/// The record of an entry's `lstat` (its name's end and [`STEMMED`] not set yet), and what
+/// the record cannot hold.
+fn record(
+    lstat: &Result<Stat, OsErr>,
+    extra: Option<Box<EntryExtra>>,
+    dev: u64,
+) -> (Rec, Option<Rare>) {
+    let mut r = Rec {
+        size: 0,
+        mtime_ns: 0,
+        ctime_ns: 0,
+        ino: 0,
+        end: 0,
+        mode: 0,
+        tag: 0,
+        flags: 0,
+    };
+    let mut odd = Rare { lstat: None, extra };
+    match lstat {
+        Ok(st) => match pack(st, dev) {
+            Some((size, m, c, ino, mode, kind)) => {
+                (r.size, r.mtime_ns, r.ctime_ns, r.ino, r.mode) = (size, m, c, ino, mode);
+                r.flags |= kind << KIND_SHIFT;
+            }
+            None => odd.lstat = Some(lstat.clone()),
+        },
+        Err(err) => {
+            r.flags |= FAILED;
+            r.size = err.errno as u32 as u64;
+            if OsErr::errno(err.errno) != *err {
+                odd.lstat = Some(lstat.clone());
+            }
+        }
+    }
+    match odd == Rare::default() {
+        true => (r, None),
+        false => {
+            r.flags |= RARE;
+            (r, Some(odd))
+        }
+    }
+}
+
 impl Entries {
     pub fn new(list: Vec<Entry>) -> Entries {
         let stem = stem_of(list.iter().map(|e| &*e.name)).to_owned();
@@ -149,43 +211,16 @@ impl Entries {
         let mut recs = Vec::with_capacity(list.len());
         let mut rare = Vec::new();
         for (i, e) in list.into_iter().enumerate() {
-            let stemmed = !stem.is_empty() && e.name.starts_with(&*stem);
-            text.push_str(match stemmed {
-                true => &e.name[stem.len()..],
-                false => &e.name,
-            });
-            let mut r = Rec {
-                size: 0,
-                mtime_ns: 0,
-                ctime_ns: 0,
-                ino: 0,
-                end: u32::try_from(text.len()).unwrap_or(u32::MAX),
-                mode: 0,
-                kind: 0,
-                flags: if stemmed { STEMMED } else { 0 },
-            };
-            let mut odd = Rare {
-                lstat: None,
-                extra: e.extra,
-            };
-            match &e.lstat {
-                Ok(st) => match pack(st, dev) {
-                    Some((size, m, c, ino, mode, kind)) => {
-                        (r.size, r.mtime_ns, r.ctime_ns, r.ino, r.mode, r.kind) =
-                            (size, m, c, ino, mode, kind)
-                    }
-                    None => odd.lstat = Some(e.lstat.clone()),
-                },
-                Err(err) => {
-                    r.flags |= FAILED;
-                    r.size = err.errno as u32 as u64;
-                    if OsErr::errno(err.errno) != *err {
-                        odd.lstat = Some(e.lstat.clone());
-                    }
-                }
+            let (a, b) = split(&stem, &e.name);
+            text.push_str(b);
+            let stemmed = !a.is_empty();
+            let (mut r, odd) = record(&e.lstat, e.extra, dev);
+            r.tag = tag(hash_parts(a.as_bytes(), b.as_bytes()));
+            r.end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            if stemmed {
+                r.flags |= STEMMED;
             }
-            if odd != Rare::default() {
-                r.flags |= RARE;
+            if let Some(odd) = odd {
                 rare.push((i as u32, odd));
             }
             recs.push(r);
@@ -292,7 +327,7 @@ impl Entries {
             return Err(OsErr::errno(r.size as i32));
         }
         Ok(Stat {
-            kind: KINDS[(r.kind & 7) as usize],
+            kind: KINDS[(r.flags >> KIND_SHIFT) as usize & 7],
             size: r.size,
             mtime_sec: r.mtime_ns.div_euclid(1_000_000_000),
             mtime_nsec: r.mtime_ns.rem_euclid(1_000_000_000) as u32,
@@ -322,18 +357,14 @@ impl Entries {
 
     /// The index of the entry called `name` (the first in `readdir` order if a name repeats).
     pub fn position(&self, name: &str) -> Option<usize> {
+        let (a, b) = split(self.stem(), name);
+        let h = hash_parts(a.as_bytes(), b.as_bytes());
         let Some(t) = self.side.as_ref().and_then(|s| s.by_name.as_ref()) else {
-            return (0..self.recs.len()).find(|&i| self.is_named(i, name));
+            let t = tag(h);
+            return (0..self.recs.len()).find(|&i| self.recs[i].tag == t && self.is_named(i, name));
         };
-        let stem = self.stem();
-        let (a, b) = match name.strip_prefix(stem) {
-            Some(rest) if !stem.is_empty() => (stem, rest),
-            _ => ("", name),
-        };
-        t.find(hash_parts(a.as_bytes(), b.as_bytes()), |&j| {
-            self.is_named(j as usize, name)
-        })
-        .map(|&j| j as usize)
+        t.find(h, |&j| self.is_named(j as usize, name))
+            .map(|&j| j as usize)
     }
 
     /// The entry called `name` (the first in `readdir` order if a name repeats).
@@ -346,12 +377,30 @@ impl Entries {
         *self = self.iter().filter(|e| keep(e)).collect();
     }
 
-    /// Replace the entry with `e`'s name (nothing when there is none).
+    /// Replace the entry with `e`'s name (nothing when there is none), in place: the watcher
+    /// replaces a root entry each time a rank folder's own times change, and rebuilding a
+    /// 16,384-entry root listing for each would be quadratic over a save.
     pub fn replace(&mut self, e: Entry) {
-        if let Some(i) = self.position(&e.name) {
-            let mut list: Vec<Entry> = self.iter().collect();
-            list[i] = e;
-            *self = Entries::new(list);
+        let Some(i) = self.position(&e.name) else {
+            return;
+        };
+        let (mut r, odd) = record(&e.lstat, e.extra, self.dev);
+        r.end = self.recs[i].end;
+        r.flags |= self.recs[i].flags & STEMMED;
+        r.tag = self.recs[i].tag;
+        self.recs[i] = r;
+        let side = self.side.get_or_insert_with(Default::default);
+        let at = side.rare.binary_search_by_key(&(i as u32), |x| x.0);
+        match (at, odd) {
+            (Ok(k), Some(o)) => side.rare[k].1 = o,
+            (Ok(k), None) => {
+                side.rare.remove(k);
+            }
+            (Err(k), Some(o)) => side.rare.insert(k, (i as u32, o)),
+            (Err(_), None) => {}
+        }
+        if side.rare.is_empty() && side.by_name.is_none() {
+            self.side = None;
         }
     }
 
@@ -549,16 +598,36 @@ mod tests {
         }
     }
 
+    /// A replaced entry keeps its place and name, and its new facts read back exactly, also
+    /// when they need the rare part (another device, a symlink) or stop needing it.
     #[test]
     fn a_replaced_entry_keeps_its_place() {
-        let mk =
-            |n: &str, size| Entry::named(OsStr::new(n), Ok(st(FileKind::Dir, size, 1, 1, 1)), None);
-        let mut x: Entries = (0..100).map(|r| mk(&format!("rank_{r}"), 1)).collect();
-        x.replace(mk("rank_7", 99));
-        x.replace(mk("rank_700", 99));
-        assert_eq!(x.len(), 100);
-        assert_eq!(x.get(7).lstat.unwrap().size, 99);
-        assert_eq!(x.find("rank_8").unwrap().lstat.unwrap().size, 1);
+        for n in [10, 100] {
+            let mk = |n: &str, size, dev| {
+                Entry::named(OsStr::new(n), Ok(st(FileKind::Dir, size, dev, 1, 1)), None)
+            };
+            let mut x: Entries = (0..n).map(|r| mk(&format!("rank_{r}"), 1, 1)).collect();
+            let mut want: Vec<Entry> = x.iter().collect();
+            let link = Entry::named(
+                OsStr::new("rank_3"),
+                Ok(st(FileKind::Symlink, 5, 1, 2, 2)),
+                Some(Err(OsErr::errno(2))),
+            );
+            for e in [
+                mk("rank_7", 99, 1),
+                mk("rank_5", 3, 2),
+                link,
+                mk("rank_5", 4, 1),
+            ] {
+                let i = want.iter().position(|w| w.name == e.name).unwrap();
+                want[i] = e.clone();
+                x.replace(e);
+                assert_eq!(x.iter().collect::<Vec<_>>(), want);
+            }
+            x.replace(mk("rank_700", 99, 1));
+            assert_eq!(x.iter().collect::<Vec<_>>(), want);
+            assert_eq!(x.find("rank_3"), Some(want[3].clone()));
+        }
     }
 
     /// The point of the type: a rank folder's entries cost about half an `Entry` each.

@@ -58,25 +58,29 @@ impl InDir {
         few.into_iter().flatten().chain(many.into_iter().flatten())
     }
 
-    fn insert(&mut self, file: Box<str>, e: VerdictEntry) {
+    /// Insert or replace; the replaced entry is returned.
+    fn insert(&mut self, file: &str, e: VerdictEntry) -> Option<VerdictEntry> {
         match self {
-            InDir::Few(v) => match v.binary_search_by(|(k, _)| k.cmp(&file)) {
-                Ok(i) => v[i].1 = e,
+            InDir::Few(v) => match v.binary_search_by(|(k, _)| (**k).cmp(file)) {
+                Ok(i) => Some(std::mem::replace(&mut v[i].1, e)),
                 Err(_) if v.len() == FEW => {
                     let mut m: BTreeMap<_, _> = std::mem::take(v).into_iter().collect();
-                    m.insert(file, e);
+                    m.insert(file.into(), e);
                     *self = InDir::Many(m);
+                    None
                 }
                 Err(i) => {
                     // exactly as many as held: a folder holds one to a few (a doubling list
                     // would hold room for four 104-byte records where two are needed)
                     v.reserve_exact(1);
-                    v.insert(i, (file, e))
+                    v.insert(i, (file.into(), e));
+                    None
                 }
             },
-            InDir::Many(m) => {
-                m.insert(file, e);
-            }
+            InDir::Many(m) => match m.get_mut(file) {
+                Some(old) => Some(std::mem::replace(old, e)),
+                None => m.insert(file.into(), e),
+            },
         }
     }
 
@@ -156,13 +160,16 @@ impl Verdicts {
     }
 
     pub fn insert(&mut self, dir: String, file: String, e: VerdictEntry) {
-        self.remove(&dir, &file);
         self.count(&file, &e, true);
-        self.map
+        let old = self
+            .map
             .entry(dir)
             .or_insert_with(|| InDir::Few(Vec::new()))
-            .insert(file.into_boxed_str(), e);
-        self.len += 1;
+            .insert(&file, e);
+        match old {
+            Some(old) => self.count(&file, &old, false),
+            None => self.len += 1,
+        }
     }
 
     pub fn remove(&mut self, dir: &str, file: &str) -> Option<VerdictEntry> {
