@@ -54,7 +54,19 @@ pub fn render(a: &Analysis, o: &TextOptions) -> String {
     if !mf.candidates.is_empty() {
         s.push('\n');
         emit!(s, "candidates complete on every rank (oldest first):");
-        for c in &mf.candidates {
+        // MindFormers takes the newest; a folder of 100,000 checkpoints lists 100,000 here
+        let older = match o.all {
+            true => 0,
+            false => mf.candidates.len().saturating_sub(CANDIDATES_SHOWN),
+        };
+        if older > 0 {
+            emit!(
+                s,
+                "  … {} older (--all lists them)",
+                crate::verify::verdict::thousands(older as u64)
+            );
+        }
+        for c in &mf.candidates[older..] {
             emit!(s, "  {c}");
         }
     }
@@ -64,6 +76,9 @@ pub fn render(a: &Analysis, o: &TextOptions) -> String {
     warnings(&mut s, a, o);
     s
 }
+
+/// How many of the newest complete candidates the report lists without `--all`.
+const CANDIDATES_SHOWN: usize = 5;
 
 /// "then: ranks 900, 4000 fail when they load …": what happens after the resolver, grouped by
 /// how it goes wrong (the warnings say why, rank by rank).
@@ -150,11 +165,15 @@ fn log(s: &mut String, lines: &[String], all: bool) {
         return;
     }
     let mut groups: Vec<(String, usize, String)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
     for l in lines {
         let key = rank_numbers_generalised(l);
-        match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => g.1 += 1,
-            None => groups.push((key, 1, l.clone())),
+        match index.get(&key) {
+            Some(&i) => groups[i].1 += 1,
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, 1, l.clone()));
+            }
         }
     }
     for (key, n, first) in groups {

@@ -455,3 +455,45 @@ fn grid_ascii_prints_ascii_only() {
     let plain = bin(&["grid", &t.d()]);
     assert!(String::from_utf8_lossy(&plain.stdout).contains('·'));
 }
+
+/// A folder of many checkpoints keeps the report short: the newest complete candidates (the
+/// one MindFormers takes is the last) and how many older ones `--all` would list.
+#[test]
+fn the_candidate_list_shows_the_newest_unless_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    for r in 0..2 {
+        let dir = tmp.path().join(format!("rank_{r}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in 1..=30 {
+            std::fs::write(
+                dir.join(format!("m_rank_{r}-{e}_2.ckpt")),
+                common::valid_shard(e),
+            )
+            .unwrap();
+        }
+        let meta = format!(
+            r#"{{"last_epoch": 30, "last_step": 2, "last_ckpt_file": "m_rank_{r}-30_2.ckpt"}}"#
+        );
+        std::fs::write(dir.join("meta.json"), meta).unwrap();
+    }
+    let root = tmp.path().to_str().unwrap();
+    let listed = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip_while(|l| !l.starts_with("candidates complete"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (code, out, err) = common::run_bin(&["resolve", root, "--world-size", "2"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let short = listed(&out);
+    assert_eq!(short[0], "  … 25 older (--all lists them)", "{out}");
+    assert_eq!(short.len(), 6, "{out}");
+    assert!(short[5].ends_with("rank_0/m_rank_0-30_2.ckpt"), "{out}");
+    assert!(short[1].ends_with("rank_0/m_rank_0-26_2.ckpt"), "{out}");
+    let (_, all, _) = common::run_bin(&["resolve", root, "--world-size", "2", "--all"]);
+    let full = listed(&all);
+    assert_eq!(full.len(), 30, "{all}");
+    assert!(full[0].ends_with("rank_0/m_rank_0-1_2.ckpt"), "{all}");
+}
