@@ -239,7 +239,7 @@ pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
 pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
     let stat = fs.stat(dir).ok();
     let listing = list(fs, dir);
-    let meta_id = |l: &Listing| l.find("meta.json").and_then(|e| e.file_id());
+    let meta_id = |l: &Listing| l.entries().file_id("meta.json");
     let reuse = prev
         .filter(|p| meta_id(&p.listing).is_some() && meta_id(&p.listing) == meta_id(&listing))
         .and_then(|p| p.meta.clone());
@@ -279,7 +279,7 @@ fn control_files(
     if !is_iteration {
         return Vec::new();
     }
-    let id = |l: &Listing, name: &str| l.find(name).and_then(|e| e.file_id());
+    let id = |l: &Listing, name: &str| l.entries().file_id(name);
     ITERATION_CONTROL
         .iter()
         .filter_map(|&name| {

@@ -372,6 +372,30 @@ impl Entries {
         self.position(name).map(|i| self.get(i))
     }
 
+    /// Entry `i`'s `stat` following a symlink ([`Entry::stat`]), without building the entry.
+    pub fn followed(&self, i: usize) -> Result<Stat, OsErr> {
+        match self.rare(i).and_then(|r| r.extra.as_ref()?.target.as_ref()) {
+            Some(t) => t.clone(),
+            None => self.lstat(i),
+        }
+    }
+
+    /// The `stat` (following a symlink) of the entry called `name`, if listed: the lookups of
+    /// the resolvers and the verifier need only that (no name is built).
+    pub fn stat_of(&self, name: &str) -> Option<Result<Stat, OsErr>> {
+        self.position(name).map(|i| self.followed(i))
+    }
+
+    /// Whether the entry called `name` is listed and can be examined (`os.path.exists`).
+    pub fn exists(&self, name: &str) -> bool {
+        self.stat_of(name).is_some_and(|s| s.is_ok())
+    }
+
+    /// The version of the file called `name` (following a symlink), if listed and examinable.
+    pub fn file_id(&self, name: &str) -> Option<super::FileId> {
+        self.stat_of(name)?.ok().map(|s| super::FileId::from(&s))
+    }
+
     /// Keep the entries `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
         *self = self.iter().filter(|e| keep(e)).collect();
@@ -590,11 +614,18 @@ mod tests {
             for (i, want) in all.iter().enumerate() {
                 assert_eq!(x.get(i), *want, "entry {i}");
                 assert_eq!(x.find(&want.name).as_ref(), Some(want));
+                // the lookups that build no entry say what the entry says
+                let st = want.stat().cloned().map_err(Clone::clone);
+                assert_eq!(x.followed(i), st, "entry {i}");
+                assert_eq!(x.stat_of(&want.name), Some(st));
+                assert_eq!(x.exists(&want.name), want.exists());
+                assert_eq!(x.file_id(&want.name), want.file_id());
             }
             assert_eq!(x.iter().collect::<Vec<_>>(), all);
             assert!(x.find("llama_rank_3-20_2.ckp").is_none());
             assert!(x.find("llama_rank_3-20_2.ckptt").is_none());
             assert!(x.find("").is_none());
+            assert!(x.stat_of("nothing").is_none() && !x.exists("nothing"));
         }
     }
 

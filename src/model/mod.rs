@@ -566,8 +566,7 @@ fn current_id(
     dir: &str,
     name: &str,
 ) -> Option<FileId> {
-    let e = dirs.get(dir)?.listing.find(name)?;
-    e.stat().ok().map(FileId::from)
+    dirs.get(dir)?.listing.entries().file_id(name)
 }
 
 #[cfg(test)]

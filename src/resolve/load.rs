@@ -166,7 +166,7 @@ fn check_file(
     let present = tree
         .dirs
         .get(&dir)
-        .is_some_and(|d| d.listing.find(file).is_some_and(|e| e.exists()));
+        .is_some_and(|d| d.listing.entries().exists(file));
     if !present {
         return problem(LoadKind::Fails, "resolved_file_missing", format!("{}/{dir}/{file} is not found: that rank fails when it loads (FileNotFoundError: {}/{dir}/{file} is not found!)", tree.root, tree.root));
     }

@@ -90,7 +90,7 @@ fn blocker(
                 e.text
             ));
         }
-        if !node.listing.find(&name).is_some_and(|e| e.exists()) {
+        if !node.listing.entries().exists(&name) {
             return Some(format!("rank {r}: {name} is missing"));
         }
         match facts(&dir, &name) {

@@ -43,12 +43,17 @@ impl<'a> View<'a> {
 
     /// `os.path.exists(join(D, dir))`.
     pub fn exists(&self, dir: &str) -> bool {
-        self.root_entry(dir).is_some_and(|e| e.exists())
+        self.root_stat(dir).is_some_and(|s| s.is_ok())
+    }
+
+    /// The root entry `name`'s `stat` (following a symlink), if listed.
+    fn root_stat(&self, name: &str) -> Option<Result<crate::model::Stat, OsErr>> {
+        self.tree.root_listing()?.entries().stat_of(name)
     }
 
     /// `os.path.isdir(join(D, dir))`.
     pub fn isdir(&self, dir: &str) -> bool {
-        self.root_entry(dir).is_some_and(|e| e.is_dir())
+        matches!(self.root_stat(dir), Some(Ok(s)) if s.kind == FileKind::Dir)
     }
 
     /// `os.listdir(join(D, dir))`.
@@ -82,7 +87,20 @@ impl<'a> View<'a> {
 
     /// `os.path.exists(join(D, dir, name))`.
     pub fn exists_in(&self, dir: &str, name: &str) -> bool {
-        self.entry(dir, name).is_some_and(|e| e.exists())
+        if !self.isdir(dir) {
+            return false;
+        }
+        let Some(node) = self.tree.dirs.get(dir) else {
+            return false;
+        };
+        match node.listing.entries().stat_of(name) {
+            Some(s) => s.is_ok(),
+            None => node
+                .probed
+                .iter()
+                .find(|e| &*e.name == name)
+                .is_some_and(|e| e.exists()),
+        }
     }
 
     /// `os.path.getmtime(join(D, dir, entry.name))`.

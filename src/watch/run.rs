@@ -904,6 +904,6 @@ impl Loop {
 fn root_file_ids(l: &crate::model::Listing) -> Vec<Option<FileId>> {
     [crate::layout::mindformers_new::tracker::TRACKER]
         .iter()
-        .map(|n| l.find(n).and_then(|e| e.file_id()))
+        .map(|n| l.entries().file_id(n))
         .collect()
 }
