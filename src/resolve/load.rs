@@ -72,6 +72,26 @@ pub fn loaded_file(
     }
 }
 
+/// The `(rank folder, file)` pairs [`predict`] checks: each rank's resolved file where it is
+/// listed.
+pub fn to_check(tree: &Tree, mf: &MfResolution, fmt: Fmt) -> Vec<(String, String)> {
+    if let RootState::File(_) = tree.state {
+        return Vec::new();
+    }
+    let v = View::new(tree);
+    (0..mf.per_rank.len() as u64)
+        .filter_map(|rank| {
+            let file = loaded_file(&v, mf, rank, fmt)?.ok()?;
+            let dir = format!("rank_{rank}");
+            let listed = tree
+                .dirs
+                .get(&dir)
+                .is_some_and(|d| d.listing.entries().exists(&file));
+            listed.then_some((dir, file))
+        })
+        .collect()
+}
+
 /// Every rank's load, checked: missing files, missing folders, damaged files. `facts(dir,
 /// name)` verifies one shard (`None`: not examined yet — no prediction is made for it).
 pub fn predict(

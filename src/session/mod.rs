@@ -32,7 +32,7 @@ use crate::model::{judge, lacks_tail_entries, run_key, Delta, FileId, ShardCheck
 use crate::report::json::Resolution;
 use crate::resolve::config::ResumeConfig;
 use crate::resolve::context::RunSettings;
-use crate::resolve::{analyze, Analysis};
+use crate::resolve::{analyze, Analysis, ShardFacts};
 use crate::sim::{Overlay, SimView};
 use crate::verify::digest::Manifest;
 use crate::verify::tree::{plan, priorities, TreeOptions};
@@ -572,17 +572,13 @@ impl Session {
         run: &RunSettings,
         fresh: &Fresh,
     ) -> Analysis {
-        let source = |dir: &str, file: &str| -> Option<ShardCheck> {
-            fresh.asked.borrow_mut().insert(shard_key(dir, file));
-            let raw = self.raw_check(tree, dir, file, fresh)?;
-            if lacks_tail_entries(&raw) {
-                self.seek_run_evidence(tree, file, &raw, fresh);
-            }
-            let (a, b) = tree.verdicts.run_evidence(file);
-            let (c, d) = fresh.verdicts.borrow().run_evidence(file);
-            Some(judge(&raw, (a + c, b + d)).into_owned())
+        let facts = Facts {
+            session: self,
+            tree,
+            fresh,
         };
-        let mut a = analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &source);
+        let source = |dir: &str, file: &str| facts.check(dir, file);
+        let mut a = analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &facts);
         if crate::layout::detect(tree, &self.ctx.newfmt) == crate::layout::LayoutId::MindformersNew
         {
             // tensor names, for the loader's duplicate check in a folder without metadata.json:
@@ -615,6 +611,52 @@ impl Session {
             a.newfmt = Some(Box::new(n));
         }
         a
+    }
+
+    /// Check the shards of `batch` that are neither in the model nor in this pass into this
+    /// pass, on all cores (one-shot commands only: a live view leaves them to its verifier).
+    /// Results are recorded as they arrive, as the one-by-one checks would record them (no
+    /// list of all of them on the side: memory stays what the sequential path needs).
+    fn prefetch(&self, tree: &Tree, batch: &[(String, String)], fresh: &Fresh) {
+        if self.disk_checks != DiskChecks::Now {
+            return;
+        }
+        let todo: Vec<&(String, String)> = {
+            let known = fresh.verdicts.borrow();
+            batch
+                .iter()
+                .filter(|(d, f)| tree.raw_verdict(d, f).is_none() && known.get(d, f).is_none())
+                .collect()
+        };
+        let workers = std::thread::available_parallelism().map_or(1, |w| w.get().min(8));
+        if todo.len() < PREFETCH_MIN || workers < 2 {
+            return; // checked one by one as they are asked for
+        }
+        let (fs, root) = (&*self.fs, self.ctx.canonical.as_path());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = crossbeam_channel::bounded::<Verified>(1024);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                let (tx, todo, next) = (tx.clone(), &todo, &next);
+                s.spawn(move || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((d, f)) = todo.get(i) else { break };
+                    if let Some(v) = check_one(fs, root, tree, d, f) {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for v in rx {
+                let entry = crate::model::VerdictEntry {
+                    id: v.id,
+                    check: v.check,
+                };
+                fresh.verdicts.borrow_mut().insert(v.dir, v.file, entry);
+            }
+        });
     }
 
     /// What the verifier found for `dir/file`: from the model, from this pass, or now.
@@ -704,21 +746,7 @@ impl Session {
         if self.disk_checks != DiskChecks::Now {
             return None;
         }
-        let (st, path) = match (&tree.state, dir, file) {
-            // the root is one weights file: ("", "") names it
-            (crate::model::RootState::File(st), "", "") => (st.clone(), self.ctx.canonical.clone()),
-            _ => (
-                tree.dirs.get(dir)?.listing.find(file)?.stat().ok()?.clone(),
-                tree.path_of(&self.ctx.canonical, dir, Some(file)),
-            ),
-        };
-        let check = check_file(&*self.fs, &path, &st, &CheckOptions::default());
-        Some(Verified {
-            dir: dir.to_owned(),
-            file: file.to_owned(),
-            id: FileId::from(&st),
-            check,
-        })
+        check_one(&*self.fs, &self.ctx.canonical, tree, dir, file)
     }
 
     /// Verify every shard of the shown model (the files MindFormers picks first, then newest
@@ -873,5 +901,59 @@ fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
                     .get(&v.dir, &v.file)
                     .is_none_or(|e| e.id != v.id || e.check != v.check)
         }
+    }
+}
+
+/// Below this many unchecked shards a batch is checked one by one (threads cost more).
+const PREFETCH_MIN: usize = 64;
+
+/// The cheap check of `dir/file` of `tree` (whose root is `root` on disk), now.
+fn check_one(
+    fs: &dyn crate::fsys::Fs,
+    root: &std::path::Path,
+    tree: &Tree,
+    dir: &str,
+    file: &str,
+) -> Option<Verified> {
+    let (st, path) = match (&tree.state, dir, file) {
+        // the root is one weights file: ("", "") names it
+        (crate::model::RootState::File(st), "", "") => (st.clone(), root.to_path_buf()),
+        _ => (
+            tree.dirs.get(dir)?.listing.entries().stat_of(file)?.ok()?,
+            tree.path_of(root, dir, Some(file)),
+        ),
+    };
+    let check = check_file(fs, &path, &st, &CheckOptions::default());
+    Some(Verified {
+        dir: dir.to_owned(),
+        file: file.to_owned(),
+        id: FileId::from(&st),
+        check,
+    })
+}
+
+/// The shard facts one analysis pass reads: the model's verdicts, this pass's checks, or the
+/// disk now (see [`Session::raw_check`]).
+struct Facts<'s> {
+    session: &'s Session,
+    tree: &'s Tree,
+    fresh: &'s Fresh,
+}
+
+impl ShardFacts for Facts<'_> {
+    fn check(&self, dir: &str, file: &str) -> Option<ShardCheck> {
+        let (s, tree, fresh) = (self.session, self.tree, self.fresh);
+        fresh.asked.borrow_mut().insert(shard_key(dir, file));
+        let raw = s.raw_check(tree, dir, file, fresh)?;
+        if lacks_tail_entries(&raw) {
+            s.seek_run_evidence(tree, file, &raw, fresh);
+        }
+        let (a, b) = tree.verdicts.run_evidence(file);
+        let (c, d) = fresh.verdicts.borrow().run_evidence(file);
+        Some(judge(&raw, (a + c, b + d)).into_owned())
+    }
+
+    fn prefetch(&self, batch: &[(String, String)]) {
+        self.session.prefetch(self.tree, batch, self.fresh);
     }
 }

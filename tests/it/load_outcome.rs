@@ -293,3 +293,38 @@ fn a_single_file_is_checked_like_a_pick() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is a single file"));
 }
+
+/// A big job's resolved files are checked as a batch on all cores before the load prediction
+/// reads them (from 64 unchecked shards on): the answer is the one the one-by-one checks give —
+/// every damaged pick named, every checked shard listed once, the same whatever the order the
+/// checks finished in.
+#[test]
+fn a_batch_of_resolved_files_checked_at_once_gives_the_same_answer() {
+    let mut t = TestTree::new();
+    t.seed(96);
+    t.file("rank_7/llama_rank_7-20_2.ckpt", b"");
+    t.file(
+        "rank_70/llama_rank_70-20_2.ckpt",
+        &common::valid_shard(20)[..100],
+    );
+    let mut first: Option<Value> = None;
+    for _ in 0..3 {
+        let (code, v) = resolve(&t, &[]);
+        assert_eq!(code, Some(1));
+        assert_eq!(
+            warning(&v, "resolved_file_damaged")["ranks"],
+            serde_json::json!([[7, 7], [70, 70]])
+        );
+        let resolved: Vec<&Value> = v["shards"]
+            .as_array()
+            .expect("shards")
+            .iter()
+            .filter(|s| s["file"].as_str().unwrap().contains("-20_2"))
+            .collect();
+        assert_eq!(resolved.len(), 96, "each resolved file checked once");
+        match &first {
+            None => first = Some(v),
+            Some(f) => assert_eq!(f, &v, "the same answer every time"),
+        }
+    }
+}
