@@ -673,4 +673,98 @@ mod tests {
         assert_eq!(std::mem::size_of::<Entries>(), 56);
         assert!(x.heap_bytes() < 21 * 52, "{}", x.heap_bytes());
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+
+        /// Names as trees hold them: checkpoint names sharing a stem, `meta.json`, and any
+        /// bytes (not UTF-8, control characters, backslashes, separators, long).
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                (0u32..3, 0u32..300)
+                    .prop_map(|(r, e)| format!("llama_rank_{r}-{e}_2.ckpt").into_bytes()),
+                Just(b"meta.json".to_vec()),
+                prop::collection::vec(
+                    prop_oneof![
+                        Just(b'-'),
+                        Just(b'_'),
+                        Just(b'a'),
+                        Just(0xff),
+                        Just(b'\n'),
+                        Just(b'\\'),
+                        any::<u8>()
+                    ],
+                    0..60
+                ),
+            ]
+        }
+
+        fn lstat() -> impl Strategy<Value = Result<Stat, OsErr>> {
+            let stat = (
+                0usize..8,
+                any::<u64>(),
+                prop_oneof![any::<i64>(), -10i64..2_000_000_000],
+                prop_oneof![0u32..1_000_000_000, any::<u32>()],
+                any::<u64>(),
+                1u64..3,
+                any::<u16>(),
+                any::<i64>(),
+            )
+                .prop_map(|(k, size, sec, nsec, ino, dev, mode, ctime_ns)| Stat {
+                    kind: KINDS[k],
+                    size,
+                    mtime_sec: sec,
+                    mtime_nsec: nsec,
+                    ino,
+                    dev,
+                    mode,
+                    ctime_ns,
+                });
+            prop_oneof![
+                4 => stat.prop_map(Ok),
+                1 => (0i32..200).prop_map(|e| Err(OsErr::errno(e))),
+                1 => Just(Err(OsErr { errno: 0, text: "odd".into() })),
+            ]
+        }
+
+        proptest! {
+            /// Whatever a folder lists, its compact form gives back exactly that: the entries in
+            /// order, each name found (the first of a repeated one), the lookups that build no
+            /// entry agreeing with the entry, and a replaced entry read back in its place.
+            #[test]
+            fn a_listing_reads_back_as_given(
+                raw in prop::collection::vec((name(), lstat(), prop::option::of(lstat())), 0..120),
+                at in any::<prop::sample::Index>(),
+                new in lstat(),
+            ) {
+                let list: Vec<Entry> = raw
+                    .into_iter()
+                    .map(|(n, l, t)| Entry::named(OsStr::from_bytes(&n), l, t))
+                    .collect();
+                let mut x = Entries::new(list.clone());
+                prop_assert_eq!(x.iter().collect::<Vec<_>>(), list.clone());
+                for e in &list {
+                    let first = list.iter().find(|o| o.name == e.name).unwrap();
+                    let found = x.find(&e.name);
+                    prop_assert_eq!(found.as_ref(), Some(first));
+                    let st = first.stat().cloned().map_err(Clone::clone);
+                    prop_assert_eq!(x.stat_of(&e.name), Some(st));
+                    prop_assert_eq!(x.file_id(&e.name), first.file_id());
+                }
+                if !list.is_empty() {
+                    let i = at.index(list.len());
+                    let first = list.iter().position(|o| o.name == list[i].name).unwrap();
+                    let e = Entry::named(list[i].os_name(), new, None);
+                    let mut want = list.clone();
+                    want[first] = e.clone();
+                    x.replace(e);
+                    prop_assert_eq!(x.iter().collect::<Vec<_>>(), want.clone());
+                    prop_assert_eq!(x.find(&want[first].name), Some(want[first].clone()));
+                }
+            }
+        }
+    }
 }
