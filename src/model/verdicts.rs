@@ -29,10 +29,18 @@ pub struct Verdicts {
 /// hold only the one or two verdicts the answer needed, and a B-tree leaf is 280 bytes even
 /// for one (16,384 folders: 4.6 MB) — and a B-tree past [`FEW`] (a folder of 100,000 verified
 /// shards, where inserting into a sorted list would be quadratic).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum InDir {
     Few(Vec<(Box<str>, VerdictEntry)>),
     Many(BTreeMap<Box<str>, VerdictEntry>),
+}
+
+/// Equal by content, whichever form each side has (a folder that grew past [`FEW`] stays a
+/// B-tree when it shrinks again).
+impl PartialEq for InDir {
+    fn eq(&self, o: &InDir) -> bool {
+        self.iter().eq(o.iter())
+    }
 }
 
 /// The most verdicts a folder keeps in a sorted list.
@@ -308,5 +316,10 @@ mod tests {
         assert!(v.get("rank_1", "c").is_none());
         v.retain_in("rank_1", |_, _| false);
         assert!(v.in_dir("rank_1").is_none());
+        // the same verdicts compare equal in either form
+        let few = InDir::Few(vec![("a".into(), entry(1))]);
+        let many = InDir::Many([("a".into(), entry(1))].into_iter().collect());
+        assert_eq!(few, many);
+        assert_ne!(few, InDir::Few(vec![("a".into(), entry(2))]));
     }
 }
