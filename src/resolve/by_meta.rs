@@ -270,8 +270,8 @@ fn collect_groups(
     for r in 0..n {
         let f = rank_folder(v, prefix, original, r)?;
         let (pr, wide) = (f.prefix.as_str(), slice_before_last(&f.prefix, '_'));
-        for entry in f.entries {
-            let name = &*entry.name;
+        for entry in f.entries.names() {
+            let name = &*entry;
             let matches = name.starts_with(pr) || (health && name.starts_with(wide));
             if !(matches && name.ends_with(&suffix)) {
                 continue;
@@ -279,10 +279,10 @@ fn collect_groups(
             let (e, s) = epoch_and_step(name, fmt)?;
             if e < *last.0 || (e == *last.0 && s <= *last.1) {
                 match index.get(&(e.clone(), s.clone())) {
-                    Some(&i) => groups[i].push(entry.name),
+                    Some(&i) => groups[i].push(entry),
                     None => {
                         index.insert((e, s), groups.len());
-                        groups.push(vec![entry.name]);
+                        groups.push(vec![entry]);
                     }
                 }
             }

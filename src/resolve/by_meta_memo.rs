@@ -48,8 +48,8 @@ fn extract(
     fmt: Fmt,
 ) -> Folder {
     let mut out = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let name = e.name.as_ref();
+    for (i, name) in entries.names().enumerate() {
+        let name = &*name;
         let matches = name.starts_with(pr) || (health && name.starts_with(wide));
         if !(matches && name.ends_with(suffix)) {
             continue;
