@@ -105,11 +105,12 @@ impl Backlog {
 /// third turn on, at least [`LATER_TURN`] files: the two newest steps are what a resume looks
 /// at first, and every turn parses the folder's names again.
 fn turn(node: &DirNode, below: Option<Key>, round: u32) -> (Vec<Entry>, Option<Key>) {
-    let mut left: Vec<(Key, Entry)> = node
-        .listing
-        .entries()
-        .iter()
-        .filter_map(|e| Some((key(&e.name)?, e)))
+    // by index: only the files taken this turn are built as entries
+    let entries = node.listing.entries();
+    let mut left: Vec<(Key, usize)> = entries
+        .names()
+        .enumerate()
+        .filter_map(|(i, n)| Some((key(&n)?, i)))
         .filter(|(k, _)| below.is_none_or(|b| *k < b))
         .collect();
     left.sort_unstable_by_key(|(k, _)| Reverse(*k));
@@ -128,7 +129,8 @@ fn turn(node: &DirNode, below: Option<Key>, round: u32) -> (Vec<Entry>, Option<K
         }
     }
     let rest = (taken < left.len()).then(|| left[taken - 1].0);
-    (left.into_iter().take(taken).map(|(_, e)| e).collect(), rest)
+    let files = left.into_iter().take(taken).map(|(_, i)| entries.get(i));
+    (files.collect(), rest)
 }
 
 #[cfg(test)]
