@@ -434,8 +434,9 @@ impl Entries {
         }
     }
 
-    /// Bytes this listing holds on the heap (for the memory accounting tests).
-    pub fn heap_bytes(&self) -> usize {
+    /// Bytes this listing holds on the heap (what `a_rank_folder_is_compact` bounds).
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
         self.text.len()
             + std::mem::size_of_val(&*self.recs)
             + self.side.as_ref().map_or(0, |s| {

@@ -72,50 +72,34 @@ pub fn loaded_file(
     }
 }
 
-/// The `(rank folder, file)` pairs [`predict`] checks: each rank's resolved file where it is
-/// listed.
-pub fn to_check(tree: &Tree, mf: &MfResolution, fmt: Fmt) -> Vec<(String, String)> {
-    if let RootState::File(_) = tree.state {
-        return Vec::new();
-    }
-    let v = View::new(tree);
-    (0..mf.per_rank.len() as u64)
-        .filter_map(|rank| {
-            let file = loaded_file(&v, mf, rank, fmt)?.ok()?;
-            let dir = format!("rank_{rank}");
-            let listed = tree
-                .dirs
-                .get(&dir)
-                .is_some_and(|d| d.listing.entries().exists(&file));
-            listed.then_some((dir, file))
-        })
-        .collect()
-}
-
 /// Every rank's load, checked: missing files, missing folders, damaged files. `facts(dir,
-/// name)` verifies one shard (`None`: not examined yet — no prediction is made for it).
+/// name)` verifies one shard (`None`: not examined yet — no prediction is made for it);
+/// `prefetch` is told every resolved file first, so a source reading the disk can check them
+/// all at once.
 pub fn predict(
     tree: &Tree,
     mf: &MfResolution,
     fmt: Fmt,
     facts: &mut dyn FnMut(&str, &str) -> Option<ShardCheck>,
+    prefetch: &dyn Fn(&super::Batch),
 ) -> Vec<LoadProblem> {
-    let v = View::new(tree);
-    let mut out = Vec::new();
     if let RootState::File(_) = tree.state {
         return single_file(tree, mf, facts);
     }
-    for rank in 0..mf.per_rank.len() as u64 {
-        let file = match loaded_file(&v, mf, rank, fmt) {
-            None => continue,
-            Some(Err(p)) => {
-                out.push(p);
-                continue;
-            }
-            Some(Ok(f)) => f,
-        };
-        if let Some(p) = check_file(tree, rank, &file, facts) {
-            out.push(p);
+    let v = View::new(tree);
+    let loads: Vec<(u64, Result<String, LoadProblem>)> = (0..mf.per_rank.len() as u64)
+        .filter_map(|rank| Some((rank, loaded_file(&v, mf, rank, fmt)?)))
+        .collect();
+    let batch: Vec<(String, String)> = loads
+        .iter()
+        .filter_map(|(rank, l)| Some((format!("rank_{rank}"), l.as_ref().ok()?.clone())))
+        .collect();
+    prefetch(&batch);
+    let mut out = Vec::new();
+    for (rank, load) in loads {
+        match load {
+            Err(p) => out.push(p),
+            Ok(file) => out.extend(check_file(tree, rank, &file, facts)),
         }
     }
     out

@@ -140,9 +140,12 @@ pub trait ShardFacts {
     /// What is known about shard `(rank folder, file name)`; `None` when it is not in the
     /// tree or cannot be examined.
     fn check(&self, dir: &str, file: &str) -> Option<ShardCheck>;
-    /// `(rank folder, file name)` pairs the analysis asks [`ShardFacts::check`] for next.
-    fn prefetch(&self, _batch: &[(String, String)]) {}
+    /// Shards the analysis asks [`ShardFacts::check`] for next.
+    fn prefetch(&self, _batch: &Batch) {}
 }
+
+/// `(rank folder, file name)` pairs.
+pub type Batch = [(String, String)];
 
 impl<F: Fn(&str, &str) -> Option<ShardCheck>> ShardFacts for F {
     fn check(&self, dir: &str, file: &str) -> Option<ShardCheck> {
@@ -263,8 +266,8 @@ fn safe_analysis(
             .or_insert_with(|| check.check(dir, name))
             .clone()
     };
-    check.prefetch(&load::to_check(tree, mf, config.fmt));
-    let problems = load::predict(tree, mf, config.fmt, &mut cached);
+    let prefetch = |batch: &Batch| check.prefetch(batch);
+    let problems = load::predict(tree, mf, config.fmt, &mut cached, &prefetch);
     let outcome = safe::resolve(
         tree,
         mf,

@@ -953,7 +953,7 @@ impl ShardFacts for Facts<'_> {
         Some(judge(&raw, (a + c, b + d)).into_owned())
     }
 
-    fn prefetch(&self, batch: &[(String, String)]) {
+    fn prefetch(&self, batch: &crate::resolve::Batch) {
         self.session.prefetch(self.tree, batch, self.fresh);
     }
 }
