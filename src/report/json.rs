@@ -190,6 +190,11 @@ impl NewResolution {
                 r["error"]["type"].as_str().unwrap_or("?"),
                 r["error"]["message"].as_str().unwrap_or("?")
             ),
+            // an input ckptscope did not read: no answer, not a fresh start
+            Some(r) if r.get("unknown").is_some() => format!(
+                "UNKNOWN ({})",
+                r["unknown"].as_str().unwrap_or("an input was not read")
+            ),
             Some(r) => r["load_path"]
                 .as_str()
                 .unwrap_or("nothing (fresh start)")
@@ -416,5 +421,34 @@ pub fn document(a: &Analysis, all: bool) -> ResolveDoc<'_> {
         safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
         safe_passed_over: &a.safe.outcome.skipped,
         shards: &a.shards,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NewResolution;
+    use serde_json::json;
+
+    /// A rank whose answer is unknown is said so in the event log, not called a fresh start.
+    #[test]
+    fn the_summary_tells_unknown_from_fresh_start() {
+        let of = |r: serde_json::Value| NewResolution {
+            per_rank: vec![r],
+            skip_batches: None,
+            safe: None,
+        };
+        let unknown =
+            of(json!({"rank": 0, "unknown": "iteration_8/model.safetensors not checked"}));
+        assert!(
+            unknown
+                .summary()
+                .starts_with("MindFormers UNKNOWN (iteration_8/model"),
+            "{}",
+            unknown.summary()
+        );
+        let fresh = of(json!({"rank": 0, "load_path": null, "initial_step": 0}));
+        assert!(fresh
+            .summary()
+            .starts_with("MindFormers nothing (fresh start)"));
     }
 }

@@ -197,7 +197,7 @@ pub fn analyze(tree: &Tree, ctx: &JobContext, shards: Shards, names: Names) -> N
         tree,
         shards,
         no_load_optim,
-        world: Some(world_size),
+        world: ctx.env.world_size,
     };
     let (per_rank, silent) = weights.per_rank(world_size.max(1), &answer);
     let skip = answer

@@ -49,6 +49,19 @@ pub fn parse_shard_name(name: &str) -> Option<ShardName> {
     })
 }
 
+/// The optimizer shard saved beside model shard `name` (the kind is the third part from the
+/// end: a prefix may hold `-model-` itself); `None` when `name` is not a model shard.
+pub fn opt_sibling(name: &str) -> Option<String> {
+    if parse_shard_name(name)?.kind != ShardKind::Model {
+        return None;
+    }
+    let stem = name.strip_suffix(".safetensors")?;
+    let mut tail = stem.rsplitn(3, '-');
+    let (total, idx, rest) = (tail.next()?, tail.next()?, tail.next()?);
+    let head = rest.strip_suffix("model")?;
+    Some(format!("{head}opt-{idx}-{total}.safetensors"))
+}
+
 /// How many ranks wrote model shards among `names` (distinct writer indices): more than one,
 /// and a folder without `metadata.json` cannot be loaded (§6.3, §7.5).
 pub fn model_writers<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> usize {
@@ -65,6 +78,29 @@ pub fn model_writers<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> usize
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_optimizer_shard_beside_a_model_shard() {
+        for (model, opt) in [
+            (
+                "model-0000001-0000002.safetensors",
+                Some("opt-0000001-0000002.safetensors"),
+            ),
+            (
+                "llama-model-0000003-0000008.safetensors",
+                Some("llama-opt-0000003-0000008.safetensors"),
+            ),
+            // a prefix that holds -model- itself keeps it
+            (
+                "my-model-7b-model-0000002-0000008.safetensors",
+                Some("my-model-7b-opt-0000002-0000008.safetensors"),
+            ),
+            ("llama-opt-0000003-0000008.safetensors", None),
+            ("meta.json", None),
+        ] {
+            assert_eq!(super::opt_sibling(model).as_deref(), opt, "{model}");
+        }
+    }
     use super::*;
 
     #[test]

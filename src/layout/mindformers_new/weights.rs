@@ -128,7 +128,12 @@ impl Reads<'_> {
                         };
                     }
                 }
-                Read::Unknown(why) => *slot = unknown(why),
+                // a rank that certainly fails on an earlier shard stays failing
+                Read::Unknown(why) => {
+                    if !matches!(slot, RankAnswer::Raises { .. }) {
+                        *slot = unknown(why);
+                    }
+                }
                 Read::Silent(c) => silent.push(Warning {
                     code: "silent_damage",
                     message: format!("{folder}/{file}: {} — rank {rank} loads it without an error, and trains on wrong values", verdict_text(&c)),

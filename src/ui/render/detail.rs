@@ -107,8 +107,7 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
 fn iteration_lines<'a>(tree: &crate::model::Tree, dir: &str, file: &str) -> Vec<Line<'a>> {
     let mut out = Vec::new();
     let node = tree.dirs.get(dir);
-    let opt = file.replacen("-model-", "-opt-", 1);
-    if opt != file {
+    if let Some(opt) = crate::layout::mindformers_new::names::opt_sibling(file) {
         let listed = node.and_then(|n| {
             n.listing.find(&opt).map(|_| ()).or_else(|| {
                 n.listing

@@ -2,7 +2,7 @@
 //! in), the data skip, the safe folder and the change that reaches it — MindFormers never
 //! falls back, so the change is part of the answer.
 
-use crate::layout::mindformers_new::analysis::{NewAnalysis, RankAnswer};
+use crate::layout::mindformers_new::analysis::{NewAnalysis, RankAnswer, UNREAD};
 use crate::ui::theme::Theme;
 use ratatui::text::{Line, Span};
 
@@ -36,6 +36,10 @@ fn short(r: &RankAnswer) -> String {
             initial_step,
             ..
         } => format!("{} (step {initial_step})", folder(p)),
+        // not MindFormers' error: ckptscope could not read an input
+        RankAnswer::Raises { error, .. } if error.class == UNREAD => {
+            format!("unknown: {}", gist(&error.message))
+        }
         RankAnswer::Raises { error, .. } => {
             format!("{} {}: {}", error.stage, error.class, gist(&error.message))
         }
@@ -49,12 +53,14 @@ pub fn card<'a>(n: &NewAnalysis, t: &Theme) -> Vec<Line<'a>> {
     let fails: Vec<&RankAnswer> = n
         .per_rank
         .iter()
-        .filter(|r| matches!(r, RankAnswer::Raises { .. }))
+        .filter(|r| matches!(r, RankAnswer::Raises { error, .. } if error.class != UNREAD))
         .collect();
     let first = n.per_rank.first().map(short).unwrap_or_default();
-    let (verdict, good) = match (&n.unknown, fails.first()) {
-        (Some(_), _) => ("? cannot tell (an input was not read)".to_owned(), false),
-        (None, Some(RankAnswer::Raises { rank, error })) => (
+    // as the report decides (`NewAnalysis::outcome`): a rank that certainly fails fails the
+    // job, whatever ckptscope could not tell about the others
+    let (verdict, good) = match (fails.first(), &n.unknown) {
+        (None, Some(_)) => ("? cannot tell (an input was not read)".to_owned(), false),
+        (Some(RankAnswer::Raises { rank, error }), _) => (
             format!(
                 "{bad} fails on {} of {} ranks: rank {rank} at the {} stage: {}: {}",
                 fails.len(),
