@@ -10,7 +10,7 @@ pub(crate) mod flags;
 pub(crate) mod mounts;
 pub(crate) mod newfmt;
 
-pub use env::Environment;
+pub use env::{Environment, VARIABLES};
 pub use flags::{FormatArg, JobFlags, LayoutArg};
 pub use newfmt::NewJob;
 

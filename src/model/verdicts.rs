@@ -291,6 +291,7 @@ mod tests {
             for k in (0..100u64).map(|i| (i * 37) % 100) {
                 let f = format!("f{k:03}");
                 v.insert("rank_0".into(), f.clone(), entry(k + round));
+                assert_eq!(v.get("rank_0", &f).map(|e| e.check.size), Some(k + round));
                 want.insert(f, k + round);
                 assert_eq!(v.len(), want.len());
             }

@@ -327,4 +327,18 @@ fn a_batch_of_resolved_files_checked_at_once_gives_the_same_answer() {
             Some(f) => assert_eq!(f, &v, "the same answer every time"),
         }
     }
+    // the batch is read on all cores only where there are two: this machine must have them,
+    // or the test would not be about the batch
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(cores >= 2, "{cores} core(s): the batch path needs two");
+    // the same answer as one by one: a session whose shards were all verified first checks
+    // none itself
+    let root = std::path::PathBuf::from(t.d());
+    let batch = common::resolve_dir(&root);
+    let mut s = common::session_with(&root, &Default::default());
+    common::verify_all(&mut s);
+    let one_by_one = s.analysis().clone();
+    let doc =
+        |a: &ckptscope::Analysis| serde_json::json!([a.mindformers, a.load, a.safe, a.warnings]);
+    assert_eq!(doc(&batch), doc(&one_by_one));
 }

@@ -456,9 +456,12 @@ fn health_safe_pick_mixed_unknowns_and_odd_batch_sizes() {
     // a batch size of 8.5 and none given
     let root = copy("tree-healthy-2rank");
     let common = root.join("iteration_00000010/common.json");
-    let text = std::fs::read_to_string(&common)
-        .unwrap()
-        .replace("\"global_batch_size\": 8", "\"global_batch_size\": 8.5");
+    let before = std::fs::read_to_string(&common).unwrap();
+    let text = before.replace("\"global_batch_size\": 8", "\"global_batch_size\": 8.5");
+    assert_ne!(
+        text, before,
+        "the fixture's common.json spells global_batch_size otherwise"
+    );
     std::fs::write(&common, text).unwrap();
     let (code, _, err) = run(&["resolve", root.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");

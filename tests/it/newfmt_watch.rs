@@ -29,6 +29,12 @@ fn convergence(poll_only: bool, poll: Duration) {
     let root = tmp.path().join("checkpoint");
     std::fs::create_dir(&root).unwrap();
     let mut live = Live::start(&root, poll, poll_only);
+    assert_eq!(
+        matches!(live.mode, ckptscope::watch::Mode::Poll { .. }),
+        poll_only,
+        "{:?}",
+        live.mode
+    );
     let writer_root = root.clone();
     let w = std::thread::spawn(move || writer(&writer_root));
     let mut events: Vec<Event> = Vec::new();
@@ -107,6 +113,12 @@ fn mid_save_the_answer_stays_on_the_tracker_folder() {
         }
         let poll = Duration::from_millis(500);
         let mut live = Live::start(&root, poll, poll_only);
+        assert_eq!(
+            matches!(live.mode, ckptscope::watch::Mode::Poll { .. }),
+            poll_only,
+            "{:?}",
+            live.mode
+        );
         let settle = |live: &mut Live| {
             assert!(
                 live.converged_within(poll + Duration::from_secs(2))

@@ -458,12 +458,15 @@ pub fn valid_shard(e: u64) -> Vec<u8> {
     encode(&t)
 }
 
-/// Run the `ckptscope` binary with `args`: exit status, stdout, stderr.
+/// Run the `ckptscope` binary with `args` and none of the job variables it reads
+/// (`RANK_SIZE`, `SHARED_PATHS` … of the machine running the tests): exit status, stdout,
+/// stderr.
 pub fn run_bin(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
-        .args(args)
-        .output()
-        .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"));
+    for k in ckptscope::job::VARIABLES {
+        cmd.env_remove(k);
+    }
+    let o = cmd.args(args).output().unwrap();
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
