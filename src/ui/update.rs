@@ -310,12 +310,16 @@ fn simulate(s: &mut State, a: Action) {
             })
         }
         (Action::DeleteTracker, _) => Some(Edit::DeleteTracker),
+        // only a folder the tracker can name (`iteration_00000030`, not `iteration_30` or a
+        // name whose number does not parse)
         (Action::SetTrackerHere, _) => col
             .and_then(|c| {
-                s.grid().columns[c]
-                    .new
-                    .as_ref()
-                    .map(|_| s.grid().columns[c].step)
+                let column = &s.grid().columns[c];
+                let named = crate::layout::mindformers_new::tracker::iteration_dir(
+                    &crate::py::int::PyInt::from_i64(i64::try_from(column.step).ok()?),
+                );
+                let folder = &column.new.as_ref()?.folder;
+                (named == *folder).then_some(column.step)
             })
             .map(|iteration| Edit::SetTracker { iteration }),
         _ => None,

@@ -388,11 +388,15 @@ fn hostile_names_and_resharding_stay_honest() {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("model-9999999-9999999.safetensors"), b"").unwrap();
     }
-    let (_, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
+    let (resolved, out, err) = run(&["resolve", root.to_str().unwrap(), "--json"]);
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     assert_eq!(doc["world_size"], 1, "{}", doc["world_size"]);
     let (code, out, _) = run(&["grid", root.to_str().unwrap()]);
-    assert!(code.is_some() && out.lines().count() < 20, "{out}");
+    // the grid says what resolve says, in a few lines
+    assert!(
+        code == resolved && out.lines().count() < 20,
+        "{code:?} {resolved:?}\n{out}"
+    );
     // the truncated-shard tree resumed by a 4-rank job: which rank reads the damaged file is
     // not modelled when resharding
     let damaged = fixtures().join("tree-truncated-shard").join("checkpoint");

@@ -198,3 +198,41 @@ fn tracker_no_load_optim_and_health_in_simulation() {
         "{r0}"
     );
 }
+
+/// `w` only offers a folder the tracker can name: `iteration_8` (unpadded) is not what a
+/// tracker saying 8 points at (`iteration_00000008`), so no edit is made there.
+#[test]
+fn the_tracker_edit_refuses_a_folder_it_cannot_name() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/mindformers-new/tree-healthy-2rank");
+    assert!(src.is_dir(), "fixture missing: {}", src.display());
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_tree(&src, tmp.path());
+    let root = tmp.path().join("checkpoint");
+    std::fs::rename(root.join("iteration_00000008"), root.join("iteration_8")).unwrap();
+    let mut session = common::session_with(&root, &Default::default());
+    common::verify_all(&mut session);
+    let mut s = fixed(State::new(session, false));
+    let g = s.session.grid().clone();
+    let at = |s: &State, folder: &str| {
+        s.visible_columns()
+            .iter()
+            .position(|c| {
+                g.columns[*c]
+                    .new
+                    .as_ref()
+                    .is_some_and(|n| n.folder == folder)
+            })
+            .unwrap_or_else(|| panic!("no column for {folder}"))
+    };
+    s.col = at(&s, "iteration_8");
+    keys(&mut s, "w");
+    assert!(s.session.overlay().is_empty(), "no edit on iteration_8");
+    // a folder it can name takes the edit
+    s.col = at(&s, "iteration_00000006");
+    keys(&mut s, "w");
+    assert!(
+        !s.session.overlay().is_empty(),
+        "the edit on iteration_00000006"
+    );
+}

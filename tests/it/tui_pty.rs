@@ -527,7 +527,8 @@ fn capture_demo_assets() {
 /// The new format's walkthrough by keys in a real terminal: a healthy `iteration_*` tree, then
 /// rank 1's model shard of the newest folder marked truncated in the simulation — MindFormers'
 /// answer becomes rank 1's weights-stage error, the safe pick moves to the previous folder
-/// with the change that reaches it — and deleted instead, every rank fails verification.
+/// (the change that reaches it is checked in `newfmt_tui`) — and deleted instead, every rank
+/// fails verification.
 /// The disk is untouched.
 #[test]
 fn new_format_walkthrough_in_a_real_terminal() {
