@@ -6,7 +6,10 @@
 //! Run: `cargo build --release && cargo bench --bench scale` (env `SCALE_RANKS`, `SCALE_STEPS`,
 //! `SCALE_FLAT` change the sizes; the trees are generated once under the system temp folder).
 
-use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
+#[path = "common/disk.rs"]
+mod disk;
+
+use disk::generate;
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,43 +21,6 @@ fn env_or(k: &str, d: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(d)
-}
-
-/// A small valid checkpoint of step `e`: one tensor and the append entries.
-fn shard(e: u64) -> Vec<u8> {
-    let mut t = vec![Tensor::f32s("w", &[4], (0..4).map(|i| i as f32))];
-    t.extend(
-        AppendEntries {
-            epoch_num: e as i64,
-            step_num: 2 * e as i64,
-            loss_scale: 1.0,
-            global_batch_size: Some(8),
-            resumed: false,
-        }
-        .tensors(),
-    );
-    encode(&t)
-}
-
-/// `ranks` folders × `steps` shards + meta.json (the newest step everywhere).
-fn generate(root: &Path, ranks: usize, steps: usize) {
-    let marker = root.join(format!(".complete-{ranks}-{steps}"));
-    if marker.exists() {
-        return;
-    }
-    let _ = std::fs::remove_dir_all(root);
-    let bodies: Vec<Vec<u8>> = (1..=steps as u64).map(shard).collect();
-    for r in 0..ranks {
-        let dir = root.join(format!("rank_{r}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, b) in bodies.iter().enumerate() {
-            let e = i + 1;
-            std::fs::write(dir.join(format!("llama_rank_{r}-{e}_2.ckpt")), b).unwrap();
-        }
-        let meta = format!("{{\"last_epoch\": {steps}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{steps}_2.ckpt\"}}");
-        std::fs::write(dir.join("meta.json"), meta).unwrap();
-    }
-    std::fs::write(marker, b"").unwrap();
 }
 
 /// Wall time, peak RSS (MiB) and stdout size of one command; `until` stops it early when a

@@ -1,15 +1,19 @@
 //! Benchmark: job context, full scan and the session's analysis (MindFormers' resolution, data
 //! skip, warnings, safe pick) of a synthetic tree of 4,096 ranks × 50 checkpoint files +
-//! meta.json each, against `find ROOT -printf '%s %T@ %p\n'` over the same
-//! tree in the same run (both warm-cache, median of several alternating runs).
+//! meta.json each (valid small `.ckpt` files, see `common/disk.rs`), against
+//! `find ROOT -printf '%s %T@ %p\n'` over the same tree in the same run (both warm-cache,
+//! median of several alternating runs).
 //!
 //! Run: `cargo bench --bench scan_resolve` (env `CKPTSCOPE_BENCH_RANKS`, `..._FILES`,
 //! `..._ROUNDS` to change the size). The tree is generated once under the system temp folder.
 
+#[path = "common/disk.rs"]
+mod disk;
+
 use ckptscope::fsys::RealFs;
 use ckptscope::resolve::mindformers::RankResult;
 use ckptscope::{Environment, JobContext, JobFlags, Session};
-use std::path::Path;
+use disk::generate;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,27 +23,6 @@ fn env_or(k: &str, d: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(d)
-}
-
-/// 4096 × (50 shards + meta.json); shard contents are tiny (the scan reads none of them).
-fn generate(root: &Path, ranks: usize, files: usize) {
-    let marker = root.join(format!(".complete-{ranks}-{files}"));
-    if marker.exists() {
-        return;
-    }
-    let _ = std::fs::remove_dir_all(root);
-    for r in 0..ranks {
-        let dir = root.join(format!("rank_{r}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for e in 1..=files {
-            std::fs::write(dir.join(format!("llama3_1_8b_rank_{r}-{e}_2.ckpt")), b"x").unwrap();
-        }
-        let meta = format!(
-            "{{\"last_epoch\": {files}, \"last_step\": 2, \"last_ckpt_file\": \"llama3_1_8b_rank_{r}-{files}_2.ckpt\"}}"
-        );
-        std::fs::write(dir.join("meta.json"), meta).unwrap();
-    }
-    std::fs::write(marker, b"").unwrap();
 }
 
 /// The job context every command gathers, for a `ranks`-rank job whose folder is shared.
@@ -134,7 +117,7 @@ fn main() {
     find_once(&r);
     assert_eq!(
         pick,
-        RankResult::File(format!("llama3_1_8b_rank_0-{files}_2.ckpt"))
+        RankResult::File(format!("llama_rank_0-{files}_2.ckpt"))
     );
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..rounds {

@@ -48,6 +48,13 @@ pub trait Fs: Sync + Send {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>>;
     /// Read a small regular file whole, refusing files over `limit` bytes and non-regular files.
     fn read_small(&self, path: &Path, limit: u64) -> FileRead;
+    /// [`Fs::read_small`] of a file that a listing has just shown to be regular: the real
+    /// filesystem skips the path `stat` before opening (the type is still checked on the open
+    /// file, and a FIFO swapped in meanwhile is opened non-blocking) — one system call less
+    /// for each of 16,384 `meta.json` files.
+    fn read_regular(&self, path: &Path, limit: u64) -> FileRead {
+        self.read_small(path, limit)
+    }
     /// Open a regular file read-only (never blocking on a FIFO), with its `fstat`.
     fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)>;
     /// Resolve symlinks and `..` (the path must exist).
@@ -176,16 +183,37 @@ impl Fs for RealFs {
         if md.size > limit {
             return FileRead::TooLarge(md.size);
         }
-        let f = match open_regular(path) {
-            Ok(f) => f,
-            Err(e) => return FileRead::Error(OsErr::from_io(&e)),
-        };
-        let mut buf = Vec::with_capacity(md.size as usize);
-        match f.take(limit + 1).read_to_end(&mut buf) {
-            Ok(_) if buf.len() as u64 > limit => FileRead::TooLarge(buf.len() as u64),
-            Ok(_) => FileRead::Bytes(buf),
-            Err(e) => FileRead::Error(OsErr::from_io(&e)),
+        read_open(path, limit)
+    }
+
+    fn read_regular(&self, path: &Path, limit: u64) -> FileRead {
+        read_open(path, limit)
+    }
+}
+
+/// Open `path` (non-blocking), check on the open file that it is regular and within `limit`,
+/// and read it whole.
+fn read_open(path: &Path, limit: u64) -> FileRead {
+    let (f, md) = match open_regular_stat(path) {
+        Ok(x) => x,
+        Err(e) if e.raw_os_error().is_none() => {
+            // not a regular file: say what it is
+            return match fs::metadata(path) {
+                Ok(m) if m.is_dir() => FileRead::Error(OsErr::errno(21)),
+                Ok(m) => FileRead::NotRegular(stat_of(&m).kind),
+                Err(e) => FileRead::Error(OsErr::from_io(&e)),
+            };
         }
+        Err(e) => return FileRead::Error(OsErr::from_io(&e)),
+    };
+    if md.len() > limit {
+        return FileRead::TooLarge(md.len());
+    }
+    let mut buf = Vec::with_capacity(md.len() as usize);
+    match f.take(limit + 1).read_to_end(&mut buf) {
+        Ok(_) if buf.len() as u64 > limit => FileRead::TooLarge(buf.len() as u64),
+        Ok(_) => FileRead::Bytes(buf),
+        Err(e) => FileRead::Error(OsErr::from_io(&e)),
     }
 }
 
@@ -251,5 +279,45 @@ impl Fs for FaultyFs {
 
     fn mount_table(&self) -> Option<String> {
         self.mount_table.clone().or_else(|| RealFs.mount_table())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `read_regular` skips the `stat` before opening, so what the open finds decides: a FIFO
+    /// swapped in after the listing is opened without blocking and refused as a FIFO, a folder
+    /// as EISDIR, a file over the limit as too large, a missing one as ENOENT.
+    #[test]
+    fn read_regular_refuses_what_is_not_a_regular_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("meta.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "mkfifo is needed for this test"
+        );
+        // no writer: a blocking open would hang here
+        assert_eq!(
+            RealFs.read_regular(&fifo, 100),
+            FileRead::NotRegular(FileKind::Fifo)
+        );
+        assert_eq!(
+            RealFs.read_regular(tmp.path(), 100),
+            FileRead::Error(OsErr::errno(21))
+        );
+        let big = tmp.path().join("big.json");
+        std::fs::write(&big, vec![b' '; 101]).unwrap();
+        assert_eq!(RealFs.read_regular(&big, 100), FileRead::TooLarge(101));
+        assert_eq!(
+            RealFs.read_regular(&big, 101),
+            FileRead::Bytes(vec![b' '; 101])
+        );
+        let gone = tmp.path().join("gone.json");
+        assert_eq!(
+            RealFs.read_regular(&gone, 100),
+            FileRead::Error(OsErr::errno(2))
+        );
     }
 }

@@ -80,12 +80,13 @@ fn hold_control(fs: &dyn Fs, path: &Path, size: u64) -> bool {
 /// The control files read whole in a new-format `iteration_*` folder.
 pub const ITERATION_CONTROL: [&str; 2] = ["common.json", "metadata.json"];
 
-/// Read a control file of `size` bytes (as listed) within [`CONTROL_LIMIT`] and the budget.
-pub fn read_control(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
+/// Read a control file of `size` bytes (as listed, a regular file) within [`CONTROL_LIMIT`]
+/// and the budget.
+fn read_control(fs: &dyn Fs, path: &Path, size: u64) -> FileRead {
     if size > CONTROL_LIMIT || !hold_control(fs, path, size) {
         return FileRead::TooLarge(size);
     }
-    fs.read_small(path, CONTROL_LIMIT)
+    fs.read_regular(path, CONTROL_LIMIT)
 }
 
 fn read_budgeted(
@@ -98,7 +99,7 @@ fn read_budgeted(
     budget: u64,
 ) -> FileRead {
     if size <= free {
-        return fs.read_small(path, limit);
+        return fs.read_regular(path, limit);
     }
     if size > limit {
         return FileRead::TooLarge(size);
@@ -106,10 +107,11 @@ fn read_budgeted(
     if spent.fetch_add(size, Ordering::Relaxed) + size > budget {
         return FileRead::TooLarge(size);
     }
-    fs.read_small(path, limit)
+    fs.read_regular(path, limit)
 }
 
-/// An entry's content as a control file: never opened unless it is a regular file.
+/// An entry's content as a control file: never opened unless its listing shows a regular file
+/// (`read` is only ever given such a file).
 fn read_entry(
     fs: &dyn Fs,
     path: &Path,
@@ -168,13 +170,17 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
         verdicts: Default::default(),
     };
     tree.root_files = root_files(fs, path, tree.root_listing());
-    let names: Vec<(String, std::ffi::OsString)> = tree
+    let names: Vec<SubDir> = tree
         .root_listing()
         .map(|l| {
             l.entries()
                 .iter()
                 .filter(|e| is_layout_dir(&e.name) && e.is_dir())
-                .map(|e| (e.name.to_string(), e.os_name().to_owned()))
+                .map(|e| SubDir {
+                    name: e.name.to_string(),
+                    os: e.os_name().to_owned(),
+                    stat: e.stat().ok().cloned(),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -197,13 +203,20 @@ pub fn scan_root(fs: &dyn Fs, path: &Path) -> RootState {
     }
 }
 
+/// A sub-folder of the root as its listing showed it.
+pub struct SubDir {
+    /// The name as shown.
+    pub name: String,
+    /// The name as on disk.
+    pub os: std::ffi::OsString,
+    /// Its `stat` (following a symlink) from the root's listing: taken before the folder is
+    /// listed, as [`DirNode::stat`] must be, so the folder is not `stat`-ed a second time
+    /// (4,096 path walks on a 4,096-rank tree).
+    pub stat: Option<crate::model::Stat>,
+}
+
 /// Scan the named sub-folders of `root` in parallel.
-/// `names` are `(name as shown, name as on disk)`.
-pub fn scan_dirs(
-    fs: &dyn Fs,
-    root: &Path,
-    names: &[(String, std::ffi::OsString)],
-) -> Vec<(String, DirNode)> {
+pub fn scan_dirs(fs: &dyn Fs, root: &Path, names: &[SubDir]) -> Vec<(String, DirNode)> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -216,11 +229,12 @@ pub fn scan_dirs(
                 let mut local = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((name, os)) = names.get(i) else {
+                    let Some(sub) = names.get(i) else {
                         break;
                     };
-                    let dir = root.join(os);
-                    local.push((name.clone(), scan_dir(fs, &dir)));
+                    let dir = root.join(&sub.os);
+                    let node = scan_listed(fs, &dir, sub.stat.clone(), None);
+                    local.push((sub.name.clone(), node));
                 }
                 out.lock().unwrap_or_else(|p| p.into_inner()).extend(local);
             });
@@ -237,7 +251,16 @@ pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> DirNode {
 /// [`scan_dir`], reusing `prev`'s `meta.json` content when that file is the same version
 /// (same device, inode, size and mtime): a reconcile poll then costs no file reads.
 pub fn rescan_dir(fs: &dyn Fs, dir: &Path, prev: Option<&DirNode>) -> DirNode {
-    let stat = fs.stat(dir).ok();
+    scan_listed(fs, dir, fs.stat(dir).ok(), prev)
+}
+
+/// [`rescan_dir`] with the folder's `stat` already taken (see [`DirNode::stat`]).
+fn scan_listed(
+    fs: &dyn Fs,
+    dir: &Path,
+    stat: Option<crate::model::Stat>,
+    prev: Option<&DirNode>,
+) -> DirNode {
     let listing = list(fs, dir);
     let meta_id = |l: &Listing| l.entries().file_id("meta.json");
     let reuse = prev

@@ -634,28 +634,40 @@ impl Session {
         }
         let (fs, root) = (&*self.fs, self.ctx.canonical.as_path());
         let next = std::sync::atomic::AtomicUsize::new(0);
+        let take = || {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            todo.get(i).map(|(d, f)| check_one(fs, root, tree, d, f))
+        };
+        let record = |v: Verified| {
+            let entry = crate::model::VerdictEntry {
+                id: v.id,
+                check: v.check,
+            };
+            fresh.verdicts.borrow_mut().insert(v.dir, v.file, entry);
+        };
         let (tx, rx) = crossbeam_channel::bounded::<Verified>(1024);
         std::thread::scope(|s| {
-            for _ in 0..workers {
-                let (tx, todo, next) = (tx.clone(), &todo, &next);
-                s.spawn(move || loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((d, f)) = todo.get(i) else { break };
-                    if let Some(v) = check_one(fs, root, tree, d, f) {
-                        if tx.send(v).is_err() {
+            // one core is this thread's: it checks too, taking in the others' results between
+            // its own checks (a thread that only waited would spin on the channel and take
+            // a core from the workers on a 2-core machine)
+            for _ in 1..workers {
+                let (tx, take) = (tx.clone(), &take);
+                s.spawn(move || {
+                    while let Some(v) = take() {
+                        if v.is_some_and(|v| tx.send(v).is_err()) {
                             break;
                         }
                     }
                 });
             }
             drop(tx);
-            for v in rx {
-                let entry = crate::model::VerdictEntry {
-                    id: v.id,
-                    check: v.check,
-                };
-                fresh.verdicts.borrow_mut().insert(v.dir, v.file, entry);
+            while let Some(v) = take() {
+                if let Some(v) = v {
+                    record(v);
+                }
+                rx.try_iter().for_each(record);
             }
+            rx.iter().for_each(record);
         });
     }
 
