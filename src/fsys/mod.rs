@@ -2,6 +2,8 @@
 //! can inject errors that root cannot produce with `chmod` (permission denied, vanishing files).
 //! The real implementation only ever opens files read-only and never opens non-regular files.
 
+mod listdir;
+
 use crate::model::{FileKind, FileRead, OsErr, Stat};
 use std::ffi::OsString;
 use std::fs;
@@ -147,21 +149,26 @@ impl Fs for RealFs {
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
-        let listed = fs::read_dir(path)?.collect::<io::Result<Vec<fs::DirEntry>>>()?;
-        let raw = |e: &fs::DirEntry| RawEntry {
-            name: e.file_name(),
-            lstat: e.metadata().map(|m| stat_of(&m)),
+        let dir = listdir::open_dir(path)?;
+        let listed = listdir::names(&dir)?;
+        let raw = |name: std::ffi::OsString| RawEntry {
+            lstat: listdir::lstat_at(&dir, name.as_os_str()),
+            name,
         };
         if listed.len() < PARALLEL_STAT {
-            return Ok(listed.iter().map(raw).collect());
+            return Ok(listed.into_iter().map(raw).collect());
         }
         // one huge folder (100,000 checkpoints): its `lstat` calls on every core, in order
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = listed.len().div_ceil(cores);
+        let mut listed = listed.into_iter();
         Ok(std::thread::scope(|s| {
-            let parts: Vec<_> = listed
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(raw).collect::<Vec<_>>()))
+            let parts: Vec<_> = (0..cores)
+                .map(|_| {
+                    let c: Vec<_> = listed.by_ref().take(chunk).collect();
+                    let raw = &raw;
+                    s.spawn(move || c.into_iter().map(raw).collect::<Vec<_>>())
+                })
                 .collect();
             parts
                 .into_iter()
