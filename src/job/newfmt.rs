@@ -44,16 +44,28 @@ impl NewJob {
         self.yaml.load_checkpoint = PyValue::Str(p.to_owned());
     }
 
-    /// Whether `checkpoint.no_load_optim` is truthy as configured (MindFormers' default:
-    /// `not resume_training`).
-    pub fn no_load_optim(&self) -> bool {
-        match &self.yaml.checkpoint {
-            // a key missing or null is filled from `not resume_training` (§1.2)
-            Some(PyValue::Dict(items)) => match items.iter().find(|(k, _)| k == "no_load_optim") {
-                Some((_, v)) if *v != PyValue::None => v.truthy(),
-                _ => !self.yaml.resume_training.truthy(),
-            },
-            _ => false,
+    /// How many iteration folders a launch keeps and which setting says so: the section's
+    /// `save_max`, else the callback's `keep_checkpoint_max`, else MindFormers' 5 (§1.2) — as
+    /// the config stage fills it.
+    pub fn save_max(&self) -> (i64, &'static str) {
+        let int = |v: &PyValue| match v {
+            PyValue::Int(i) => i.to_i64(),
+            _ => None,
+        };
+        let section = match &self.yaml.checkpoint {
+            Some(PyValue::Dict(items)) => items
+                .iter()
+                .find(|(k, v)| k == "save_max" && *v != PyValue::None)
+                .and_then(|(_, v)| int(v)),
+            _ => None,
+        };
+        match (
+            section,
+            self.yaml.keep_checkpoint_max.as_ref().and_then(int),
+        ) {
+            (Some(n), _) => (n, "checkpoint.save_max"),
+            (None, Some(n)) => (n, "keep_checkpoint_max"),
+            (None, None) => (5, "MindFormers' default save_max"),
         }
     }
 

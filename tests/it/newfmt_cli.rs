@@ -495,3 +495,53 @@ fn health_safe_pick_mixed_unknowns_and_odd_batch_sizes() {
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["world_size"], 2, "{doc}");
 }
+
+/// The safe pick's change and the rotation hazard read the settings as the config stage fills
+/// them, not the YAML again: a truthy `checkpoint:` that is not a mapping with
+/// `resume_training: False` is a weights-only load (`no_load_optim` ← `not False`), where
+/// health mode does not apply — the change must not ask to turn it off; `keep_checkpoint_max`
+/// is the `save_max` of a section that does not set one.
+#[test]
+fn the_change_and_the_rotation_hazard_follow_the_config_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(
+        &fixtures().join("tree-truncated-shard"),
+        &tmp.path().join("t"),
+    );
+    let root = tmp.path().join("t/checkpoint");
+    let config = tmp.path().join("job.yaml");
+    std::fs::write(
+        &config,
+        "resume_training: False\ncheckpoint: True\nload_ckpt_format: safetensors\nuse_checkpoint_health_monitor: True\ncallbacks:\n  - type: CheckpointMonitor\n    keep_checkpoint_max: 1\n",
+    )
+    .unwrap();
+    let (_, out, err) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(doc["mindformers"]["no_load_optim"], true, "{doc}");
+    let change = doc["safe"]["change"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a change is needed: {doc}"));
+    assert!(
+        change.contains("iteration_00000008") && !change.contains("health"),
+        "{change}"
+    );
+    let unrotated = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "unrotated_folders")
+        .unwrap_or_else(|| panic!("3 folders, keep_checkpoint_max 1: {doc}"));
+    assert!(
+        unrotated["message"]
+            .as_str()
+            .unwrap()
+            .contains("save_max 1 (keep_checkpoint_max)"),
+        "{unrotated}"
+    );
+}

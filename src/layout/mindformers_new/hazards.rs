@@ -110,22 +110,8 @@ fn overwritten(a: &NewAnalysis, out: &mut Vec<Warning>) {
 /// More folders than `save_max`: rotation is per launch (folders of earlier launches are never
 /// deleted), and a hand-deleted folder of the running launch stops its next save (§5.6).
 fn unrotated(ctx: &JobContext, a: &NewAnalysis, out: &mut Vec<Warning>) {
-    let configured = match &ctx.newfmt.yaml.checkpoint {
-        Some(PyValue::Dict(items)) => {
-            items
-                .iter()
-                .find(|(k, _)| k == "save_max")
-                .and_then(|(_, v)| match v {
-                    PyValue::Int(i) => i.to_i64(),
-                    _ => None,
-                })
-        }
-        _ => None,
-    };
-    let (keep, whence) = match configured {
-        Some(n) => (n.max(1) as usize, "checkpoint.save_max"),
-        None => (5, "MindFormers' default save_max"),
-    };
+    let (keep, whence) = ctx.newfmt.save_max();
+    let keep = keep.max(1) as usize;
     if a.iterations.len() > keep {
         out.push(w("unrotated_folders", None, format!("{} holds {} iteration folders, more than save_max {keep} ({whence}): MindFormers rotates only the folders the running launch saved, so earlier launches' folders stay for ever — delete old ones by hand between launches (never during one: deleting a folder the running launch saved stops its next save)", ctx.root, a.iterations.len())));
     }

@@ -70,7 +70,7 @@ pub(super) fn safe_pick(
                                 .into(),
                         ),
                         false => {
-                            let change = change_to(ctx, &d, loads.as_deref());
+                            let change = change_to(ctx, mode, &d, loads.as_deref());
                             return Some(SafePick {
                                 folder: it.folder.clone(),
                                 initial_step: r.context.initial_step.to_string(),
@@ -90,7 +90,7 @@ pub(super) fn safe_pick(
 }
 
 /// The configuration change that makes MindFormers load folder `d` (`None`: it already does).
-fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
+fn change_to(ctx: &JobContext, mode: &Mode, d: &At, loads: Option<&str>) -> Option<String> {
     let fmt = match ctx.newfmt.load_ckpt_format == "ckpt" {
         true => " and set load_ckpt_format: safetensors",
         false => "",
@@ -103,7 +103,8 @@ fn change_to(ctx: &JobContext, d: &At, loads: Option<&str>) -> Option<String> {
     }
     let folder = folder_of(d);
     // health mode looks for its own folder, whatever load_path or the tracker say (§7.1)
-    let health = match ctx.newfmt.health && !ctx.newfmt.no_load_optim() {
+    // (as the config stage decided it — `mode` —, not re-read from the YAML)
+    let health = match mode.health.is_some() && !mode.run.no_load_optim {
         true => " and turn health mode off",
         false => "",
     };
