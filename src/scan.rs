@@ -168,6 +168,7 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
         dirs: BTreeMap::new(),
         root_files: BTreeMap::new(),
         verdicts: Default::default(),
+        multi: None,
     };
     tree.root_files = root_files(fs, path, tree.root_listing());
     let names: Vec<SubDir> = tree

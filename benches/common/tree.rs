@@ -63,5 +63,6 @@ pub fn tree(ranks: u64, steps: u64) -> Tree {
         dirs,
         root_files: Default::default(),
         verdicts: Default::default(),
+        multi: None,
     }
 }

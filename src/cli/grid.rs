@@ -3,7 +3,7 @@
 
 use super::fail;
 use crate::fsys::Fs;
-use crate::job::{Environment, JobContext, JobFlags};
+use crate::job::{Environment, JobFlags};
 use crate::session::Session;
 use crate::verify::tree::TreeOptions;
 use std::io::Write;
@@ -13,6 +13,11 @@ use std::sync::Arc;
 pub struct GridArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
     pub dir: std::ffi::OsString,
+    /// Further roots: the same folder on the job's other nodes, when it is not shared (each
+    /// node's disk holds its own ranks' folders). Their rank folders are merged into one view,
+    /// and each rank is answered as its node sees its own folder.
+    #[arg(value_name = "MORE_ROOTS")]
+    pub more_roots: Vec<std::ffi::OsString>,
     /// ASCII glyphs only (terminals in CJK locales draw `● · —` two columns wide).
     #[arg(long)]
     pub ascii: bool,
@@ -27,7 +32,7 @@ pub fn grid_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let ctx = match JobContext::gather(&*fs, env, &a.dir, &a.job) {
+    let ctx = match super::gather(&*fs, env, &a.dir, &a.more_roots, &a.job) {
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
@@ -70,9 +75,18 @@ pub fn grid_cmd(
         true => "iteration folders",
         false => "steps",
     };
+    // a job spread over several roots: all of them, in the order given
+    let more: String = session
+        .ctx()
+        .more_roots
+        .iter()
+        .map(|m| format!(" + {}", m.root))
+        .collect();
+    let g = session.grid();
     let title = format!(
-        "ckptscope grid — {} ({} ranks × {} {unit})",
+        "ckptscope grid — {}{} ({} ranks × {} {unit})",
         crate::report::terminal::safe(&dir),
+        crate::report::terminal::safe(&more),
         g.ranks.len(),
         g.columns.len()
     );

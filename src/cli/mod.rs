@@ -33,8 +33,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Open the TUI on this checkpoint folder (or print the report when stdout is not a
-    /// terminal).
-    pub dir: Option<std::ffi::OsString>,
+    /// terminal); further folders are the same folder on the job's other nodes.
+    pub dirs: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub ui: tui::UiArgs,
 }
@@ -58,9 +58,9 @@ pub fn main() -> i32 {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let env = Environment::from_process();
     let fs: Arc<dyn Fs> = Arc::new(RealFs);
-    let command = match (cli.command, cli.dir) {
+    let command = match (cli.command, cli.dirs.is_empty()) {
         (Some(c), _) => c,
-        (None, Some(dir)) => {
+        (None, false) => {
             use std::io::IsTerminal;
             let sub = if std::io::stdout().is_terminal() {
                 "watch"
@@ -72,8 +72,9 @@ pub fn main() -> i32 {
                 std::ffi::OsStr::new("ckptscope"),
                 sub.as_ref(),
                 "--".as_ref(),
-                dir.as_os_str(),
-            ];
+            ]
+            .into_iter()
+            .chain(cli.dirs.iter().map(|d| d.as_os_str()));
             match Cli::parse_from(argv).command {
                 Some(Command::Watch(mut args)) => {
                     args.ui = cli.ui;
@@ -83,7 +84,7 @@ pub fn main() -> i32 {
                 None => return 2,
             }
         }
-        (None, None) => {
+        (None, true) => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             return 2;
         }
@@ -95,6 +96,20 @@ pub fn main() -> i32 {
         Command::Watch(a) => watch_cmd(&a, fs, &env, &mut out, &mut err),
         Command::Grid(a) => grid_cmd(&a, fs, &env, &mut out, &mut err),
     }
+}
+
+/// The job context of `first` and any further roots (other nodes' copies of the folder).
+pub(crate) fn gather(
+    fs: &dyn crate::fsys::Fs,
+    env: &crate::job::Environment,
+    first: &std::ffi::OsStr,
+    more: &[std::ffi::OsString],
+    flags: &crate::job::JobFlags,
+) -> Result<crate::job::JobContext, crate::job::JobError> {
+    let roots: Vec<std::ffi::OsString> = std::iter::once(first.to_owned())
+        .chain(more.iter().cloned())
+        .collect();
+    crate::job::JobContext::gather_roots(fs, env, &roots, flags)
 }
 
 pub(crate) fn fail(err: &mut dyn Write, msg: &str) -> i32 {

@@ -2,7 +2,7 @@
 
 use super::fail;
 use crate::fsys::Fs;
-use crate::job::{Environment, JobContext, JobFlags};
+use crate::job::{Environment, JobFlags};
 use crate::model::Tree;
 use crate::report::text::TextOptions;
 use crate::resolve::Outcome;
@@ -14,6 +14,11 @@ use std::sync::Arc;
 pub struct ResolveArgs {
     /// MindFormers' load_checkpoint: the folder holding rank_0/ … rank_N/ (or one weight file).
     pub load_checkpoint: std::ffi::OsString,
+    /// Further roots: the same folder on the job's other nodes, when it is not shared (each
+    /// node's disk holds its own ranks' folders). Their rank folders are merged into one view,
+    /// and each rank is answered as its node sees its own folder.
+    #[arg(value_name = "MORE_ROOTS")]
+    pub more_roots: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub job: JobFlags,
     /// Print the JSON document instead of the human report.
@@ -42,7 +47,7 @@ pub fn resolve_cmd(
         Ok(o) => o,
         Err(m) => return fail(err, &m),
     };
-    let ctx = match JobContext::gather(&*fs, env, &a.load_checkpoint, &a.job) {
+    let ctx = match super::gather(&*fs, env, &a.load_checkpoint, &a.more_roots, &a.job) {
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };

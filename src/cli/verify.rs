@@ -3,7 +3,7 @@
 
 use super::fail;
 use crate::fsys::Fs;
-use crate::job::{Environment, JobContext, JobFlags};
+use crate::job::{Environment, JobFlags};
 use crate::model::ShardResult;
 use crate::model::{DirNode, Listing, RootState, Tree, Verdict};
 use crate::report::terminal::safe;
@@ -21,6 +21,10 @@ use std::sync::Arc;
 pub struct VerifyArgs {
     /// A checkpoint folder (holding rank_*), one rank folder, or one file.
     pub path: PathBuf,
+    /// Further roots: the same checkpoint folder on the job's other nodes (not shared); their
+    /// rank folders are verified where they are, in one report.
+    #[arg(value_name = "MORE_ROOTS")]
+    pub more_roots: Vec<std::ffi::OsString>,
     /// Also read every byte: CRC trailers and SHA-256 (checked against SHA256SUMS / *.sha256).
     #[arg(long)]
     pub hash: bool,
@@ -74,6 +78,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         dirs: Default::default(),
         root_files: Default::default(),
         verdicts: Default::default(),
+        multi: None,
     };
     if let RootState::Dir(_) = state {
         tree.dirs.insert(name.into(), scan_dir(fs, path).into());
@@ -194,8 +199,14 @@ pub fn verify_cmd(
     }
     // a checkpoint root of either layout (rank_* or iteration_* folders)
     let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| crate::scan::is_layout_dir(&e.name) && e.is_dir()));
+    if !is_tree && !a.more_roots.is_empty() {
+        return fail(
+            err,
+            &format!("{shown}: holds no rank_* or iteration_* folder; further roots go with checkpoint folders (pass each node's folder that holds rank_*)"),
+        );
+    }
     let (manifest, root, tree) = if is_tree {
-        let ctx = match JobContext::gather(&*fs, env, a.path.as_os_str(), &a.job) {
+        let ctx = match super::gather(&*fs, env, a.path.as_os_str(), &a.more_roots, &a.job) {
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
         };

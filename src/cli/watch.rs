@@ -18,6 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct WatchArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
     pub dir: std::ffi::OsString,
+    /// Further roots (the same folder on the job's other nodes): not watched yet.
+    #[arg(value_name = "MORE_ROOTS")]
+    pub more_roots: Vec<std::ffi::OsString>,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub ndjson: bool,
@@ -60,6 +63,12 @@ pub fn watch_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    if !a.more_roots.is_empty() {
+        return fail(
+            err,
+            "watching a job spread over several roots (and the TUI on one) is not built yet; for such a job, `ckptscope resolve ROOT1 ROOT2 …`, `verify` and `grid` answer now",
+        );
+    }
     let (ctx, cfg) = match setup(a, &fs, env) {
         Ok(x) => x,
         Err(m) => return fail(err, &m),

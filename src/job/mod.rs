@@ -48,6 +48,8 @@ pub enum JobError {
         value: String,
         expected: String,
     },
+    #[error("{0}")]
+    Roots(String),
 }
 
 /// Everything about the job besides the tree.
@@ -66,6 +68,20 @@ pub struct JobContext {
     pub network_fs: Option<String>,
     /// What MindFormers' new checkpoint format reads besides (its config stage's YAML values).
     pub newfmt: NewJob,
+    /// The job's further roots, when its rank folders are spread over several (each node's
+    /// own disk): the same path on every node as MindFormers sees it, read from elsewhere.
+    pub more_roots: Vec<MoreRoot>,
+}
+
+/// A further root of the job ([`JobContext::more_roots`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoreRoot {
+    /// As given (messages name it).
+    pub root: String,
+    /// Where it is read.
+    pub canonical: PathBuf,
+    /// Its paths as the node that writes it checks them (`SHARED_PATHS`, the mount table).
+    pub paths: PathFacts,
 }
 
 impl JobContext {
@@ -117,7 +133,55 @@ impl JobContext {
             paths,
             network_fs,
             newfmt,
+            more_roots: Vec::new(),
         })
+    }
+
+    /// The context of a job whose rank folders are under `roots` (the first is
+    /// `load_checkpoint`, whose configuration is the job's; the others are other nodes' copies
+    /// of the same folder).
+    pub fn gather_roots(
+        fs: &dyn Fs,
+        env: &Environment,
+        roots: &[std::ffi::OsString],
+        flags: &JobFlags,
+    ) -> Result<JobContext, JobError> {
+        let (first, more) = roots.split_first().ok_or_else(|| {
+            JobError::Roots(
+                "no checkpoint folder given: pass the folder that holds rank_0/ …".into(),
+            )
+        })?;
+        let mut ctx = JobContext::gather(fs, env, first, flags)?;
+        let cwd = env.cwd.to_string_lossy().into_owned();
+        if !more.is_empty() && new_format_root(fs, &ctx.canonical) {
+            // each node's iteration_N/ holds that node's ranks' shards: folders of one name
+            // on every root, which a merge by folder name cannot model
+            return Err(JobError::Roots(format!(
+                "{}: a new-format root (iteration_* folders); several roots of the new format are not supported yet — give one node's folder at a time",
+                ctx.root
+            )));
+        }
+        for r in more {
+            let shown = crate::model::name_of(r);
+            let lexical = match r.to_str() == Some(shown.as_str()) {
+                true => PathBuf::from(normpath(&abspath(&shown, &cwd))),
+                false => env.cwd.join(r),
+            };
+            let canonical = fs.canonicalize(&lexical).unwrap_or(lexical);
+            if canonical == ctx.canonical || ctx.more_roots.iter().any(|m| m.canonical == canonical)
+            {
+                return Err(JobError::Roots(format!(
+                    "{shown}: the same folder is given twice ({}); give each node's folder once",
+                    canonical.display()
+                )));
+            }
+            ctx.more_roots.push(MoreRoot {
+                paths: path_facts(fs, &shown, &ctx.config, &ctx.env, &cwd),
+                root: shown,
+                canonical,
+            });
+        }
+        Ok(ctx)
     }
 
     /// A single-node job with MindFormers' defaults and nothing from the environment: what the
@@ -144,6 +208,7 @@ impl JobContext {
                 ..Default::default()
             },
             network_fs: None,
+            more_roots: Vec::new(),
             newfmt: NewJob::gather(
                 &JobFlags::default(),
                 None,
@@ -154,6 +219,16 @@ impl JobContext {
             ),
         }
     }
+}
+
+/// Whether the folder at `root` holds new-format `iteration_*` folders or the tracker.
+fn new_format_root(fs: &dyn Fs, root: &Path) -> bool {
+    fs.read_dir(root).is_ok_and(|es| {
+        es.iter().any(|e| {
+            let n = e.name.to_string_lossy();
+            n.starts_with("iteration_") || n == crate::layout::mindformers_new::tracker::TRACKER
+        })
+    })
 }
 
 /// The parent of `root` when `root` is a new-format `iteration_*` folder (and the legacy

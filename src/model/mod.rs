@@ -7,6 +7,7 @@
 mod entries;
 mod memo;
 mod name;
+mod roots;
 mod shard;
 mod tree_fs;
 mod verdicts;
@@ -15,6 +16,7 @@ pub use tree_fs::TreeFs;
 
 pub use entries::Entries;
 pub use name::Name;
+pub use roots::{Conflict, MultiRoot, TreeRoot};
 pub use shard::{
     intern, intern_text, AppendValues, Num, ShardCheck, ShardResult, Verdict, VerdictEntry,
     Verified,
@@ -393,6 +395,9 @@ pub struct Tree {
     /// Verifier results by `(rank folder, file name)`, each for the file version it checked.
     #[serde(skip)]
     pub verdicts: Verdicts,
+    /// The roots this tree was merged from, when there were several ([`Tree::merge_roots`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi: Option<Box<MultiRoot>>,
 }
 
 /// A change to one part of the tree, as a rescan of that part (or the verifier) found it.
@@ -438,6 +443,7 @@ impl Tree {
         file: Option<&str>,
     ) -> std::path::PathBuf {
         let d = self.root_entry(dir);
+        let base = self.base_of(base, dir);
         let p = base.join(d.as_ref().map_or(std::ffi::OsStr::new(dir), Entry::os_name));
         match file {
             None => p,

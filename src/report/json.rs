@@ -312,6 +312,9 @@ pub struct ResolveDoc<'a> {
     pub safe: Option<SafeDoc>,
     pub safe_passed_over: &'a [String],
     pub shards: &'a [ShardResult],
+    /// Each root's answer, for a job whose rank folders are spread over several roots.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub nodes: &'a [crate::resolve::nodes::NodeAnswer],
 }
 
 /// The document for a new-format tree (`resolve-contract.md`'s keys, with `per_rank` in the
@@ -421,6 +424,7 @@ pub fn document(a: &Analysis, all: bool) -> ResolveDoc<'_> {
         safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
         safe_passed_over: &a.safe.outcome.skipped,
         shards: &a.shards,
+        nodes: &a.nodes,
     }
 }
 

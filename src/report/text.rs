@@ -51,6 +51,7 @@ pub fn render(a: &Analysis, o: &TextOptions) -> String {
     }
     s.push('\n');
     per_rank(&mut s, a, o);
+    nodes(&mut s, a);
     if !mf.candidates.is_empty() {
         s.push('\n');
         emit!(s, "candidates complete on every rank (oldest first):");
@@ -148,6 +149,71 @@ fn per_rank(s: &mut String, a: &Analysis, o: &TextOptions) {
             return;
         }
         emit!(s, "  {label}: {pattern}");
+    }
+}
+
+/// Per root, for a job spread over several: which ranks it answers for, how its node decides,
+/// and the answers its ranks get (the hazard of a non-shared job: nodes resuming from
+/// different steps).
+fn nodes(s: &mut String, a: &Analysis) {
+    if a.nodes.is_empty() {
+        return;
+    }
+    s.push('\n');
+    emit!(
+        s,
+        "per node (each root as the node that writes it sees it):"
+    );
+    for n in &a.nodes {
+        let ranks = crate::report::group::ranges_text(&crate::report::group::ranges(
+            n.ranks.iter().copied(),
+        ));
+        let how = match &n.follows {
+            Some(root) => format!("follows rank 0's decision, made from {root}"),
+            None => node_branch(&n.branch),
+        };
+        emit!(
+            s,
+            "  {}: ranks {} ({} rank folders) — {how}",
+            n.root,
+            if ranks.is_empty() {
+                "none".into()
+            } else {
+                ranks
+            },
+            n.rank_folders
+        );
+        for l in n.loads.iter().take(4) {
+            let which = crate::report::group::ranges_text(&crate::report::group::ranges(
+                l.ranks.iter().copied(),
+            ));
+            let who = if l.ranks.len() == 1 { "rank" } else { "ranks" };
+            emit!(s, "      {who} {which}: {}", l.what);
+        }
+        if n.loads.len() > 4 {
+            emit!(
+                s,
+                "      … {} more (resolve --json lists them)",
+                n.loads.len() - 4
+            );
+        }
+    }
+}
+
+/// How one node's resolution decided, in a few words.
+fn node_branch(b: &Branch) -> String {
+    match b {
+        Branch::NotShared => "not shared: each rank takes its own newest file by mtime".into(),
+        Branch::ByMeta => "by meta.json, decided by rank 0 on this node".into(),
+        Branch::NoMeta => "no usable meta.json: newest-by-mtime names must agree".into(),
+        Branch::ByTimestamp => "resume_by_last_timestamp_ckpt: each rank its newest file".into(),
+        Branch::NotResuming { why } => format!("not resuming: {why}"),
+        Branch::ExplicitName => "resume_training names the file".into(),
+        Branch::HyperParam => "hyper_param.safetensors: each rank its newest file".into(),
+        Branch::SingleFile => "load_checkpoint is a file".into(),
+        Branch::TrainerError => "the trainer rejects the configuration".into(),
+        Branch::Skipped => "the folder is missing on this node".into(),
+        Branch::Unsupported { what } => format!("not modelled: {what}"),
     }
 }
 

@@ -219,6 +219,7 @@ mod tests {
             dirs,
             root_files: Default::default(),
             verdicts: Default::default(),
+            multi: None,
         }
     }
 

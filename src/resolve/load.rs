@@ -62,11 +62,11 @@ pub fn loaded_file(
         RankResult::File(f) => Some(Ok(f.clone())),
         RankResult::Newest => Some(match last_checkpoint(v, &dir, fmt) {
             Ok(Some(path)) => Ok(crate::py::text::basename(&path).to_owned()),
-            Ok(None) => Err(fails("no_file_to_load", None, format!("{}/{dir} holds no .{} file: that rank fails when it loads (TypeError: For 'load_checkpoint', the argument 'ckpt_file_name' must be string, but got <class 'NoneType'>.)", v.tree.root, fmt.ext()))),
+            Ok(None) => Err(fails("no_file_to_load", None, format!("{} holds no .{} file: that rank fails when it loads (TypeError: For 'load_checkpoint', the argument 'ckpt_file_name' must be string, but got <class 'NoneType'>.)", v.dir_path(&dir), fmt.ext()))),
             // the class only: M14's message is 300 characters, and a world size far above the
             // folders on disk would repeat it for every missing rank
-            Err(e) if e.class == "NotADirectoryError" => Err(fails("rank_folder_missing", None, format!("{}/{dir} is not a folder: that rank fails when it loads (NotADirectoryError, M14)", v.tree.root))),
-            Err(e) => Err(fails("resolved_file_missing", None, format!("{}/{dir}: that rank fails when it looks for its newest file ({}: {})", v.tree.root, e.class, e.first_line()))),
+            Err(e) if e.class == "NotADirectoryError" => Err(fails("rank_folder_missing", None, format!("{} is not a folder: that rank fails when it loads (NotADirectoryError, M14)", v.dir_path(&dir)))),
+            Err(e) => Err(fails("resolved_file_missing", None, format!("{}: that rank fails when it looks for its newest file ({}: {})", v.dir_path(&dir), e.class, e.first_line()))),
         }),
         RankResult::Off | RankResult::Error(_) | RankResult::Unknown(_) => None,
     }
@@ -172,7 +172,7 @@ fn check_file(
         .get(&dir)
         .is_some_and(|d| d.listing.entries().exists(file));
     if !present {
-        return problem(LoadKind::Fails, "resolved_file_missing", format!("{}/{dir}/{file} is not found: that rank fails when it loads (FileNotFoundError: {}/{dir}/{file} is not found!)", tree.root, tree.root));
+        return problem(LoadKind::Fails, "resolved_file_missing", format!("{d}/{file} is not found: that rank fails when it loads (FileNotFoundError: {d}/{file} is not found!)", d = format!("{}/{dir}", tree.label_of(&dir))));
     }
     let f = facts(&dir, file)?;
     let kind = match f.verdict {

@@ -17,6 +17,7 @@ pub(crate) mod data_skip;
 pub mod load;
 pub mod mindformers;
 pub(crate) mod no_meta;
+pub mod nodes;
 pub(crate) mod safe;
 pub(crate) mod shared;
 pub(crate) mod view;
@@ -76,6 +77,9 @@ pub struct Analysis {
     /// fields above describe nothing MindFormers does).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newfmt: Option<Box<crate::layout::mindformers_new::analysis::NewAnalysis>>,
+    /// Each root's answer, for a job whose rank folders are spread over several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<nodes::NodeAnswer>,
 }
 
 /// The answer in one word, as the exit status gives it (`resolve-contract.md`).
@@ -176,13 +180,16 @@ pub fn analyze(
     paths: &PathFacts,
     run: &RunSettings,
     shards: ShardSource,
+    more_paths: &[PathFacts],
 ) -> Analysis {
-    let mf = mindformers::resolve(&Inputs {
+    let mut mf = mindformers::resolve(&Inputs {
         tree,
         config,
         env,
         paths,
     });
+    let all_paths: Vec<&PathFacts> = std::iter::once(paths).chain(more_paths).collect();
+    let nodes = nodes::per_node(tree, config, env, &all_paths, &mut mf);
     let file = context::context_file(tree, &mf, config);
     let context = file.map(|file| {
         let (append, unusable) = match loadable_append(shards.check("rank_0", &file)) {
@@ -222,6 +229,7 @@ pub fn analyze(
             .map(|c| (c.file.as_str(), c.append.as_ref())),
         new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
     });
+    warnings.extend(nodes::warnings(tree, &nodes));
     let (safe, load, shards) = safe_analysis(tree, &mf, config, env, run, shards);
     warnings.extend(
         load.iter()
@@ -246,6 +254,7 @@ pub fn analyze(
         unreadable: unreadable_input(tree),
         shards,
         newfmt: None,
+        nodes,
     }
 }
 

@@ -24,8 +24,10 @@ impl<'a> View<'a> {
         &self.tree.root
     }
 
+    /// `join(D, dir)`, with `D` the root that holds `dir` (of a tree merged from several
+    /// roots, the node's own path, as MindFormers on that node prints it).
     pub fn dir_path(&self, dir: &str) -> String {
-        join(self.d(), dir)
+        join(self.tree.label_of(dir), dir)
     }
 
     /// `os.listdir(D)`.

@@ -156,6 +156,15 @@ impl Session {
     /// Scan the context's root and start a session on it.
     pub fn open(fs: Arc<dyn Fs>, ctx: JobContext) -> Session {
         let tree = crate::scan::scan_at(&*fs, &ctx.canonical, &ctx.root);
+        let more = ctx
+            .more_roots
+            .iter()
+            .map(|m| {
+                let t = crate::scan::scan_at(&*fs, &m.canonical, &m.root);
+                (t, m.canonical.clone())
+            })
+            .collect();
+        let tree = tree.merge_roots(&ctx.canonical, more);
         Session::from_tree(fs, ctx, tree)
     }
 
@@ -578,7 +587,21 @@ impl Session {
             fresh,
         };
         let source = |dir: &str, file: &str| facts.check(dir, file);
-        let mut a = analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &facts);
+        let more: Vec<_> = self
+            .ctx
+            .more_roots
+            .iter()
+            .map(|m| m.paths.clone())
+            .collect();
+        let mut a = analyze(
+            tree,
+            config,
+            &self.ctx.env,
+            &self.ctx.paths,
+            run,
+            &facts,
+            &more,
+        );
         if crate::layout::detect(tree, &self.ctx.newfmt) == crate::layout::LayoutId::MindformersNew
         {
             // tensor names, for the loader's duplicate check in a folder without metadata.json:

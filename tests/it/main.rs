@@ -12,6 +12,7 @@ mod incremental;
 mod integrity;
 mod live_view;
 mod load_outcome;
+mod multiroot;
 mod newfmt;
 mod newfmt_cli;
 mod newfmt_tui;

@@ -389,6 +389,7 @@ pub fn mem_tree(
         dirs,
         root_files: Default::default(),
         verdicts: Default::default(),
+        multi: None,
     }
 }
 

@@ -1,0 +1,198 @@
+//! Issue 14, "several roots, one job": a 3-node job whose checkpoint folder is not shared —
+//! each node's disk holds its own 8 ranks' folders — given as three roots. One merged view
+//! (grid, verify, safe pick), each rank answered as its node sees its own folder.
+
+use crate::common::{self, run_bin as run};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Ranks `ranks` of a job saving epochs `epochs` (step 2 each): valid shards whose mtimes
+/// follow the epochs (set here: git keeps none), a `meta.json` naming the newest.
+fn node(root: &Path, ranks: std::ops::Range<u64>, epochs: &[u64]) {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for r in ranks {
+        let d = root.join(format!("rank_{r}"));
+        std::fs::create_dir_all(&d).unwrap();
+        for &e in epochs {
+            let f = d.join(format!("llama_rank_{r}-{e}_2.ckpt"));
+            std::fs::write(&f, common::valid_shard(e)).unwrap();
+            let file = std::fs::File::options().write(true).open(&f).unwrap();
+            file.set_modified(t0 + Duration::from_secs(e)).unwrap();
+        }
+        let last = epochs.last().unwrap();
+        std::fs::write(
+            d.join("meta.json"),
+            format!("{{\"last_epoch\": {last}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{last}_2.ckpt\"}}"),
+        )
+        .unwrap();
+    }
+}
+
+/// Three nodes of 8 ranks, steps 10, 15, 20 everywhere.
+fn three_nodes(tmp: &Path) -> Vec<PathBuf> {
+    (0..3u64)
+        .map(|k| {
+            let root = tmp.join(format!("node{k}/output/checkpoint"));
+            std::fs::create_dir_all(&root).unwrap();
+            node(&root, k * 8..k * 8 + 8, &[10, 15, 20]);
+            root
+        })
+        .collect()
+}
+
+fn resolve_json(roots: &[PathBuf], extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args: Vec<&str> = vec!["resolve"];
+    args.extend(roots.iter().map(|r| r.to_str().unwrap()));
+    args.extend(["--world-size", "24", "--device-num-per-node", "8", "--json"]);
+    args.extend(extra);
+    let (code, out, err) = run(&args);
+    let doc = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, doc, err)
+}
+
+/// Rank 9 (node 1) lost its newest file: without a shared folder every rank takes its own
+/// newest, so node 1's rank 9 resumes from step 15 while every other rank resumes from 20 —
+/// the report says so node by node; the safe pick is 15 on every rank of every root.
+#[test]
+fn three_roots_give_each_node_its_own_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    let (code, doc, err) = resolve_json(&roots, &[]);
+    assert_eq!(code, Some(0), "{doc}{err}");
+    assert_eq!(doc["world_size"], 24);
+    let per_rank = doc["mindformers"]["per_rank"].as_array().unwrap();
+    assert_eq!(per_rank.len(), 24, "{doc}");
+    let nodes = doc["nodes"].as_array().unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(nodes.len(), 3, "{doc}");
+    for (k, n) in nodes.iter().enumerate() {
+        assert_eq!(n["root"], roots[k].to_str().unwrap(), "{n}");
+        let want: Vec<u64> = (k as u64 * 8..k as u64 * 8 + 8).collect();
+        assert_eq!(n["ranks"], serde_json::json!(want), "{n}");
+        assert_eq!(n["rank_folders"], 8, "{n}");
+        assert_eq!(n["branch"]["kind"], "not_shared", "{n}");
+    }
+    // each rank its own newest by mtime: rank 9's is step 15
+    let (_, out, _) = run(&[
+        "resolve",
+        roots[0].to_str().unwrap(),
+        roots[1].to_str().unwrap(),
+        roots[2].to_str().unwrap(),
+        "--world-size",
+        "24",
+        "--device-num-per-node",
+        "8",
+    ]);
+    assert!(out.contains("per node"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: ranks 8–15 (8 rank folders)",
+            roots[1].display()
+        )),
+        "{out}"
+    );
+    let safe = &doc["safe"];
+    assert!(
+        safe.to_string().contains("15_2"),
+        "the newest step intact on every rank of every root: {safe}"
+    );
+    // the shard checked for rank 9 is read from node 1's root
+    let (code, out, err) = run(&[
+        "verify",
+        roots[0].to_str().unwrap(),
+        roots[1].to_str().unwrap(),
+        roots[2].to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["summary"]["total"], 71, "{}", v["summary"]);
+}
+
+/// A rank folder under two roots is named (only the first root's is read); a node that
+/// believes the folder shared (`--shared-paths` covering every root) follows rank 0's decision,
+/// made from rank 0's own root — 8 rank folders, not 24 — and the report says so; messages
+/// name the root that holds the folder; the grid's title names every root; `watch` refuses
+/// several roots with a message saying what works.
+#[test]
+fn conflicts_shared_roots_and_what_is_not_built_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    common::copy_tree(&roots[0].join("rank_3"), &roots[2].join("rank_3"));
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    let (_, doc, err) = resolve_json(&roots, &[]);
+    let codes = |doc: &Value| -> Vec<String> {
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        codes(&doc).contains(&"rank_folder_conflict".to_owned()),
+        "{doc}{err}"
+    );
+    assert_eq!(
+        doc["nodes"][2]["rank_folders"], 8,
+        "the copy is not read: {doc}"
+    );
+    let shared = tmp.path().to_str().unwrap();
+    let (code, doc, err) = resolve_json(&roots, &["--shared-paths", shared]);
+    assert_eq!(code, Some(1), "rank 9 fails loading 20_2: {doc}{err}");
+    assert!(
+        codes(&doc).contains(&"roots_treated_as_shared".to_owned()),
+        "{doc}"
+    );
+    assert_eq!(doc["nodes"][0]["branch"]["kind"], "by_meta", "{doc}");
+    assert_eq!(doc["nodes"][1]["follows"], roots[0].to_str().unwrap());
+    assert_eq!(
+        doc["mindformers"]["rank_entries"], 8,
+        "rank 0 counts its own root's: {doc}"
+    );
+    let missing = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "resolved_file_missing")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}/rank_9/", roots[1].display())),
+        "{missing}"
+    );
+    let r: Vec<&str> = roots.iter().map(|r| r.to_str().unwrap()).collect();
+    let (code, out, err) = run(&["grid", r[0], r[1], r[2], "--world-size", "24"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains(&format!("{} + {} + {} (24 ranks", r[0], r[1], r[2])),
+        "{out}"
+    );
+    let (code, _, err) = run(&["watch", r[0], r[1], "--ndjson"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("not built yet") && err.contains("resolve ROOT1 ROOT2"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["resolve", r[0], r[0]]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("the same folder is given twice"), "{err}");
+    // the new format keeps one iteration_N/ per node: not merged by name, refused
+    let newfmt = common::fixtures()
+        .parent()
+        .unwrap()
+        .join("mindformers-new/tree-healthy-2rank/checkpoint");
+    assert!(newfmt.is_dir(), "fixture missing: {}", newfmt.display());
+    let (code, _, err) = run(&["resolve", newfmt.to_str().unwrap(), r[1]]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("several roots of the new format are not supported yet"),
+        "{err}"
+    );
+}
