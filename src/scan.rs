@@ -286,6 +286,7 @@ fn scan_listed(
         probed,
         control,
         memo: Default::default(),
+        origin: 0,
     }
 }
 

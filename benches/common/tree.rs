@@ -45,6 +45,7 @@ pub fn rank_dir(r: u64, steps: u64) -> DirNode {
         probed: Vec::new(),
         control: Vec::new(),
         memo: Default::default(),
+        origin: 0,
     }
 }
 

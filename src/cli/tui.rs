@@ -6,7 +6,7 @@ use crate::session::{DiskChecks, Session};
 use crate::ui::run::{event_loop, forward_watch, spawn_input};
 use crate::ui::state::State;
 use crate::ui::theme::Theme;
-use crate::watch::{spawn, WatchConfig, WatchMsg};
+use crate::watch::{spawn_many, WatchConfig, WatchMsg};
 use std::io::Write;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -69,7 +69,8 @@ pub fn start(
 ) -> Result<(State, crate::watch::WatchHandle), String> {
     let fs = cfg.fs.clone();
     let verifying = cfg.verify;
-    let handle = spawn(cfg);
+    let cfgs = cfg.for_roots(&ctx).map_err(|e| e.to_string())?;
+    let handle = spawn_many(cfgs);
     let (tree, mode) = match handle.events.recv() {
         Ok(WatchMsg::Started { tree, mode }) => (tree, mode),
         Ok(WatchMsg::Failed(e)) => return Err(e.to_string()),

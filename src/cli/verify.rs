@@ -113,6 +113,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
             probed: Vec::new(),
             control: Vec::new(),
             memo: Default::default(),
+            origin: 0,
         }
         .into(),
     );

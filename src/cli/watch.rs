@@ -8,7 +8,7 @@ use crate::fsys::Fs;
 use crate::job::{Environment, JobContext, JobFlags};
 use crate::session::events::Event;
 use crate::session::Session;
-use crate::watch::{spawn, WatchConfig, WatchError, WatchMsg};
+use crate::watch::{spawn_many, WatchConfig, WatchError, WatchMsg};
 use crossbeam_channel::RecvTimeoutError;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct WatchArgs {
     /// The checkpoint folder (holding rank_0/ … rank_N/).
     pub dir: std::ffi::OsString,
-    /// Further roots (the same folder on the job's other nodes): not watched yet.
+    /// Further roots: the same folder on the job's other nodes (not shared), watched as one
+    /// tree with it.
     #[arg(value_name = "MORE_ROOTS")]
     pub more_roots: Vec<std::ffi::OsString>,
     /// One JSON object per line instead of text.
@@ -49,7 +50,8 @@ pub fn setup(
     fs: &Arc<dyn Fs>,
     env: &Environment,
 ) -> Result<(JobContext, WatchConfig), String> {
-    let ctx = JobContext::gather(&**fs, env, &a.dir, &a.job).map_err(|e| e.to_string())?;
+    let ctx =
+        super::gather(&**fs, env, &a.dir, &a.more_roots, &a.job).map_err(|e| e.to_string())?;
     let mut cfg =
         WatchConfig::for_job(&ctx, fs.clone(), a.poll, a.no_inotify).map_err(|e| e.to_string())?;
     cfg.verify = !a.no_verify;
@@ -63,12 +65,6 @@ pub fn watch_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    if !a.more_roots.is_empty() {
-        return fail(
-            err,
-            "watching a job spread over several roots (and the TUI on one) is not built yet; for such a job, `ckptscope resolve ROOT1 ROOT2 …`, `verify` and `grid` answer now",
-        );
-    }
     let (ctx, cfg) = match setup(a, &fs, env) {
         Ok(x) => x,
         Err(m) => return fail(err, &m),
@@ -118,7 +114,11 @@ fn stream(
     err: &mut dyn Write,
 ) -> i32 {
     let fs = cfg.fs.clone();
-    let handle = spawn(cfg);
+    let cfgs = match cfg.for_roots(&ctx) {
+        Ok(c) => c,
+        Err(e) => return fail(err, &e.to_string()),
+    };
+    let handle = spawn_many(cfgs);
     let mut session = match handle.events.recv() {
         Ok(WatchMsg::Started { tree, mode }) => {
             let files = tree.dirs.values().map(|d| d.listing.entries().len()).sum();

@@ -338,6 +338,14 @@ pub struct DirNode {
     /// What the resolvers derive from this listing (cleared by anything that edits it).
     #[serde(skip)]
     pub memo: Memo,
+    /// Which root of a job given as several the folder is under ([`Tree::roots`]; 0: the
+    /// first, or the only one).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub origin: u16,
+}
+
+fn is_zero(v: &u16) -> bool {
+    *v == 0
 }
 
 /// What `stat(root)` says, following symlinks.
@@ -413,6 +421,9 @@ pub enum Delta {
     RootFile(String, Option<FileRead>),
     /// A verifier result, for the file version it was computed on.
     Verdict(Verified),
+    /// The roots of a job given as several, as they are now (their own listings, the folders
+    /// under more than one): a root's listing changed.
+    Roots(Box<MultiRoot>),
 }
 
 impl Tree {
@@ -472,6 +483,7 @@ impl Tree {
     pub fn apply(&mut self, delta: Delta) {
         match delta {
             Delta::Root(state) => self.state = state,
+            Delta::Roots(m) => self.multi = Some(m),
             Delta::RootEntry(e) => {
                 if let RootState::Dir(Listing::Entries(entries)) = &mut self.state {
                     entries.replace(e);

@@ -7,7 +7,6 @@
 
 use super::{Entry, Listing, RootState, Tree};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One root of a merged tree.
@@ -34,11 +33,9 @@ pub struct Conflict {
 /// What a tree merged from several roots keeps beside its folders.
 #[derive(Clone, Debug, PartialEq, Serialize, Default)]
 pub struct MultiRoot {
-    /// Every root in the order given; the first is the tree's own.
+    /// Every root in the order given; the first is the tree's own. (Each folder names its
+    /// root: [`super::DirNode::origin`].)
     pub roots: Vec<TreeRoot>,
-    /// The root of each folder that is not the first root's.
-    #[serde(skip)]
-    pub origin: BTreeMap<String, u16>,
     pub conflicts: Vec<Conflict>,
 }
 
@@ -63,8 +60,8 @@ impl Tree {
         for (i, (other, base)) in others.into_iter().enumerate() {
             let k = u16::try_from(i + 1).unwrap_or(u16::MAX);
             for (name, node) in &other.dirs {
-                if self.dirs.contains_key(name) {
-                    let first = multi.origin.get(name).copied().unwrap_or(0);
+                if let Some(held) = self.dirs.get(name) {
+                    let first = held.origin;
                     match multi.conflicts.iter_mut().find(|c| &c.dir == name) {
                         Some(c) => c.roots.push(k),
                         None => multi.conflicts.push(Conflict {
@@ -75,8 +72,9 @@ impl Tree {
                     continue;
                 }
                 added.extend(other.root_entry(name));
-                self.dirs.insert(name.clone(), node.clone());
-                multi.origin.insert(name.clone(), k);
+                let mut node = (**node).clone();
+                node.origin = k;
+                self.dirs.insert(name.clone(), node.into());
             }
             multi.roots.push(TreeRoot {
                 label: other.root.clone(),
@@ -108,32 +106,25 @@ impl Tree {
 
     /// The root folder `dir` was read from (0: the first, or the only one).
     pub fn origin(&self, dir: &str) -> u16 {
-        self.multi
-            .as_ref()
-            .and_then(|m| m.origin.get(dir).copied())
-            .unwrap_or(0)
+        self.dirs.get(dir).map_or(0, |n| n.origin)
+    }
+
+    /// Root `k` of a merged tree.
+    fn root_of(&self, dir: &str) -> Option<&TreeRoot> {
+        let k = self.dirs.get(dir)?.origin;
+        self.multi.as_ref()?.roots.get(usize::from(k))
     }
 
     /// The root folder `dir` is under, as given (the tree's own for a tree of one root).
     pub fn label_of(&self, dir: &str) -> &str {
-        match self.multi.as_ref() {
-            Some(m) => m
-                .origin
-                .get(dir)
-                .and_then(|&k| m.roots.get(usize::from(k)))
-                .map_or(&self.root, |r| &r.label),
-            None => &self.root,
-        }
+        self.root_of(dir).map_or(&self.root, |r| &r.label)
     }
 
     /// Where folder `dir` is read: its root's path, or `base` for the first root's folders.
     pub(crate) fn base_of<'a>(&'a self, base: &'a Path, dir: &str) -> &'a Path {
-        match self.multi.as_ref() {
-            Some(m) => match m.origin.get(dir) {
-                Some(&k) => m.roots.get(usize::from(k)).map_or(base, |r| &r.base),
-                None => base,
-            },
-            None => base,
+        match self.root_of(dir) {
+            Some(r) if self.origin(dir) != 0 => &r.base,
+            _ => base,
         }
     }
 

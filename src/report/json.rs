@@ -171,6 +171,9 @@ pub struct Resolution {
     /// and the safe folder with the change that reaches it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_format: Option<NewResolution>,
+    /// Each root's answer, for a job given as several roots (what each node's ranks load).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<crate::resolve::nodes::NodeAnswer>,
 }
 
 /// The new format's part of a [`Resolution`].
@@ -264,6 +267,7 @@ impl Resolution {
                 skip_batches: n.skip.as_deref().map(int_value),
                 safe: n.safe.clone(),
             }),
+            nodes: a.nodes.clone(),
         }
     }
 }

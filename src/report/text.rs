@@ -212,7 +212,7 @@ fn node_branch(b: &Branch) -> String {
         Branch::HyperParam => "hyper_param.safetensors: each rank its newest file".into(),
         Branch::SingleFile => "load_checkpoint is a file".into(),
         Branch::TrainerError => "the trainer rejects the configuration".into(),
-        Branch::Skipped => "the folder is missing on this node".into(),
+        Branch::Skipped => "not a folder on this node (missing, a file, a FIFO …)".into(),
         Branch::Unsupported { what } => format!("not modelled: {what}"),
     }
 }

@@ -210,6 +210,7 @@ mod tests {
                 probed: Vec::new(),
                 control: Vec::new(),
                 memo: Default::default(),
+                origin: 0,
             };
             dirs.insert(d, Arc::new(node));
         }

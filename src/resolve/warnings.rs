@@ -97,7 +97,12 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
     new_format(f, listing.entries(), n > 0, out);
     let world = f.env.world_size_for(f.tree);
     if n != world && n > 0 {
-        out.push(w("rank_count_mismatch", format!("{d} holds {n} rank_* entries but the world size is {world}: MindFormers never compares them; ranks without a folder fail when they load")));
+        // a job given as several roots: what they hold together
+        let held = match f.tree.roots().len() {
+            0 | 1 => format!("{d} holds"),
+            k => format!("the {k} roots hold"),
+        };
+        out.push(w("rank_count_mismatch", format!("{held} {n} rank_* entries but the world size is {world}: MindFormers never compares them; ranks without a folder fail when they load")));
     }
 }
 

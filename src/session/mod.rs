@@ -922,6 +922,7 @@ fn put_verdict(tree: &mut Tree, v: Verified, events: &mut EventLog) {
 fn delta_changes(tree: &Tree, delta: &Delta) -> bool {
     match delta {
         Delta::Root(s) => &tree.state != s,
+        Delta::Roots(m) => tree.multi.as_ref() != Some(m),
         Delta::RootEntry(e) => tree.root_entry(&e.name).as_ref() != Some(e),
         Delta::RootFile(n, r) => tree.root_files.get(n) != r.as_ref(),
         Delta::Dir(d, n) => tree.dirs.get(d) != n.as_ref(),

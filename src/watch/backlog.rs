@@ -150,6 +150,7 @@ mod tests {
             probed: Vec::new(),
             control: Vec::new(),
             memo: Default::default(),
+            origin: 0,
         }
     }
 

@@ -125,6 +125,41 @@ impl WatchConfig {
     }
 }
 
+impl WatchConfig {
+    /// This configuration (the job's first root) and one for each further root of `ctx`, each
+    /// polled only if its own filesystem needs it (a node's disk mounted over NFS here).
+    pub fn for_roots(self, ctx: &JobContext) -> Result<Vec<WatchConfig>, WatchError> {
+        let mut all = vec![self];
+        for m in &ctx.more_roots {
+            match all[0].fs.stat(&m.canonical) {
+                Ok(s) if s.kind == crate::model::FileKind::Dir => {}
+                Ok(s) => {
+                    return Err(WatchError::NotAFolder {
+                        path: m.root.clone(),
+                        what: format!("is {}, not a folder", s.kind),
+                    })
+                }
+                Err(e) => {
+                    return Err(WatchError::NotAFolder {
+                        path: m.root.clone(),
+                        what: format!("cannot be watched ({e})"),
+                    })
+                }
+            }
+            let network =
+                crate::job::mounts::network_reason(&ctx.env.mounts, &m.canonical.to_string_lossy());
+            let first = &all[0];
+            all.push(WatchConfig {
+                root: m.canonical.clone(),
+                label: m.root.clone(),
+                poll_only: first.poll_only.clone().or(network),
+                ..first.clone()
+            });
+        }
+        Ok(all)
+    }
+}
+
 /// What the watcher pushes.
 #[derive(Debug)]
 pub enum WatchMsg {
@@ -140,7 +175,7 @@ pub enum WatchMsg {
     Failed(WatchError),
 }
 
-enum Request {
+pub(super) enum Request {
     /// Reconcile everything now (the TUI asks when it is unfrozen).
     Resync,
     /// Check these `(folder, file)` first: the answer on screen waits for them.
@@ -151,10 +186,10 @@ enum Request {
 /// A running watcher: its messages, and a way to ask for a resync or stop it.
 pub struct WatchHandle {
     pub events: Receiver<WatchMsg>,
-    requests: Sender<Request>,
+    pub(super) requests: Sender<Request>,
     /// Set on stop: a rescan under way gives up between two folders instead of finishing.
-    stopping: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    pub(super) stopping: Arc<AtomicBool>,
+    pub(super) thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WatchHandle {

@@ -5,7 +5,8 @@
 use crate::common::{self, run_bin as run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Ranks `ranks` of a job saving epochs `epochs` (step 2 each): valid shards whose mtimes
 /// follow the epochs (set here: git keeps none), a `meta.json` naming the newest.
@@ -113,10 +114,10 @@ fn three_roots_give_each_node_its_own_answer() {
 /// A rank folder under two roots is named (only the first root's is read); a node that
 /// believes the folder shared (`--shared-paths` covering every root) follows rank 0's decision,
 /// made from rank 0's own root — 8 rank folders, not 24 — and the report says so; messages
-/// name the root that holds the folder; the grid's title names every root; `watch` refuses
-/// several roots with a message saying what works.
+/// name the root that holds the folder; the grid's title names every root; a further root
+/// that is not there is named when `watch` cannot watch it.
 #[test]
-fn conflicts_shared_roots_and_what_is_not_built_yet() {
+fn conflicts_shared_roots_and_roots_that_are_not_there() {
     let tmp = tempfile::tempdir().unwrap();
     let roots = three_nodes(tmp.path());
     common::copy_tree(&roots[0].join("rank_3"), &roots[2].join("rank_3"));
@@ -174,10 +175,12 @@ fn conflicts_shared_roots_and_what_is_not_built_yet() {
             .contains(&format!("{} + {} + {} (24 ranks", r[0], r[1], r[2])),
         "{out}"
     );
-    let (code, _, err) = run(&["watch", r[0], r[1], "--ndjson"]);
+    // a further root that is not there cannot be watched: said with its name
+    let gone = tmp.path().join("node9/output/checkpoint");
+    let (code, _, err) = run(&["watch", r[0], gone.to_str().unwrap(), "--ndjson"]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("not built yet") && err.contains("resolve ROOT1 ROOT2"),
+        err.contains(gone.to_str().unwrap()) && err.contains("cannot be watched"),
         "{err}"
     );
     let (code, _, err) = run(&["resolve", r[0], r[0]]);
@@ -194,5 +197,141 @@ fn conflicts_shared_roots_and_what_is_not_built_yet() {
     assert!(
         err.contains("several roots of the new format are not supported yet"),
         "{err}"
+    );
+}
+
+/// The merged tree a fresh scan of every root gives (what the watcher must converge to).
+fn fresh(ctx: &ckptscope::JobContext) -> ckptscope::Tree {
+    use ckptscope::fsys::RealFs;
+    let more = ctx
+        .more_roots
+        .iter()
+        .map(|m| {
+            let t = ckptscope::scan::scan_at(&RealFs, &m.canonical, &m.root);
+            (t, m.canonical.clone())
+        })
+        .collect();
+    ckptscope::scan::scan_at(&RealFs, &ctx.canonical, &ctx.root).merge_roots(&ctx.canonical, more)
+}
+
+/// Watching three roots as one tree: each root's watcher keeps its part current, and the
+/// merged model equals a fresh scan of all three after every change — a shard lost on node 1
+/// (rank 9 then loads step 15 on its node), a copy of rank_3 appearing on node 2 (a conflict,
+/// not read) and going again, a rank folder deleted on node 2.
+#[test]
+fn a_watch_of_three_roots_follows_each_and_stays_one_tree() {
+    use ckptscope::fsys::RealFs;
+    use ckptscope::watch::{spawn_many, WatchConfig, WatchMsg};
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    let env = ckptscope::Environment::with(&[], tmp.path());
+    let flags = ckptscope::JobFlags {
+        world_size: Some(24),
+        device_num_per_node: Some(8),
+        ..Default::default()
+    };
+    let os: Vec<std::ffi::OsString> = roots.iter().map(|r| r.clone().into_os_string()).collect();
+    let ctx = ckptscope::JobContext::gather_roots(&RealFs, &env, &os, &flags).unwrap();
+    let poll = Duration::from_millis(500);
+    let cfg = WatchConfig::for_job(&ctx, Arc::new(RealFs), Some(poll.as_secs_f64()), false)
+        .unwrap()
+        .for_roots(&ctx)
+        .unwrap();
+    assert_eq!(cfg.len(), 3);
+    let h = spawn_many(cfg);
+    let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
+        panic!("no first scan")
+    };
+    let mut s = ckptscope::Session::from_tree(Arc::new(RealFs), ctx.clone(), *tree);
+    let converged = |s: &mut ckptscope::Session, what: &str| {
+        let deadline = Instant::now() + poll + Duration::from_secs(3);
+        loop {
+            let want = fresh(&ctx);
+            let t = s.tree();
+            if t.state == want.state && t.dirs == want.dirs && t.multi == want.multi {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not converged after {what}: state {} dirs {:?} multi {}",
+                t.state == want.state,
+                want.dirs
+                    .keys()
+                    .filter(|k| t.dirs.get(*k) != want.dirs.get(*k))
+                    .collect::<Vec<_>>(),
+                t.multi == want.multi
+            );
+            if let Ok(m) = h.events.recv_timeout(Duration::from_millis(50)) {
+                s.absorb(m).unwrap();
+            }
+        }
+    };
+    converged(&mut s, "the start");
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    converged(&mut s, "rank 9's shard was removed on node 1");
+    let nodes = s.analysis().nodes.clone();
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        nodes[1]
+            .loads
+            .iter()
+            .any(|l| l.what == "step 15_2" && l.ranks == [9]),
+        "{:?}",
+        nodes[1].loads
+    );
+    common::copy_tree(&roots[0].join("rank_3"), &roots[2].join("rank_3"));
+    converged(&mut s, "a copy of rank_3 appeared on node 2");
+    assert_eq!(s.tree().conflicts().len(), 1);
+    assert_eq!(
+        s.tree().origin("rank_3"),
+        0,
+        "the first root's stays the one read"
+    );
+    assert!(s
+        .analysis()
+        .warnings
+        .iter()
+        .any(|w| w.code == "rank_folder_conflict"));
+    std::fs::remove_dir_all(roots[2].join("rank_3")).unwrap();
+    converged(&mut s, "the copy went again");
+    assert!(s.tree().conflicts().is_empty());
+    std::fs::remove_dir_all(roots[2].join("rank_20")).unwrap();
+    converged(&mut s, "rank_20 was deleted on node 2");
+    assert!(!s.tree().dirs.contains_key("rank_20"));
+    h.stop();
+}
+
+/// A further root that is a FIFO (or a file) is never opened: `resolve` answers at once and
+/// names the node whose folder is not a folder.
+#[test]
+fn a_further_root_that_is_a_fifo_is_named_not_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    let fifo = tmp.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo is needed");
+    let r: Vec<&str> = roots.iter().map(|r| r.to_str().unwrap()).collect();
+    let (code, out, err) = run(&[
+        "resolve",
+        r[0],
+        r[1],
+        fifo.to_str().unwrap(),
+        "--world-size",
+        "24",
+        "--device-num-per-node",
+        "8",
+    ]);
+    assert_eq!(code, Some(1), "ranks 16–23 have no folder: {out}{err}");
+    assert!(
+        out.contains(&format!("{}: ranks none (0 rank folders)", fifo.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains("then: 8 ranks (16–23) would fail when loading"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the 3 roots hold 16 rank_* entries but the world size is 24"),
+        "{out}"
     );
 }

@@ -35,7 +35,14 @@ fn cell_lines<'a>(s: &'a State, t: &Theme) -> Vec<Line<'a>> {
     let tree = s.current_tree();
     let mut out = vec![
         Line::raw(format!("{} · {file}", dir.replacen("rank_", "rank ", 1))),
-        Line::styled(format!("{}/{dir}/{file}", s.root), t.dim()),
+        // (the root that holds the folder, for a job given as several; else the header's)
+        Line::styled(
+            match tree.roots().is_empty() {
+                true => format!("{}/{dir}/{file}", s.root),
+                false => format!("{}/{dir}/{file}", tree.label_of(&dir)),
+            },
+            t.dim(),
+        ),
         Line::styled(format!("{} {}", state.glyph(), state.name()), t.cell(state)),
     ];
     if let Some(e) = tree.dirs.get(&dir).and_then(|d| d.listing.find(&file)) {

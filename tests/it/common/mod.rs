@@ -379,6 +379,7 @@ pub fn mem_tree(
                 probed: Vec::new(),
                 control: Vec::new(),
                 memo: Default::default(),
+                origin: 0,
             }
             .into(),
         );

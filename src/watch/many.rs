@@ -1,0 +1,324 @@
+//! Watching a job given as several roots (each node's copy of the checkpoint folder): one
+//! watcher per root, merged into the stream one watcher sends — for the merged tree
+//! ([`Tree::merge_roots`]). The watchers decide nothing; this only keeps the merge rule (a
+//! folder is the first root's that holds it; the others' copies are named conflicts) while
+//! folders come and go, and routes requests to the root that holds each folder.
+
+use super::run::{spawn, Request, WatchConfig, WatchHandle, WatchMsg};
+use super::Mode;
+use crate::model::{
+    Conflict, Delta, DirNode, Entry, Listing, MultiRoot, RootState, Tree, TreeRoot,
+};
+use crossbeam_channel::{unbounded, Select, Sender};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Watch every root of `cfgs` (the first is the job's own) as one tree. One root: [`spawn`].
+/// No root: a handle whose only message says so.
+pub fn spawn_many(mut cfgs: Vec<WatchConfig>) -> WatchHandle {
+    if cfgs.len() == 1 {
+        return spawn(cfgs.remove(0));
+    }
+    let (out, events) = unbounded();
+    let (requests, req_rx) = unbounded::<Request>();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let thread = std::thread::spawn(move || {
+        if cfgs.is_empty() {
+            let _ = out.send(WatchMsg::Failed(super::WatchError::Died {
+                why: "no folder to watch was given".into(),
+            }));
+            return;
+        }
+        let children: Vec<WatchHandle> = cfgs.iter().cloned().map(spawn).collect();
+        let mut m = Merge::new(&cfgs);
+        if let Err(msg) = m.start(&children) {
+            let _ = out.send(msg);
+            children.into_iter().for_each(WatchHandle::stop);
+            return;
+        }
+        let _ = out.send(WatchMsg::Started {
+            tree: Box::new(m.tree()),
+            mode: m.mode.clone().unwrap_or(Mode::Inotify { poll_secs: 30.0 }),
+        });
+        m.follow(&children, &req_rx, &out);
+        children.into_iter().for_each(WatchHandle::stop);
+    });
+    WatchHandle {
+        events,
+        requests,
+        stopping,
+        thread: Some(thread),
+    }
+}
+
+/// What the merge keeps of each root.
+struct Root {
+    label: String,
+    base: PathBuf,
+    state: RootState,
+    dirs: BTreeMap<String, Arc<DirNode>>,
+    root_files: BTreeMap<String, crate::model::FileRead>,
+}
+
+struct Merge {
+    roots: Vec<Root>,
+    mode: Option<Mode>,
+}
+
+impl Merge {
+    fn new(cfgs: &[WatchConfig]) -> Merge {
+        Merge {
+            roots: cfgs
+                .iter()
+                .map(|c| Root {
+                    label: c.label.clone(),
+                    base: c.root.clone(),
+                    state: RootState::Missing,
+                    dirs: BTreeMap::new(),
+                    root_files: BTreeMap::new(),
+                })
+                .collect(),
+            mode: None,
+        }
+    }
+
+    /// Every watcher's first scan (the first failure ends the watch, naming its root).
+    fn start(&mut self, children: &[WatchHandle]) -> Result<(), WatchMsg> {
+        for (k, c) in children.iter().enumerate() {
+            match c.events.recv() {
+                Ok(WatchMsg::Started { tree, mode }) => {
+                    let r = &mut self.roots[k];
+                    r.state = tree.state;
+                    r.dirs = tree.dirs;
+                    r.root_files = tree.root_files;
+                    // the weakest mode is the view's: one polled root makes it polled
+                    if self.mode.is_none() || matches!(mode, Mode::Poll { .. }) {
+                        self.mode = Some(mode);
+                    }
+                }
+                Ok(WatchMsg::Failed(e)) => {
+                    return Err(WatchMsg::Failed(super::WatchError::Died {
+                        why: format!("{}: {e}", self.roots[k].label),
+                    }))
+                }
+                _ => {
+                    return Err(WatchMsg::Failed(super::WatchError::Died {
+                        why: format!("{}: no first scan", self.roots[k].label),
+                    }))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The root that holds folder `dir` (the first that has it), if any.
+    fn owner(&self, dir: &str) -> Option<usize> {
+        self.roots.iter().position(|r| r.dirs.contains_key(dir))
+    }
+
+    /// Folder `dir` as the merged tree holds it: its owner's, marked with the owner's index.
+    fn merged_dir(&self, dir: &str) -> Option<Arc<DirNode>> {
+        let k = self.owner(dir)?;
+        let node = self.roots[k].dirs.get(dir)?;
+        Some(match node.origin == k as u16 {
+            true => node.clone(),
+            false => {
+                let mut n = (**node).clone();
+                n.origin = k as u16;
+                Arc::new(n)
+            }
+        })
+    }
+
+    /// The merged tree (as [`Tree::merge_roots`] builds it).
+    fn tree(&self) -> Tree {
+        let one = |r: &Root| Tree {
+            root: r.label.clone(),
+            state: r.state.clone(),
+            dirs: r.dirs.clone(),
+            root_files: r.root_files.clone(),
+            verdicts: Default::default(),
+            multi: None,
+        };
+        let others = self.roots[1..]
+            .iter()
+            .map(|r| (one(r), r.base.clone()))
+            .collect();
+        one(&self.roots[0]).merge_roots(&self.roots[0].base, others)
+    }
+
+    /// The merged root listing: the first root's, plus each other root's entries for the
+    /// folders it owns.
+    fn merged_state(&self) -> RootState {
+        let mut entries: Vec<Entry> = match &self.roots[0].state {
+            RootState::Dir(l) => l.entries().iter().collect(),
+            _ => Vec::new(),
+        };
+        for (k, r) in self.roots.iter().enumerate().skip(1) {
+            let RootState::Dir(l) = &r.state else {
+                continue;
+            };
+            entries.extend(
+                r.dirs
+                    .keys()
+                    .filter(|d| self.owner(d) == Some(k))
+                    .filter_map(|d| l.find(d)),
+            );
+        }
+        match (&self.roots[0].state, entries.is_empty()) {
+            (RootState::Dir(_), _) | (_, false) => RootState::Dir(Listing::Entries(entries.into())),
+            (other, true) => other.clone(),
+        }
+    }
+
+    fn multi(&self) -> MultiRoot {
+        let mut names: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+        for (k, r) in self.roots.iter().enumerate() {
+            for d in r.dirs.keys() {
+                names.entry(d).or_default().push(k as u16);
+            }
+        }
+        MultiRoot {
+            roots: self
+                .roots
+                .iter()
+                .map(|r| TreeRoot {
+                    label: r.label.clone(),
+                    base: r.base.clone(),
+                    state: r.state.clone(),
+                })
+                .collect(),
+            conflicts: names
+                .into_iter()
+                .filter(|(_, ks)| ks.len() > 1)
+                .map(|(d, ks)| Conflict {
+                    dir: d.to_owned(),
+                    roots: ks,
+                })
+                .collect(),
+        }
+    }
+
+    /// Root `k`'s change as changes of the merged tree.
+    fn translate(&mut self, k: usize, d: Delta, out: &mut Vec<Delta>) {
+        match d {
+            Delta::Dir(name, node) => {
+                let before = self.owner(&name);
+                match node {
+                    Some(n) => self.roots[k].dirs.insert(name.clone(), n),
+                    None => self.roots[k].dirs.remove(&name),
+                };
+                let after = self.owner(&name);
+                if before == Some(k) || after == Some(k) || before != after {
+                    out.push(Delta::Dir(name.clone(), self.merged_dir(&name)));
+                }
+                if k != 0 || before != after {
+                    out.push(Delta::Root(self.merged_state()));
+                }
+                out.push(Delta::Roots(Box::new(self.multi())));
+            }
+            Delta::Root(state) => {
+                self.roots[k].state = state;
+                out.push(Delta::Root(self.merged_state()));
+                out.push(Delta::Roots(Box::new(self.multi())));
+            }
+            Delta::RootEntry(e) => {
+                if let RootState::Dir(Listing::Entries(es)) = &mut self.roots[k].state {
+                    es.replace(e.clone());
+                }
+                if self.owner(&e.name) == Some(k) || (k == 0 && self.owner(&e.name).is_none()) {
+                    out.push(Delta::RootEntry(e));
+                }
+            }
+            Delta::RootFile(name, read) => {
+                match &read {
+                    Some(r) => self.roots[k].root_files.insert(name.clone(), r.clone()),
+                    None => self.roots[k].root_files.remove(&name),
+                };
+                if k == 0 {
+                    out.push(Delta::RootFile(name, read));
+                }
+            }
+            Delta::Verdict(v) => {
+                if self.owner(&v.dir) == Some(k) {
+                    out.push(Delta::Verdict(v));
+                }
+            }
+            Delta::Roots(_) => {}
+        }
+    }
+
+    /// Forward the watchers' messages (translated) and the listener's requests (routed) until
+    /// asked to stop or the listener goes away.
+    fn follow(
+        &mut self,
+        children: &[WatchHandle],
+        requests: &crossbeam_channel::Receiver<Request>,
+        out: &Sender<WatchMsg>,
+    ) {
+        loop {
+            let mut sel = Select::new();
+            for c in children {
+                sel.recv(&c.events);
+            }
+            let req = sel.recv(requests);
+            let op = sel.select();
+            let i = op.index();
+            if i == req {
+                match op.recv(requests) {
+                    Ok(Request::Resync) => children.iter().for_each(WatchHandle::resync),
+                    Ok(Request::Verify(files)) => {
+                        let mut by_root: Vec<Vec<(String, String)>> =
+                            vec![Vec::new(); children.len()];
+                        for (d, f) in files {
+                            if let Some(k) = self.owner(&d) {
+                                by_root[k].push((d, f));
+                            }
+                        }
+                        for (c, fs) in children.iter().zip(by_root) {
+                            if !fs.is_empty() {
+                                c.verify_now(fs);
+                            }
+                        }
+                    }
+                    Ok(Request::Stop) | Err(_) => return,
+                }
+                continue;
+            }
+            let label = self.roots[i].label.clone();
+            let msg = match op.recv(&children[i].events) {
+                Ok(m) => m,
+                Err(_) => WatchMsg::Failed(super::WatchError::Died {
+                    why: format!("{label}: its watcher's channel closed"),
+                }),
+            };
+            let forward = match msg {
+                WatchMsg::Deltas(ds) => {
+                    let mut merged = Vec::new();
+                    ds.into_iter()
+                        .for_each(|d| self.translate(i, d, &mut merged));
+                    (!merged.is_empty()).then_some(WatchMsg::Deltas(merged))
+                }
+                WatchMsg::Mode { mode, reason } => Some(WatchMsg::Mode {
+                    mode,
+                    reason: format!("{label}: {reason}"),
+                }),
+                WatchMsg::Rescan { reason } => Some(WatchMsg::Rescan {
+                    reason: format!("{label}: {reason}"),
+                }),
+                WatchMsg::Failed(e) => Some(WatchMsg::Failed(super::WatchError::Died {
+                    why: format!("{label}: {e}"),
+                })),
+                WatchMsg::Started { .. } => None,
+            };
+            if let Some(m) = forward {
+                let failed = matches!(m, WatchMsg::Failed(_));
+                if out.send(m).is_err() || failed {
+                    return;
+                }
+            }
+        }
+    }
+}
