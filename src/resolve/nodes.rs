@@ -79,16 +79,13 @@ pub fn per_node(
         .collect();
     let per_node = usize::try_from(env.device_num_per_node.max(1)).unwrap_or(usize::MAX);
     let w = mf.per_rank.len();
+    let blocks = node_blocks(tree, w, per_node);
     let root_of = |r: usize| -> Option<usize> {
-        let at = |r: usize| {
-            tree.dirs
-                .contains_key(&format!("rank_{r}"))
-                .then(|| usize::from(tree.origin(&format!("rank_{r}"))))
-        };
-        at(r).or_else(|| {
-            let block = (r / per_node) * per_node;
-            (block..block.saturating_add(per_node).min(w)).find_map(at)
-        })
+        let dir = format!("rank_{r}");
+        match tree.dirs.contains_key(&dir) {
+            true => Some(usize::from(tree.origin(&dir))),
+            false => blocks.get(r / per_node).copied().flatten(),
+        }
     };
     let decider = root_of(0).unwrap_or(0);
     let mut out: Vec<NodeAnswer> = roots
@@ -167,6 +164,33 @@ fn load_of(
     }
 }
 
+/// The root each node's block of ranks (`DEVICE_NUM_PER_NODE` consecutive ranks) runs
+/// against: the root holding the block's folders; for a block with no folder anywhere (a node
+/// whose disk was wiped or replaced: its root is empty), the next root, in the order given,
+/// that holds no rank folder at all — roots are given in node order.
+fn node_blocks(tree: &Tree, w: usize, per_node: usize) -> Vec<Option<usize>> {
+    let held = |b: usize| {
+        (b * per_node..(b * per_node).saturating_add(per_node).min(w)).find_map(|r| {
+            let dir = format!("rank_{r}");
+            tree.dirs
+                .contains_key(&dir)
+                .then(|| usize::from(tree.origin(&dir)))
+        })
+    };
+    let mut blocks: Vec<Option<usize>> = (0..w.div_ceil(per_node)).map(held).collect();
+    let holding: std::collections::BTreeSet<usize> = tree
+        .dirs
+        .iter()
+        .filter(|(d, _)| d.starts_with("rank_"))
+        .map(|(_, n)| usize::from(n.origin))
+        .collect();
+    let mut empty = (0..tree.roots().len()).filter(|k| !holding.contains(k));
+    for b in blocks.iter_mut().filter(|b| b.is_none()) {
+        *b = empty.next();
+    }
+    blocks
+}
+
 /// The hazards of a job spread over several roots: a rank folder under two roots (only the
 /// first is read), and a node that believes its folder shared although it is not.
 pub fn warnings(tree: &Tree, nodes: &[NodeAnswer]) -> Vec<Warning> {
@@ -193,6 +217,35 @@ pub fn warnings(tree: &Tree, nodes: &[NodeAnswer]) -> Vec<Warning> {
             }
         })
         .collect();
+    let mut whats: Vec<(&str, &str, usize)> = Vec::new();
+    for n in nodes {
+        for l in &n.loads {
+            whats.push((&l.what, &n.root, l.ranks.len()));
+        }
+    }
+    let mut distinct: Vec<&str> = whats.iter().map(|w| w.0).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() > 1 {
+        let parts: Vec<String> = whats
+            .iter()
+            .map(|(what, root, n)| {
+                format!(
+                    "{n} rank{} under {root}: {what}",
+                    if *n == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        out.push(Warning {
+            code: "nodes_differ",
+            message: format!(
+                "the nodes do not resume alike — {}; ranks that load different steps (or none) train on from different states: make every node's folder hold the same step, then resume",
+                parts.join("; ")
+            ),
+            rank: None,
+            path: None,
+        });
+    }
     for n in nodes.iter().filter(|n| n.follows.is_some()) {
         let decider = n.follows.as_deref().unwrap_or_default();
         out.push(Warning {

@@ -301,8 +301,8 @@ fn a_watch_of_three_roots_follows_each_and_stays_one_tree() {
     h.stop();
 }
 
-/// A further root that is a FIFO (or a file) is never opened: `resolve` answers at once and
-/// names the node whose folder is not a folder.
+/// A further root that is a FIFO (or a file) is never opened: `resolve` answers at once, the
+/// FIFO stands for the third node (roots in node order) and is named as not a folder there.
 #[test]
 fn a_further_root_that_is_a_fifo_is_named_not_opened() {
     let tmp = tempfile::tempdir().unwrap();
@@ -323,7 +323,10 @@ fn a_further_root_that_is_a_fifo_is_named_not_opened() {
     ]);
     assert_eq!(code, Some(1), "ranks 16–23 have no folder: {out}{err}");
     assert!(
-        out.contains(&format!("{}: ranks none (0 rank folders)", fifo.display())),
+        out.contains(&format!(
+            "{}: ranks 16–23 (0 rank folders) — not a folder on this node",
+            fifo.display()
+        )),
         "{out}"
     );
     assert!(
@@ -333,5 +336,42 @@ fn a_further_root_that_is_a_fifo_is_named_not_opened() {
     assert!(
         out.contains("the 3 roots hold 16 rank_* entries but the world size is 24"),
         "{out}"
+    );
+}
+
+/// A node whose disk was wiped (its root is empty): MindFormers there sees an empty
+/// `load_checkpoint` folder and starts from random initialisation (A1) while the other nodes
+/// resume — the roots, given in node order, pair that node's ranks with the empty root, the
+/// report says "not resuming" for them, and `nodes_differ` names the split.
+#[test]
+fn a_wiped_node_starts_from_scratch_and_the_split_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    std::fs::remove_dir_all(&roots[2]).unwrap();
+    std::fs::create_dir_all(&roots[2]).unwrap();
+    let (code, doc, err) = resolve_json(&roots, &[]);
+    assert_eq!(code, Some(0), "nothing fails: {doc}{err}");
+    let per_rank = doc["mindformers"]["per_rank"].as_array().unwrap();
+    for r in 16..24 {
+        assert_eq!(per_rank[r]["resume_training"], false, "rank {r}: {doc}");
+    }
+    assert_eq!(per_rank[8]["resume_training"], true);
+    let n2 = &doc["nodes"][2];
+    assert_eq!(n2["rank_folders"], 0, "{n2}");
+    assert_eq!(n2["branch"]["kind"], "not_resuming", "{n2}");
+    assert_eq!(n2["loads"][0]["what"], "not resuming", "{n2}");
+    let differ = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "nodes_differ")
+        .unwrap_or_else(|| panic!("{doc}"));
+    let m = differ["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!(
+            "8 ranks under {}: not resuming",
+            roots[2].display()
+        )) && m.contains("step 20_2"),
+        "{m}"
     );
 }
