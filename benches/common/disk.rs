@@ -3,24 +3,8 @@
 //! the newest step — the healthy job the goals of issue 11 are stated for (a tree of
 //! one-byte files measures the damaged-shard path instead).
 
-use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
+use ckptscope::writer::ckpt::small_shard as shard;
 use std::path::Path;
-
-/// A small valid checkpoint of step `e`: one tensor and the append entries.
-pub fn shard(e: u64) -> Vec<u8> {
-    let mut t = vec![Tensor::f32s("w", &[4], (0..4).map(|i| i as f32))];
-    t.extend(
-        AppendEntries {
-            epoch_num: e as i64,
-            step_num: 2 * e as i64,
-            loss_scale: 1.0,
-            global_batch_size: Some(8),
-            resumed: false,
-        }
-        .tensors(),
-    );
-    encode(&t)
-}
 
 /// `ranks` folders × `steps` shards (`llama_rank_R-E_2.ckpt`) + meta.json (the newest step
 /// everywhere), generated once: a marker file says the tree at `root` is complete.

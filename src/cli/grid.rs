@@ -75,18 +75,12 @@ pub fn grid_cmd(
         true => "iteration folders",
         false => "steps",
     };
-    // a job spread over several roots: all of them, in the order given
-    let more: String = session
-        .ctx()
-        .more_roots
-        .iter()
-        .map(|m| format!(" + {}", m.root))
-        .collect();
+    // (a job spread over several roots: all of them, in the order given)
+    let roots = session.ctx().roots_label();
     let g = session.grid();
     let title = format!(
-        "ckptscope grid — {}{} ({} ranks × {} {unit})",
-        crate::report::terminal::safe(&dir),
-        crate::report::terminal::safe(&more),
+        "ckptscope grid — {} ({} ranks × {} {unit})",
+        crate::report::terminal::safe(&roots),
         g.ranks.len(),
         g.columns.len()
     );

@@ -137,6 +137,14 @@ impl JobContext {
         })
     }
 
+    /// Every root as given, joined by ` + ` (headers and titles name them all).
+    pub fn roots_label(&self) -> String {
+        std::iter::once(self.root.as_str())
+            .chain(self.more_roots.iter().map(|m| m.root.as_str()))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
     /// The context of a job whose rank folders are under `roots` (the first is
     /// `load_checkpoint`, whose configuration is the job's; the others are other nodes' copies
     /// of the same folder).

@@ -117,13 +117,7 @@ pub const FLASH: std::time::Duration = std::time::Duration::from_secs(3);
 impl State {
     pub fn new(session: Session, color: bool) -> Self {
         // a job given as several roots: the header names them all
-        let more: String = session
-            .ctx()
-            .more_roots
-            .iter()
-            .map(|m| format!(" + {}", m.root))
-            .collect();
-        let root = session.ctx().root.clone() + &more;
+        let root = session.ctx().roots_label();
         let mut s = State {
             session,
             root,

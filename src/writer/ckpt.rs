@@ -110,6 +110,23 @@ impl AppendEntries {
     }
 }
 
+/// The smallest valid checkpoint of epoch `e` saved with sink size 2 (step `2e`): one tensor
+/// and the append entries a first run stores — what tests and benchmarks fill large trees with.
+pub fn small_shard(e: u64) -> Vec<u8> {
+    let mut t = vec![Tensor::f32s("w", &[4], (0..4).map(|i| i as f32))];
+    t.extend(
+        AppendEntries {
+            epoch_num: e as i64,
+            step_num: 2 * e as i64,
+            loss_scale: 1.0,
+            global_batch_size: Some(8),
+            resumed: false,
+        }
+        .tensors(),
+    );
+    encode(&t)
+}
+
 /// A tiny LLaMA-shaped network (the fixtures' parameter names), with deterministic values that
 /// depend on `seed` (one per rank) and `step`. `width` scales the hidden size for benchmarks.
 pub fn network(seed: u64, step: i64, width: u64) -> Vec<Tensor> {

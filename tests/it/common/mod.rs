@@ -445,19 +445,7 @@ pub fn mem_resolve(tree: &ckptscope::model::Tree, world: u64) -> MfResolution {
 
 /// A small valid `.ckpt` of epoch `e`, step-in-epoch 2 (one tensor and the append entries).
 pub fn valid_shard(e: u64) -> Vec<u8> {
-    use ckptscope::writer::ckpt::{encode, AppendEntries, Tensor};
-    let mut t = vec![Tensor::f32s("w", &[4], (0..4).map(|i| i as f32))];
-    t.extend(
-        AppendEntries {
-            epoch_num: e as i64,
-            step_num: 2 * e as i64,
-            loss_scale: 1.0,
-            global_batch_size: Some(8),
-            resumed: false,
-        }
-        .tensors(),
-    );
-    encode(&t)
+    ckptscope::writer::ckpt::small_shard(e)
 }
 
 /// Run the `ckptscope` binary with `args` and none of the job variables it reads
