@@ -200,6 +200,13 @@ pub fn verify_cmd(
     }
     // a checkpoint root of either layout (rank_* or iteration_* folders)
     let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| crate::scan::is_layout_dir(&e.name) && e.is_dir()));
+    if a.write_manifest.is_some() && !a.more_roots.is_empty() {
+        // one SHA256SUMS names files relative to one folder, and each root is a node's own
+        return fail(
+            err,
+            "--write-manifest takes one checkpoint folder: write each node's manifest on its own root (`ckptscope verify ROOT --write-manifest ROOT/../SHA256SUMS`)",
+        );
+    }
     if !is_tree && !a.more_roots.is_empty() {
         return fail(
             err,

@@ -1,5 +1,5 @@
 //! Listing a folder on Linux the way `find` does: `getdents64` into one buffer, each entry
-//! `fstatat`-ed relative to the folder's descriptor with the name borrowed from that buffer.
+//! `fstatat`-ed relative to the folder's descriptor.
 //!
 //! `std::fs::read_dir` allocates each name twice (the entry's `CString`, then `file_name()`'s
 //! copy) and asks `statx` for every field (`STATX_ALL`: a 256-byte answer); on a 4,096-rank
@@ -29,7 +29,13 @@ pub fn names(dir: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
     let mut it = RawDir::new(dir, &mut buf);
     let mut out = Vec::new();
     while let Some(e) = it.next() {
-        let e = e?;
+        let e = match e {
+            Ok(e) => e,
+            // the folder was removed while listed: glibc's readdir (std, Python's listdir)
+            // ends the listing there, and so does this
+            Err(rustix::io::Errno::NOENT) => break,
+            Err(e) => return Err(e.into()),
+        };
         let name = e.file_name().to_bytes();
         if name == b"." || name == b".." {
             continue;
@@ -124,6 +130,19 @@ mod tests {
         let big = by_us(d);
         assert_eq!(big.len(), super::super::PARALLEL_STAT + 16);
         assert_eq!(big, by_std(d));
+    }
+
+    /// A folder removed while it is listed ends its listing, as glibc's `readdir` (std,
+    /// Python's `os.listdir`) does — a live tree rotating folders must not make one unreadable.
+    #[test]
+    fn a_folder_removed_while_listed_lists_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("iteration_00000002");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("a.safetensors"), b"").unwrap();
+        let fd = super::open_dir(&d).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(super::names(&fd).unwrap(), Vec::<OsString>::new());
     }
 
     /// A folder that is gone, or a file where a folder was expected, fails as `std` does.

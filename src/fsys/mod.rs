@@ -117,8 +117,9 @@ pub fn open_regular(path: &Path) -> io::Result<fs::File> {
 pub fn open_regular_stat(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
     let f = fs::OpenOptions::new()
         .read(true)
-        // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer
-        .custom_flags(libc::O_NONBLOCK)
+        // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer;
+        // O_NOCTTY: a terminal swapped in never becomes the controlling one
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     let md = f.metadata()?;
     if !md.is_file() {

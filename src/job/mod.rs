@@ -73,16 +73,20 @@ pub struct JobContext {
     pub more_roots: Vec<MoreRoot>,
 }
 
-/// A further root of the job ([`JobContext::more_roots`]).
+/// A further root of the job ([`JobContext::more_roots`]). Its node checks whether the
+/// folder is shared with the job's own path (`load_checkpoint` is the same string on every
+/// node), so it has no path facts of its own: this machine's view of it (an NFS mount of the
+/// node's disk here) is not the node's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MoreRoot {
     /// As given (messages name it).
     pub root: String,
     /// Where it is read.
     pub canonical: PathBuf,
-    /// Its paths as the node that writes it checks them (`SHARED_PATHS`, the mount table).
-    pub paths: PathFacts,
 }
+
+/// The most roots a job may be given as (one per node).
+pub const MAX_ROOTS: u16 = 4096;
 
 impl JobContext {
     /// Gather the context of the job whose checkpoint folder is `root`.
@@ -159,16 +163,25 @@ impl JobContext {
                 "no checkpoint folder given: pass the folder that holds rank_0/ …".into(),
             )
         })?;
-        let mut ctx = JobContext::gather(fs, env, first, flags)?;
-        let cwd = env.cwd.to_string_lossy().into_owned();
-        if !more.is_empty() && new_format_root(fs, &ctx.canonical) {
-            // each node's iteration_N/ holds that node's ranks' shards: folders of one name
-            // on every root, which a merge by folder name cannot model
+        if more.len() >= usize::from(MAX_ROOTS) {
             return Err(JobError::Roots(format!(
-                "{}: a new-format root (iteration_* folders); several roots of the new format are not supported yet — give one node's folder at a time",
-                ctx.root
+                "{} folders given: at most {MAX_ROOTS} roots (one per node) are read",
+                roots.len()
             )));
         }
+        let mut ctx = JobContext::gather(fs, env, first, flags)?;
+        let cwd = env.cwd.to_string_lossy().into_owned();
+        let new_format = |shown: &str, at: &Path| {
+            match !more.is_empty() && new_format_root(fs, at) {
+            // each node's iteration_N/ holds that node's ranks' shards: folders of one name
+            // on every root, which a merge by folder name cannot model
+            true => Err(JobError::Roots(format!(
+                "{shown}: a new-format root (iteration_* folders); several roots of the new format are not supported yet — give one node's folder at a time"
+            ))),
+            false => Ok(()),
+        }
+        };
+        new_format(&ctx.root, &ctx.canonical)?;
         for r in more {
             let shown = crate::model::name_of(r);
             let lexical = match r.to_str() == Some(shown.as_str()) {
@@ -183,8 +196,23 @@ impl JobContext {
                     canonical.display()
                 )));
             }
+            // a further root is a node's checkpoint folder: anything else is a mistake to say
+            // (a typo, a subcommand after the folders), not a node with nothing
+            let not = match fs.stat(&canonical) {
+                Ok(st) if st.kind == crate::model::FileKind::Dir => match fs.read_dir(&canonical) {
+                    Ok(_) => None,
+                    Err(e) => Some(format!("cannot be listed ({e})")),
+                },
+                Ok(st) => Some(format!("is {}, not a folder", st.kind)),
+                Err(e) => Some(format!("cannot be read ({e})")),
+            };
+            if let Some(why) = not {
+                return Err(JobError::Roots(format!(
+                    "{shown} {why}: every further root must be a node's checkpoint folder (an empty one for a node with none)"
+                )));
+            }
+            new_format(&shown, &canonical)?;
             ctx.more_roots.push(MoreRoot {
-                paths: path_facts(fs, &shown, &ctx.config, &ctx.env, &cwd),
                 root: shown,
                 canonical,
             });

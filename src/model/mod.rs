@@ -7,7 +7,7 @@
 mod entries;
 mod memo;
 mod name;
-mod roots;
+pub(crate) mod roots;
 mod shard;
 mod tree_fs;
 mod verdicts;

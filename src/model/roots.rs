@@ -39,6 +39,11 @@ pub struct MultiRoot {
     pub conflicts: Vec<Conflict>,
 }
 
+/// Whether the root listing `state` has an entry called `name`.
+pub(crate) fn base_listing_has(state: &RootState, name: &str) -> bool {
+    matches!(state, RootState::Dir(l) if l.find(name).is_some())
+}
+
 impl Tree {
     /// Merge the trees of further roots (each with the path it was read from) into this one,
     /// read from `base`. A folder already present stays the first root's; the clash is kept
@@ -60,8 +65,13 @@ impl Tree {
         for (i, (other, base)) in others.into_iter().enumerate() {
             let k = u16::try_from(i + 1).unwrap_or(u16::MAX);
             for (name, node) in &other.dirs {
-                if let Some(held) = self.dirs.get(name) {
-                    let first = held.origin;
+                // a folder of that name read already, or an entry of that name in the first
+                // root (a file called rank_8): one name, one entry
+                let held = match self.dirs.get(name) {
+                    Some(n) => Some(n.origin),
+                    None => base_listing_has(&self.state, name).then_some(0),
+                };
+                if let Some(first) = held {
                     match multi.conflicts.iter_mut().find(|c| &c.dir == name) {
                         Some(c) => c.roots.push(k),
                         None => multi.conflicts.push(Conflict {
@@ -82,14 +92,17 @@ impl Tree {
                 state: other.state,
             });
         }
-        let mut entries: Vec<Entry> = match &self.state {
-            RootState::Dir(l) => l.entries().iter().collect(),
-            _ => Vec::new(),
-        };
-        if !added.is_empty() || matches!(self.state, RootState::Dir(_)) {
-            entries.extend(added);
-            self.state = RootState::Dir(Listing::Entries(entries.into()));
+        // the first root's listing gains the others' folders; a first root that is missing,
+        // not a folder or unlistable stays what it is (its node's answer says so)
+        if let RootState::Dir(Listing::Entries(es)) = &self.state {
+            if !added.is_empty() {
+                let mut entries: Vec<Entry> = es.iter().collect();
+                entries.extend(added);
+                self.state = RootState::Dir(Listing::Entries(entries.into()));
+            }
         }
+        // by name, as a watch keeps them
+        multi.conflicts.sort_by(|a, b| a.dir.cmp(&b.dir));
         self.multi = Some(Box::new(multi));
         self
     }

@@ -189,7 +189,7 @@ fn check_file(
         format!(
             "{file} is {} — MindFormers would pick it and {}",
             damage_text(&f),
-            consequence(&f, &format!("{}/{dir}/{file}", tree.root))
+            consequence(&f, &format!("{}/{dir}/{file}", tree.label_of(&dir)))
         ),
     )
 }

@@ -180,7 +180,6 @@ pub fn analyze(
     paths: &PathFacts,
     run: &RunSettings,
     shards: ShardSource,
-    more_paths: &[PathFacts],
 ) -> Analysis {
     let mut mf = mindformers::resolve(&Inputs {
         tree,
@@ -188,8 +187,7 @@ pub fn analyze(
         env,
         paths,
     });
-    let all_paths: Vec<&PathFacts> = std::iter::once(paths).chain(more_paths).collect();
-    let nodes = nodes::per_node(tree, config, env, &all_paths, &mut mf);
+    let nodes = nodes::per_node(tree, config, env, paths, &mut mf);
     let file = context::context_file(tree, &mf, config);
     let context = file.map(|file| {
         let (append, unusable) = match loadable_append(shards.check("rank_0", &file)) {
@@ -335,12 +333,14 @@ pub fn unreadable_input(tree: &Tree) -> Option<String> {
     }
     for (name, node) in tree.dirs.iter().filter(|(n, _)| n.starts_with("rank_")) {
         if let Listing::Error(e) = &node.listing {
+            let d = tree.label_of(name);
             return Some(format!("{d}/{name}: cannot list the folder ({}); ckptscope cannot tell what is in it (MindFormers, run as another user, may see it) — run ckptscope as the training user", e.text));
         }
         if let Some(FileRead::Error(e)) = &node.meta {
             if e.errno != 21 {
                 return Some(format!(
-                    "{d}/{name}/meta.json: {}; run ckptscope as a user who can read it",
+                    "{}/{name}/meta.json: {}; run ckptscope as a user who can read it",
+                    tree.label_of(name),
                     e.text
                 ));
             }

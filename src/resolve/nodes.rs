@@ -44,17 +44,18 @@ pub struct NodeLoad {
 }
 
 /// Resolve each root of a merged `tree` as its node sees it and give each rank of `mf` (the
-/// merged tree's resolution) its node's answer; `paths[k]` are root `k`'s path facts. Returns
-/// the per-root answers (empty for a tree of one root).
+/// merged tree's resolution) its node's answer. Every node checks the job's own path
+/// (`paths`: `load_checkpoint` is one string on every node). Returns the per-root answers
+/// (empty for a tree of one root).
 pub fn per_node(
     tree: &Tree,
     config: &ResumeConfig,
     env: &EnvFacts,
-    paths: &[&PathFacts],
+    paths: &PathFacts,
     mf: &mut MfResolution,
 ) -> Vec<NodeAnswer> {
     let roots = tree.roots();
-    if roots.len() < 2 || paths.len() != roots.len() {
+    if roots.len() < 2 {
         return Vec::new();
     }
     // every node runs with the job's world size, not its own folder count
@@ -67,8 +68,7 @@ pub fn per_node(
         .collect();
     let answers: Vec<MfResolution> = views
         .iter()
-        .zip(paths)
-        .map(|(sub, paths)| {
+        .map(|sub| {
             resolve(&Inputs {
                 tree: sub,
                 config,

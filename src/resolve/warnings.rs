@@ -74,8 +74,9 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
     let Some(listing) = f.tree.root_listing() else {
         return;
     };
-    let d = &f.tree.root;
     for e in listing.entries() {
+        // (a rank folder of a job given as several roots is named under its own root)
+        let d = f.tree.label_of(&e.name);
         if e.non_utf8() {
             out.push(at("non_utf8_name", "", Some(&e.name), format!("{d}/{}: the name is not valid UTF-8 (shown with \\xNN for its invalid bytes); MindFormers' name patterns treat those bytes as Python does with surrogate escapes — rename it", e.name)));
         }
@@ -99,7 +100,7 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
     if n != world && n > 0 {
         // a job given as several roots: what they hold together
         let held = match f.tree.roots().len() {
-            0 | 1 => format!("{d} holds"),
+            0 | 1 => format!("{} holds", f.tree.root),
             k => format!("the {k} roots hold"),
         };
         out.push(w("rank_count_mismatch", format!("{held} {n} rank_* entries but the world size is {world}: MindFormers never compares them; ranks without a folder fail when they load")));
@@ -151,11 +152,12 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
         }
         // a folder's hazards depend on its listing, its name, the root and the format alone:
         // kept in its memo, a live view re-reads only the folders that changed
-        let key = format!("warnings\0{}\0{name}\0{}", f.tree.root, fmt.ext());
+        // (named under the root that holds it, for a job given as several)
+        let key = format!("warnings\0{}\0{name}\0{}", f.tree.label_of(name), fmt.ext());
         let found = node.memo.get_or(&key, || {
             let mut out = Vec::new();
             folder_checks(
-                &f.tree.root,
+                f.tree.label_of(name),
                 name,
                 node,
                 fmt,
@@ -383,7 +385,7 @@ fn sink_size_changed(f: &Facts, out: &mut Vec<Warning>) {
     if sinks.len() > 1 {
         out.push(w("sink_size_changed", format!(
             "runs in {}/rank_0 were saved with different sink sizes ({}): file names no longer map to global steps by epoch × sink size, and MindFormers warns that resuming after a sink-size change may misbehave",
-            f.tree.root, sinks.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))));
+            f.tree.label_of("rank_0"), sinks.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))));
     }
 }
 

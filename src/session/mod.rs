@@ -587,21 +587,7 @@ impl Session {
             fresh,
         };
         let source = |dir: &str, file: &str| facts.check(dir, file);
-        let more: Vec<_> = self
-            .ctx
-            .more_roots
-            .iter()
-            .map(|m| m.paths.clone())
-            .collect();
-        let mut a = analyze(
-            tree,
-            config,
-            &self.ctx.env,
-            &self.ctx.paths,
-            run,
-            &facts,
-            &more,
-        );
+        let mut a = analyze(tree, config, &self.ctx.env, &self.ctx.paths, run, &facts);
         if crate::layout::detect(tree, &self.ctx.newfmt) == crate::layout::LayoutId::MindformersNew
         {
             // tensor names, for the loader's duplicate check in a folder without metadata.json:

@@ -65,6 +65,9 @@ struct Root {
 struct Merge {
     roots: Vec<Root>,
     mode: Option<Mode>,
+    /// Folders whose owner changed (`(new owner, folder)`): their verdicts came from the old
+    /// owner's copy, so the new owner's watcher is asked to check them.
+    reverify: Vec<(usize, String)>,
 }
 
 impl Merge {
@@ -81,6 +84,7 @@ impl Merge {
                 })
                 .collect(),
             mode: None,
+            reverify: Vec::new(),
         }
     }
 
@@ -113,9 +117,13 @@ impl Merge {
         Ok(())
     }
 
-    /// The root that holds folder `dir` (the first that has it), if any.
+    /// The root that holds folder `dir` (the first that has it), if any; a name the first
+    /// root lists as something else (a file called rank_8) is the first root's.
     fn owner(&self, dir: &str) -> Option<usize> {
-        self.roots.iter().position(|r| r.dirs.contains_key(dir))
+        match crate::model::roots::base_listing_has(&self.roots[0].state, dir) {
+            true => Some(0),
+            false => self.roots.iter().position(|r| r.dirs.contains_key(dir)),
+        }
     }
 
     /// Folder `dir` as the merged tree holds it: its owner's, marked with the owner's index.
@@ -167,9 +175,9 @@ impl Merge {
                     .filter_map(|d| l.find(d)),
             );
         }
-        match (&self.roots[0].state, entries.is_empty()) {
-            (RootState::Dir(_), _) | (_, false) => RootState::Dir(Listing::Entries(entries.into())),
-            (other, true) => other.clone(),
+        match &self.roots[0].state {
+            RootState::Dir(Listing::Entries(_)) => RootState::Dir(Listing::Entries(entries.into())),
+            other => other.clone(),
         }
     }
 
@@ -177,7 +185,13 @@ impl Merge {
         let mut names: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
         for (k, r) in self.roots.iter().enumerate() {
             for d in r.dirs.keys() {
-                names.entry(d).or_default().push(k as u16);
+                let ks = names.entry(d).or_default();
+                // the first root lists it as something else (a file called rank_8)
+                let listed = crate::model::roots::base_listing_has(&self.roots[0].state, d);
+                if ks.is_empty() && k > 0 && listed {
+                    ks.push(0);
+                }
+                ks.push(k as u16);
             }
         }
         MultiRoot {
@@ -211,6 +225,9 @@ impl Merge {
                     None => self.roots[k].dirs.remove(&name),
                 };
                 let after = self.owner(&name);
+                if let Some(j) = after.filter(|_| before != after) {
+                    self.reverify.push((j, name.clone()));
+                }
                 if before == Some(k) || after == Some(k) || before != after {
                     out.push(Delta::Dir(name.clone(), self.merged_dir(&name)));
                 }
@@ -313,6 +330,23 @@ impl Merge {
                 })),
                 WatchMsg::Started { .. } => None,
             };
+            for (j, dir) in std::mem::take(&mut self.reverify) {
+                let files: Vec<(String, String)> = self.roots[j]
+                    .dirs
+                    .get(&dir)
+                    .map(|n| {
+                        n.listing
+                            .entries()
+                            .names()
+                            .filter(|f| f.ends_with(".ckpt") || f.ends_with(".safetensors"))
+                            .map(|f| (dir.clone(), f.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !files.is_empty() {
+                    children[j].verify_now(files);
+                }
+            }
             if let Some(m) = forward {
                 let failed = matches!(m, WatchMsg::Failed(_));
                 if out.send(m).is_err() || failed {

@@ -149,10 +149,16 @@ impl WatchConfig {
             let network =
                 crate::job::mounts::network_reason(&ctx.env.mounts, &m.canonical.to_string_lossy());
             let first = &all[0];
+            // `--no-inotify` holds for every root; a network filesystem only for its own
+            let asked = first.poll_only.as_deref() == Some("--no-inotify");
             all.push(WatchConfig {
                 root: m.canonical.clone(),
                 label: m.root.clone(),
-                poll_only: first.poll_only.clone().or(network),
+                poll_only: if asked {
+                    first.poll_only.clone()
+                } else {
+                    network
+                },
                 ..first.clone()
             });
         }

@@ -115,7 +115,7 @@ fn three_roots_give_each_node_its_own_answer() {
 /// believes the folder shared (`--shared-paths` covering every root) follows rank 0's decision,
 /// made from rank 0's own root — 8 rank folders, not 24 — and the report says so; messages
 /// name the root that holds the folder; the grid's title names every root; a further root
-/// that is not there is named when `watch` cannot watch it.
+/// that is not there is named when `watch` is asked to watch it.
 #[test]
 fn conflicts_shared_roots_and_roots_that_are_not_there() {
     let tmp = tempfile::tempdir().unwrap();
@@ -180,7 +180,7 @@ fn conflicts_shared_roots_and_roots_that_are_not_there() {
     let (code, _, err) = run(&["watch", r[0], gone.to_str().unwrap(), "--ndjson"]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains(gone.to_str().unwrap()) && err.contains("cannot be watched"),
+        err.contains(gone.to_str().unwrap()) && err.contains("cannot be read"),
         "{err}"
     );
     let (code, _, err) = run(&["resolve", r[0], r[0]]);
@@ -301,41 +301,94 @@ fn a_watch_of_three_roots_follows_each_and_stays_one_tree() {
     h.stop();
 }
 
-/// A further root that is a FIFO (or a file) is never opened: `resolve` answers at once, the
-/// FIFO stands for the third node (roots in node order) and is named as not a folder there.
+/// A further root must be a node's checkpoint folder: a FIFO (never opened), a missing path
+/// (a typo, a subcommand written after the folders), or a new-format root among legacy ones is
+/// refused with its name; a SHA256SUMS is written for one root at a time.
 #[test]
-fn a_further_root_that_is_a_fifo_is_named_not_opened() {
+fn further_roots_that_are_not_node_folders_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let roots = three_nodes(tmp.path());
     let fifo = tmp.path().join("fifo");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo is needed");
     let r: Vec<&str> = roots.iter().map(|r| r.to_str().unwrap()).collect();
-    let (code, out, err) = run(&[
-        "resolve",
+    let typo = tmp.path().join("nodee1/output/checkpoint");
+    let newfmt = common::fixtures()
+        .parent()
+        .unwrap()
+        .join("mindformers-new/tree-healthy-2rank/checkpoint");
+    assert!(newfmt.is_dir(), "fixture missing: {}", newfmt.display());
+    for (bad, says) in [
+        (
+            fifo.to_str().unwrap(),
+            "is a FIFO (named pipe), not a folder",
+        ),
+        (
+            typo.to_str().unwrap(),
+            "cannot be read (No such file or directory",
+        ),
+        ("resolve", "cannot be read (No such file or directory"),
+        (
+            newfmt.to_str().unwrap(),
+            "several roots of the new format are not supported yet",
+        ),
+    ] {
+        let (code, out, err) = run(&["resolve", r[0], bad, "--world-size", "24"]);
+        assert_eq!(code, Some(2), "{bad}: {out}{err}");
+        assert!(err.contains(bad) && err.contains(says), "{bad}: {err}");
+    }
+    let (code, _, err) = run(&[
+        "verify",
         r[0],
         r[1],
-        fifo.to_str().unwrap(),
-        "--world-size",
-        "24",
-        "--device-num-per-node",
-        "8",
+        "--write-manifest",
+        tmp.path().join("SUMS").to_str().unwrap(),
     ]);
-    assert_eq!(code, Some(1), "ranks 16–23 have no folder: {out}{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
-        out.contains(&format!(
-            "{}: ranks 16–23 (0 rank folders) — not a folder on this node",
-            fifo.display()
-        )),
-        "{out}"
+        err.contains("--write-manifest takes one checkpoint folder"),
+        "{err}"
     );
+    assert!(!tmp.path().join("SUMS").exists());
+}
+
+/// One name, one entry: a file called `rank_8` in the first root and node 1's folder
+/// `rank_8` are a conflict (the first root's entry is what node 0's MindFormers counts), not
+/// two entries; a warning about a name in node 1's folder names node 1's root.
+#[test]
+fn one_name_one_entry_and_messages_name_the_root_that_holds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    std::fs::write(roots[0].join("rank_8"), b"stray").unwrap();
+    std::fs::write(roots[1].join("rank_10/llama_rank_10-30_2.ckpt.tmp"), b"").unwrap();
+    let (_, doc, err) = resolve_json(&roots, &[]);
+    let warnings = doc["warnings"].as_array().unwrap();
+    let conflict = warnings
+        .iter()
+        .find(|w| w["code"] == "rank_folder_conflict")
+        .unwrap_or_else(|| panic!("{doc}{err}"));
     assert!(
-        out.contains("then: 8 ranks (16–23) would fail when loading"),
-        "{out}"
+        conflict["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rank_8 is under 2 roots"),
+        "{conflict}"
     );
+    let stray = warnings
+        .iter()
+        .find(|w| w["code"] == "stray_rank_entry")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(stray["count"], 1, "one entry called rank_8: {stray}");
+    let tmpfile = warnings
+        .iter()
+        .find(|w| w["code"] == "save_in_progress")
+        .unwrap_or_else(|| panic!("{doc}"));
     assert!(
-        out.contains("the 3 roots hold 16 rank_* entries but the world size is 24"),
-        "{out}"
+        tmpfile["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/rank_10/", roots[1].display())),
+        "{tmpfile}"
     );
 }
 
