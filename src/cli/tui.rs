@@ -70,7 +70,7 @@ pub fn start(
     let fs = cfg.fs.clone();
     let verifying = cfg.verify;
     let cfgs = cfg.for_roots(&ctx).map_err(|e| e.to_string())?;
-    let handle = spawn_many(cfgs);
+    let handle = spawn_many(cfgs, ctx.node_block());
     let (tree, mode) = match handle.events.recv() {
         Ok(WatchMsg::Started { tree, mode }) => (tree, mode),
         Ok(WatchMsg::Failed(e)) => return Err(e.to_string()),

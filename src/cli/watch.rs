@@ -118,7 +118,7 @@ fn stream(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
-    let handle = spawn_many(cfgs);
+    let handle = spawn_many(cfgs, ctx.node_block());
     let mut session = match handle.events.recv() {
         Ok(WatchMsg::Started { tree, mode }) => {
             let files = tree.dirs.values().map(|d| d.listing.entries().len()).sum();

@@ -141,6 +141,12 @@ impl JobContext {
         })
     }
 
+    /// Ranks per node (`DEVICE_NUM_PER_NODE`, at least 1): which rank folders of a job given
+    /// as several roots belong together.
+    pub fn node_block(&self) -> usize {
+        usize::try_from(self.env.device_num_per_node.max(1)).unwrap_or(usize::MAX)
+    }
+
     /// Every root as given, joined by ` + ` (headers and titles name them all).
     pub fn roots_label(&self) -> String {
         std::iter::once(self.root.as_str())

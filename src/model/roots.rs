@@ -39,6 +39,76 @@ pub struct MultiRoot {
     pub conflicts: Vec<Conflict>,
 }
 
+/// Which of `n` roots a folder `name` is read from, when `holds(k, name)` says which roots
+/// hold a folder of that name: the only one; for a rank folder under several, the one holding
+/// most of the other folders of its node's block of `block` ranks (a stale copy left on
+/// another node's disk loses to the node that runs the rank); ties and other names: the first.
+pub fn owner_of(
+    name: &str,
+    n: usize,
+    block: usize,
+    holds: impl Fn(usize, &str) -> bool,
+) -> Option<usize> {
+    let holders: Vec<usize> = (0..n).filter(|&k| holds(k, name)).collect();
+    if holders.len() <= 1 {
+        return holders.first().copied();
+    }
+    let Some(r) = crate::layout::rank_dir_number(name) else {
+        return holders.first().copied();
+    };
+    let block = block.max(1) as u64;
+    let start = (r / block) * block;
+    let score = |k: usize| {
+        (start..start.saturating_add(block))
+            .filter(|&o| o != r && holds(k, &format!("rank_{o}")))
+            .count()
+    };
+    // the highest score; on a tie the earlier root
+    holders
+        .iter()
+        .copied()
+        .max_by(|&a, &b| score(a).cmp(&score(b)).then(b.cmp(&a)))
+}
+
+/// The merged root listing of roots in `states` (the first is the job's own), `owners` being
+/// every folder name with the root it is read from, in name order: the first root's listing,
+/// each name's entry from the root it is read from, then root by root the other roots'
+/// folders, each name once. A first root that is missing, not a folder or unlistable stays
+/// what it is (its node's answer says so).
+pub(crate) fn merged_listing(states: &[&RootState], owners: &[(String, usize)]) -> RootState {
+    let Some(RootState::Dir(Listing::Entries(es))) = states.first() else {
+        return states.first().map_or(RootState::Missing, |s| (*s).clone());
+    };
+    let find = |k: usize, name: &str| match states.get(k) {
+        Some(RootState::Dir(l)) => l.find(name),
+        _ => None,
+    };
+    let owned = |name: &str| owners.iter().find(|(d, _)| d == name).map(|(_, k)| *k);
+    let mut entries: Vec<Entry> = es
+        .iter()
+        .map(|e| match owned(&e.name) {
+            Some(k) if k > 0 => find(k, &e.name).unwrap_or(e),
+            _ => e,
+        })
+        .collect();
+    for k in 1..states.len() {
+        for (name, _) in owners.iter().filter(|(_, o)| *o == k) {
+            if es.find(name).is_none() {
+                entries.extend(find(k, name));
+            }
+        }
+    }
+    RootState::Dir(Listing::Entries(entries.into()))
+}
+
+/// A conflict's roots: the one read first, then the others in the order given.
+pub(crate) fn conflict_order(owner: usize, holders: &[usize]) -> Vec<u16> {
+    std::iter::once(owner)
+        .chain(holders.iter().copied().filter(|&k| k != owner))
+        .map(|k| u16::try_from(k).unwrap_or(u16::MAX))
+        .collect()
+}
+
 /// Whether the root listing `state` has an entry called `name`.
 pub(crate) fn base_listing_has(state: &RootState, name: &str) -> bool {
     matches!(state, RootState::Dir(l) if l.find(name).is_some())
@@ -46,65 +116,79 @@ pub(crate) fn base_listing_has(state: &RootState, name: &str) -> bool {
 
 impl Tree {
     /// Merge the trees of further roots (each with the path it was read from) into this one,
-    /// read from `base`. A folder already present stays the first root's; the clash is kept
-    /// in [`MultiRoot::conflicts`]. The root listing gains the other roots' folder entries, so
-    /// every reader sees one root holding every rank folder.
-    pub fn merge_roots(mut self, base: &Path, others: Vec<(Tree, PathBuf)>) -> Tree {
+    /// read from `base`. A folder under several roots is read from one ([`owner_of`], with
+    /// `block` ranks per node); the clash is kept in [`MultiRoot::conflicts`]. The root
+    /// listing gains the other roots' folder entries, so every reader sees one root holding
+    /// every rank folder, each name once.
+    pub fn merge_roots(self, base: &Path, others: Vec<(Tree, PathBuf)>, block: usize) -> Tree {
         if others.is_empty() {
             return self;
         }
+        let mut all = vec![(self, base.to_path_buf())];
+        all.extend(others);
+        let n = all.len();
+        let holds = |k: usize, name: &str| all[k].0.dirs.contains_key(name);
+        let names: std::collections::BTreeSet<&String> =
+            all.iter().flat_map(|(t, _)| t.dirs.keys()).collect();
+        let mut owners: Vec<(String, usize)> = Vec::new();
+        let mut conflicts = Vec::new();
+        for name in names {
+            let listed = base_listing_has(&all[0].0.state, name);
+            let owner = match listed && !holds(0, name) {
+                // the first root lists it as something else (a file called rank_8)
+                true => 0,
+                false => owner_of(name, n, block, holds).unwrap_or(0),
+            };
+            let holders: Vec<usize> = (0..n)
+                .filter(|&k| holds(k, name) || (k == 0 && listed))
+                .collect();
+            if holders.len() > 1 {
+                conflicts.push(Conflict {
+                    dir: name.clone(),
+                    roots: conflict_order(owner, &holders),
+                });
+            }
+            owners.push((name.clone(), owner));
+        }
+        let mut trees = all.into_iter();
+        let (mut first, base) = trees.next().unwrap_or_default();
+        let others: Vec<(Tree, PathBuf)> = trees.collect();
         let mut multi = MultiRoot {
-            roots: vec![TreeRoot {
-                label: self.root.clone(),
-                base: base.to_path_buf(),
-                state: self.state.clone(),
-            }],
-            ..Default::default()
-        };
-        let mut added: Vec<Entry> = Vec::new();
-        for (i, (other, base)) in others.into_iter().enumerate() {
-            let k = u16::try_from(i + 1).unwrap_or(u16::MAX);
-            for (name, node) in &other.dirs {
-                // a folder of that name read already, or an entry of that name in the first
-                // root (a file called rank_8): one name, one entry
-                let held = match self.dirs.get(name) {
-                    Some(n) => Some(n.origin),
-                    None => base_listing_has(&self.state, name).then_some(0),
-                };
-                if let Some(first) = held {
-                    match multi.conflicts.iter_mut().find(|c| &c.dir == name) {
-                        Some(c) => c.roots.push(k),
-                        None => multi.conflicts.push(Conflict {
-                            dir: name.clone(),
-                            roots: vec![first, k],
-                        }),
-                    }
-                    continue;
-                }
-                added.extend(other.root_entry(name));
-                let mut node = (**node).clone();
-                node.origin = k;
-                self.dirs.insert(name.clone(), node.into());
-            }
-            multi.roots.push(TreeRoot {
-                label: other.root.clone(),
+            roots: std::iter::once(TreeRoot {
+                label: first.root.clone(),
                 base,
-                state: other.state,
-            });
-        }
-        // the first root's listing gains the others' folders; a first root that is missing,
-        // not a folder or unlistable stays what it is (its node's answer says so)
-        if let RootState::Dir(Listing::Entries(es)) = &self.state {
-            if !added.is_empty() {
-                let mut entries: Vec<Entry> = es.iter().collect();
-                entries.extend(added);
-                self.state = RootState::Dir(Listing::Entries(entries.into()));
+                state: first.state.clone(),
+            })
+            .chain(others.iter().map(|(t, b)| TreeRoot {
+                label: t.root.clone(),
+                base: b.clone(),
+                state: t.state.clone(),
+            }))
+            .collect(),
+            conflicts,
+        };
+        multi.conflicts.sort_by(|a, b| a.dir.cmp(&b.dir));
+        let mut dirs = std::collections::BTreeMap::new();
+        for (name, k) in &owners {
+            let node = match k {
+                0 => first.dirs.get(name).cloned(),
+                k => others[k - 1].0.dirs.get(name).map(|n| {
+                    let mut n = (**n).clone();
+                    n.origin = *k as u16;
+                    std::sync::Arc::new(n)
+                }),
+            };
+            if let Some(node) = node {
+                dirs.insert(name.clone(), node);
             }
         }
-        // by name, as a watch keeps them
-        multi.conflicts.sort_by(|a, b| a.dir.cmp(&b.dir));
-        self.multi = Some(Box::new(multi));
-        self
+        let states: Vec<&RootState> = std::iter::once(&first.state)
+            .chain(others.iter().map(|(t, _)| &t.state))
+            .collect();
+        first.state = merged_listing(&states, &owners);
+        first.dirs = dirs;
+        first.multi = Some(Box::new(multi));
+        first
     }
 
     /// The roots of a merged tree (empty for a tree of one root).

@@ -207,10 +207,11 @@ pub fn warnings(tree: &Tree, nodes: &[NodeAnswer]) -> Vec<Warning> {
             Warning {
                 code: "rank_folder_conflict",
                 message: format!(
-                    "{} is under {} roots ({}): ckptscope reads the first one's; a rank runs on one node — remove the stale copy, or give only the roots of this job's nodes",
+                    "{} is under {} roots ({}): ckptscope reads {}'s (the root holding most of that rank's node, else the first given); a rank runs on one node — remove the stale copy, or give only the roots of this job's nodes",
                     c.dir,
                     names.len(),
-                    names.join(", ")
+                    names.join(", "),
+                    names.first().copied().unwrap_or("?")
                 ),
                 rank: crate::layout::rank_dir_number(&c.dir),
                 path: Some(c.dir.clone()),

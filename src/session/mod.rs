@@ -164,7 +164,7 @@ impl Session {
                 (t, m.canonical.clone())
             })
             .collect();
-        let tree = tree.merge_roots(&ctx.canonical, more);
+        let tree = tree.merge_roots(&ctx.canonical, more, ctx.node_block());
         Session::from_tree(fs, ctx, tree)
     }
 

@@ -6,18 +6,17 @@
 
 use super::run::{spawn, Request, WatchConfig, WatchHandle, WatchMsg};
 use super::Mode;
-use crate::model::{
-    Conflict, Delta, DirNode, Entry, Listing, MultiRoot, RootState, Tree, TreeRoot,
-};
+use crate::model::{Conflict, Delta, DirNode, Listing, MultiRoot, RootState, Tree, TreeRoot};
 use crossbeam_channel::{unbounded, Select, Sender};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Watch every root of `cfgs` (the first is the job's own) as one tree. One root: [`spawn`].
-/// No root: a handle whose only message says so.
-pub fn spawn_many(mut cfgs: Vec<WatchConfig>) -> WatchHandle {
+/// Watch every root of `cfgs` (the first is the job's own) as one tree, `block` ranks per node
+/// (which root a folder under several is read from: [`crate::model::roots::owner_of`]). One
+/// root: [`spawn`]. No root: a handle whose only message says so.
+pub fn spawn_many(mut cfgs: Vec<WatchConfig>, block: usize) -> WatchHandle {
     if cfgs.len() == 1 {
         return spawn(cfgs.remove(0));
     }
@@ -32,7 +31,7 @@ pub fn spawn_many(mut cfgs: Vec<WatchConfig>) -> WatchHandle {
             return;
         }
         let children: Vec<WatchHandle> = cfgs.iter().cloned().map(spawn).collect();
-        let mut m = Merge::new(&cfgs);
+        let mut m = Merge::new(&cfgs, block);
         if let Err(msg) = m.start(&children) {
             let _ = out.send(msg);
             children.into_iter().for_each(WatchHandle::stop);
@@ -64,6 +63,8 @@ struct Root {
 
 struct Merge {
     roots: Vec<Root>,
+    /// Ranks per node.
+    block: usize,
     mode: Option<Mode>,
     /// Folders whose owner changed (`(new owner, folder)`): their verdicts came from the old
     /// owner's copy, so the new owner's watcher is asked to check them.
@@ -71,8 +72,9 @@ struct Merge {
 }
 
 impl Merge {
-    fn new(cfgs: &[WatchConfig]) -> Merge {
+    fn new(cfgs: &[WatchConfig], block: usize) -> Merge {
         Merge {
+            block,
             roots: cfgs
                 .iter()
                 .map(|c| Root {
@@ -120,10 +122,29 @@ impl Merge {
     /// The root that holds folder `dir` (the first that has it), if any; a name the first
     /// root lists as something else (a file called rank_8) is the first root's.
     fn owner(&self, dir: &str) -> Option<usize> {
-        match crate::model::roots::base_listing_has(&self.roots[0].state, dir) {
+        let holds = |k: usize, d: &str| self.roots[k].dirs.contains_key(d);
+        match crate::model::roots::base_listing_has(&self.roots[0].state, dir) && !holds(0, dir) {
             true => Some(0),
-            false => self.roots.iter().position(|r| r.dirs.contains_key(dir)),
+            false => crate::model::roots::owner_of(dir, self.roots.len(), self.block, holds),
         }
+    }
+
+    /// The folders whose owner a change of `dir` can move: it and the other rank folders of
+    /// its node's block, on any root.
+    fn block_of(&self, dir: &str) -> Vec<String> {
+        let Some(r) = crate::layout::rank_dir_number(dir) else {
+            return vec![dir.to_owned()];
+        };
+        let b = self.block.max(1) as u64;
+        let start = (r / b) * b;
+        let mut out: Vec<String> = (start..start.saturating_add(b))
+            .map(|o| format!("rank_{o}"))
+            .filter(|d| d == dir || self.roots.iter().any(|x| x.dirs.contains_key(d)))
+            .collect();
+        if !out.iter().any(|d| d == dir) {
+            out.push(dir.to_owned());
+        }
+        out
     }
 
     /// Folder `dir` as the merged tree holds it: its owner's, marked with the owner's index.
@@ -154,31 +175,20 @@ impl Merge {
             .iter()
             .map(|r| (one(r), r.base.clone()))
             .collect();
-        one(&self.roots[0]).merge_roots(&self.roots[0].base, others)
+        one(&self.roots[0]).merge_roots(&self.roots[0].base, others, self.block)
     }
 
     /// The merged root listing: the first root's, plus each other root's entries for the
     /// folders it owns.
     fn merged_state(&self) -> RootState {
-        let mut entries: Vec<Entry> = match &self.roots[0].state {
-            RootState::Dir(l) => l.entries().iter().collect(),
-            _ => Vec::new(),
-        };
-        for (k, r) in self.roots.iter().enumerate().skip(1) {
-            let RootState::Dir(l) = &r.state else {
-                continue;
-            };
-            entries.extend(
-                r.dirs
-                    .keys()
-                    .filter(|d| self.owner(d) == Some(k))
-                    .filter_map(|d| l.find(d)),
-            );
-        }
-        match &self.roots[0].state {
-            RootState::Dir(Listing::Entries(_)) => RootState::Dir(Listing::Entries(entries.into())),
-            other => other.clone(),
-        }
+        let names: std::collections::BTreeSet<&String> =
+            self.roots.iter().flat_map(|r| r.dirs.keys()).collect();
+        let owners: Vec<(String, usize)> = names
+            .into_iter()
+            .filter_map(|d| Some((d.clone(), self.owner(d)?)))
+            .collect();
+        let states: Vec<&RootState> = self.roots.iter().map(|r| &r.state).collect();
+        crate::model::roots::merged_listing(&states, &owners)
     }
 
     fn multi(&self) -> MultiRoot {
@@ -207,9 +217,13 @@ impl Merge {
             conflicts: names
                 .into_iter()
                 .filter(|(_, ks)| ks.len() > 1)
-                .map(|(d, ks)| Conflict {
-                    dir: d.to_owned(),
-                    roots: ks,
+                .map(|(d, ks)| {
+                    let holders: Vec<usize> = ks.iter().map(|&k| usize::from(k)).collect();
+                    let owner = self.owner(d).unwrap_or(0);
+                    Conflict {
+                        dir: d.to_owned(),
+                        roots: crate::model::roots::conflict_order(owner, &holders),
+                    }
                 })
                 .collect(),
         }
@@ -219,19 +233,26 @@ impl Merge {
     fn translate(&mut self, k: usize, d: Delta, out: &mut Vec<Delta>) {
         match d {
             Delta::Dir(name, node) => {
-                let before = self.owner(&name);
+                let mates = self.block_of(&name);
+                let before: Vec<Option<usize>> = mates.iter().map(|d| self.owner(d)).collect();
                 match node {
                     Some(n) => self.roots[k].dirs.insert(name.clone(), n),
                     None => self.roots[k].dirs.remove(&name),
                 };
-                let after = self.owner(&name);
-                if let Some(j) = after.filter(|_| before != after) {
-                    self.reverify.push((j, name.clone()));
+                let mut moved = false;
+                for (d, was) in mates.iter().zip(before) {
+                    let now = self.owner(d);
+                    if let Some(j) = now.filter(|_| was != now) {
+                        self.reverify.push((j, d.clone()));
+                    }
+                    // the changed folder itself when its root is the one read, and any folder
+                    // whose root moved
+                    if (d == &name && (was == Some(k) || now == Some(k))) || was != now {
+                        out.push(Delta::Dir(d.clone(), self.merged_dir(d)));
+                        moved |= was != now;
+                    }
                 }
-                if before == Some(k) || after == Some(k) || before != after {
-                    out.push(Delta::Dir(name.clone(), self.merged_dir(&name)));
-                }
-                if k != 0 || before != after {
+                if k != 0 || moved {
                     out.push(Delta::Root(self.merged_state()));
                 }
                 out.push(Delta::Roots(Box::new(self.multi())));

@@ -211,7 +211,11 @@ fn fresh(ctx: &ckptscope::JobContext) -> ckptscope::Tree {
             (t, m.canonical.clone())
         })
         .collect();
-    ckptscope::scan::scan_at(&RealFs, &ctx.canonical, &ctx.root).merge_roots(&ctx.canonical, more)
+    ckptscope::scan::scan_at(&RealFs, &ctx.canonical, &ctx.root).merge_roots(
+        &ctx.canonical,
+        more,
+        ctx.node_block(),
+    )
 }
 
 /// Watching three roots as one tree: each root's watcher keeps its part current, and the
@@ -238,7 +242,7 @@ fn a_watch_of_three_roots_follows_each_and_stays_one_tree() {
         .for_roots(&ctx)
         .unwrap();
     assert_eq!(cfg.len(), 3);
-    let h = spawn_many(cfg);
+    let h = spawn_many(cfg, ctx.node_block());
     let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
         panic!("no first scan")
     };
@@ -426,5 +430,43 @@ fn a_wiped_node_starts_from_scratch_and_the_split_is_named() {
             roots[2].display()
         )) && m.contains("step 20_2"),
         "{m}"
+    );
+}
+
+/// A stale copy of a rank folder on another node's disk loses to the node that runs the rank:
+/// an empty `rank_9` under node 0's root (which holds ranks 0–7) and the real one under node 1's
+/// (ranks 8–15) — rank 9 is read and answered from node 1, and the conflict says which copy
+/// is read.
+#[test]
+fn a_stale_copy_on_another_node_loses_to_the_ranks_own_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    std::fs::create_dir(roots[0].join("rank_9")).unwrap();
+    let (code, doc, err) = resolve_json(&roots, &[]);
+    assert_eq!(code, Some(0), "{doc}{err}");
+    assert_eq!(
+        doc["nodes"][0]["ranks"],
+        serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7])
+    );
+    assert!(
+        doc["nodes"][1]["loads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["what"] == "step 20_2" && l["ranks"].as_array().unwrap().len() == 8),
+        "{doc}"
+    );
+    let conflict = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "rank_folder_conflict")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        conflict["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ckptscope reads {}'s", roots[1].display())),
+        "{conflict}"
     );
 }
