@@ -48,24 +48,20 @@ impl NewJob {
     /// `save_max`, else the callback's `keep_checkpoint_max`, else MindFormers' 5 (§1.2) — as
     /// the config stage fills it.
     pub fn save_max(&self) -> (i64, &'static str) {
-        let int = |v: &PyValue| match v {
-            PyValue::Int(i) => i.to_i64(),
-            _ => None,
-        };
+        use crate::layout::mindformers_new::config::{as_count, save_max_default};
         let section = match &self.yaml.checkpoint {
             Some(PyValue::Dict(items)) => items
                 .iter()
                 .find(|(k, v)| k == "save_max" && *v != PyValue::None)
-                .and_then(|(_, v)| int(v)),
+                .and_then(|(_, v)| as_count(v)),
             _ => None,
         };
-        match (
-            section,
-            self.yaml.keep_checkpoint_max.as_ref().and_then(int),
-        ) {
+        let from_callback =
+            matches!(&self.yaml.keep_checkpoint_max, Some(PyValue::Int(i)) if i.to_i64().is_some());
+        match (section, from_callback) {
             (Some(n), _) => (n, "checkpoint.save_max"),
-            (None, Some(n)) => (n, "keep_checkpoint_max"),
-            (None, None) => (5, "MindFormers' default save_max"),
+            (None, true) => (save_max_default(&self.yaml), "keep_checkpoint_max"),
+            (None, false) => (5, "MindFormers' default save_max"),
         }
     }
 

@@ -9,6 +9,8 @@ use super::Mode;
 use crate::model::{Conflict, Delta, DirNode, Listing, MultiRoot, RootState, Tree, TreeRoot};
 use crossbeam_channel::{unbounded, Select, Sender};
 use std::collections::BTreeMap;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -41,7 +43,15 @@ pub fn spawn_many(mut cfgs: Vec<WatchConfig>, block: usize) -> WatchHandle {
             tree: Box::new(m.tree()),
             mode: m.mode.clone().unwrap_or(Mode::Inotify { poll_secs: 30.0 }),
         });
-        m.follow(&children, &req_rx, &out);
+        // a panic here is reported, never swallowed (as a single watcher's is)
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            m.follow(&children, &req_rx, &out)
+        }));
+        if run.is_err() {
+            let _ = out.send(WatchMsg::Failed(super::WatchError::Died {
+                why: "merging the roots' changes failed (a panic)".into(),
+            }));
+        }
         children.into_iter().for_each(WatchHandle::stop);
     });
     WatchHandle {
@@ -59,6 +69,8 @@ struct Root {
     state: RootState,
     dirs: BTreeMap<String, Arc<DirNode>>,
     root_files: BTreeMap<String, crate::model::FileRead>,
+    /// How this root is watched now.
+    mode: Option<Mode>,
 }
 
 struct Merge {
@@ -83,6 +95,7 @@ impl Merge {
                     state: RootState::Missing,
                     dirs: BTreeMap::new(),
                     root_files: BTreeMap::new(),
+                    mode: None,
                 })
                 .collect(),
             mode: None,
@@ -99,10 +112,8 @@ impl Merge {
                     r.state = tree.state;
                     r.dirs = tree.dirs;
                     r.root_files = tree.root_files;
-                    // the weakest mode is the view's: one polled root makes it polled
-                    if self.mode.is_none() || matches!(mode, Mode::Poll { .. }) {
-                        self.mode = Some(mode);
-                    }
+                    r.mode = Some(mode);
+                    self.mode = self.view_mode();
                 }
                 Ok(WatchMsg::Failed(e)) => {
                     return Err(WatchMsg::Failed(super::WatchError::Died {
@@ -117,6 +128,14 @@ impl Merge {
             }
         }
         Ok(())
+    }
+
+    /// The view's mode: the first polled root's (one polled root makes the view polled), else
+    /// the first root's.
+    fn view_mode(&self) -> Option<Mode> {
+        let modes = self.roots.iter().filter_map(|r| r.mode.as_ref());
+        let polled = modes.clone().find(|m| matches!(m, Mode::Poll { .. }));
+        polled.or(self.roots[0].mode.as_ref()).cloned()
     }
 
     /// The root that holds folder `dir` (the first that has it), if any; a name the first
@@ -339,10 +358,18 @@ impl Merge {
                         .for_each(|d| self.translate(i, d, &mut merged));
                     (!merged.is_empty()).then_some(WatchMsg::Deltas(merged))
                 }
-                WatchMsg::Mode { mode, reason } => Some(WatchMsg::Mode {
-                    mode,
-                    reason: format!("{label}: {reason}"),
-                }),
+                WatchMsg::Mode { mode, reason } => {
+                    // one root's mode changed: the view's changes only if it is now another
+                    self.roots[i].mode = Some(mode);
+                    let now = self.view_mode();
+                    (now != self.mode).then(|| {
+                        self.mode = now.clone();
+                        WatchMsg::Mode {
+                            mode: now.unwrap_or(Mode::Inotify { poll_secs: 30.0 }),
+                            reason: format!("{label}: {reason}"),
+                        }
+                    })
+                }
                 WatchMsg::Rescan { reason } => Some(WatchMsg::Rescan {
                     reason: format!("{label}: {reason}"),
                 }),
@@ -375,5 +402,68 @@ impl Merge {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merge(n: usize) -> Merge {
+        let root = |k: usize| Root {
+            label: format!("r{k}"),
+            base: PathBuf::from(format!("/r{k}")),
+            state: RootState::Missing,
+            dirs: BTreeMap::new(),
+            root_files: BTreeMap::new(),
+            mode: None,
+        };
+        Merge {
+            roots: (0..n).map(root).collect(),
+            block: 8,
+            mode: None,
+            reverify: Vec::new(),
+        }
+    }
+
+    /// One polled root makes the view polled; when it is watched again, the view is too.
+    #[test]
+    fn the_view_is_as_watched_as_its_least_watched_root() {
+        let mut m = merge(3);
+        let inotify = Mode::Inotify { poll_secs: 30.0 };
+        let poll = Mode::Poll {
+            interval_secs: 10.0,
+            reason: "NFS".into(),
+            degraded: false,
+        };
+        for r in &mut m.roots {
+            r.mode = Some(inotify.clone());
+        }
+        assert_eq!(m.view_mode(), Some(inotify.clone()));
+        m.roots[2].mode = Some(poll.clone());
+        assert_eq!(m.view_mode(), Some(poll));
+        m.roots[2].mode = Some(inotify.clone());
+        assert_eq!(m.view_mode(), Some(inotify));
+    }
+
+    /// A stale copy of a rank folder on another node's root loses to the rank's own node; a
+    /// name the first root lists as a file stays the first root's.
+    #[test]
+    fn a_folder_is_read_from_its_nodes_root() {
+        let mut m = merge(2);
+        let node = || {
+            Arc::new(crate::scan::scan_dir(
+                &crate::fsys::RealFs,
+                Path::new("/nonexistent"),
+            ))
+        };
+        for r in 8..16 {
+            m.roots[1].dirs.insert(format!("rank_{r}"), node());
+        }
+        m.roots[0].dirs.insert("rank_9".into(), node());
+        m.roots[0].dirs.insert("rank_0".into(), node());
+        assert_eq!(m.owner("rank_9"), Some(1));
+        assert_eq!(m.owner("rank_0"), Some(0));
+        assert_eq!(m.owner("rank_20"), None);
     }
 }

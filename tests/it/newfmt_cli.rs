@@ -544,4 +544,31 @@ fn the_change_and_the_rotation_hazard_follow_the_config_stage() {
             .contains("save_max 1 (keep_checkpoint_max)"),
         "{unrotated}"
     );
+    // a float save_max counts as the config stage counts it (rounded down), not as unset
+    std::fs::write(
+        &config,
+        "checkpoint:\n  save_max: 2.0\nload_ckpt_format: safetensors\n",
+    )
+    .unwrap();
+    let (_, out, err) = run(&[
+        "resolve",
+        root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let unrotated = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "unrotated_folders")
+        .unwrap_or_else(|| panic!("3 folders, save_max 2.0: {doc}"));
+    assert!(
+        unrotated["message"]
+            .as_str()
+            .unwrap()
+            .contains("save_max 2 (checkpoint.save_max)"),
+        "{unrotated}"
+    );
 }

@@ -111,13 +111,7 @@ pub fn config(fs: &dyn Fs, cwd: &Path, y: &Yaml) -> Result<Config, PyException> 
     };
     let no_load_optim = get("no_load_optim").unwrap_or(PyValue::Bool(!resume.truthy()));
     let at_least_one = |k: &str, default: i64| -> Result<(), PyException> {
-        let v = get(k).unwrap_or(PyValue::Int(crate::py::int::PyInt::from_i64(default)));
-        let n = match &v {
-            PyValue::Int(i) => i.to_i64().unwrap_or(i64::MAX),
-            PyValue::Bool(b) => i64::from(*b),
-            PyValue::Float(f) => f.floor() as i64,
-            _ => default,
-        };
+        let n = get(k).and_then(|v| as_count(&v)).unwrap_or(default);
         match n < 1 {
             true => Err(value_error(format!(
                 "{k} in checkpoint_config should be at least 1."
@@ -125,10 +119,7 @@ pub fn config(fs: &dyn Fs, cwd: &Path, y: &Yaml) -> Result<Config, PyException> 
             false => Ok(()),
         }
     };
-    let save_max_default = match &y.keep_checkpoint_max {
-        Some(PyValue::Int(i)) => i.to_i64().unwrap_or(5),
-        _ => 5,
-    };
+    let save_max_default = save_max_default(y);
     at_least_one("save_max", save_max_default)?;
     at_least_one("save_interleaved_steps", 1)?;
     at_least_one("reshard_worker_num", 1)?;
@@ -165,4 +156,25 @@ pub fn config(fs: &dyn Fs, cwd: &Path, y: &Yaml) -> Result<Config, PyException> 
         no_load_optim: no_load_optim.truthy(),
         resume_training: resume.truthy(),
     })
+}
+
+/// A count setting (`save_max`, `save_interleaved_steps` …) as the config stage compares it
+/// with 1: an int (one beyond 64 bits counts as huge), a bool as 0 or 1, a float rounded down;
+/// anything else leaves the default.
+pub(crate) fn as_count(v: &PyValue) -> Option<i64> {
+    match v {
+        PyValue::Int(i) => Some(i.to_i64().unwrap_or(i64::MAX)),
+        PyValue::Bool(b) => Some(i64::from(*b)),
+        PyValue::Float(f) => Some(f.floor() as i64),
+        _ => None,
+    }
+}
+
+/// `save_max` when the section does not set it: the callback's `keep_checkpoint_max` (an int
+/// that fits 64 bits), else 5.
+pub(crate) fn save_max_default(y: &Yaml) -> i64 {
+    match &y.keep_checkpoint_max {
+        Some(PyValue::Int(i)) => i.to_i64().unwrap_or(5),
+        _ => 5,
+    }
 }
