@@ -332,10 +332,20 @@ pub fn verify_cmd(
         return fail(err, &msg);
     }
     // a rank entry that is not a folder, or a new-format folder or tracker MindFormers rejects
+    // (1); a folder of either layout that could not be listed leaves the answer open (2)
+    let unread = |f: &&Folder| f.verdict == Verdict::Unreadable.name();
     let broken_rank = folders
         .iter()
+        .filter(|f| !unread(f))
         .any(|f| f.verdict == "not_a_folder" || !f.dir.starts_with("rank_"));
-    let code = i32::from(broken_rank || !missing.is_empty() || tally.damaged > 0);
+    let code = match (
+        broken_rank || !missing.is_empty() || tally.damaged > 0,
+        folders.iter().any(|f| unread(&f)),
+    ) {
+        (true, _) => 1,
+        (false, true) => 2,
+        (false, false) => 0,
+    };
     crate::session::dispose(tree);
     code
 }
@@ -731,12 +741,12 @@ fn human(r: &Report, all: bool) -> String {
     // rank folders that could not be listed, and new-format folders or trackers rejected
     let unlisted = folders
         .iter()
-        .filter(|f| f.verdict == Verdict::Unreadable.name() && f.dir.starts_with("rank_"))
+        .filter(|f| f.verdict == Verdict::Unreadable.name())
         .count();
     let rejected = folders.len() - unlisted;
     let mut tail = String::new();
     if unlisted > 0 {
-        tail.push_str(&format!("; {unlisted} rank folder(s) could not be checked"));
+        tail.push_str(&format!("; {unlisted} folder(s) could not be checked"));
     }
     if rejected > 0 {
         tail.push_str(&format!(

@@ -146,10 +146,7 @@ fn unreadable_folders_are_reported_not_hidden() {
         ),
         "{out}"
     );
-    assert!(
-        out.contains("1 rank folder(s) could not be checked"),
-        "{out}"
-    );
+    assert!(out.contains("1 folder(s) could not be checked"), "{out}");
     assert!(
         err.contains("rank_2") && err.contains("Permission denied"),
         "{err}"
@@ -166,6 +163,29 @@ fn unreadable_folders_are_reported_not_hidden() {
             && err.contains("run ckptscope as a user who can read it"),
         "{err}"
     );
+}
+
+/// A new-format `iteration_*` folder that cannot be listed is "could not be checked" (exit
+/// 2: the answer is open), as an unreadable rank folder is — not a folder MindFormers rejects
+/// (exit 1). Through the seam: CI runs as root.
+#[test]
+fn an_unlistable_iteration_folder_leaves_verify_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from = common::fixtures()
+        .parent()
+        .unwrap()
+        .join("mindformers-new/tree-healthy-2rank");
+    assert!(from.is_dir(), "fixture missing: {}", from.display());
+    common::copy_tree(&from, &tmp.path().join("t"));
+    let root = tmp.path().join("t/checkpoint");
+    let fs = Arc::new(FaultyFs {
+        faults: vec![(root.join("iteration_00000008"), 13)],
+        ..Default::default()
+    });
+    let (code, out, err) = verify_with(fs, &[root.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("1 folder(s) could not be checked"), "{out}");
+    assert!(!out.contains("folder or tracker problem"), "{out}");
 }
 
 /// Item 4, grid: an unreadable rank's cells say so (`!`), not "missing"; exit 2.

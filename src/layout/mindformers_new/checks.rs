@@ -27,11 +27,11 @@ fn finding(dir: &str, verdict: &'static str, detail: String) -> Finding {
 /// Every finding of `tree` (whose root MindFormers would print as `root`).
 pub fn findings(tree: &Tree, root: &str) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (dir, node) in tree
-        .dirs
-        .iter()
-        .filter(|(d, _)| d.starts_with("iteration_"))
-    {
+    // (a folder that could not be listed is reported as unreadable, not as one that lacks
+    // every file)
+    for (dir, node) in tree.dirs.iter().filter(|(d, n)| {
+        d.starts_with("iteration_") && !matches!(n.listing, crate::model::Listing::Error(_))
+    }) {
         let path = crate::py::text::join(root, dir);
         let metadata = node
             .control
