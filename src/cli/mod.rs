@@ -37,6 +37,9 @@ pub struct Cli {
     pub dirs: Vec<std::ffi::OsString>,
     #[command(flatten)]
     pub ui: tui::UiArgs,
+    /// The job's settings, as `watch` and `resolve` take them (`ckptscope A B --world-size 24`).
+    #[command(flatten)]
+    pub job: crate::job::JobFlags,
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,7 +81,12 @@ pub fn main() -> i32 {
             match Cli::parse_from(argv).command {
                 Some(Command::Watch(mut args)) => {
                     args.ui = cli.ui;
+                    args.job = cli.job;
                     Command::Watch(args)
+                }
+                Some(Command::Resolve(mut args)) => {
+                    args.job = cli.job;
+                    Command::Resolve(args)
                 }
                 Some(c) => c,
                 None => return 2,

@@ -74,9 +74,9 @@ fn three_roots_give_each_node_its_own_answer() {
         assert_eq!(n["rank_folders"], 8, "{n}");
         assert_eq!(n["branch"]["kind"], "not_shared", "{n}");
     }
-    // each rank its own newest by mtime: rank 9's is step 15
+    // each rank its own newest by mtime: rank 9's is step 15 (the bare form, as the TUI is
+    // started, takes the job's flags too: piped, it prints the report)
     let (_, out, _) = run(&[
-        "resolve",
         roots[0].to_str().unwrap(),
         roots[1].to_str().unwrap(),
         roots[2].to_str().unwrap(),
