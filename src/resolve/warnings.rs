@@ -99,11 +99,14 @@ fn root_checks(f: &Facts, out: &mut Vec<Warning>) {
     let world = f.env.world_size_for(f.tree);
     if n != world && n > 0 {
         // a job given as several roots: what they hold together
-        let held = match f.tree.roots().len() {
-            0 | 1 => format!("{} holds", f.tree.root),
-            k => format!("the {k} roots hold"),
+        let (held, then) = match f.tree.roots().len() {
+            0 | 1 => (format!("{} holds", f.tree.root), "ranks without a folder fail when they load"),
+            k => (
+                format!("the {k} roots hold"),
+                "ranks without a folder fail when they load, or start afresh on a node whose folder is empty (see the per-node answers)",
+            ),
         };
-        out.push(w("rank_count_mismatch", format!("{held} {n} rank_* entries but the world size is {world}: MindFormers never compares them; ranks without a folder fail when they load")));
+        out.push(w("rank_count_mismatch", format!("{held} {n} rank_* entries but the world size is {world}: MindFormers never compares them; {then}")));
     }
 }
 

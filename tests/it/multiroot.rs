@@ -417,6 +417,19 @@ fn a_wiped_node_starts_from_scratch_and_the_split_is_named() {
     assert_eq!(n2["rank_folders"], 0, "{n2}");
     assert_eq!(n2["branch"]["kind"], "not_resuming", "{n2}");
     assert_eq!(n2["loads"][0]["what"], "not resuming", "{n2}");
+    let mismatch = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "rank_count_mismatch")
+        .unwrap_or_else(|| panic!("16 folders, world size 24: {doc}"));
+    assert!(
+        mismatch["message"]
+            .as_str()
+            .unwrap()
+            .contains("or start afresh on a node whose folder is empty"),
+        "{mismatch}"
+    );
     let differ = doc["warnings"]
         .as_array()
         .unwrap()
