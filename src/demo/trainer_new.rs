@@ -7,7 +7,7 @@
 use super::scenario::{Event, Expect};
 use super::trainer::{Narrate, Play};
 use crate::job::JobFlags;
-use crate::layout::mindformers_new::analysis::{NewAnalysis, RankAnswer};
+use crate::layout::mindformers_new::analysis::{NewAnalysis, RankAnswer, UNREAD};
 use crate::layout::mindformers_new::tracker::iteration_dir;
 use crate::py::int::PyInt;
 use crate::writer::newfmt::{save, Fault, NewJob};
@@ -43,6 +43,10 @@ pub fn pick_text(n: &NewAnalysis) -> String {
             "{} (step {initial_step})",
             p.trim_end_matches('/').rsplit('/').next().unwrap_or(p)
         ),
+        // an input ckptscope did not read: no answer, not MindFormers' error
+        Some(RankAnswer::Raises { error, .. }) if error.class == UNREAD => {
+            format!("UNKNOWN ({})", error.message)
+        }
         Some(RankAnswer::Raises { error, .. }) => format!(
             "{}: {} (at the {} stage)",
             error.class, error.message, error.stage
@@ -262,6 +266,9 @@ impl Play<'_> {
             Some(RankAnswer::Loads {
                 load_path: None, ..
             }) => "off".into(),
+            Some(RankAnswer::Raises { error, .. }) if error.class == UNREAD => {
+                format!("unknown: {}", error.message)
+            }
             Some(RankAnswer::Raises { error, .. }) => {
                 format!("error: {}: {}", error.class, error.message)
             }
@@ -298,4 +305,46 @@ pub fn new_summary(n: &NewAnalysis) -> String {
         "resume from {}; data skip {skip}; safe {safe}",
         pick_text(n)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::mindformers_new::analysis::StageError;
+
+    fn answer(first: RankAnswer) -> NewAnalysis {
+        NewAnalysis {
+            load_path: "ckpt".into(),
+            world_size: 1,
+            load_ckpt_format: "safetensors".into(),
+            no_load_optim: false,
+            health: false,
+            tracker: None,
+            per_rank: vec![first],
+            skip: None,
+            iterations: Vec::new(),
+            safe: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            unknown: None,
+        }
+    }
+
+    /// The demo's line for an unread rank says UNKNOWN, not an error of class "ckptscope".
+    #[test]
+    fn an_unread_rank_is_unknown_in_the_demos_words() {
+        let raises = |class: &str| RankAnswer::Raises {
+            rank: 0,
+            error: StageError {
+                stage: "weights",
+                class: class.into(),
+                message: "iteration_8/model.safetensors was not read".into(),
+            },
+        };
+        assert_eq!(
+            pick_text(&answer(raises(UNREAD))),
+            "UNKNOWN (iteration_8/model.safetensors was not read)"
+        );
+        assert!(pick_text(&answer(raises("ValueError"))).starts_with("ValueError: "));
+    }
 }
