@@ -22,11 +22,12 @@ pub struct TreeRoot {
     pub state: RootState,
 }
 
-/// A rank folder found under more than one root: only the first root's is read.
+/// A rank folder found under more than one root: only one copy is read ([`owner_of`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Conflict {
     pub dir: String,
-    /// The roots holding it (indices into [`MultiRoot::roots`]), the one read first.
+    /// The roots holding it (indices into [`MultiRoot::roots`]): the one read, then the others
+    /// in the order given.
     pub roots: Vec<u16>,
 }
 
