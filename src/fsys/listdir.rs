@@ -7,7 +7,7 @@
 //! 204,800 entries, about a tenth of the scan's CPU time. `rustix` gives the two system calls without
 //! `unsafe` here.
 
-use crate::model::{FileKind, Stat};
+use crate::model::Stat;
 use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use std::ffi::OsStr;
 use std::io;
@@ -55,18 +55,8 @@ pub fn lstat_at(dir: &OwnedFd, name: impl rustix::path::Arg) -> io::Result<Stat>
 #[allow(clippy::unnecessary_cast)]
 fn stat_of_raw(st: &rustix::fs::Stat) -> Stat {
     let mode = st.st_mode as u32;
-    let kind = match mode & libc::S_IFMT {
-        libc::S_IFREG => FileKind::File,
-        libc::S_IFDIR => FileKind::Dir,
-        libc::S_IFLNK => FileKind::Symlink,
-        libc::S_IFIFO => FileKind::Fifo,
-        libc::S_IFSOCK => FileKind::Socket,
-        libc::S_IFCHR => FileKind::CharDevice,
-        libc::S_IFBLK => FileKind::BlockDevice,
-        _ => FileKind::Other,
-    };
     Stat {
-        kind,
+        kind: super::kind_of_mode(mode),
         size: st.st_size as u64,
         mtime_sec: st.st_mtime as i64,
         mtime_nsec: (st.st_mtime_nsec as i64).clamp(0, 999_999_999) as u32,

@@ -8,7 +8,7 @@ use crate::model::{FileKind, FileRead, OsErr, Stat};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// One listed name with its `lstat` result.
@@ -74,25 +74,22 @@ pub trait Fs: Sync + Send {
 #[derive(Clone, Copy, Default)]
 pub struct RealFs;
 
+/// The kind of file an `st_mode` says (one mapping for `std`'s metadata and raw `fstatat`).
+pub(crate) fn kind_of_mode(mode: u32) -> FileKind {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFDIR => FileKind::Dir,
+        libc::S_IFLNK => FileKind::Symlink,
+        libc::S_IFIFO => FileKind::Fifo,
+        libc::S_IFSOCK => FileKind::Socket,
+        libc::S_IFCHR => FileKind::CharDevice,
+        libc::S_IFBLK => FileKind::BlockDevice,
+        _ => FileKind::Other,
+    }
+}
+
 pub fn stat_of(md: &fs::Metadata) -> Stat {
-    let ft = md.file_type();
-    let kind = if ft.is_file() {
-        FileKind::File
-    } else if ft.is_dir() {
-        FileKind::Dir
-    } else if ft.is_symlink() {
-        FileKind::Symlink
-    } else if ft.is_fifo() {
-        FileKind::Fifo
-    } else if ft.is_socket() {
-        FileKind::Socket
-    } else if ft.is_char_device() {
-        FileKind::CharDevice
-    } else if ft.is_block_device() {
-        FileKind::BlockDevice
-    } else {
-        FileKind::Other
-    };
+    let kind = kind_of_mode(md.mode());
     Stat {
         kind,
         size: md.size(),

@@ -108,7 +108,6 @@ impl JobContext {
         // character or a backslash, is shown the way names in the tree are (`\xff`, `\x5c`:
         // one-to-one, so two folders never print alike) and read from disk as it is
         let shown = crate::model::name_of(root_os);
-        let escaped = root_os.to_str() != Some(shown.as_str());
         let root = shown.as_str();
         let (config, run, nf_yaml) = configuration(fs, root, flags)?;
         let newfmt = NewJob::gather(
@@ -121,11 +120,7 @@ impl JobContext {
         );
         let env_facts = env_facts(fs, env, flags)?;
         let cwd = env.cwd.to_string_lossy().into_owned();
-        let lexical = match escaped {
-            false => PathBuf::from(normpath(&abspath(root, &cwd))),
-            true => env.cwd.join(root_os),
-        };
-        let canonical = fs.canonicalize(&lexical).unwrap_or(lexical);
+        let canonical = read_path(fs, env, root_os);
         let paths = path_facts(fs, root, &config, &env_facts, &cwd);
         let network_fs = mounts::network_reason(&env_facts.mounts, &canonical.to_string_lossy());
         Ok(JobContext {
@@ -176,7 +171,6 @@ impl JobContext {
             )));
         }
         let mut ctx = JobContext::gather(fs, env, first, flags)?;
-        let cwd = env.cwd.to_string_lossy().into_owned();
         let new_format = |shown: &str, at: &Path| {
             match !more.is_empty() && new_format_root(fs, at) {
             // each node's iteration_N/ holds that node's ranks' shards: folders of one name
@@ -190,11 +184,7 @@ impl JobContext {
         new_format(&ctx.root, &ctx.canonical)?;
         for r in more {
             let shown = crate::model::name_of(r);
-            let lexical = match r.to_str() == Some(shown.as_str()) {
-                true => PathBuf::from(normpath(&abspath(&shown, &cwd))),
-                false => env.cwd.join(r),
-            };
-            let canonical = fs.canonicalize(&lexical).unwrap_or(lexical);
+            let canonical = read_path(fs, env, r);
             if canonical == ctx.canonical || ctx.more_roots.iter().any(|m| m.canonical == canonical)
             {
                 return Err(JobError::Roots(format!(
@@ -261,6 +251,18 @@ impl JobContext {
             ),
         }
     }
+}
+
+/// Where a folder given on the command line is read: absolute (against the working folder),
+/// normalised as Python's `abspath` does for a printable UTF-8 path (a path shown escaped is
+/// joined as its bytes), then with symlinks resolved when it exists.
+fn read_path(fs: &dyn Fs, env: &Environment, given: &std::ffi::OsStr) -> PathBuf {
+    let shown = crate::model::name_of(given);
+    let lexical = match given.to_str() == Some(shown.as_str()) {
+        true => PathBuf::from(normpath(&abspath(&shown, &env.cwd.to_string_lossy()))),
+        false => env.cwd.join(given),
+    };
+    fs.canonicalize(&lexical).unwrap_or(lexical)
 }
 
 /// Whether the folder at `root` holds new-format `iteration_*` folders or the tracker.

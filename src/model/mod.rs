@@ -485,6 +485,15 @@ impl Tree {
             Delta::Root(state) => self.state = state,
             Delta::Roots(m) => self.multi = Some(m),
             Delta::RootEntry(e) => {
+                // a job given as several roots: the folder's own root listing moves too
+                let origin = self.dirs.get(&*e.name).map(|n| usize::from(n.origin));
+                if let (Some(m), Some(k)) = (self.multi.as_mut(), origin) {
+                    if let Some(RootState::Dir(Listing::Entries(es))) =
+                        m.roots.get_mut(k).map(|r| &mut r.state)
+                    {
+                        es.replace(e.clone());
+                    }
+                }
                 if let RootState::Dir(Listing::Entries(entries)) = &mut self.state {
                     entries.replace(e);
                 }

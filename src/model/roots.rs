@@ -209,8 +209,9 @@ impl Tree {
 
     /// Root `k` of a merged tree.
     fn root_of(&self, dir: &str) -> Option<&TreeRoot> {
-        let k = self.dirs.get(dir)?.origin;
-        self.multi.as_ref()?.roots.get(usize::from(k))
+        // (a tree of one root — every live pass — answers without a lookup)
+        let m = self.multi.as_ref()?;
+        m.roots.get(usize::from(self.dirs.get(dir)?.origin))
     }
 
     /// The root folder `dir` is under, as given (the tree's own for a tree of one root).

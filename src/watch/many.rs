@@ -254,6 +254,8 @@ impl Merge {
             Delta::Dir(name, node) => {
                 let mates = self.block_of(&name);
                 let before: Vec<Option<usize>> = mates.iter().map(|d| self.owner(d)).collect();
+                let existed = self.roots[k].dirs.contains_key(&name);
+                let exists = node.is_some();
                 match node {
                     Some(n) => self.roots[k].dirs.insert(name.clone(), n),
                     None => self.roots[k].dirs.remove(&name),
@@ -271,10 +273,13 @@ impl Merge {
                         moved |= was != now;
                     }
                 }
-                if k != 0 || moved {
+                // the listings and the conflicts change only when a folder comes or goes, or is
+                // read from another root (a folder's own times come as `RootEntry`): not on
+                // each of the many writes inside a folder
+                if existed != exists || moved {
                     out.push(Delta::Root(self.merged_state()));
+                    out.push(Delta::Roots(Box::new(self.multi())));
                 }
-                out.push(Delta::Roots(Box::new(self.multi())));
             }
             Delta::Root(state) => {
                 self.roots[k].state = state;
@@ -287,6 +292,9 @@ impl Merge {
                 }
                 if self.owner(&e.name) == Some(k) || (k == 0 && self.owner(&e.name).is_none()) {
                     out.push(Delta::RootEntry(e));
+                } else {
+                    // a copy not read (a conflict): only its root's own listing moved
+                    out.push(Delta::Roots(Box::new(self.multi())));
                 }
             }
             Delta::RootFile(name, read) => {

@@ -152,12 +152,7 @@ fn conflicts_shared_roots_and_roots_that_are_not_there() {
         doc["mindformers"]["rank_entries"], 8,
         "rank 0 counts its own root's: {doc}"
     );
-    let missing = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["code"] == "resolved_file_missing")
-        .unwrap_or_else(|| panic!("{doc}"));
+    let missing = common::warning(&doc, "resolved_file_missing").unwrap_or_else(|| panic!("{doc}"));
     assert!(
         missing["message"]
             .as_str()
@@ -366,11 +361,8 @@ fn one_name_one_entry_and_messages_name_the_root_that_holds_it() {
     std::fs::write(roots[0].join("rank_8"), b"stray").unwrap();
     std::fs::write(roots[1].join("rank_10/llama_rank_10-30_2.ckpt.tmp"), b"").unwrap();
     let (_, doc, err) = resolve_json(&roots, &[]);
-    let warnings = doc["warnings"].as_array().unwrap();
-    let conflict = warnings
-        .iter()
-        .find(|w| w["code"] == "rank_folder_conflict")
-        .unwrap_or_else(|| panic!("{doc}{err}"));
+    let conflict =
+        common::warning(&doc, "rank_folder_conflict").unwrap_or_else(|| panic!("{doc}{err}"));
     assert!(
         conflict["message"]
             .as_str()
@@ -378,15 +370,9 @@ fn one_name_one_entry_and_messages_name_the_root_that_holds_it() {
             .starts_with("rank_8 is under 2 roots"),
         "{conflict}"
     );
-    let stray = warnings
-        .iter()
-        .find(|w| w["code"] == "stray_rank_entry")
-        .unwrap_or_else(|| panic!("{doc}"));
+    let stray = common::warning(&doc, "stray_rank_entry").unwrap_or_else(|| panic!("{doc}"));
     assert_eq!(stray["count"], 1, "one entry called rank_8: {stray}");
-    let tmpfile = warnings
-        .iter()
-        .find(|w| w["code"] == "save_in_progress")
-        .unwrap_or_else(|| panic!("{doc}"));
+    let tmpfile = common::warning(&doc, "save_in_progress").unwrap_or_else(|| panic!("{doc}"));
     assert!(
         tmpfile["message"]
             .as_str()
@@ -417,11 +403,7 @@ fn a_wiped_node_starts_from_scratch_and_the_split_is_named() {
     assert_eq!(n2["rank_folders"], 0, "{n2}");
     assert_eq!(n2["branch"]["kind"], "not_resuming", "{n2}");
     assert_eq!(n2["loads"][0]["what"], "not resuming", "{n2}");
-    let mismatch = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["code"] == "rank_count_mismatch")
+    let mismatch = common::warning(&doc, "rank_count_mismatch")
         .unwrap_or_else(|| panic!("16 folders, world size 24: {doc}"));
     assert!(
         mismatch["message"]
@@ -430,12 +412,7 @@ fn a_wiped_node_starts_from_scratch_and_the_split_is_named() {
             .contains("or start afresh on a node whose folder is empty"),
         "{mismatch}"
     );
-    let differ = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["code"] == "nodes_differ")
-        .unwrap_or_else(|| panic!("{doc}"));
+    let differ = common::warning(&doc, "nodes_differ").unwrap_or_else(|| panic!("{doc}"));
     let m = differ["message"].as_str().unwrap();
     assert!(
         m.contains(&format!(
@@ -469,12 +446,7 @@ fn a_stale_copy_on_another_node_loses_to_the_ranks_own_node() {
             .any(|l| l["what"] == "step 20_2" && l["ranks"].as_array().unwrap().len() == 8),
         "{doc}"
     );
-    let conflict = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["code"] == "rank_folder_conflict")
-        .unwrap_or_else(|| panic!("{doc}"));
+    let conflict = common::warning(&doc, "rank_folder_conflict").unwrap_or_else(|| panic!("{doc}"));
     assert!(
         conflict["message"]
             .as_str()

@@ -510,19 +510,25 @@ fn the_change_and_the_rotation_hazard_follow_the_config_stage() {
     );
     let root = tmp.path().join("t/checkpoint");
     let config = tmp.path().join("job.yaml");
-    std::fs::write(
-        &config,
-        "resume_training: False\ncheckpoint: True\nload_ckpt_format: safetensors\nuse_checkpoint_health_monitor: True\ncallbacks:\n  - type: CheckpointMonitor\n    keep_checkpoint_max: 1\n",
-    )
-    .unwrap();
-    let (_, out, err) = run(&[
-        "resolve",
-        root.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--json",
-    ]);
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let resolve_with = |yaml: &str| -> Value {
+        std::fs::write(&config, yaml).unwrap();
+        let (_, out, err) = run(&[
+            "resolve",
+            root.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+        ]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"))
+    };
+    let unrotated = |doc: &Value, why: &str| -> String {
+        crate::common::warning(doc, "unrotated_folders").unwrap_or_else(|| panic!("{why}: {doc}"))
+            ["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let doc = resolve_with("resume_training: False\ncheckpoint: True\nload_ckpt_format: safetensors\nuse_checkpoint_health_monitor: True\ncallbacks:\n  - type: CheckpointMonitor\n    keep_checkpoint_max: 1\n");
     assert_eq!(doc["mindformers"]["no_load_optim"], true, "{doc}");
     let change = doc["safe"]["change"]
         .as_str()
@@ -531,44 +537,10 @@ fn the_change_and_the_rotation_hazard_follow_the_config_stage() {
         change.contains("iteration_00000008") && !change.contains("health"),
         "{change}"
     );
-    let unrotated = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["code"] == "unrotated_folders")
-        .unwrap_or_else(|| panic!("3 folders, keep_checkpoint_max 1: {doc}"));
-    assert!(
-        unrotated["message"]
-            .as_str()
-            .unwrap()
-            .contains("save_max 1 (keep_checkpoint_max)"),
-        "{unrotated}"
-    );
+    let m = unrotated(&doc, "3 folders, keep_checkpoint_max 1");
+    assert!(m.contains("save_max 1 (keep_checkpoint_max)"), "{m}");
     // a float save_max counts as the config stage counts it (rounded down), not as unset
-    std::fs::write(
-        &config,
-        "checkpoint:\n  save_max: 2.0\nload_ckpt_format: safetensors\n",
-    )
-    .unwrap();
-    let (_, out, err) = run(&[
-        "resolve",
-        root.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--json",
-    ]);
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
-    let unrotated = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["code"] == "unrotated_folders")
-        .unwrap_or_else(|| panic!("3 folders, save_max 2.0: {doc}"));
-    assert!(
-        unrotated["message"]
-            .as_str()
-            .unwrap()
-            .contains("save_max 2 (checkpoint.save_max)"),
-        "{unrotated}"
-    );
+    let doc = resolve_with("checkpoint:\n  save_max: 2.0\nload_ckpt_format: safetensors\n");
+    let m = unrotated(&doc, "3 folders, save_max 2.0");
+    assert!(m.contains("save_max 2 (checkpoint.save_max)"), "{m}");
 }

@@ -463,3 +463,11 @@ pub fn run_bin(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// The warning group of `code` in a `resolve --json` document, if any.
+pub fn warning<'a>(doc: &'a serde_json::Value, code: &str) -> Option<&'a serde_json::Value> {
+    doc["warnings"]
+        .as_array()?
+        .iter()
+        .find(|w| w["code"] == code)
+}
