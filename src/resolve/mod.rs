@@ -181,12 +181,17 @@ pub fn analyze(
     run: &RunSettings,
     shards: ShardSource,
 ) -> Analysis {
-    let mut mf = mindformers::resolve(&Inputs {
-        tree,
-        config,
-        env,
-        paths,
-    });
+    let (mut mf, hazards) = beside(
+        || warnings::folder_hazards(tree, config.fmt),
+        || {
+            mindformers::resolve(&Inputs {
+                tree,
+                config,
+                env,
+                paths,
+            })
+        },
+    );
     let nodes = nodes::per_node(tree, config, env, paths, &mut mf);
     let file = context::context_file(tree, &mf, config);
     let context = file.map(|file| {
@@ -216,17 +221,20 @@ pub fn analyze(
         Some((data_skip::compute(&inputs), inputs.new_global_batch_size))
     });
     let context = context.map(|c| Context { notes, ..c });
-    let mut warnings = warnings::collect(&warnings::Facts {
-        tree,
-        mf: &mf,
-        config,
-        env,
-        paths,
-        context: context
-            .as_ref()
-            .map(|c| (c.file.as_str(), c.append.as_ref())),
-        new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
-    });
+    let mut warnings = warnings::collect(
+        &warnings::Facts {
+            tree,
+            mf: &mf,
+            config,
+            env,
+            paths,
+            context: context
+                .as_ref()
+                .map(|c| (c.file.as_str(), c.append.as_ref())),
+            new_global_batch_size: data_skip.as_ref().and_then(|d| d.1),
+        },
+        hazards,
+    );
     warnings.extend(nodes::warnings(tree, &nodes));
     let (safe, load, shards) = safe_analysis(tree, &mf, config, env, run, shards);
     warnings.extend(
@@ -254,6 +262,28 @@ pub fn analyze(
         newfmt: None,
         nodes,
     }
+}
+
+/// `other()` on a second thread while `main()` runs on this one: the folders' hazards need
+/// nothing MindFormers' resolution decides, and the resolution runs on one core (a fresh scan
+/// of 4,096 × 50 spends ≈ 20 ms on each). Without a thread to spare, one after the other.
+fn beside<A: Send, B>(other: impl FnOnce() -> A + Send, main: impl FnOnce() -> B) -> (B, A) {
+    // (shared so that it is still here to run when no thread could be started)
+    let other = std::sync::Mutex::new(Some(other));
+    let take = || other.lock().unwrap_or_else(|p| p.into_inner()).take();
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("ckptscope-hazards".into())
+            .spawn_scoped(s, || take().map(|f| f()));
+        let b = main();
+        let a = match handle.map(|h| h.join()) {
+            Ok(Ok(Some(a))) => a,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // no thread: run it here (the thread, when it ran, took it: `Some` above)
+            Ok(Ok(None)) | Err(_) => take().map(|f| f()).expect("no thread ran `other`"),
+        };
+        (b, a)
+    })
 }
 
 /// The load predictions, the safe pick and its data skip, and every shard verified on the way
@@ -347,4 +377,22 @@ pub fn unreadable_input(tree: &Tree) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::beside;
+
+    #[test]
+    fn beside_gives_both_answers_and_passes_a_panic_on() {
+        let here = std::thread::current().id();
+        let (b, a) = beside(
+            || std::thread::current().id(),
+            || (7, std::thread::current().id()),
+        );
+        assert_eq!(b, (7, here));
+        assert_ne!(a, here, "the other work ran on a thread of its own");
+        let caught = std::panic::catch_unwind(|| beside(|| panic!("hazards failed"), || 1));
+        assert!(caught.is_err(), "a panic beside is not swallowed");
+    }
 }

@@ -61,10 +61,13 @@ pub struct Facts<'a> {
     pub new_global_batch_size: Option<i64>,
 }
 
-pub fn collect(f: &Facts) -> Vec<Warning> {
+///
+/// `folder_hazards` are [`folder_hazards`]' findings for the same tree and format: they need
+/// nothing the resolver decides, so [`super::analyze`] finds them beside it on another core.
+pub fn collect(f: &Facts, folder_hazards: Vec<Warning>) -> Vec<Warning> {
     let mut out = Vec::new();
     root_checks(f, &mut out);
-    rank_dir_checks(f, &mut out);
+    out.extend(folder_hazards);
     decision_checks(f, &mut out);
     context_checks(f, &mut out);
     out
@@ -140,8 +143,10 @@ fn new_format(f: &Facts, entries: &crate::model::Entries, legacy: bool, out: &mu
     out.push(w("new_format", message));
 }
 
-fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
-    let fmt = f.config.fmt;
+/// The hazards of every rank folder, in folder order: what each folder's listing, name and
+/// root show alone (no resolver decision needed).
+pub fn folder_hazards(tree: &Tree, fmt: Fmt) -> Vec<Warning> {
+    let mut out = Vec::new();
     let other = if fmt == Fmt::Ckpt {
         "safetensors"
     } else {
@@ -149,18 +154,18 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
     };
     // (built once: a tree of 8,192 × 200 has 1.6 M names to test)
     let (mine_ext, other_ext) = (format!(".{}", fmt.ext()), format!(".{other}"));
-    for (name, node) in &f.tree.dirs {
+    for (name, node) in &tree.dirs {
         if !name.starts_with("rank_") {
             continue; // a new-format iteration_* folder: not the legacy layout's
         }
         // a folder's hazards depend on its listing, its name, the root and the format alone:
         // kept in its memo, a live view re-reads only the folders that changed
         // (named under the root that holds it, for a job given as several)
-        let key = format!("warnings\0{}\0{name}\0{}", f.tree.label_of(name), fmt.ext());
+        let key = format!("warnings\0{}\0{name}\0{}", tree.label_of(name), fmt.ext());
         let found = node.memo.get_or(&key, || {
             let mut out = Vec::new();
             folder_checks(
-                f.tree.label_of(name),
+                tree.label_of(name),
                 name,
                 node,
                 fmt,
@@ -172,6 +177,7 @@ fn rank_dir_checks(f: &Facts, out: &mut Vec<Warning>) {
         });
         out.extend(found.iter().cloned());
     }
+    out
 }
 
 /// A shard name whose epoch or step MindFormers parses (Python ints) but ckptscope's model
@@ -188,7 +194,7 @@ fn beyond_range(name: &str, fmt: Fmt) -> bool {
             .is_ok_and(|(e, s)| [e, s].iter().any(|v| v.to_i64().is_none_or(|v| v < 0)))
 }
 
-/// The hazards of one rank folder (see [`rank_dir_checks`]).
+/// The hazards of one rank folder (see [`folder_hazards`]).
 fn folder_checks(
     root: &str,
     name: &str,
