@@ -16,6 +16,7 @@ pub mod job;
 pub mod layout;
 pub mod model;
 pub mod py;
+pub mod remote;
 pub mod report;
 pub mod resolve;
 pub mod scan;

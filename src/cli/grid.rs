@@ -62,7 +62,10 @@ pub fn grid_cmd(
             );
         }
     }
-    let mut session = Session::open(fs, ctx).without_events();
+    let mut session = match Session::open_job(fs, ctx, true) {
+        Ok(s) => s.without_events(),
+        Err(e) => return fail(err, &e),
+    };
     let opts = TreeOptions {
         deep: false,
         step: None,

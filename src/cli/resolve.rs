@@ -51,7 +51,10 @@ pub fn resolve_cmd(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
-    let mut session = Session::open(fs, ctx).without_events();
+    let mut session = match Session::open_job(fs, ctx, false) {
+        Ok(s) => s.without_events(),
+        Err(e) => return fail(err, &e),
+    };
     let code = report(&mut session, a.json.then_some(a.all), &opts, out, err);
     session.dispose();
     code

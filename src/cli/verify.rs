@@ -162,8 +162,14 @@ pub fn verify_cmd(
     }
     // the path as given, a name that is not UTF-8 shown escaped (and read as it is)
     let shown = crate::model::name_of(a.path.as_os_str());
-    let state = scan_root(&*fs, &a.path);
+    // a folder on another host (ssh://) is a checkpoint root, read there
+    let remote = a.path.to_str().is_some_and(|p| p.starts_with("ssh://"));
+    let state = match remote {
+        true => RootState::Missing,
+        false => scan_root(&*fs, &a.path),
+    };
     match &state {
+        _ if remote => {}
         RootState::Missing => return fail(err, &format!("{shown}: no such file or directory; pass a checkpoint folder, a rank folder or a shard")),
         RootState::Error(e) => return fail(err, &format!("{shown}: {}; pass a checkpoint folder, a rank folder or a shard", e.text)),
         RootState::Other(k) => return fail(err, &format!("{shown} is {k}: not a checkpoint; pass a checkpoint folder, a rank folder or a shard")),
@@ -199,7 +205,8 @@ pub fn verify_cmd(
         );
     }
     // a checkpoint root of either layout (rank_* or iteration_* folders)
-    let is_tree = matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| crate::scan::is_layout_dir(&e.name) && e.is_dir()));
+    let is_tree = remote
+        || matches!(&state, RootState::Dir(l) if l.entries().iter().any(|e| crate::scan::is_layout_dir(&e.name) && e.is_dir()));
     if a.write_manifest.is_some() && !a.more_roots.is_empty() {
         // one SHA256SUMS names files relative to one folder, and each root is a node's own
         return fail(
@@ -218,14 +225,27 @@ pub fn verify_cmd(
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
         };
-        let mut session = Session::open(fs.clone(), ctx).without_events();
+        if ctx.has_remote() && (deep || a.write_manifest.is_some()) {
+            return fail(
+                err,
+                "--hash and --write-manifest read every byte: run them on each host (`ckptscope verify ROOT --hash` there); over ssh:// roots the cheap pass runs, on the hosts",
+            );
+        }
+        let mut session = match Session::open_job(fs.clone(), ctx, true) {
+            Ok(s) => s.without_events(),
+            Err(e) => return fail(err, &e),
+        };
         let root = session.ctx().canonical.clone();
         if let Some(dest) = &a.write_manifest {
             if let Err(e) = check_target(&root, session.tree(), dest) {
                 return fail(err, &e.to_string());
             }
         }
-        let manifest = manifests(&*fs, &root, session.tree(), deep);
+        // (a remote root's SHA256SUMS is on its host: read there by `verify --hash`)
+        let manifest = match session.ctx().has_remote() {
+            true => Default::default(),
+            false => manifests(&*fs, &root, session.tree(), deep),
+        };
         session.verify_all(&opts, &manifest, &mut progress);
         (manifest, root, session.into_tree())
     } else {

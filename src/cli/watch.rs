@@ -25,6 +25,10 @@ pub struct WatchArgs {
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub ndjson: bool,
+    /// Speak the watch protocol on standard output and input (what an ssh:// root runs on
+    /// its host; README, "Jobs bigger than one machine").
+    #[arg(long, conflicts_with_all = ["ndjson", "more_roots"])]
+    pub wire: bool,
     /// Reconcile-poll interval in seconds (default: 10 when polling only, 30 with inotify).
     #[arg(long, value_name = "SECS")]
     pub poll: Option<f64>,
@@ -69,10 +73,29 @@ pub fn watch_cmd(
         Ok(x) => x,
         Err(m) => return fail(err, &m),
     };
+    if a.wire {
+        return wire(&ctx, cfg, out, err);
+    }
     if !a.ndjson && std::io::stdout().is_terminal() {
         return super::tui::run(ctx, cfg, &a.ui, env, None, err);
     }
     stream(ctx, cfg, a.ndjson, out, err)
+}
+
+/// The remote end of an ssh:// root: the watch of one local folder in the watch protocol.
+fn wire(ctx: &JobContext, cfg: WatchConfig, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if ctx.has_remote() {
+        return fail(
+            err,
+            "--wire watches a folder of this host: give its path, not an ssh:// URL",
+        );
+    }
+    let hello = crate::remote::wire::Hello::new(&ctx.root, &ctx.canonical.to_string_lossy());
+    let input = std::io::BufReader::new(std::io::stdin());
+    match crate::remote::serve::serve(crate::watch::spawn(cfg), hello, input, out) {
+        crate::remote::serve::Served::Done => 0,
+        crate::remote::serve::Served::Failed(why) => fail(err, &why),
+    }
 }
 
 fn now_ts() -> f64 {
@@ -123,7 +146,12 @@ fn stream(
         Ok(WatchMsg::Started { tree, mode }) => {
             let files = tree.dirs.values().map(|d| d.listing.entries().len()).sum();
             let ranks = tree.dirs.len();
+            // a root on another host is checked there: what the answer needs is asked for
+            let remote = ctx.has_remote();
             let mut s = Session::from_tree(fs, ctx, *tree);
+            if remote {
+                s = s.with_disk_checks(crate::session::DiskChecks::Deferred);
+            }
             s.note(Event::Snapshot {
                 root: s.ctx().root.clone(),
                 ranks,
@@ -135,7 +163,7 @@ fn stream(
         Ok(WatchMsg::Failed(e)) => return fail(err, &e.to_string()),
         _ => return fail(err, &died("before its first scan").to_string()),
     };
-    let r = follow(&mut session, &handle.events, ndjson, out);
+    let r = follow(&mut session, &handle, ndjson, out);
     handle.stop();
     match r {
         Ok(()) | Err(Stop::ReaderGone) => 0,
@@ -151,16 +179,21 @@ fn died(when: &str) -> WatchError {
 
 fn follow(
     session: &mut Session,
-    events: &crossbeam_channel::Receiver<WatchMsg>,
+    handle: &crate::watch::WatchHandle,
     ndjson: bool,
     out: &mut dyn Write,
 ) -> Result<(), Stop> {
+    let events = &handle.events;
     let mut last = None;
     let mut dirty = true;
     let mut last_resolution = Instant::now() - RESOLUTION_EVERY;
     loop {
         if dirty && last_resolution.elapsed() >= RESOLUTION_EVERY {
             let r = session.resolution();
+            let wanted = session.take_wanted();
+            if !wanted.is_empty() {
+                handle.verify_now(wanted);
+            }
             for e in session.drain_events() {
                 print(out, &e, ndjson)?;
             }

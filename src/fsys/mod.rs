@@ -2,6 +2,7 @@
 //! can inject errors that root cannot produce with `chmod` (permission denied, vanishing files).
 //! The real implementation only ever opens files read-only and never opens non-regular files.
 
+pub mod elsewhere;
 mod listdir;
 
 use crate::model::{FileKind, FileRead, OsErr, Stat};

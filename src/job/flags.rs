@@ -74,4 +74,11 @@ pub struct JobFlags {
     /// Read the root as this layout (default: what it holds; with both, what --config selects).
     #[arg(long, value_enum)]
     pub layout: Option<LayoutArg>,
+    /// The ssh client for ssh:// roots, with its own options (default `ssh`), e.g.
+    /// 'ssh -F ~/.ssh/job_config'.
+    #[arg(long, value_name = "CMD")]
+    pub ssh_command: Option<String>,
+    /// ckptscope's path on the hosts of ssh:// roots (default `ckptscope`, found on their PATH).
+    #[arg(long, value_name = "PATH")]
+    pub remote_ckptscope: Option<String>,
 }

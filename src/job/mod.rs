@@ -71,6 +71,28 @@ pub struct JobContext {
     /// The job's further roots, when its rank folders are spread over several (each node's
     /// own disk): the same path on every node as MindFormers sees it, read from elsewhere.
     pub more_roots: Vec<MoreRoot>,
+    /// Where the first root is when it is on another host (`ssh://host/path`): its path is
+    /// `root`, as MindFormers there is given it.
+    pub remote: Option<crate::remote::SshRoot>,
+    /// How roots on other hosts are reached.
+    pub ssh: crate::remote::SshSettings,
+}
+
+/// The root `r` names on another host (`ssh://…`), if it is one; a malformed URL is a usage
+/// error.
+fn remote_of(r: &std::ffi::OsStr) -> Result<Option<crate::remote::SshRoot>, JobError> {
+    let Some(s) = r.to_str() else {
+        return match r.as_encoded_bytes().starts_with(b"ssh://") {
+            true => Err(JobError::Roots(format!(
+                "{}: an ssh:// root must be UTF-8",
+                crate::model::name_of(r)
+            ))),
+            false => Ok(None),
+        };
+    };
+    crate::remote::SshRoot::parse(s)
+        .transpose()
+        .map_err(JobError::Roots)
 }
 
 /// A further root of the job ([`JobContext::more_roots`]). Its node checks whether the
@@ -81,8 +103,10 @@ pub struct JobContext {
 pub struct MoreRoot {
     /// As given (messages name it).
     pub root: String,
-    /// Where it is read.
+    /// Where it is read (on its host, for a remote root).
     pub canonical: PathBuf,
+    /// Its host, for a root on another machine.
+    pub remote: Option<crate::remote::SshRoot>,
 }
 
 /// The most roots a job may be given as (one per node).
@@ -133,6 +157,8 @@ impl JobContext {
             network_fs,
             newfmt,
             more_roots: Vec::new(),
+            remote: None,
+            ssh: Default::default(),
         })
     }
 
@@ -142,9 +168,19 @@ impl JobContext {
         usize::try_from(self.env.device_num_per_node.max(1)).unwrap_or(usize::MAX)
     }
 
+    /// The first root as given: the folder, or the `ssh://` URL of one on another host.
+    pub fn first_label(&self) -> &str {
+        self.remote.as_ref().map_or(&self.root, |r| &r.label)
+    }
+
+    /// Any root on another host (the local disk holds none of its files).
+    pub fn has_remote(&self) -> bool {
+        self.remote.is_some() || self.more_roots.iter().any(|m| m.remote.is_some())
+    }
+
     /// Every root as given, joined by ` + ` (headers and titles name them all).
     pub fn roots_label(&self) -> String {
-        std::iter::once(self.root.as_str())
+        std::iter::once(self.first_label())
             .chain(self.more_roots.iter().map(|m| m.root.as_str()))
             .collect::<Vec<_>>()
             .join(" + ")
@@ -170,7 +206,28 @@ impl JobContext {
                 roots.len()
             )));
         }
-        let mut ctx = JobContext::gather(fs, env, first, flags)?;
+        let ssh = crate::remote::SshSettings::from_flags(
+            flags.ssh_command.as_deref(),
+            flags.remote_ckptscope.as_deref(),
+        )
+        .map_err(JobError::Roots)?;
+        let mut ctx = match remote_of(first)? {
+            None => JobContext::gather(fs, env, first, flags)?,
+            Some(r) => {
+                // gathered as the node sees its own path: nothing read here but --config
+                let local = flags
+                    .config
+                    .iter()
+                    .flat_map(|c| [c.clone(), env.cwd.join(c)])
+                    .collect();
+                let seam = crate::fsys::elsewhere::Elsewhere { inner: fs, local };
+                let mut ctx = JobContext::gather(&seam, env, &r.path, flags)?;
+                ctx.canonical = PathBuf::from(&r.path);
+                ctx.remote = Some(r);
+                ctx
+            }
+        };
+        ctx.ssh = ssh;
         let new_format = |shown: &str, at: &Path| {
             match !more.is_empty() && new_format_root(fs, at) {
             // each node's iteration_N/ holds that node's ranks' shards: folders of one name
@@ -181,11 +238,34 @@ impl JobContext {
             false => Ok(()),
         }
         };
-        new_format(&ctx.root, &ctx.canonical)?;
+        if ctx.remote.is_none() {
+            new_format(&ctx.root, &ctx.canonical)?;
+        }
+        let mut labels = vec![ctx.first_label().to_owned()];
         for r in more {
+            if let Some(remote) = remote_of(r)? {
+                if labels.contains(&remote.label) {
+                    return Err(JobError::Roots(format!(
+                        "{}: the same folder is given twice; give each node's folder once",
+                        remote.label
+                    )));
+                }
+                labels.push(remote.label.clone());
+                ctx.more_roots.push(MoreRoot {
+                    root: remote.label.clone(),
+                    canonical: PathBuf::from(&remote.path),
+                    remote: Some(remote),
+                });
+                continue;
+            }
             let shown = crate::model::name_of(r);
             let canonical = read_path(fs, env, r);
-            if canonical == ctx.canonical || ctx.more_roots.iter().any(|m| m.canonical == canonical)
+            let local = |c: &PathBuf| ctx.remote.is_none() && *c == ctx.canonical;
+            if local(&canonical)
+                || ctx
+                    .more_roots
+                    .iter()
+                    .any(|m| m.remote.is_none() && m.canonical == canonical)
             {
                 return Err(JobError::Roots(format!(
                     "{shown}: the same folder is given twice ({}); give each node's folder once",
@@ -211,6 +291,7 @@ impl JobContext {
             ctx.more_roots.push(MoreRoot {
                 root: shown,
                 canonical,
+                remote: None,
             });
         }
         Ok(ctx)
@@ -241,6 +322,8 @@ impl JobContext {
             },
             network_fs: None,
             more_roots: Vec::new(),
+            remote: None,
+            ssh: Default::default(),
             newfmt: NewJob::gather(
                 &JobFlags::default(),
                 None,

@@ -28,7 +28,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// What kind of filesystem object an entry is (as `lstat` or `stat` reported it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     File,
@@ -58,7 +58,7 @@ impl std::fmt::Display for FileKind {
 }
 
 /// The facts of one `stat` call.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Stat {
     pub kind: FileKind,
     pub size: u64,
@@ -86,7 +86,7 @@ impl Stat {
 }
 
 /// An OS error as Python reports it: errno and `strerror`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OsErr {
     pub errno: i32,
     pub text: String,
@@ -361,7 +361,7 @@ pub enum RootState {
 }
 
 /// One version of one file: a verdict is valid only while these stay the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct FileId {
     pub dev: u64,
     pub ino: u64,

@@ -6,7 +6,9 @@ use super::FileId;
 use serde::Serialize;
 
 /// What ckptscope found out about one shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Structure walked completely and the resume context entries are present.

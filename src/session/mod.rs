@@ -23,6 +23,7 @@
 
 pub(crate) mod changes;
 pub mod events;
+mod remote;
 
 use crate::fsys::Fs;
 use crate::grid::model::{GridModel, SimMarks};
@@ -225,6 +226,11 @@ impl Session {
                     == Some(*id)
         });
         out
+    }
+
+    /// How many checks asked for (through [`Session::take_wanted`]) have no verdict yet.
+    pub fn outstanding(&self) -> usize {
+        self.requested.len()
     }
 
     pub fn ctx(&self) -> &JobContext {
@@ -793,6 +799,11 @@ impl Session {
             manifest,
             &priority,
         );
+        if self.ctx.has_remote() {
+            // a root on another host is checked there ([`Session::open_job`] asked for every
+            // shard): nothing is read here
+            return plan.total();
+        }
         let mut events = EventLog {
             off: !self.events.on(),
             list: Vec::new(),

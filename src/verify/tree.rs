@@ -140,6 +140,21 @@ pub fn plan(
 }
 
 impl Plan {
+    /// The shards left to check, `(folder, file)` in the order they would be checked (what a
+    /// remote root's host is asked to check).
+    pub fn pending(&self) -> Vec<(String, String)> {
+        self.jobs
+            .iter()
+            .map(|j| {
+                let (dir, _, node) = &self.folders[j.folder as usize];
+                (
+                    dir.clone(),
+                    node.listing.entries().name(j.entry as usize).to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Every shard this run reports (checked or known).
     pub fn total(&self) -> usize {
         self.known + self.jobs.len()

@@ -134,8 +134,12 @@ impl Merge {
     /// the first root's.
     fn view_mode(&self) -> Option<Mode> {
         let modes = self.roots.iter().filter_map(|r| r.mode.as_ref());
+        // a root that is not watched at all (its connection is down) says most of the view
+        let lost = modes
+            .clone()
+            .find(|m| matches!(m, Mode::Disconnected { .. }));
         let polled = modes.clone().find(|m| matches!(m, Mode::Poll { .. }));
-        polled.or(self.roots[0].mode.as_ref()).cloned()
+        lost.or(polled).or(self.roots[0].mode.as_ref()).cloned()
     }
 
     /// The root that holds folder `dir` (the first that has it), if any; a name the first

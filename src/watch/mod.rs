@@ -4,8 +4,10 @@
 pub(crate) mod backlog;
 pub(crate) mod many;
 pub(crate) mod mode;
+pub(crate) mod remote;
 pub(crate) mod run;
 
 pub use many::spawn_many;
 pub use mode::Mode;
+pub use remote::RemoteSource;
 pub use run::{spawn, WatchConfig, WatchError, WatchHandle, WatchMsg};

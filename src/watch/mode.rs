@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mode {
     /// inotify hints plus a slower reconcile poll as the truth.
@@ -14,6 +14,9 @@ pub enum Mode {
         reason: String,
         degraded: bool,
     },
+    /// A remote root's connection is down (`root` names it): what is shown of it is the last
+    /// state it sent, until it reconnects.
+    Disconnected { root: String, reason: String },
 }
 
 impl Mode {
@@ -35,6 +38,9 @@ impl Mode {
                     format!(" ({reason})")
                 }
             ),
+            Mode::Disconnected { root, reason } => {
+                format!("degraded: {root} disconnected ({reason}); its last known state is shown, stale")
+            }
         }
     }
 
@@ -50,11 +56,15 @@ impl Mode {
                 "{}poll {interval_secs:.0}s",
                 if *degraded { "DEGRADED " } else { "" }
             ),
+            Mode::Disconnected { .. } => "DEGRADED: a root is disconnected (stale)".into(),
         }
     }
 
     pub fn is_degraded(&self) -> bool {
-        matches!(self, Mode::Poll { degraded: true, .. })
+        matches!(
+            self,
+            Mode::Poll { degraded: true, .. } | Mode::Disconnected { .. }
+        )
     }
 }
 

@@ -75,6 +75,8 @@ pub struct WatchConfig {
     /// Test seam: folders whose watch fails with "permission denied" (as a non-root user's
     /// unreadable folder does; root can watch anything).
     pub unwatchable: Vec<String>,
+    /// The root is on another host: watched there by ckptscope itself ([`super::remote`]).
+    pub remote: Option<super::remote::RemoteSource>,
 }
 
 impl WatchConfig {
@@ -87,6 +89,8 @@ impl WatchConfig {
         no_inotify: bool,
     ) -> Result<WatchConfig, WatchError> {
         let what = match fs.stat(&ctx.canonical) {
+            // (a remote root is checked where it is: the first connection says)
+            _ if ctx.remote.is_some() => None,
             Ok(s) if s.kind == crate::model::FileKind::Dir => None,
             Ok(s) => Some(format!("is {}, not a folder", s.kind)),
             Err(e) => Some(format!("cannot be watched ({e})")),
@@ -121,6 +125,10 @@ impl WatchConfig {
             fs,
             watch_limit: None,
             unwatchable: Vec::new(),
+            remote: ctx.remote.clone().map(|root| super::remote::RemoteSource {
+                root,
+                ssh: ctx.ssh.clone(),
+            }),
         })
     }
 }
@@ -131,6 +139,21 @@ impl WatchConfig {
     pub fn for_roots(self, ctx: &JobContext) -> Result<Vec<WatchConfig>, WatchError> {
         let mut all = vec![self];
         for m in &ctx.more_roots {
+            if let Some(root) = &m.remote {
+                let first = &all[0];
+                all.push(WatchConfig {
+                    root: m.canonical.clone(),
+                    label: m.root.clone(),
+                    // (its host decides how it is watched there)
+                    poll_only: first.poll_only.clone().filter(|p| p == "--no-inotify"),
+                    remote: Some(super::remote::RemoteSource {
+                        root: root.clone(),
+                        ssh: ctx.ssh.clone(),
+                    }),
+                    ..first.clone()
+                });
+                continue;
+            }
             match all[0].fs.stat(&m.canonical) {
                 Ok(s) if s.kind == crate::model::FileKind::Dir => {}
                 Ok(s) => {
@@ -159,6 +182,7 @@ impl WatchConfig {
                 } else {
                     network
                 },
+                remote: None,
                 ..first.clone()
             });
         }
@@ -230,7 +254,10 @@ impl Drop for WatchHandle {
 
 /// Start watching on a thread of its own. A panic in that thread is reported as
 /// [`WatchMsg::Failed`], never swallowed.
-pub fn spawn(cfg: WatchConfig) -> WatchHandle {
+pub fn spawn(mut cfg: WatchConfig) -> WatchHandle {
+    if let Some(src) = cfg.remote.take() {
+        return super::remote::spawn(cfg, src);
+    }
     let (out, events) = unbounded();
     let (requests, req_rx) = unbounded();
     let stopping = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,116 @@
+//! One-shot commands on a job with roots on other hosts (`ssh://`): the tree comes from the
+//! hosts' watchers (their first scans, merged as a live view merges them) and every shard
+//! check is asked of the host that holds the shard — the same model and the same analysis as
+//! for local roots, so `resolve`, `grid` and `verify` give the answers `watch` and the TUI give.
+
+use super::{DiskChecks, Session};
+use crate::fsys::Fs;
+use crate::job::JobContext;
+use crate::verify::tree::{plan, priorities, TreeOptions};
+use crate::watch::{spawn_many, WatchConfig, WatchHandle, WatchMsg};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the hosts may go without sending anything while checks are outstanding.
+const QUIET_LIMIT: Duration = Duration::from_secs(120);
+
+impl Session {
+    /// The session a one-shot command works on: the roots scanned here, or — for a job with
+    /// a root on another host — as the hosts see them, with the checks the answer needs (and,
+    /// with `every_shard`, every shard's cheap check) done there and awaited.
+    pub fn open_job(
+        fs: Arc<dyn Fs>,
+        ctx: JobContext,
+        every_shard: bool,
+    ) -> Result<Session, String> {
+        if !ctx.has_remote() {
+            return Ok(Session::open(fs, ctx));
+        }
+        let mut cfg =
+            WatchConfig::for_job(&ctx, fs.clone(), None, false).map_err(|e| e.to_string())?;
+        // (the hosts check what is asked, not everything in the background)
+        cfg.verify = false;
+        let cfgs = cfg.for_roots(&ctx).map_err(|e| e.to_string())?;
+        let handle = spawn_many(cfgs, ctx.node_block());
+        let label = ctx.roots_label();
+        let tree = match handle.events.recv() {
+            Ok(WatchMsg::Started { tree, .. }) => tree,
+            Ok(WatchMsg::Failed(e)) => return Err(e.to_string()),
+            _ => {
+                return Err(format!(
+                    "{label}: the roots' watchers stopped before their first scans"
+                ))
+            }
+        };
+        let mut s = Session::from_tree(fs, ctx, *tree)
+            .with_disk_checks(DiskChecks::Deferred)
+            .without_events();
+        let r = s.settle(&handle, every_shard);
+        handle.stop();
+        r.map(|()| s.with_disk_checks(DiskChecks::Never))
+    }
+
+    /// Ask the hosts for every check the answer (or, with `every_shard`, the whole tree)
+    /// needs until none is outstanding.
+    fn settle(&mut self, handle: &WatchHandle, every_shard: bool) -> Result<(), String> {
+        let mut heard = Instant::now();
+        loop {
+            let mut ask = self.take_pending_checks(every_shard);
+            self.analysis();
+            ask.extend(self.take_wanted());
+            if !ask.is_empty() {
+                handle.verify_now(ask);
+            }
+            let waiting = self.outstanding();
+            if waiting == 0 {
+                return Ok(());
+            }
+            let left = QUIET_LIMIT.saturating_sub(heard.elapsed());
+            match handle.events.recv_timeout(left) {
+                Ok(WatchMsg::Failed(e)) => return Err(e.to_string()),
+                Ok(m) => {
+                    heard = Instant::now();
+                    for m in std::iter::once(m).chain(handle.events.try_iter()) {
+                        self.absorb(m).map_err(|e| e.to_string())?;
+                    }
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "{}: {waiting} shard checks asked of the hosts got no answer within {} s; check the connections (a host under load may need longer) and run again",
+                        self.ctx().roots_label(),
+                        QUIET_LIMIT.as_secs()
+                    ))
+                }
+            }
+        }
+    }
+
+    /// With `every_shard`: the shards of the tree without a verdict for their current version
+    /// and not asked for yet (each asked once).
+    fn take_pending_checks(&mut self, every_shard: bool) -> Vec<(String, String)> {
+        if !every_shard {
+            return Vec::new();
+        }
+        self.derived();
+        let order = {
+            let mf = &self.computed().expect("just derived").real.mindformers;
+            priorities(self.shown_tree(), Some(mf))
+        };
+        let priority = |d: &str, n: &str| order.of(d, n);
+        let opts = TreeOptions {
+            deep: false,
+            step: None,
+            now: std::time::SystemTime::now(),
+            workers: 0,
+        };
+        let p = plan(
+            &self.ctx.canonical,
+            self.tree(),
+            &opts,
+            &Default::default(),
+            &priority,
+        );
+        self.wanted.extend(p.pending());
+        self.take_wanted()
+    }
+}
