@@ -528,3 +528,280 @@ pub fn read_line(r: &mut impl std::io::BufRead) -> std::io::Result<Option<Vec<u8
     }
     Ok(Some(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OsErr, VerdictEntry};
+    use proptest::prelude::*;
+
+    fn kind() -> impl Strategy<Value = FileKind> {
+        prop::sample::select(vec![
+            FileKind::File,
+            FileKind::Dir,
+            FileKind::Symlink,
+            FileKind::Fifo,
+            FileKind::Other,
+        ])
+    }
+
+    fn stat() -> impl Strategy<Value = Stat> {
+        (
+            kind(),
+            any::<u64>(),
+            any::<i64>(),
+            0u32..1_000_000_000,
+            any::<u64>(),
+            any::<u64>(),
+            any::<u16>(),
+            any::<i64>(),
+        )
+            .prop_map(
+                |(kind, size, mtime_sec, mtime_nsec, ino, dev, mode, ctime_ns)| Stat {
+                    kind,
+                    size,
+                    mtime_sec,
+                    mtime_nsec,
+                    ino,
+                    dev,
+                    mode,
+                    ctime_ns,
+                },
+            )
+    }
+
+    fn stat_or_err() -> impl Strategy<Value = Result<Stat, OsErr>> {
+        prop_oneof![
+            stat().prop_map(Ok),
+            (1i32..140).prop_map(|e| Err(OsErr::errno(e))),
+        ]
+    }
+
+    /// Any bytes but `/` and NUL: what a directory entry can be called.
+    fn name() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            any::<u8>().prop_filter("a name", |b| *b != b'/' && *b != 0),
+            1..24,
+        )
+    }
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        (name(), stat_or_err(), prop::option::of(stat_or_err()))
+            .prop_map(|(n, l, t)| Entry::named(std::ffi::OsStr::from_bytes(&n), l, t))
+    }
+
+    fn file_read_s() -> impl Strategy<Value = FileRead> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64).prop_map(FileRead::Bytes),
+            (1i32..140).prop_map(|e| FileRead::Error(OsErr::errno(e))),
+            any::<u64>().prop_map(FileRead::TooLarge),
+            kind().prop_map(FileRead::NotRegular),
+        ]
+    }
+
+    fn dir_node_s() -> impl Strategy<Value = DirNode> {
+        (
+            prop::option::of(stat()),
+            prop_oneof![
+                prop::collection::vec(entry(), 0..6).prop_map(|v| Listing::Entries(v.into())),
+                (1i32..140).prop_map(|e| Listing::Error(OsErr::errno(e))),
+            ],
+            prop::option::of(file_read_s()),
+            prop::collection::vec(entry(), 0..2),
+            prop::collection::vec(("[a-z_.]{1,12}", file_read_s()), 0..2),
+        )
+            .prop_map(|(stat, listing, meta, probed, control)| DirNode {
+                stat,
+                listing,
+                meta,
+                probed,
+                control,
+                memo: Default::default(),
+                origin: 0,
+            })
+    }
+
+    fn num() -> impl Strategy<Value = Option<Num>> {
+        prop_oneof![
+            Just(None),
+            any::<i64>().prop_map(|i| Some(Num::Int(i))),
+            any::<u64>().prop_map(|b| Some(Num::Float(f64::from_bits(b)))),
+        ]
+    }
+
+    fn check_s() -> impl Strategy<Value = ShardCheck> {
+        (
+            prop::sample::select(vec![Verdict::Ok, Verdict::Truncated, Verdict::Changed]),
+            any::<bool>(),
+            ".{0,20}",
+            any::<u64>(),
+            prop::option::of((num(), num(), num(), num(), num())),
+            prop::option::of("[0-9a-f]{64}"),
+        )
+            .prop_map(|(verdict, deep, detail, size, append, sha)| ShardCheck {
+                verdict,
+                deep,
+                detail: detail.into(),
+                size,
+                append: append.map(|(a, b, c, d, e)| {
+                    Arc::new(AppendValues {
+                        epoch_num: a,
+                        step_num: b,
+                        global_step: c,
+                        loss_scale: d,
+                        global_batch_size: e,
+                    })
+                }),
+                sha256: sha.map(Arc::new),
+            })
+    }
+
+    /// Through JSON text and back, as the other end reads it.
+    fn through<T: Serialize + for<'de> Deserialize<'de>>(x: &T) -> T {
+        serde_json::from_str(&encode(x)).unwrap()
+    }
+
+    /// Checks compare by their wire form: a NaN float equals itself only bit for bit.
+    fn same_check(a: &ShardCheck, b: &ShardCheck) -> bool {
+        WCheck::from(a) == WCheck::from(b)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Every folder — any name bytes, times, errors, symlink targets, control files —
+        /// reads back exactly as it was sent.
+        #[test]
+        fn a_folder_reads_back_as_sent(node in dir_node_s(), root in prop::collection::vec(entry(), 0..5)) {
+            let back = dir_node(through(&WDirNode::from(&node))).unwrap();
+            prop_assert_eq!(&back, &node);
+            // entry by entry too (`DirNode`'s memo compares equal whatever it holds)
+            prop_assert_eq!(back.listing.entries().iter().collect::<Vec<_>>(), node.listing.entries().iter().collect::<Vec<_>>());
+            let state = RootState::Dir(Listing::Entries(root.into()));
+            prop_assert_eq!(root_state(through(&WRootState::from(&state))).unwrap(), state);
+        }
+
+        /// A verdict, floats bit for bit (NaN and infinities included), reads back as sent.
+        #[test]
+        fn a_verdict_reads_back_as_sent(c in check_s(), id in (any::<u64>(), any::<u64>(), any::<u64>(), any::<i64>(), any::<i64>())) {
+            let v = Verified {
+                dir: "rank_3".into(),
+                file: "llama_rank_3-20_2.ckpt".into(),
+                id: FileId { dev: id.0, ino: id.1, size: id.2, mtime_ns: id.3, ctime_ns: id.4 },
+                check: c,
+            };
+            let back = verified(through(&WVerified::from(&v))).unwrap();
+            prop_assert_eq!((&back.dir, &back.file, back.id), (&v.dir, &v.file, v.id));
+            prop_assert!(same_check(&back.check, &v.check));
+        }
+    }
+
+    /// A first scan goes as one line per folder and is put back together as the tree it was.
+    #[test]
+    fn a_first_scan_is_one_line_per_folder_and_reads_back_whole() {
+        let e = |n: &str| Entry::named(std::ffi::OsStr::new(n), Err(OsErr::errno(2)), None);
+        let mut tree = Tree {
+            root: "/out/checkpoint".into(),
+            state: RootState::Dir(Listing::Entries(vec![e("rank_0"), e("rank_1")].into())),
+            ..Tree::default()
+        };
+        // (a verdict is kept for the file version the listing shows)
+        let st = Stat {
+            kind: FileKind::File,
+            size: 3,
+            mtime_sec: 0,
+            mtime_nsec: 4,
+            ino: 2,
+            dev: 1,
+            mode: 0o100644,
+            ctime_ns: 5,
+        };
+        let shard = Entry::named(std::ffi::OsStr::new("a-1_1.ckpt"), Ok(st.clone()), None);
+        for r in ["rank_0", "rank_1"] {
+            let node = DirNode {
+                stat: None,
+                listing: Listing::Entries(vec![shard.clone(), e("meta.json")].into()),
+                meta: Some(FileRead::Bytes(b"{\"last_epoch\": 1}".to_vec())),
+                probed: Vec::new(),
+                control: Vec::new(),
+                memo: Default::default(),
+                origin: 0,
+            };
+            tree.dirs.insert(r.into(), Arc::new(node));
+        }
+        tree.root_files.insert(
+            "latest_checkpointed_iteration.txt".into(),
+            FileRead::Bytes(b"7".to_vec()),
+        );
+        tree.verdicts.insert(
+            "rank_1".into(),
+            "a-1_1.ckpt".into(),
+            VerdictEntry {
+                id: FileId {
+                    dev: 1,
+                    ino: 2,
+                    size: 3,
+                    mtime_ns: 4,
+                    ctime_ns: 5,
+                },
+                check: ShardCheck::new(Verdict::Truncated, "cut", 3),
+            },
+        );
+        let mode = Mode::Inotify { poll_secs: 30.0 };
+        let text: Vec<String> = scan_lines(&tree, &mode).map(|l| encode(&l)).collect();
+        assert_eq!(
+            text.len(),
+            1 + 2 + 1 + 1,
+            "begin, a line per folder, the verdict, started"
+        );
+        assert!(text.iter().all(|l| !l.contains('\n')));
+        let mut back = Tree {
+            root: tree.root.clone(),
+            ..Tree::default()
+        };
+        for l in &text {
+            match serde_json::from_str::<Line>(l).unwrap() {
+                Line::Begin {
+                    state,
+                    root_files,
+                    mode: m,
+                    ..
+                } => {
+                    assert_eq!(m, mode);
+                    back.state = root_state(state).unwrap();
+                    for (n, r) in root_files {
+                        back.root_files
+                            .insert(shown(n).unwrap(), file_read(r).unwrap());
+                    }
+                }
+                Line::Dir { name, node } => {
+                    back.dirs
+                        .insert(shown(name).unwrap(), Arc::new(dir_node(node).unwrap()));
+                }
+                Line::Delta(d) => back.apply(delta(d).unwrap()),
+                Line::Started {} => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(back, tree);
+    }
+
+    /// A line over the limit is refused, not read whole; the last line needs no newline.
+    #[test]
+    fn lines_are_bounded() {
+        let mut r = std::io::Cursor::new(b"{}\nlast".to_vec());
+        assert_eq!(read_line(&mut r).unwrap().unwrap(), b"{}");
+        assert_eq!(read_line(&mut r).unwrap().unwrap(), b"last");
+        assert!(read_line(&mut r).unwrap().is_none());
+        let endless = std::io::Read::take(std::io::repeat(b'x'), LINE_LIMIT as u64 + 10);
+        let mut r = std::io::BufReader::new(endless);
+        assert!(read_line(&mut r).is_err());
+    }
+
+    /// Names the model keys by must be in their shown form: nothing raw reaches a terminal.
+    #[test]
+    fn a_key_with_control_characters_is_refused() {
+        assert!(shown("rank_0\u{1b}[2J".into()).is_err());
+        assert!(shown("rank_0".into()).is_ok());
+    }
+}

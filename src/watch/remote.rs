@@ -269,6 +269,12 @@ impl Client {
             };
             let line = match line {
                 Ok(Ok(l)) => l,
+                Ok(Err(why)) if !hello => {
+                    return End::Fatal(format!(
+                        "{}: the remote program did not start with the watch protocol's hello ({why}); is --remote-ckptscope a ckptscope of this release?",
+                        self.src.root.label
+                    ))
+                }
                 Ok(Err(why)) => return lost(&mut conn, Some(why), false),
                 Err(_) => return lost(&mut conn, None, false),
             };

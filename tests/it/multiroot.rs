@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Ranks `ranks` of a job saving epochs `epochs` (step 2 each): valid shards whose mtimes
 /// follow the epochs (set here: git keeps none), a `meta.json` naming the newest.
-fn node(root: &Path, ranks: std::ops::Range<u64>, epochs: &[u64]) {
+pub(crate) fn node(root: &Path, ranks: std::ops::Range<u64>, epochs: &[u64]) {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     for r in ranks {
         let d = root.join(format!("rank_{r}"));
@@ -31,7 +31,7 @@ fn node(root: &Path, ranks: std::ops::Range<u64>, epochs: &[u64]) {
 }
 
 /// Three nodes of 8 ranks, steps 10, 15, 20 everywhere.
-fn three_nodes(tmp: &Path) -> Vec<PathBuf> {
+pub(crate) fn three_nodes(tmp: &Path) -> Vec<PathBuf> {
     (0..3u64)
         .map(|k| {
             let root = tmp.join(format!("node{k}/output/checkpoint"));

@@ -1,0 +1,316 @@
+//! Issue 14, roots on other hosts (`ssh://`), through a stand-in for the ssh client that runs
+//! the remote command here (the end-to-end test with a real sshd is `sshd.rs`): the answers
+//! equal the local ones, a remote watcher that dies is shown disconnected and reconnected, and
+//! what a remote sends is never trusted (another protocol version, a name with an escape
+//! sequence, a client that cannot connect).
+
+use crate::common::run_bin as run;
+use crate::multiroot::three_nodes;
+use ckptscope::fsys::RealFs;
+use ckptscope::watch::{spawn_many, Mode, WatchConfig, WatchMsg};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ckptscope");
+
+/// A script in `dir` named `name` with `body` (after `#!/bin/sh`), executable.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A stand-in for ssh: runs the remote command (its last argument) through `sh`, as sshd
+/// hands it to the user's shell, after noting its process id in `pids` — kept by `exec`, so
+/// that killing it kills the remote watcher itself.
+fn fake_ssh(dir: &Path) -> PathBuf {
+    let pids = dir.join("pids");
+    script(
+        dir,
+        "fake-ssh",
+        &format!(
+            "for last; do :; done\necho $$ >> '{}'\neval \"exec $last\"",
+            pids.display()
+        ),
+    )
+}
+
+fn url(p: &Path) -> String {
+    format!("ssh://localhost{}", p.display())
+}
+
+fn ssh_flags(ssh: &Path) -> Vec<String> {
+    vec![
+        "--ssh-command".into(),
+        ssh.display().to_string(),
+        "--remote-ckptscope".into(),
+        BIN.into(),
+    ]
+}
+
+/// `cmd ROOTS… ARGS…` on `roots` given as they are and as ssh:// URLs: (exit code, output)
+/// of each, the URLs' prefix taken out of the second so that the documents compare.
+fn both(cmd: &str, roots: &[PathBuf], args: &[&str], ssh: &Path) -> [(Option<i32>, String); 2] {
+    let local: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    let remote: Vec<String> = roots.iter().map(|r| url(r)).collect();
+    let go = |rs: &[String], extra: &[String]| {
+        let mut a: Vec<&str> = vec![cmd];
+        a.extend(rs.iter().map(String::as_str));
+        a.extend(args);
+        a.extend(extra.iter().map(String::as_str));
+        let (code, out, err) = run(&a);
+        (code, format!("{out}{err}").replace("ssh://localhost", ""))
+    };
+    [go(&local, &[]), go(&remote, &ssh_flags(ssh))]
+}
+
+/// Three nodes, rank 9 (node 1) without its newest shard, rank 20's newest truncated: every
+/// command answers over ssh:// exactly as on the folders themselves — per-node answers, the
+/// safe pick, the verdicts, the grid.
+#[test]
+fn every_command_answers_over_ssh_as_on_the_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(roots[2].join("rank_20/llama_rank_20-20_2.ckpt"))
+        .unwrap();
+    f.set_len(40).unwrap();
+    let ssh = fake_ssh(tmp.path());
+    let job = ["--world-size", "24", "--device-num-per-node", "8"];
+    for (cmd, extra) in [
+        ("resolve", &["--json"][..]),
+        ("resolve", &[][..]),
+        ("verify", &["--json"][..]),
+        ("grid", &[][..]),
+    ] {
+        let args: Vec<&str> = job.iter().chain(extra).copied().collect();
+        let [local, remote] = both(cmd, &roots, &args, &ssh);
+        assert_eq!(local, remote, "{cmd} {extra:?}");
+    }
+    // (and the answer is the interesting one: node 1's rank 9 resumes from 15, rank 20's
+    // pick is damaged)
+    let [(code, out), _] = both("resolve", &roots, &job, &ssh);
+    assert!(
+        out.contains("rank 9 → 15_2") || out.contains("15_2"),
+        "{code:?} {out}"
+    );
+    assert!(
+        std::fs::read_to_string(tmp.path().join("pids"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 12,
+        "every command went through the ssh client"
+    );
+}
+
+/// The context a watch of `roots` (as ssh:// URLs through `ssh`) is started with.
+fn remote_ctx(tmp: &Path, roots: &[PathBuf], ssh: &Path) -> ckptscope::JobContext {
+    let env = ckptscope::Environment::with(&[], tmp);
+    let flags = ckptscope::JobFlags {
+        world_size: Some(24),
+        device_num_per_node: Some(8),
+        ssh_command: Some(ssh.display().to_string()),
+        remote_ckptscope: Some(BIN.into()),
+        ..Default::default()
+    };
+    let os: Vec<std::ffi::OsString> = roots.iter().map(|r| url(r).into()).collect();
+    ckptscope::JobContext::gather_roots(&RealFs, &env, &os, &flags).unwrap()
+}
+
+/// The process id of the remote watcher of `root` (the fake client noted each; `exec` kept
+/// them): the one whose command line names the folder.
+fn remote_watcher_of(tmp: &Path, root: &Path) -> i32 {
+    let pids = std::fs::read_to_string(tmp.join("pids")).unwrap();
+    let want = root.as_os_str().as_encoded_bytes();
+    pids.lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.windows(want.len()).any(|w| w == want))
+        })
+        .unwrap_or_else(|| panic!("no remote watcher of {} among {pids}", root.display()))
+}
+
+/// Wait for a message that `want` accepts, applying every message to `s` on the way.
+fn until(
+    h: &ckptscope::watch::WatchHandle,
+    s: &mut ckptscope::Session,
+    what: &str,
+    mut want: impl FnMut(&WatchMsg, &ckptscope::Session) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = h
+            .events
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {what} within 30 s"));
+        let hit = want(&m, s);
+        if !matches!(m, WatchMsg::Mode { .. }) {
+            s.absorb(m).unwrap();
+        }
+        if hit {
+            return;
+        }
+    }
+}
+
+/// A remote watcher killed (its host rebooted, the link cut) shows as a disconnected root,
+/// is started again with backoff, and its folders as it holds them then replace the old ones
+/// — a shard lost while it was down is seen.
+#[test]
+fn a_remote_watcher_that_dies_is_shown_disconnected_and_reconnected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    let ssh = fake_ssh(tmp.path());
+    let ctx = remote_ctx(tmp.path(), &roots, &ssh);
+    let cfg = WatchConfig::for_job(&ctx, Arc::new(RealFs), Some(0.5), false)
+        .unwrap()
+        .for_roots(&ctx)
+        .unwrap();
+    let h = spawn_many(cfg, ctx.node_block());
+    let Ok(WatchMsg::Started { tree, .. }) = h.events.recv() else {
+        panic!("no first scan")
+    };
+    assert_eq!(tree.dirs.len(), 24);
+    let mut s = ckptscope::Session::from_tree(Arc::new(RealFs), ctx.clone(), *tree)
+        .with_disk_checks(ckptscope::session::DiskChecks::Deferred);
+    let node1 = remote_watcher_of(tmp.path(), &roots[1]);
+    // SAFETY: a plain syscall on a process id this test started
+    assert_eq!(unsafe { libc::kill(node1, libc::SIGKILL) }, 0);
+    until(
+        &h,
+        &mut s,
+        "disconnected mode",
+        |m, _| matches!(m, WatchMsg::Mode { mode: Mode::Disconnected { root, .. }, .. } if root.contains("node1")),
+    );
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    until(
+        &h,
+        &mut s,
+        "reconnection",
+        |m, _| matches!(m, WatchMsg::Mode { reason, .. } if reason.contains("reconnected")),
+    );
+    // the folders as node 1 holds them now
+    let rank9 = s.tree().dirs.get("rank_9").unwrap();
+    assert!(!rank9.listing.entries().exists("llama_rank_9-20_2.ckpt"));
+    assert_eq!(s.tree().dirs.len(), 24);
+    // and it is followed again: a change after the reconnection arrives too
+    std::fs::remove_file(roots[1].join("rank_10/llama_rank_10-20_2.ckpt")).unwrap();
+    until(&h, &mut s, "the change after the reconnection", |_, s| {
+        !s.tree().dirs["rank_10"]
+            .listing
+            .entries()
+            .exists("llama_rank_10-20_2.ckpt")
+    });
+    h.stop();
+}
+
+/// What a remote says is checked before it is believed: another protocol version is refused
+/// with both versions named; a folder name holding an escape sequence ends the connection (it
+/// never reaches the screen); a client that cannot connect is named with its own words.
+#[test]
+fn a_remote_is_refused_with_a_reason_when_it_cannot_be_believed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ck");
+    std::fs::create_dir(&root).unwrap();
+    let ssh = fake_ssh(tmp.path());
+    let remote = |name: &str, body: &str| {
+        let prog = script(tmp.path(), name, body);
+        let u = url(&root);
+        let (code, out, err) = run(&[
+            "resolve",
+            &u,
+            "--ssh-command",
+            &ssh.display().to_string(),
+            "--remote-ckptscope",
+            &prog.display().to_string(),
+        ]);
+        (code, format!("{out}{err}"))
+    };
+    let (code, msg) = remote(
+        "future",
+        r#"echo '{"hello":{"protocol":"ckptscope-watch","version":999,"ckptscope":"9.0.0","root":"/x","canonical":"/x","host":"h"}}'; sleep 5"#,
+    );
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(
+        msg.contains("version 999")
+            && msg.contains("version 1")
+            && msg.contains("install the same"),
+        "{msg}"
+    );
+    let hello = r#"{"hello":{"protocol":"ckptscope-watch","version":1,"ckptscope":"0","root":"/x","canonical":"/x","host":"h"}}"#;
+    let mode = r#"{"kind":"inotify","poll_secs":30.0}"#;
+    let (code, msg) = remote(
+        "hostile",
+        &format!(
+            r#"echo '{hello}'; echo '{{"begin":{{"root":"/x","state":"missing","root_files":[],"mode":{mode}}}}}'; printf '%s\n' '{{"dir":{{"name":"rank_0\u001b[2J","node":{{"stat":null,"listing":{{"entries":[]}},"meta":null}}}}}}'; sleep 5"#
+        ),
+    );
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(
+        msg.contains("holds characters") && !msg.contains('\u{1b}'),
+        "{msg:?}"
+    );
+    let (code, msg) = remote("not-ckptscope", "echo 'usage: something else'");
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("hello"), "{msg}");
+    let unreachable = script(
+        tmp.path(),
+        "no-route",
+        "echo 'ssh: connect to host nohost port 22: No route to host' >&2; exit 255",
+    );
+    let (code, out, err) = run(&[
+        "resolve",
+        &url(&root),
+        "--ssh-command",
+        &unreachable.display().to_string(),
+    ]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains(&url(&root)) && err.contains("No route to host"),
+        "{err}"
+    );
+}
+
+/// Over ssh:// the path is the host's, not this machine's: bad URLs, a root given twice and
+/// a mix with a missing local root are refused before anything runs.
+#[test]
+fn ssh_roots_are_checked_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, why) in [
+        (vec!["resolve", "ssh://node1"], "no folder after the host"),
+        (
+            vec!["resolve", "ssh://-oProxyCommand=x/p"],
+            "starts with '-'",
+        ),
+        (
+            vec!["resolve", "ssh://a/x", "ssh://a/x"],
+            "the same folder is given twice",
+        ),
+        (
+            vec!["resolve", "ssh://a/x", "--ssh-command", "ssh 'open"],
+            "not a command line",
+        ),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {out}{err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let (code, _, err) = run(&[
+        "verify",
+        "ssh://a/x",
+        "--hash",
+        "--ssh-command",
+        "/bin/false",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("run them on each host"), "{err}");
+    drop(tmp);
+}
