@@ -398,7 +398,8 @@ impl Client {
                 let _ = self.out.send(WatchMsg::Deltas(ds));
                 let _ = self.out.send(WatchMsg::Mode {
                     mode,
-                    reason: format!("{} reconnected", self.src.root.label),
+                    // (a merge of several roots puts the root's name before it)
+                    reason: "reconnected".into(),
                 });
             }
         }

@@ -137,12 +137,13 @@ fn remote_watcher_of(tmp: &Path, root: &Path) -> i32 {
         .unwrap_or_else(|| panic!("no remote watcher of {} among {pids}", root.display()))
 }
 
-/// Wait for a message that `want` accepts, applying every message to `s` on the way.
+/// Wait until `want` accepts a mode message (`Some`) or the session after a message is
+/// applied (`None`), applying every other message to `s` on the way.
 fn until(
     h: &ckptscope::watch::WatchHandle,
     s: &mut ckptscope::Session,
     what: &str,
-    mut want: impl FnMut(&WatchMsg, &ckptscope::Session) -> bool,
+    mut want: impl FnMut(Option<&WatchMsg>, &ckptscope::Session) -> bool,
 ) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -151,10 +152,13 @@ fn until(
             .events
             .recv_timeout(left)
             .unwrap_or_else(|_| panic!("no {what} within 30 s"));
-        let hit = want(&m, s);
-        if !matches!(m, WatchMsg::Mode { .. }) {
-            s.absorb(m).unwrap();
-        }
+        let hit = match m {
+            WatchMsg::Mode { .. } => want(Some(&m), s),
+            m => {
+                s.absorb(m).unwrap();
+                want(None, s)
+            }
+        };
         if hit {
             return;
         }
@@ -188,14 +192,14 @@ fn a_remote_watcher_that_dies_is_shown_disconnected_and_reconnected() {
         &h,
         &mut s,
         "disconnected mode",
-        |m, _| matches!(m, WatchMsg::Mode { mode: Mode::Disconnected { root, .. }, .. } if root.contains("node1")),
+        |m, _| matches!(m, Some(WatchMsg::Mode { mode: Mode::Disconnected { root, .. }, .. }) if root.contains("node1")),
     );
     std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
     until(
         &h,
         &mut s,
         "reconnection",
-        |m, _| matches!(m, WatchMsg::Mode { reason, .. } if reason.contains("reconnected")),
+        |m, _| matches!(m, Some(WatchMsg::Mode { reason, .. }) if reason.contains("reconnected")),
     );
     // the folders as node 1 holds them now
     let rank9 = s.tree().dirs.get("rank_9").unwrap();
