@@ -9,7 +9,7 @@ use super::Mode;
 use crate::model::{Delta, Tree};
 use crate::remote::wire::{self, Ask, Line, PROTOCOL, VERSION};
 use crate::remote::{SshRoot, SshSettings};
-use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
@@ -32,27 +32,7 @@ const STDERR_LINES: usize = 8;
 
 /// Watch `cfg`'s root on `src`'s host.
 pub fn spawn(cfg: WatchConfig, src: RemoteSource) -> WatchHandle {
-    let (out, events) = unbounded();
-    let (requests, req_rx) = unbounded();
-    let stopping = Arc::new(AtomicBool::new(false));
-    let flag = stopping.clone();
-    let thread = std::thread::spawn(move || {
-        let report = out.clone();
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            Client::new(cfg, src, out, flag).run(&req_rx)
-        }));
-        if run.is_err() {
-            let _ = report.send(WatchMsg::Failed(WatchError::Died {
-                why: "following a remote root failed (a panic)".into(),
-            }));
-        }
-    });
-    WatchHandle {
-        events,
-        requests,
-        stopping,
-        thread: Some(thread),
-    }
+    super::run::on_thread(move |out, flag, req_rx| Client::new(cfg, src, out, flag).run(&req_rx))
 }
 
 /// Why a connection ended.

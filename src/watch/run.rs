@@ -258,6 +258,14 @@ pub fn spawn(mut cfg: WatchConfig) -> WatchHandle {
     if let Some(src) = cfg.remote.take() {
         return super::remote::spawn(cfg, src);
     }
+    on_thread(move |out, flag, req_rx| Loop::new(cfg, out, flag).run(req_rx))
+}
+
+/// A watcher running `body` on a thread of its own (the messages it sends, the stop flag, the
+/// requests it receives): a panic there is reported as [`WatchMsg::Failed`], never swallowed.
+pub(super) fn on_thread(
+    body: impl FnOnce(Sender<WatchMsg>, Arc<AtomicBool>, Receiver<Request>) + Send + 'static,
+) -> WatchHandle {
     let (out, events) = unbounded();
     let (requests, req_rx) = unbounded();
     let stopping = Arc::new(AtomicBool::new(false));
@@ -265,7 +273,7 @@ pub fn spawn(mut cfg: WatchConfig) -> WatchHandle {
     let thread = std::thread::spawn(move || {
         let report = out.clone();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            Loop::new(cfg, out, flag).run(req_rx)
+            body(out, flag, req_rx)
         }));
         if let Err(p) = run {
             let why = p
