@@ -163,7 +163,11 @@ pub fn verify_cmd(
     // the path as given, a name that is not UTF-8 shown escaped (and read as it is)
     let shown = crate::model::name_of(a.path.as_os_str());
     // a folder on another host (ssh://) is a checkpoint root, read there
-    let remote = a.path.to_str().is_some_and(|p| p.starts_with("ssh://"));
+    let remote = a
+        .path
+        .to_str()
+        .and_then(crate::remote::SshRoot::parse)
+        .is_some();
     let state = match remote {
         true => RootState::Missing,
         false => scan_root(&*fs, &a.path),

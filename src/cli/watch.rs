@@ -48,6 +48,9 @@ pub struct WatchArgs {
 /// The least time between two resolutions while changes stream in.
 pub const RESOLUTION_EVERY: Duration = Duration::from_millis(300);
 
+/// The longest a resolution waits for the checks it asked of remote hosts.
+const HOLD_LIMIT: Duration = Duration::from_secs(10);
+
 /// The job context and watcher configuration for these arguments (usage errors as messages).
 pub fn setup(
     a: &WatchArgs,
@@ -153,7 +156,7 @@ fn stream(
                 s = s.with_disk_checks(crate::session::DiskChecks::Deferred);
             }
             s.note(Event::Snapshot {
-                root: s.ctx().root.clone(),
+                root: s.ctx().first_label().to_owned(),
                 ranks,
                 files,
                 mode,
@@ -187,6 +190,9 @@ fn follow(
     let mut last = None;
     let mut dirty = true;
     let mut last_resolution = Instant::now() - RESOLUTION_EVERY;
+    // since when a resolution is held back while the hosts of remote roots check what it
+    // needs (a `"safe": null` printed then would read as "no safe step", not "not yet")
+    let mut held: Option<Instant> = None;
     loop {
         if dirty && last_resolution.elapsed() >= RESOLUTION_EVERY {
             let r = session.resolution();
@@ -197,20 +203,29 @@ fn follow(
             for e in session.drain_events() {
                 print(out, &e, ndjson)?;
             }
-            if last.as_ref() != Some(&r) {
-                print(out, &Event::Resolution(Box::new(r.clone())), ndjson)?;
-                last = Some(r);
+            let hold = session.outstanding() > 0
+                && held.get_or_insert_with(Instant::now).elapsed() < HOLD_LIMIT;
+            if !hold {
+                held = None;
+                if last.as_ref() != Some(&r) {
+                    print(out, &Event::Resolution(Box::new(r.clone())), ndjson)?;
+                    last = Some(r);
+                }
             }
             (dirty, last_resolution) = (false, Instant::now());
         }
-        let wait = if dirty {
-            RESOLUTION_EVERY.saturating_sub(last_resolution.elapsed())
-        } else {
-            Duration::from_secs(3600)
+        let wait = match (dirty, held) {
+            (true, _) => RESOLUTION_EVERY.saturating_sub(last_resolution.elapsed()),
+            (false, Some(h)) => HOLD_LIMIT.saturating_sub(h.elapsed()),
+            (false, None) => Duration::from_secs(3600),
         };
         let msg = match events.recv_timeout(wait) {
             Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {
+                // held long enough: the answer as it stands is printed
+                dirty |= held.is_some();
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(Stop::Failed(died("while watching").to_string()))
             }

@@ -61,8 +61,8 @@ pub struct Facts<'a> {
     pub new_global_batch_size: Option<i64>,
 }
 
-///
-/// `folder_hazards` are [`folder_hazards`]' findings for the same tree and format: they need
+/// Every hazard warning of an analysed tree, in report order (root, folders, decision, context
+/// file). `folder_hazards` are [`folder_hazards`]' findings for the same tree and format: they need
 /// nothing the resolver decides, so [`super::analyze`] finds them beside it on another core.
 pub fn collect(f: &Facts, folder_hazards: Vec<Warning>) -> Vec<Warning> {
     let mut out = Vec::new();

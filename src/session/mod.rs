@@ -786,19 +786,7 @@ impl Session {
         manifest: &Manifest,
         progress: &mut dyn FnMut(usize, usize),
     ) -> usize {
-        self.derived();
-        let order = {
-            let mf = &self.computed().expect("just derived").real.mindformers;
-            priorities(self.shown_tree(), Some(mf))
-        };
-        let priority = |d: &str, n: &str| order.of(d, n);
-        let plan = plan(
-            &self.ctx.canonical,
-            self.shown_tree(),
-            opts,
-            manifest,
-            &priority,
-        );
+        let plan = self.plan_all(opts, manifest);
         if self.ctx.has_remote() {
             // a root on another host is checked there ([`Session::open_job`] asked for every
             // shard): nothing is read here
@@ -831,6 +819,24 @@ impl Session {
             self.invalidate();
         }
         plan.total()
+    }
+
+    /// The shards of the shown model a verification run covers, the files MindFormers picks
+    /// first, then newest to oldest.
+    fn plan_all(&mut self, opts: &TreeOptions, manifest: &Manifest) -> crate::verify::tree::Plan {
+        self.derived();
+        let order = {
+            let mf = &self.computed().expect("just derived").real.mindformers;
+            priorities(self.shown_tree(), Some(mf))
+        };
+        let priority = |d: &str, n: &str| order.of(d, n);
+        plan(
+            &self.ctx.canonical,
+            self.shown_tree(),
+            opts,
+            manifest,
+            &priority,
+        )
     }
 
     /// Where the shards of folder `dir` are on disk.

@@ -6,7 +6,7 @@
 use super::{DiskChecks, Session};
 use crate::fsys::Fs;
 use crate::job::JobContext;
-use crate::verify::tree::{plan, priorities, TreeOptions};
+use crate::verify::tree::TreeOptions;
 use crate::watch::{spawn_many, WatchConfig, WatchHandle, WatchMsg};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,25 +91,13 @@ impl Session {
         if !every_shard {
             return Vec::new();
         }
-        self.derived();
-        let order = {
-            let mf = &self.computed().expect("just derived").real.mindformers;
-            priorities(self.shown_tree(), Some(mf))
-        };
-        let priority = |d: &str, n: &str| order.of(d, n);
         let opts = TreeOptions {
             deep: false,
             step: None,
             now: std::time::SystemTime::now(),
             workers: 0,
         };
-        let p = plan(
-            &self.ctx.canonical,
-            self.tree(),
-            &opts,
-            &Default::default(),
-            &priority,
-        );
+        let p = self.plan_all(&opts, &Default::default());
         self.wanted.extend(p.pending());
         self.take_wanted()
     }

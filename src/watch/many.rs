@@ -64,7 +64,11 @@ pub fn spawn_many(mut cfgs: Vec<WatchConfig>, block: usize) -> WatchHandle {
 
 /// What the merge keeps of each root.
 struct Root {
+    /// As given (messages and headers name it: an `ssh://` URL for a remote root).
     label: String,
+    /// The path as MindFormers on its node is given it (the tree's `root`): the label, for a
+    /// local root.
+    root: String,
     base: PathBuf,
     state: RootState,
     dirs: BTreeMap<String, Arc<DirNode>>,
@@ -91,6 +95,7 @@ impl Merge {
                 .iter()
                 .map(|c| Root {
                     label: c.label.clone(),
+                    root: c.label.clone(),
                     base: c.root.clone(),
                     state: RootState::Missing,
                     dirs: BTreeMap::new(),
@@ -109,6 +114,7 @@ impl Merge {
             match c.events.recv() {
                 Ok(WatchMsg::Started { tree, mode }) => {
                     let r = &mut self.roots[k];
+                    r.root = tree.root;
                     r.state = tree.state;
                     r.dirs = tree.dirs;
                     r.root_files = tree.root_files;
@@ -187,7 +193,7 @@ impl Merge {
     /// The merged tree (as [`Tree::merge_roots`] builds it).
     fn tree(&self) -> Tree {
         let one = |r: &Root| Tree {
-            root: r.label.clone(),
+            root: r.root.clone(),
             state: r.state.clone(),
             dirs: r.dirs.clone(),
             root_files: r.root_files.clone(),
@@ -198,7 +204,14 @@ impl Merge {
             .iter()
             .map(|r| (one(r), r.base.clone()))
             .collect();
-        one(&self.roots[0]).merge_roots(&self.roots[0].base, others, self.block)
+        let mut t = one(&self.roots[0]).merge_roots(&self.roots[0].base, others, self.block);
+        // (each root named as given: a remote root by its URL, not its path there)
+        if let Some(m) = t.multi.as_mut() {
+            for (tr, r) in m.roots.iter_mut().zip(&self.roots) {
+                tr.label.clone_from(&r.label);
+            }
+        }
+        t
     }
 
     /// The merged root listing: the first root's, plus each other root's entries for the
@@ -424,6 +437,7 @@ mod tests {
     fn merge(n: usize) -> Merge {
         let root = |k: usize| Root {
             label: format!("r{k}"),
+            root: format!("r{k}"),
             base: PathBuf::from(format!("/r{k}")),
             state: RootState::Missing,
             dirs: BTreeMap::new(),

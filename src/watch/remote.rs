@@ -279,8 +279,9 @@ impl Client {
                     ))
                 }
                 (true, Line::Begin { state, root_files, mode: m, .. }) => {
+                    // (the path as MindFormers there is given it; the URL names the root)
                     let mut t = Tree {
-                        root: self.cfg.label.clone(),
+                        root: self.src.root.path.clone(),
                         ..Tree::default()
                     };
                     match decode_begin(state, root_files, &mut t) {

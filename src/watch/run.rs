@@ -117,7 +117,7 @@ impl WatchConfig {
         }
         Ok(WatchConfig {
             root: ctx.canonical.clone(),
-            label: ctx.root.clone(),
+            label: ctx.first_label().to_owned(),
             poll: Duration::from_secs_f64(secs),
             poll_only,
             debounce: Duration::from_millis(50),

@@ -318,3 +318,71 @@ fn ssh_roots_are_checked_before_anything_runs() {
     assert!(err.contains("run them on each host"), "{err}");
     drop(tmp);
 }
+
+/// `watch --ndjson` over ssh:// roots prints its first resolution only once the hosts have
+/// checked what it needs: the first one already has the safe pick `resolve` has (a
+/// `"safe": null` printed while the checks are under way would read as "no safe step").
+#[test]
+fn the_first_resolution_over_ssh_waits_for_the_hosts_checks() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    let ssh = fake_ssh(tmp.path());
+    let job = ["--world-size", "24", "--device-num-per-node", "8"];
+    let mut args: Vec<String> = vec!["resolve".into()];
+    args.extend(roots.iter().map(|r| r.display().to_string()));
+    args.extend(job.iter().map(|s| s.to_string()));
+    args.push("--json".into());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_, out, err) = run(&a);
+    let local: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert!(
+        local["safe"].is_object(),
+        "the local answer has a safe pick: {local}"
+    );
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("watch")
+        .args(roots.iter().map(|r| url(r)))
+        .args(job)
+        .arg("--ndjson")
+        .args(ssh_flags(&ssh))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for k in ckptscope::job::VARIABLES {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let first = loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a resolution within 30 s");
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        if v["event"] == "resolution" {
+            break v;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let unprefixed = |v: &serde_json::Value| v.to_string().replace("ssh://localhost", "");
+    assert_eq!(unprefixed(&first["safe"]), unprefixed(&local["safe"]));
+    assert_eq!(unprefixed(&first["nodes"]), unprefixed(&local["nodes"]));
+    assert_eq!(first["outcome"], local["outcome"]);
+    // every node named as given, the first too (by its URL, not its path on that host)
+    for (n, r) in first["nodes"].as_array().unwrap().iter().zip(&roots) {
+        assert_eq!(n["root"], url(r).as_str());
+    }
+}
