@@ -169,6 +169,7 @@ pub fn scan_at(fs: &dyn Fs, path: &Path, label: &str) -> Tree {
         root_files: BTreeMap::new(),
         verdicts: Default::default(),
         multi: None,
+        host_paths: None,
     };
     tree.root_files = root_files(fs, path, tree.root_listing());
     let names: Vec<SubDir> = tree

@@ -65,5 +65,6 @@ pub fn tree(ranks: u64, steps: u64) -> Tree {
         root_files: Default::default(),
         verdicts: Default::default(),
         multi: None,
+        host_paths: None,
     }
 }

@@ -79,6 +79,7 @@ fn single(fs: &dyn Fs, path: &Path, state: &RootState) -> (Tree, PathBuf) {
         root_files: Default::default(),
         verdicts: Default::default(),
         multi: None,
+        host_paths: None,
     };
     if let RootState::Dir(_) = state {
         tree.dirs.insert(name.into(), scan_dir(fs, path).into());

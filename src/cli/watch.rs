@@ -93,7 +93,8 @@ fn wire(ctx: &JobContext, cfg: WatchConfig, out: &mut dyn Write, err: &mut dyn W
             "--wire watches a folder of this host: give its path, not an ssh:// URL",
         );
     }
-    let hello = crate::remote::wire::Hello::new(&ctx.root, &ctx.canonical.to_string_lossy());
+    let hello =
+        crate::remote::wire::Hello::new(&ctx.root, &ctx.canonical.to_string_lossy(), &ctx.paths);
     let input = std::io::BufReader::new(std::io::stdin());
     match crate::remote::serve::serve(crate::watch::spawn(cfg), hello, input, out) {
         crate::remote::serve::Served::Done => 0,

@@ -406,6 +406,11 @@ pub struct Tree {
     /// The roots this tree was merged from, when there were several ([`Tree::merge_roots`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi: Option<Box<MultiRoot>>,
+    /// The job's path facts as the host of its first root sees them, when that root is on
+    /// another host (its `hello`): they replace the context's, which this machine could not
+    /// gather ([`crate::session::Session::from_tree`]).
+    #[serde(skip)]
+    pub host_paths: Option<Box<crate::resolve::config::PathFacts>>,
 }
 
 /// A change to one part of the tree, as a rescan of that part (or the verifier) found it.

@@ -247,6 +247,7 @@ impl Tree {
             },
             verdicts: Default::default(),
             multi: None,
+            host_paths: None,
         })
     }
 }

@@ -16,6 +16,7 @@ use crate::model::{
     AppendValues, Delta, DirNode, Entries, Entry, FileId, FileKind, FileRead, Listing, Num, OsErr,
     RootState, ShardCheck, Stat, Tree, Verdict, Verified,
 };
+use crate::resolve::config::PathFacts;
 use crate::watch::Mode;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -57,21 +58,31 @@ impl Bytes {
     }
 }
 
-/// The first line: who speaks, which version, and what it watches.
+/// The first line: who speaks, which version, and what it watches. Everything but the
+/// protocol and its version may be absent when read (another version's hello must still be
+/// read far enough to be refused by its version).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     pub protocol: String,
     pub version: u32,
     /// The remote build (`CARGO_PKG_VERSION`), for messages.
+    #[serde(default)]
     pub ckptscope: String,
     /// The folder as the remote was given it, and where it reads it.
+    #[serde(default)]
     pub root: String,
+    #[serde(default)]
     pub canonical: String,
+    #[serde(default)]
     pub host: String,
+    /// The job's path facts as this host sees them (realpaths, the files MindFormers reads
+    /// under `output_dir`), for the `--output-dir` and `--shared-paths` it was given.
+    #[serde(default)]
+    pub paths: Option<WPathFacts>,
 }
 
 impl Hello {
-    pub fn new(root: &str, canonical: &str) -> Hello {
+    pub fn new(root: &str, canonical: &str, paths: &PathFacts) -> Hello {
         Hello {
             protocol: PROTOCOL.into(),
             version: VERSION,
@@ -79,8 +90,50 @@ impl Hello {
             root: root.into(),
             canonical: canonical.into(),
             host: hostname(),
+            paths: Some(paths.into()),
         }
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WPathFacts {
+    pub abspath: String,
+    pub realpath: String,
+    pub shared_realpaths: Vec<(String, String)>,
+    pub health_json: Option<WFileRead>,
+    pub existing_record: Option<WFileRead>,
+    pub record_path: String,
+}
+
+impl From<&PathFacts> for WPathFacts {
+    fn from(p: &PathFacts) -> WPathFacts {
+        WPathFacts {
+            abspath: p.abspath.clone(),
+            realpath: p.realpath.clone(),
+            shared_realpaths: p.shared_realpaths.clone(),
+            health_json: p.health_json.as_ref().map(Into::into),
+            existing_record: p.existing_record.as_ref().map(Into::into),
+            record_path: p.record_path.clone(),
+        }
+    }
+}
+
+/// A host's path facts (the paths are that host's: shown in messages — escaped as names are
+/// —, never read here).
+pub fn path_facts(w: WPathFacts) -> Result<PathFacts, WireError> {
+    let esc = |s: String| crate::model::shown_name(&s).into_owned();
+    Ok(PathFacts {
+        abspath: esc(w.abspath),
+        realpath: esc(w.realpath),
+        shared_realpaths: w
+            .shared_realpaths
+            .into_iter()
+            .map(|(a, b)| (esc(a), esc(b)))
+            .collect(),
+        health_json: w.health_json.map(file_read).transpose()?,
+        existing_record: w.existing_record.map(file_read).transpose()?,
+        record_path: esc(w.record_path),
+    })
 }
 
 /// This machine's name (`/proc/sys/kernel/hostname`), or `?`.
@@ -796,6 +849,25 @@ mod tests {
         let endless = std::io::Read::take(std::io::repeat(b'x'), LINE_LIMIT as u64 + 10);
         let mut r = std::io::BufReader::new(endless);
         assert!(read_line(&mut r).is_err());
+    }
+
+    /// A host's path facts read back as sent; their paths are escaped like names (they only
+    /// ever reach messages).
+    #[test]
+    fn a_hosts_path_facts_read_back_and_are_escaped() {
+        let p = PathFacts {
+            abspath: "/out/checkpoint".into(),
+            realpath: "/data/out/checkpoint".into(),
+            shared_realpaths: vec![("/out".into(), "/data/out".into())],
+            health_json: None,
+            existing_record: Some(FileRead::Bytes(vec![0xff, b'\n'])),
+            record_path: "/out/resume_record/latest_checkpointed_iteration.txt".into(),
+        };
+        let hello: Hello = through(&Hello::new("/out/checkpoint", "/data/out/checkpoint", &p));
+        assert_eq!(path_facts(hello.paths.unwrap()).unwrap(), p);
+        let mut w = WPathFacts::from(&p);
+        w.realpath = "/x\u{1b}[2J".into();
+        assert!(!path_facts(w).unwrap().realpath.contains('\u{1b}'));
     }
 
     /// Names the model keys by must be in their shown form: nothing raw reaches a terminal.

@@ -221,6 +221,7 @@ mod tests {
             root_files: Default::default(),
             verdicts: Default::default(),
             multi: None,
+            host_paths: None,
         }
     }
 

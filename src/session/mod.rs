@@ -170,7 +170,11 @@ impl Session {
     }
 
     /// A session on a tree that was already scanned (the watcher's first snapshot).
-    pub fn from_tree(fs: Arc<dyn Fs>, ctx: JobContext, tree: Tree) -> Session {
+    pub fn from_tree(fs: Arc<dyn Fs>, mut ctx: JobContext, mut tree: Tree) -> Session {
+        // a first root on another host: its path facts are the ones its node sees
+        if let Some(p) = tree.host_paths.take() {
+            ctx.paths = *p;
+        }
         Session {
             fs,
             ctx,

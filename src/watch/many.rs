@@ -69,6 +69,8 @@ struct Root {
     /// The path as MindFormers on its node is given it (the tree's `root`): the label, for a
     /// local root.
     root: String,
+    /// Its host's path facts (a remote root's `hello`): the first root's are the job's.
+    host_paths: Option<Box<crate::resolve::config::PathFacts>>,
     base: PathBuf,
     state: RootState,
     dirs: BTreeMap<String, Arc<DirNode>>,
@@ -96,6 +98,7 @@ impl Merge {
                 .map(|c| Root {
                     label: c.label.clone(),
                     root: c.label.clone(),
+                    host_paths: None,
                     base: c.root.clone(),
                     state: RootState::Missing,
                     dirs: BTreeMap::new(),
@@ -115,6 +118,7 @@ impl Merge {
                 Ok(WatchMsg::Started { tree, mode }) => {
                     let r = &mut self.roots[k];
                     r.root = tree.root;
+                    r.host_paths = tree.host_paths;
                     r.state = tree.state;
                     r.dirs = tree.dirs;
                     r.root_files = tree.root_files;
@@ -199,6 +203,7 @@ impl Merge {
             root_files: r.root_files.clone(),
             verdicts: Default::default(),
             multi: None,
+            host_paths: r.host_paths.clone(),
         };
         let others = self.roots[1..]
             .iter()
@@ -438,6 +443,7 @@ mod tests {
         let root = |k: usize| Root {
             label: format!("r{k}"),
             root: format!("r{k}"),
+            host_paths: None,
             base: PathBuf::from(format!("/r{k}")),
             state: RootState::Missing,
             dirs: BTreeMap::new(),

@@ -22,6 +22,24 @@ use std::time::Duration;
 pub struct RemoteSource {
     pub root: SshRoot,
     pub ssh: SshSettings,
+    /// The job's flags the host needs to see the job's paths as its MindFormers does
+    /// (`--output-dir`, `--shared-paths`): its `hello` answers with them.
+    pub job_args: Vec<String>,
+}
+
+impl RemoteSource {
+    /// `root` of the job `ctx`, reached as `ctx` says.
+    pub fn of(ctx: &crate::job::JobContext, root: SshRoot) -> RemoteSource {
+        let mut job_args = vec!["--output-dir".to_owned(), ctx.config.output_dir.clone()];
+        if let Some(p) = &ctx.env.shared_paths {
+            job_args.extend(["--shared-paths".to_owned(), p.clone()]);
+        }
+        RemoteSource {
+            root,
+            ssh: ctx.ssh.clone(),
+            job_args,
+        }
+    }
 }
 
 /// Waits between reconnections: doubling from 1 s to at most 30 s.
@@ -189,6 +207,7 @@ impl Client {
         if !self.cfg.verify {
             a.push("--no-verify".into());
         }
+        a.extend(self.src.job_args.iter().cloned());
         a.push("--".into());
         a.push(self.src.root.path.clone());
         a
@@ -238,6 +257,7 @@ impl Client {
         let mut tree: Option<Tree> = None;
         let mut mode = None;
         let mut hello = false;
+        let mut host_paths = None;
         let started = loop {
             let line = select! {
                 recv(conn.lines) -> l => l,
@@ -270,6 +290,14 @@ impl Client {
                             self.src.root.dest
                         ));
                     }
+                    let facts = h
+                        .paths
+                        .ok_or_else(|| "a hello without the host's path facts".to_owned())
+                        .and_then(wire::path_facts);
+                    match facts {
+                        Ok(p) => host_paths = Some(Box::new(p)),
+                        Err(why) => return lost(&mut conn, Some(protocol(why)), false),
+                    }
                     hello = true;
                 }
                 (false, _) => {
@@ -282,6 +310,7 @@ impl Client {
                     // (the path as MindFormers there is given it; the URL names the root)
                     let mut t = Tree {
                         root: self.src.root.path.clone(),
+                        host_paths: host_paths.clone(),
                         ..Tree::default()
                     };
                     match decode_begin(state, root_files, &mut t) {

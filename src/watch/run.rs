@@ -125,10 +125,10 @@ impl WatchConfig {
             fs,
             watch_limit: None,
             unwatchable: Vec::new(),
-            remote: ctx.remote.clone().map(|root| super::remote::RemoteSource {
-                root,
-                ssh: ctx.ssh.clone(),
-            }),
+            remote: ctx
+                .remote
+                .clone()
+                .map(|root| super::remote::RemoteSource::of(ctx, root)),
         })
     }
 }
@@ -146,10 +146,7 @@ impl WatchConfig {
                     label: m.root.clone(),
                     // (its host decides how it is watched there)
                     poll_only: first.poll_only.clone().filter(|p| p == "--no-inotify"),
-                    remote: Some(super::remote::RemoteSource {
-                        root: root.clone(),
-                        ssh: ctx.ssh.clone(),
-                    }),
+                    remote: Some(super::remote::RemoteSource::of(ctx, root.clone())),
                     ..first.clone()
                 });
                 continue;

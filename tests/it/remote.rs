@@ -249,7 +249,7 @@ fn a_remote_is_refused_with_a_reason_when_it_cannot_be_believed() {
             && msg.contains("install the same"),
         "{msg}"
     );
-    let hello = r#"{"hello":{"protocol":"ckptscope-watch","version":1,"ckptscope":"0","root":"/x","canonical":"/x","host":"h"}}"#;
+    let hello = r#"{"hello":{"protocol":"ckptscope-watch","version":1,"ckptscope":"0","root":"/x","canonical":"/x","host":"h","paths":{"abspath":"/x","realpath":"/x","shared_realpaths":[],"health_json":null,"existing_record":null,"record_path":"/r"}}}"#;
     let mode = r#"{"kind":"inotify","poll_secs":30.0}"#;
     let (code, msg) = remote(
         "hostile",
@@ -385,4 +385,21 @@ fn the_first_resolution_over_ssh_waits_for_the_hosts_checks() {
     for (n, r) in first["nodes"].as_array().unwrap().iter().zip(&roots) {
         assert_eq!(n["root"], url(r).as_str());
     }
+}
+
+/// The files MindFormers reads outside the checkpoint folder (`<output_dir>/resume_record`,
+/// `health_ckpts.json`) and the folder's realpath are the host's: its `hello` brings them, so
+/// a stale resume record on the host is reported over ssh:// as it is on the folder itself.
+#[test]
+fn the_hosts_own_path_facts_come_with_its_hello() {
+    let fx = crate::common::fixture_tree("tree-seed");
+    let tmp = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(tmp.path());
+    let [local, remote] = both("resolve", std::slice::from_ref(&fx.root), &["--json"], &ssh);
+    assert_eq!(local, remote);
+    assert!(
+        remote.1.contains("stale_resume_record"),
+        "the host's resume record was read: {}",
+        remote.1
+    );
 }

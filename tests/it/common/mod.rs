@@ -391,6 +391,7 @@ pub fn mem_tree(
         root_files: Default::default(),
         verdicts: Default::default(),
         multi: None,
+        host_paths: None,
     }
 }
 
