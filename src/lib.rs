@@ -15,6 +15,7 @@ pub mod grid;
 pub mod job;
 pub mod layout;
 pub mod model;
+pub mod objstore;
 pub mod py;
 pub mod remote;
 pub mod report;

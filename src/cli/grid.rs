@@ -27,12 +27,12 @@ pub struct GridArgs {
 
 pub fn grid_cmd(
     a: &GridArgs,
-    fs: Arc<dyn Fs>,
+    mut fs: Arc<dyn Fs>,
     env: &Environment,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let ctx = match super::gather(&*fs, env, &a.dir, &a.more_roots, &a.job) {
+    let ctx = match super::gather(&mut fs, env, &a.dir, &a.more_roots, &a.job) {
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };

@@ -18,6 +18,7 @@ pub use watch::{setup as watch_setup, watch_cmd, WatchArgs};
 
 use crate::fsys::{Fs, RealFs};
 use crate::job::Environment;
+use crate::objstore::{JobFs, S3Settings, S3Url};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::sync::Arc;
@@ -106,9 +107,11 @@ pub fn main() -> i32 {
     }
 }
 
-/// The job context of `first` and any further roots (other nodes' copies of the folder).
+/// The job context of `first` and any further roots (other nodes' copies of the folder). When
+/// a root is in object storage (`s3://`), `fs` becomes the job's filesystem ([`JobFs`]): this
+/// machine's, with the job's buckets beside it — everything after reads through it.
 pub(crate) fn gather(
-    fs: &dyn crate::fsys::Fs,
+    fs: &mut Arc<dyn Fs>,
     env: &crate::job::Environment,
     first: &std::ffi::OsStr,
     more: &[std::ffi::OsString],
@@ -117,7 +120,17 @@ pub(crate) fn gather(
     let roots: Vec<std::ffi::OsString> = std::iter::once(first.to_owned())
         .chain(more.iter().cloned())
         .collect();
-    crate::job::JobContext::gather_roots(fs, env, &roots, flags)
+    let urls = roots
+        .iter()
+        .filter_map(|r| S3Url::parse(r.to_str()?))
+        .collect::<Result<Vec<S3Url>, String>>()
+        .map_err(crate::job::JobError::Roots)?;
+    if !urls.is_empty() {
+        let settings = S3Settings::from_flags(flags).map_err(crate::job::JobError::Roots)?;
+        let job = JobFs::new(fs.clone(), &urls, &settings).map_err(crate::job::JobError::Roots)?;
+        *fs = Arc::new(job);
+    }
+    crate::job::JobContext::gather_roots(&**fs, env, &roots, flags)
 }
 
 pub(crate) fn fail(err: &mut dyn Write, msg: &str) -> i32 {

@@ -38,7 +38,7 @@ pub struct ResolveArgs {
 /// `ckptscope resolve`, reading through `fs` (tests inject faults there) in environment `env`.
 pub fn resolve_cmd(
     a: &ResolveArgs,
-    fs: Arc<dyn Fs>,
+    mut fs: Arc<dyn Fs>,
     env: &Environment,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -47,7 +47,7 @@ pub fn resolve_cmd(
         Ok(o) => o,
         Err(m) => return fail(err, &m),
     };
-    let ctx = match super::gather(&*fs, env, &a.load_checkpoint, &a.more_roots, &a.job) {
+    let ctx = match super::gather(&mut fs, env, &a.load_checkpoint, &a.more_roots, &a.job) {
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };

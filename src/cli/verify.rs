@@ -128,7 +128,7 @@ fn parse_step(s: &str) -> Option<(u64, u64)> {
 
 pub fn verify_cmd(
     a: &VerifyArgs,
-    fs: Arc<dyn Fs>,
+    mut fs: Arc<dyn Fs>,
     env: &Environment,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -163,12 +163,20 @@ pub fn verify_cmd(
     }
     // the path as given, a name that is not UTF-8 shown escaped (and read as it is)
     let shown = crate::model::name_of(a.path.as_os_str());
-    // a folder on another host (ssh://) is a checkpoint root, read there
-    let remote = a
-        .path
-        .to_str()
-        .and_then(crate::remote::SshRoot::parse)
-        .is_some();
+    // a folder on another host (ssh://) is a checkpoint root, read there; one in object
+    // storage (s3://) too, read through the job's filesystem once its context is gathered
+    let in_store = a.path.to_str().is_some_and(crate::objstore::is_url);
+    if in_store && a.write_manifest.is_some() {
+        return fail(
+            err,
+            "--write-manifest: nothing is written next to an s3:// root; give --hash to check the shards against the SHA256SUMS already there",
+        );
+    }
+    let remote = in_store
+        || a.path
+            .to_str()
+            .and_then(crate::remote::SshRoot::parse)
+            .is_some();
     let state = match remote {
         true => RootState::Missing,
         false => scan_root(&*fs, &a.path),
@@ -226,7 +234,7 @@ pub fn verify_cmd(
         );
     }
     let (manifest, root, tree) = if is_tree {
-        let ctx = match super::gather(&*fs, env, a.path.as_os_str(), &a.more_roots, &a.job) {
+        let ctx = match super::gather(&mut fs, env, a.path.as_os_str(), &a.more_roots, &a.job) {
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
         };

@@ -57,8 +57,9 @@ pub fn setup(
     fs: &Arc<dyn Fs>,
     env: &Environment,
 ) -> Result<(JobContext, WatchConfig), String> {
-    let ctx =
-        super::gather(&**fs, env, &a.dir, &a.more_roots, &a.job).map_err(|e| e.to_string())?;
+    // (the job's filesystem, with its buckets when a root is s3://)
+    let fs = &mut fs.clone();
+    let ctx = super::gather(fs, env, &a.dir, &a.more_roots, &a.job).map_err(|e| e.to_string())?;
     let mut cfg =
         WatchConfig::for_job(&ctx, fs.clone(), a.poll, a.no_inotify).map_err(|e| e.to_string())?;
     cfg.verify = !a.no_verify;

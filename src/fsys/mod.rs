@@ -62,6 +62,13 @@ pub trait Fs: Sync + Send {
     fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)>;
     /// Resolve symlinks and `..` (the path must exist).
     fn canonicalize(&self, path: &Path) -> io::Result<std::path::PathBuf>;
+    /// Make what this seam answers about `root` current: a store without change events (object
+    /// storage) lists the root again here, at each poll of a watch. The line says what that
+    /// cost, or why it failed (the last listing is then kept). `None`: nothing to refresh —
+    /// a filesystem is asked afresh on every call.
+    fn refresh(&self, _root: &Path) -> Option<Result<String, String>> {
+        None
+    }
     /// The text of the mount table (`/proc/self/mounts`), or `None` when it cannot be read.
     fn mount_table(&self) -> Option<String> {
         match self.read_small(Path::new(MOUNT_TABLE), 16 << 20) {

@@ -81,4 +81,11 @@ pub struct JobFlags {
     /// ckptscope's path on the hosts of ssh:// roots (default `ckptscope`, found on their PATH).
     #[arg(long, value_name = "PATH")]
     pub remote_ckptscope: Option<String>,
+    /// The S3 API endpoint of s3:// roots for a store other than AWS (MinIO, OBS:
+    /// `https://obs.<region>.myhuaweicloud.com`); requests are then path-style.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub s3_endpoint: Option<String>,
+    /// The region of s3:// roots' buckets (default `us-east-1`).
+    #[arg(long, value_name = "NAME", env = "AWS_REGION")]
+    pub s3_region: Option<String>,
 }

@@ -144,9 +144,17 @@ impl JobContext {
         );
         let env_facts = env_facts(fs, env, flags)?;
         let cwd = env.cwd.to_string_lossy().into_owned();
-        let canonical = read_path(fs, env, root_os);
+        let in_store = crate::objstore::is_url(root);
+        // (an s3:// root is its URL: never made absolute against this machine's folders)
+        let canonical = match in_store {
+            true => PathBuf::from(root),
+            false => read_path(fs, env, root_os),
+        };
         let paths = path_facts(fs, root, &config, &env_facts, &cwd);
-        let network_fs = mounts::network_reason(&env_facts.mounts, &canonical.to_string_lossy());
+        let network_fs = match in_store {
+            true => Some(crate::objstore::NO_EVENTS.to_owned()),
+            false => mounts::network_reason(&env_facts.mounts, &canonical.to_string_lossy()),
+        };
         Ok(JobContext {
             root: root.to_owned(),
             canonical,
@@ -211,7 +219,19 @@ impl JobContext {
             flags.remote_ckptscope.as_deref(),
         )
         .map_err(JobError::Roots)?;
+        let first_url = first
+            .to_str()
+            .and_then(crate::objstore::S3Url::parse)
+            .transpose()
+            .map_err(JobError::Roots)?;
         let mut ctx = match remote_of(first)? {
+            // (its URL as the user would write it again: no trailing slash)
+            None if first_url.is_some() => JobContext::gather(
+                fs,
+                env,
+                first_url.as_ref().map_or("", |u| u.label.as_str()),
+                flags,
+            )?,
             None => JobContext::gather(fs, env, first, flags)?,
             Some(r) => {
                 // gathered as the node sees its own path: nothing read here but --config
@@ -259,7 +279,10 @@ impl JobContext {
                 continue;
             }
             let shown = crate::model::name_of(r);
-            let canonical = read_path(fs, env, r);
+            let canonical = match r.to_str().and_then(crate::objstore::S3Url::parse) {
+                Some(u) => PathBuf::from(u.map_err(JobError::Roots)?.label),
+                None => read_path(fs, env, r),
+            };
             let local = |c: &PathBuf| ctx.remote.is_none() && *c == ctx.canonical;
             if local(&canonical)
                 || ctx
@@ -650,6 +673,28 @@ fn path_facts(fs: &dyn Fs, root: &str, cfg: &ResumeConfig, env: &EnvFacts, cwd: 
             .ok()
             .map(|_| fs.read_small(&path, RECORD_LIMIT))
     };
+    if crate::objstore::is_url(root) {
+        // object storage has no working folder and no links: the URL is its own path, and the
+        // output folder's files are read where the configuration puts them
+        let probe = |p: &str| {
+            let path = Path::new(p);
+            fs.stat(path)
+                .ok()
+                .map(|_| fs.read_small(path, RECORD_LIMIT))
+        };
+        let record_path = join(
+            &join(&cfg.output_dir, "resume_record"),
+            "latest_checkpointed_iteration.txt",
+        );
+        return PathFacts {
+            abspath: root.to_owned(),
+            realpath: root.to_owned(),
+            shared_realpaths,
+            health_json: probe(&health),
+            existing_record: probe(&record_path),
+            record_path,
+        };
+    }
     PathFacts {
         abspath: abspath(root, cwd),
         realpath: py_realpath(fs, root, cwd),

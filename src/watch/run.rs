@@ -166,8 +166,11 @@ impl WatchConfig {
                     })
                 }
             }
-            let network =
-                crate::job::mounts::network_reason(&ctx.env.mounts, &m.canonical.to_string_lossy());
+            let at = m.canonical.to_string_lossy();
+            let network = match crate::objstore::is_url(&at) {
+                true => Some(crate::objstore::NO_EVENTS.to_owned()),
+                false => crate::job::mounts::network_reason(&ctx.env.mounts, &at),
+            };
             let first = &all[0];
             // `--no-inotify` holds for every root; a network filesystem only for its own
             let asked = first.poll_only.as_deref() == Some("--no-inotify");
@@ -707,6 +710,9 @@ impl Loop {
                 reason: reason.into(),
             });
         }
+        if let Some(listed) = self.cfg.fs.refresh(&self.cfg.root) {
+            self.listed(listed);
+        }
         self.rescan_root();
         let names: Vec<String> = self.tree.dirs.keys().cloned().collect();
         for d in names {
@@ -714,6 +720,23 @@ impl Loop {
                 return;
             }
             self.rescan_dir(&d);
+        }
+    }
+
+    /// A store without events was listed again: its poll line (what a poll costs) is the
+    /// mode's reason, and a failed listing makes the mode degraded (the last listing is
+    /// shown) until one succeeds. Sent when it changes, not at every poll.
+    fn listed(&mut self, listed: Result<String, String>) {
+        let degraded = listed.is_err();
+        let line = listed.unwrap_or_else(|e| e);
+        let mode = Mode::Poll {
+            interval_secs: self.cfg.poll.as_secs_f64(),
+            reason: line.clone(),
+            degraded,
+        };
+        if mode != self.mode {
+            self.mode = mode.clone();
+            self.send(WatchMsg::Mode { mode, reason: line });
         }
     }
 

@@ -21,6 +21,7 @@ mod properties;
 mod pyjson_vectors;
 mod readonly;
 mod remote;
+mod s3;
 mod safe;
 mod scan;
 mod sim_grid;

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod memfs;
+pub mod s3server;
 pub mod tui;
 
 use ckptscope::fsys::RealFs;
