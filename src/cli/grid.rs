@@ -62,7 +62,7 @@ pub fn grid_cmd(
             );
         }
     }
-    let mut session = match Session::open_job(fs, ctx, true) {
+    let mut session = match Session::open_job(fs.clone(), ctx, true) {
         Ok(s) => s.without_events(),
         Err(e) => return fail(err, &e),
     };
@@ -117,5 +117,6 @@ pub fn grid_cmd(
     let outcome = session.analysis().outcome();
     let code = super::resolve::exit_status(outcome, session.tree(), err);
     session.dispose();
+    super::say_costs(&*fs, err);
     code
 }

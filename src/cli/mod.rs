@@ -133,6 +133,13 @@ pub(crate) fn gather(
     crate::job::JobContext::gather_roots(&**fs, env, &roots, flags)
 }
 
+/// A one-shot command's last words on object storage: the requests it made (they are billed).
+pub(crate) fn say_costs(fs: &dyn Fs, err: &mut dyn Write) {
+    for line in fs.costs() {
+        let _ = writeln!(err, "ckptscope: {}", crate::report::terminal::safe(&line));
+    }
+}
+
 pub(crate) fn fail(err: &mut dyn Write, msg: &str) -> i32 {
     let _ = writeln!(err, "ckptscope: {}", crate::report::terminal::safe(msg));
     2

@@ -51,12 +51,13 @@ pub fn resolve_cmd(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
-    let mut session = match Session::open_job(fs, ctx, false) {
+    let mut session = match Session::open_job(fs.clone(), ctx, false) {
         Ok(s) => s.without_events(),
         Err(e) => return fail(err, &e),
     };
     let code = report(&mut session, a.json.then_some(a.all), &opts, out, err);
     session.dispose();
+    super::say_costs(&*fs, err);
     code
 }
 

@@ -280,6 +280,7 @@ pub fn verify_cmd(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    super::say_costs(&*fs, err);
     // every shard of the run, read back from the model one folder at a time
     let in_ranks = |r: Option<u64>| {
         ranks

@@ -69,6 +69,11 @@ pub trait Fs: Sync + Send {
     fn refresh(&self, _root: &Path) -> Option<Result<String, String>> {
         None
     }
+    /// What reading cost where it is not free (requests to object storage), one line per
+    /// store: a one-shot command ends with it on its error output.
+    fn costs(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The text of the mount table (`/proc/self/mounts`), or `None` when it cannot be read.
     fn mount_table(&self) -> Option<String> {
         match self.read_small(Path::new(MOUNT_TABLE), 16 << 20) {

@@ -179,19 +179,19 @@ impl JobFs {
         Some((self.buckets.get(&u.bucket)?, u.prefix))
     }
 
-    /// What every store's requests came to (one line each), for a one-shot command's end.
-    pub fn costs(&self) -> Vec<String> {
+    /// What every store's requests came to (one line each).
+    fn requests(&self) -> Vec<String> {
         use std::sync::atomic::Ordering::Relaxed;
         self.buckets
             .values()
             .map(|c| {
                 let n = &c.counters;
                 format!(
-                    "{}: {} LIST, {} GET ({}), {} HEAD requests",
+                    "{}: {} LIST, {} GET ({} bytes), {} HEAD requests",
                     c.name,
                     n.list_requests.load(Relaxed),
                     n.get_requests.load(Relaxed),
-                    humansize::format_size(n.bytes_read.load(Relaxed), humansize::DECIMAL),
+                    crate::verify::verdict::thousands(n.bytes_read.load(Relaxed)),
                     n.head_requests.load(Relaxed),
                 )
             })
@@ -270,6 +270,9 @@ impl Fs for JobFs {
     }
     fn mount_table(&self) -> Option<String> {
         self.local.mount_table()
+    }
+    fn costs(&self) -> Vec<String> {
+        self.requests()
     }
     fn refresh(&self, root: &Path) -> Option<Result<String, String>> {
         self.store_of(root).map(|s| s.relist())
