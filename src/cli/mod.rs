@@ -128,6 +128,14 @@ pub(crate) fn gather(
     if !urls.is_empty() {
         let settings = S3Settings::from_flags(flags).map_err(crate::job::JobError::Roots)?;
         let job = JobFs::new(fs.clone(), &urls, &settings).map_err(crate::job::JobError::Roots)?;
+        for s in job.stores() {
+            // a bucket that cannot be listed is the command line's mistake, said before anything
+            if let Err(why) = s.listed() {
+                return Err(crate::job::JobError::Roots(format!(
+                    "{why}; check the bucket, the endpoint (--s3-endpoint or AWS_ENDPOINT_URL), the region and the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+                )));
+            }
+        }
         *fs = Arc::new(job);
     }
     crate::job::JobContext::gather_roots(&**fs, env, &roots, flags)

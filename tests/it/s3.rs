@@ -324,3 +324,50 @@ fn hostile_keys_read_as_the_same_names_on_disk() {
         );
     }
 }
+
+/// A bucket that cannot be read ends the command at once with the store's own reason and what
+/// to check; nothing is guessed from an empty answer.
+#[test]
+fn a_bucket_that_cannot_be_listed_is_refused_with_the_reason() {
+    let server = S3Server::start(&[BUCKET]);
+    let url = format!("s3://{BUCKET}/run/checkpoint");
+    let mut wrong = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"));
+    for (k, v) in server.env() {
+        wrong.env(k, v);
+    }
+    let o = wrong
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .args(["resolve", &url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("listing failed (HTTP 403"), "{err}");
+    assert!(err.contains("credentials"), "{err}");
+    let (code, _, err) = run(&server, &["resolve", "s3://no-such-bucket/x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("s3://no-such-bucket/x: listing failed (HTTP 404 NoSuchBucket"),
+        "{err}"
+    );
+    let (code, _, err) = run(&server, &["resolve", "s3://b/a//c"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("give s3://bucket/path/to/checkpoint"), "{err}");
+    // an empty prefix is a folder that does not exist, as MindFormers would find it
+    let (code_r, out_r, _) = run(&server, &["resolve", "--json", &url]);
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("run/checkpoint");
+    let (code_l, out_l, _) = run(
+        &server,
+        &["resolve", "--json", &missing.display().to_string()],
+    );
+    assert_eq!(code_r, code_l);
+    assert_eq!(
+        as_url(
+            &out_l,
+            &tmp.path().join("run"),
+            &format!("s3://{BUCKET}/run")
+        ),
+        out_r
+    );
+}

@@ -26,36 +26,9 @@ impl S3Server {
         for b in buckets {
             std::fs::create_dir_all(data.path().join(b)).expect("bucket folder");
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let fs = s3s_fs::FileSystem::new(data.path()).expect("s3s-fs");
-        let mut b = s3s::service::S3ServiceBuilder::new(fs);
-        b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = b.build();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("address");
-        rt.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let svc = service.clone();
-                tokio::spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(socket), svc)
-                    .await;
-                });
-            }
-        });
+        let (endpoint, rt) = serve(s3s_fs::FileSystem::new(data.path()).expect("s3s-fs"));
         S3Server {
-            endpoint: format!("http://{addr}"),
+            endpoint,
             data,
             _rt: rt,
         }
@@ -118,6 +91,39 @@ impl S3Server {
             ("AWS_REGION", "us-east-1".into()),
         ]
     }
+}
+
+/// Serve `backend` over HTTP on 127.0.0.1 (SigV4 with the test keys): its endpoint, and the
+/// runtime that serves it (dropping it stops the server).
+pub fn serve<T: s3s::S3>(backend: T) -> (String, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut b = s3s::service::S3ServiceBuilder::new(backend);
+    b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let service = b.build();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("address");
+    rt.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let svc = service.clone();
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(socket), svc)
+                .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), rt)
 }
 
 fn to_ms(t: SystemTime) -> SystemTime {
