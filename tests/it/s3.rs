@@ -371,3 +371,39 @@ fn a_bucket_that_cannot_be_listed_is_refused_with_the_reason() {
         out_r
     );
 }
+
+/// A bucket is one root among several: node 1's folder in object storage, nodes 0 and 2 on
+/// disk, give the per-node answers the three folders on disk give.
+#[test]
+fn a_bucket_root_mixes_with_folders() {
+    let server = S3Server::start(&[BUCKET]);
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = crate::multiroot::three_nodes(tmp.path());
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    server.upload_tree(BUCKET, "node1", &roots[1]);
+    let url = format!("s3://{BUCKET}/node1");
+    let job = ["--world-size", "24", "--device-num-per-node", "8"];
+    for cmd in [&["resolve", "--json"][..], &["grid"]] {
+        let with = |second: &str| {
+            let mut a: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+            a.push(roots[0].display().to_string());
+            a.push(second.to_owned());
+            a.push(roots[2].display().to_string());
+            a.extend(job.iter().map(|s| s.to_string()));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            run(&server, &a)
+        };
+        let (code_l, out_l, err_l) = with(&roots[1].display().to_string());
+        let (code_r, out_r, err_r) = with(&url);
+        assert_eq!(code_l, code_r, "{cmd:?}: {err_l}\n{err_r}");
+        assert_eq!(
+            out_l.replace(&roots[1].display().to_string(), &url),
+            out_r,
+            "{cmd:?}"
+        );
+        assert!(
+            out_r.contains(&url),
+            "{cmd:?} names the bucket root: {out_r}"
+        );
+    }
+}
