@@ -10,6 +10,8 @@
 
 #[path = "common/memstore.rs"]
 mod memstore;
+#[path = "common/proxy.rs"]
+mod proxy;
 #[path = "../tests/it/common/s3server.rs"]
 #[allow(dead_code)]
 mod s3server;
@@ -17,10 +19,9 @@ mod s3server;
 use ckptscope::fsys::{Fs, RealFs};
 use ckptscope::objstore::store::Client;
 use ckptscope::objstore::{JobFs, S3Settings, S3Url};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use proxy::{proxy, Wire};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,47 +30,6 @@ fn env_or(k: &str, d: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(d)
-}
-
-/// Bytes that crossed the proxy: (to the server, from the server).
-#[derive(Default)]
-struct Wire {
-    up: AtomicU64,
-    down: AtomicU64,
-}
-
-/// A TCP proxy to `to` counting every byte each way; returns its address.
-fn proxy(to: String, wire: Arc<Wire>) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for c in l.incoming().map_while(Result::ok) {
-            let Ok(s) = TcpStream::connect(&to) else {
-                continue;
-            };
-            let pipe = |mut a: TcpStream, mut b: TcpStream, n: Arc<Wire>, up: bool| {
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 64 * 1024];
-                    while let Ok(k) = a.read(&mut buf) {
-                        if k == 0 || b.write_all(&buf[..k]).is_err() {
-                            break;
-                        }
-                        let c = if up { &n.up } else { &n.down };
-                        c.fetch_add(k as u64, Relaxed);
-                    }
-                    let _ = b.shutdown(std::net::Shutdown::Both);
-                })
-            };
-            pipe(
-                c.try_clone().expect("clone"),
-                s.try_clone().expect("clone"),
-                wire.clone(),
-                true,
-            );
-            pipe(s, c, wire.clone(), false);
-        }
-    });
-    format!("http://{addr}")
 }
 
 /// The bucket's objects, in the store's map (uploading 131,072 objects one request each would
@@ -149,9 +109,12 @@ fn main() {
     let (endpoint, _rt) = s3server::serve(mem);
     println!("{n} objects ({ranks} rank folders × {steps} checkpoints + meta.json) in s3://bench/run/checkpoint");
     let wire = Arc::new(Wire::default());
-    let endpoint = proxy(
-        endpoint.trim_start_matches("http://").to_owned(),
-        wire.clone(),
+    let endpoint = format!(
+        "http://{}",
+        proxy(
+            endpoint.trim_start_matches("http://").to_owned(),
+            wire.clone()
+        )
     );
     let settings = S3Settings {
         endpoint: Some(endpoint),

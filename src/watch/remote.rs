@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Where a remote root is and how it is reached.
@@ -47,6 +47,46 @@ const BACKOFF: [u64; 6] = [1, 2, 4, 8, 16, 30];
 
 /// How many of the client's last error lines are kept (its own words end the first failure).
 const STDERR_LINES: usize = 8;
+
+/// Connections of this process that may be starting at once (from starting the client to the
+/// remote's hello). A job's roots often share one sshd — a jump host's, or one host holding
+/// several nodes' disks — whose default `MaxStartups 10:30:100` drops connections past 10
+/// unauthenticated ones: 16 roots starting together lost some ("kex_exchange_identification:
+/// Connection closed by remote host", found by the ssh scale benchmark).
+const MAX_STARTING: usize = 8;
+
+static STARTING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A turn to start a connection, given back when dropped.
+struct Starting;
+
+impl Starting {
+    /// Wait for a turn (`None`: asked to stop meanwhile).
+    fn take(stopping: &AtomicBool) -> Option<Starting> {
+        let (m, cv) = &STARTING;
+        let mut n = m.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= MAX_STARTING {
+            if stopping.load(Ordering::Relaxed) {
+                return None;
+            }
+            n = cv
+                .wait_timeout(n, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *n += 1;
+        Some(Starting)
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        let (m, cv) = &STARTING;
+        let mut n = m.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        cv.notify_one();
+    }
+}
 
 /// Watch `cfg`'s root on `src`'s host.
 pub fn spawn(cfg: WatchConfig, src: RemoteSource) -> WatchHandle {
@@ -245,6 +285,10 @@ impl Client {
 
     /// One connection, from starting the client to its end.
     fn connect(&mut self, req: &Receiver<Request>) -> End {
+        let Some(turn) = Starting::take(&self.stopping) else {
+            return End::Stop;
+        };
+        let mut turn = Some(turn);
         let mut conn = match self.open() {
             Ok(c) => c,
             Err(e) => return e,
@@ -299,6 +343,8 @@ impl Client {
                         Err(why) => return lost(&mut conn, Some(protocol(why)), false),
                     }
                     hello = true;
+                    // authenticated and running: the next connection may start
+                    drop(turn.take());
                 }
                 (false, _) => {
                     return End::Fatal(format!(

@@ -4,6 +4,7 @@
 
 pub mod memfs;
 pub mod s3server;
+pub mod sshserver;
 pub mod tui;
 
 use ckptscope::fsys::RealFs;

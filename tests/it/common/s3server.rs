@@ -96,6 +96,11 @@ impl S3Server {
 /// Serve `backend` over HTTP on 127.0.0.1 (SigV4 with the test keys): its endpoint, and the
 /// runtime that serves it (dropping it stops the server).
 pub fn serve<T: s3s::S3>(backend: T) -> (String, tokio::runtime::Runtime) {
+    serve_on(backend, 0)
+}
+
+/// [`serve`] on `port` (0: any free one).
+pub fn serve_on<T: s3s::S3>(backend: T, port: u16) -> (String, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -104,7 +109,7 @@ pub fn serve<T: s3s::S3>(backend: T) -> (String, tokio::runtime::Runtime) {
     let mut b = s3s::service::S3ServiceBuilder::new(backend);
     b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     let service = b.build();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("address");
     rt.spawn(async move {
