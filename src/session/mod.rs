@@ -225,13 +225,36 @@ impl Session {
             return Vec::new();
         }
         // newest save first: a save whose shards turn out intact makes the older ones the
-        // answer fell back to (their verdicts unknown yet) needless
-        let newest = self.wanted.iter().filter_map(|(d, f)| save_of(d, f)).max();
-        let (now, _later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wanted)
+        // answer fell back to (their verdicts unknown yet) needless. That save is asked on
+        // every rank folder at once — the answer wants a save intact on every rank, and asked
+        // one rank at a time it would take a round trip per rank — with each folder's newest
+        // other wanted save (the older one MindFormers itself picks for a rank, on an mtime tie)
+        let group = |d: &str| if d.starts_with("iteration_") { "" } else { d }.to_owned();
+        let mut newest: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for (d, f) in &self.wanted {
+            if let Some(k) = save_of(d, f) {
+                let e = newest.entry(group(d)).or_insert(k);
+                *e = (*e).max(k);
+            }
+        }
+        let top = newest.values().max().copied();
+        let (mut now, _later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wanted)
             .into_iter()
-            .partition(|(d, f)| {
-                newest.is_none() || save_of(d, f).is_none_or(|k| Some(k) == newest)
-            });
+            .partition(|(d, f)| save_of(d, f).is_none_or(|k| newest.get(&group(d)) == Some(&k)));
+        if let Some(top) = top {
+            for (dir, node) in &self.tree.dirs {
+                let es = node.listing.entries();
+                now.extend(
+                    es.iter()
+                        .filter(|e| save_of(dir, &e.name) == Some(top))
+                        .filter(|e| {
+                            crate::layout::mindformers::classify::classify(&e.name).is_weights()
+                        })
+                        .filter(|e| self.tree.raw_verdict(dir, &e.name).is_none())
+                        .map(|e| (dir.clone(), e.name.to_string())),
+                );
+            }
+        }
         let mut out = Vec::new();
         for (dir, file) in now {
             let id = self

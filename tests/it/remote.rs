@@ -404,43 +404,27 @@ fn the_hosts_own_path_facts_come_with_its_hello() {
     );
 }
 
-/// Checks asked of a watcher (a remote host's, or the TUI's verifier) go newest save first:
-/// while the newest save's verdicts are unknown the answer falls back to older saves, and
-/// asking for all of those at once made a 128-rank `resolve` over ssh ask 5,703 checks for the
-/// 244 it reads. A healthy 32-rank job asks for the newest save's 32 shards and nothing else,
-/// and ends with the answer the checks-at-once session gives.
-#[test]
-fn deferred_checks_are_asked_newest_save_first() {
+/// Checks asked of a watcher (a remote host's, or the TUI's verifier) go newest save first,
+/// that save on every rank at once: while the newest save's verdicts are unknown the answer
+/// falls back to older saves, and asking for all of those made a 128-rank `resolve` over ssh
+/// ask 5,703 checks for the 244 it reads, while asking a rank at a time took a round trip per
+/// rank (6 s through sshd). `(checks asked, rounds, checks the checks-at-once session made)`
+/// of a deferred session run to its end, whose answer must be the checks-at-once session's.
+fn deferred_run(root: &Path) -> (Vec<(String, String)>, usize, usize) {
     use ckptscope::fsys::Fs;
     use ckptscope::model::{Delta, FileId, Verified};
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("checkpoint");
-    let (ranks, steps) = (32u64, 20u64);
-    for r in 0..ranks {
-        let dir = root.join(format!("rank_{r}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        // written a minute apart, as a job saves them (MindFormers picks the newest by mtime)
-        let t0 = std::time::SystemTime::now() - Duration::from_secs(86_400);
-        for e in 1..=steps {
-            let shard = ckptscope::writer::ckpt::small_shard(e);
-            let p = dir.join(format!("llama_rank_{r}-{e}_2.ckpt"));
-            std::fs::write(&p, shard).unwrap();
-            let f = std::fs::File::options().write(true).open(&p).unwrap();
-            f.set_modified(t0 + Duration::from_secs(60 * e)).unwrap();
-        }
-        let meta = format!("{{\"last_epoch\": {steps}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{steps}_2.ckpt\"}}");
-        std::fs::write(dir.join("meta.json"), meta).unwrap();
-    }
     let flags = ckptscope::JobFlags::default();
-    let mut deferred = crate::common::session_with(&root, &flags)
+    let mut deferred = crate::common::session_with(root, &flags)
         .with_disk_checks(ckptscope::session::DiskChecks::Deferred);
     let mut asked = Vec::new();
+    let mut rounds = 0;
     for _ in 0..100 {
         deferred.analysis();
         let want = deferred.take_wanted();
         if want.is_empty() && deferred.outstanding() == 0 {
             break;
         }
+        rounds += 1;
         let verdicts = want
             .iter()
             .map(|(d, f)| {
@@ -463,10 +447,56 @@ fn deferred_checks_are_asked_newest_save_first() {
         asked.extend(want);
         deferred.absorb(WatchMsg::Deltas(verdicts)).unwrap();
     }
-    assert_eq!(asked.len() as u64, ranks, "{asked:?}");
-    assert!(asked
-        .iter()
-        .all(|(_, f)| f.ends_with(&format!("-{steps}_2.ckpt"))));
-    let mut now = crate::common::session_with(&root, &flags);
+    let mut now = crate::common::session_with(root, &flags);
     assert_eq!(deferred.resolution(), now.resolution());
+    (asked, rounds, now.tree().verdicts.len())
+}
+
+/// A 32-rank job of 20 saves, each a minute after the last (`tie`: all at the same time, so
+/// MindFormers' newest-by-mtime pick is any save).
+fn job_of_saves(root: &Path, tie: bool) {
+    let (ranks, steps) = (32u64, 20u64);
+    let t0 = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    for r in 0..ranks {
+        let dir = root.join(format!("rank_{r}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in 1..=steps {
+            let p = dir.join(format!("llama_rank_{r}-{e}_2.ckpt"));
+            std::fs::write(&p, ckptscope::writer::ckpt::small_shard(e)).unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(t0 + Duration::from_secs(if tie { 60 } else { 60 * e }))
+                .unwrap();
+        }
+        let meta = format!("{{\"last_epoch\": {steps}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{steps}_2.ckpt\"}}");
+        std::fs::write(dir.join("meta.json"), meta).unwrap();
+    }
+}
+
+#[test]
+fn deferred_checks_are_asked_newest_save_first_on_every_rank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    job_of_saves(&root, false);
+    let (asked, rounds, _) = deferred_run(&root);
+    assert_eq!(asked.len(), 32, "the newest save only: {asked:?}");
+    assert!(asked.iter().all(|(_, f)| f.ends_with("-20_2.ckpt")));
+    assert_eq!(rounds, 1);
+    // rank 7's newest shard cut short: the next save on every rank, in one more round
+    let cut = root.join("rank_7/llama_rank_7-20_2.ckpt");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (asked, rounds, _) = deferred_run(&root);
+    assert_eq!(asked.len(), 64, "{asked:?}");
+    assert!(rounds <= 2, "{rounds} rounds");
+    // every save at the same time: MindFormers' picks are older saves, asked beside the newest
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoint");
+    job_of_saves(&root, true);
+    let (asked, rounds, read_at_once) = deferred_run(&root);
+    assert!(
+        asked.len() <= read_at_once + 32,
+        "{} asked, {read_at_once} read by the checks-at-once session",
+        asked.len()
+    );
+    assert!(rounds <= 3, "{rounds} rounds");
 }
