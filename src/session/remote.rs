@@ -98,7 +98,7 @@ impl Session {
             workers: 0,
         };
         let p = self.plan_all(&opts, &Default::default());
-        self.wanted.extend(p.pending());
-        self.take_wanted()
+        // (every shard is asked anyway: at once, not save by save)
+        self.request(p.pending())
     }
 }
