@@ -62,7 +62,7 @@ pub fn grid_cmd(
             );
         }
     }
-    let mut session = match Session::open_job(fs.clone(), ctx, true) {
+    let mut session = match Session::open_job(fs.clone(), ctx, crate::session::Every::Checked) {
         Ok(s) => s.without_events(),
         Err(e) => return fail(err, &e),
     };

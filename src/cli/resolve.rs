@@ -51,7 +51,7 @@ pub fn resolve_cmd(
         Ok(c) => c,
         Err(e) => return fail(err, &e.to_string()),
     };
-    let mut session = match Session::open_job(fs.clone(), ctx, false) {
+    let mut session = match Session::open_job(fs.clone(), ctx, crate::session::Every::Needed) {
         Ok(s) => s.without_events(),
         Err(e) => return fail(err, &e),
     };

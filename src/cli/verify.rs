@@ -238,13 +238,17 @@ pub fn verify_cmd(
             Ok(c) => c,
             Err(e) => return fail(err, &e.to_string()),
         };
-        if ctx.has_remote() && (deep || a.write_manifest.is_some()) {
+        if ctx.has_remote() && a.write_manifest.is_some() {
             return fail(
                 err,
-                "--hash and --write-manifest read every byte: run them on each host (`ckptscope verify ROOT --hash` there); over ssh:// roots the cheap pass runs, on the hosts",
+                "--write-manifest writes a file next to the folder: run it on each host (`ckptscope verify ROOT --write-manifest ROOT/../SHA256SUMS` there); over ssh:// roots --hash checks against the hosts' manifests",
             );
         }
-        let mut session = match Session::open_job(fs.clone(), ctx, true) {
+        let every = match deep {
+            true => crate::session::Every::Hashed,
+            false => crate::session::Every::Checked,
+        };
+        let mut session = match Session::open_job(fs.clone(), ctx, every) {
             Ok(s) => s.without_events(),
             Err(e) => return fail(err, &e),
         };

@@ -81,6 +81,7 @@ fn follow(
             recv(asks) -> ask => match ask {
                 Ok(Ok(Ask::Resync {})) => handle.resync(),
                 Ok(Ok(Ask::Verify { files })) => handle.verify_now(files),
+                Ok(Ok(Ask::Hash { files })) => handle.hash_now(files),
                 Ok(Err(why)) => return Served::Failed(why),
                 Err(_) => return Served::Done,
             },

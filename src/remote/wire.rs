@@ -26,7 +26,7 @@ use std::sync::Arc;
 /// The protocol's name in the `hello` line.
 pub const PROTOCOL: &str = "ckptscope-watch";
 /// Its version: a build reading another version refuses the stream, naming both.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The longest line read (one folder of 100,000 entries is ≈ 15 MB).
 pub const LINE_LIMIT: usize = 256 << 20;
 
@@ -183,6 +183,10 @@ pub enum Ask {
     Resync {},
     /// Check these `(folder, file)` first.
     Verify {
+        files: Vec<(String, String)>,
+    },
+    /// Check these whole: CRC trailer, SHA-256 against the host's `SHA256SUMS` (version 2).
+    Hash {
         files: Vec<(String, String)>,
     },
 }

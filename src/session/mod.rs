@@ -24,6 +24,7 @@
 pub(crate) mod changes;
 pub mod events;
 mod remote;
+pub use remote::Every;
 
 use crate::fsys::Fs;
 use crate::grid::model::{GridModel, SimMarks};

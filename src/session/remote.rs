@@ -17,12 +17,8 @@ const QUIET_LIMIT: Duration = Duration::from_secs(120);
 impl Session {
     /// The session a one-shot command works on: the roots scanned here, or — for a job with
     /// a root on another host — as the hosts see them, with the checks the answer needs (and,
-    /// with `every_shard`, every shard's cheap check) done there and awaited.
-    pub fn open_job(
-        fs: Arc<dyn Fs>,
-        ctx: JobContext,
-        every_shard: bool,
-    ) -> Result<Session, String> {
+    /// with `every`, every shard's check: cheap, or whole files) done there and awaited.
+    pub fn open_job(fs: Arc<dyn Fs>, ctx: JobContext, every: Every) -> Result<Session, String> {
         if !ctx.has_remote() {
             return Ok(Session::open(fs, ctx));
         }
@@ -45,19 +41,24 @@ impl Session {
         let mut s = Session::from_tree(fs, ctx, *tree)
             .with_disk_checks(DiskChecks::Deferred)
             .without_events();
-        let r = s.settle(&handle, every_shard);
+        let r = s.settle(&handle, every);
         handle.stop();
         r.map(|()| s.with_disk_checks(DiskChecks::Never))
     }
 
-    /// Ask the hosts for every check the answer (or, with `every_shard`, the whole tree)
-    /// needs until none is outstanding.
-    fn settle(&mut self, handle: &WatchHandle, every_shard: bool) -> Result<(), String> {
+    /// Ask the hosts for the checks `every` names (at once), then for every check the answer
+    /// needs, until none is outstanding.
+    fn settle(&mut self, handle: &WatchHandle, every: Every) -> Result<(), String> {
         let mut heard = Instant::now();
+        let all = self.take_pending_checks(every);
+        match every {
+            _ if all.is_empty() => {}
+            Every::Hashed => handle.hash_now(all),
+            _ => handle.verify_now(all),
+        }
         loop {
-            let mut ask = self.take_pending_checks(every_shard);
             self.analysis();
-            ask.extend(self.take_wanted());
+            let ask = self.take_wanted();
             if !ask.is_empty() {
                 handle.verify_now(ask);
             }
@@ -85,14 +86,14 @@ impl Session {
         }
     }
 
-    /// With `every_shard`: the shards of the tree without a verdict for their current version
-    /// and not asked for yet (each asked once).
-    fn take_pending_checks(&mut self, every_shard: bool) -> Vec<(String, String)> {
-        if !every_shard {
+    /// The shards `every` asks for, each noted as asked: without a verdict for their current
+    /// version (`Checked`), or every one (`Hashed`: a cheap verdict does not hash).
+    fn take_pending_checks(&mut self, every: Every) -> Vec<(String, String)> {
+        if every == Every::Needed {
             return Vec::new();
         }
         let opts = TreeOptions {
-            deep: false,
+            deep: every == Every::Hashed,
             step: None,
             now: std::time::SystemTime::now(),
             workers: 0,
@@ -101,4 +102,15 @@ impl Session {
         // (every shard is asked anyway: at once, not save by save)
         self.request(p.pending())
     }
+}
+
+/// Which shards a one-shot command over remote roots has checked before it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Every {
+    /// Those the answer needs (`resolve`).
+    Needed,
+    /// Every shard, cheaply (`grid`, `verify`).
+    Checked,
+    /// Every shard whole: CRC trailers, SHA-256 against the hosts' `SHA256SUMS` (`verify --hash`).
+    Hashed,
 }

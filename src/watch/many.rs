@@ -337,6 +337,24 @@ impl Merge {
         }
     }
 
+    /// Checks asked for, each sent to the watcher of the root holding its folder (`hash`: whole
+    /// files).
+    fn route(&self, children: &[WatchHandle], files: Vec<(String, String)>, hash: bool) {
+        let mut by_root: Vec<Vec<(String, String)>> = vec![Vec::new(); children.len()];
+        for (d, f) in files {
+            if let Some(k) = self.owner(&d) {
+                by_root[k].push((d, f));
+            }
+        }
+        for (c, fs) in children.iter().zip(by_root) {
+            match (fs.is_empty(), hash) {
+                (true, _) => {}
+                (false, true) => c.hash_now(fs),
+                (false, false) => c.verify_now(fs),
+            }
+        }
+    }
+
     /// Forward the watchers' messages (translated) and the listener's requests (routed) until
     /// asked to stop or the listener goes away.
     fn follow(
@@ -356,20 +374,8 @@ impl Merge {
             if i == req {
                 match op.recv(requests) {
                     Ok(Request::Resync) => children.iter().for_each(WatchHandle::resync),
-                    Ok(Request::Verify(files)) => {
-                        let mut by_root: Vec<Vec<(String, String)>> =
-                            vec![Vec::new(); children.len()];
-                        for (d, f) in files {
-                            if let Some(k) = self.owner(&d) {
-                                by_root[k].push((d, f));
-                            }
-                        }
-                        for (c, fs) in children.iter().zip(by_root) {
-                            if !fs.is_empty() {
-                                c.verify_now(fs);
-                            }
-                        }
-                    }
+                    Ok(Request::Verify(files)) => self.route(children, files, false),
+                    Ok(Request::Hash(files)) => self.route(children, files, true),
                     Ok(Request::Stop) | Err(_) => return,
                 }
                 continue;

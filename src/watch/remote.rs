@@ -112,7 +112,7 @@ struct Client {
     /// and root files (`None` before the first scan).
     known: Option<(BTreeSet<String>, BTreeSet<String>)>,
     /// Verification asked for while disconnected: asked again once connected.
-    pending: Vec<(String, String)>,
+    pending: Vec<Ask>,
 }
 
 /// One connection: the client process and what reads its output.
@@ -229,7 +229,8 @@ impl Client {
                 Ok(Request::Stop) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                     return true
                 }
-                Ok(Request::Verify(files)) => self.pending.extend(files),
+                Ok(Request::Verify(files)) => self.pending.push(Ask::Verify { files }),
+                Ok(Request::Hash(files)) => self.pending.push(Ask::Hash { files }),
                 Ok(Request::Resync) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => return false,
             }
@@ -306,7 +307,8 @@ impl Client {
             let line = select! {
                 recv(conn.lines) -> l => l,
                 recv(req) -> r => match r {
-                    Ok(Request::Verify(files)) => { self.pending.extend(files); continue }
+                    Ok(Request::Verify(files)) => { self.pending.push(Ask::Verify { files }); continue }
+                    Ok(Request::Hash(files)) => { self.pending.push(Ask::Hash { files }); continue }
                     Ok(Request::Resync) => continue,
                     Ok(Request::Stop) | Err(_) => return End::Stop,
                 },
@@ -400,11 +402,12 @@ impl Client {
             }
         };
         self.publish(started);
-        let pending = std::mem::take(&mut self.pending);
-        if !pending.is_empty() {
-            if let Err(why) = conn.ask(&Ask::Verify { files: pending }) {
+        // what was asked while disconnected (kept until it is sent)
+        while let Some(a) = self.pending.first() {
+            if let Err(why) = conn.ask(a) {
                 return lost(&mut conn, Some(why), true);
             }
+            self.pending.remove(0);
         }
         self.follow(&mut conn, req)
     }
@@ -470,12 +473,13 @@ impl Client {
                 recv(req) -> r => {
                     let ask = match r {
                         Ok(Request::Verify(files)) => Ask::Verify { files },
+                        Ok(Request::Hash(files)) => Ask::Hash { files },
                         Ok(Request::Resync) => Ask::Resync {},
                         Ok(Request::Stop) | Err(_) => return End::Stop,
                     };
                     if let Err(why) = conn.ask(&ask) {
-                        if let Ask::Verify { files } = ask {
-                            self.pending.extend(files);
+                        if !matches!(ask, Ask::Resync {}) {
+                            self.pending.push(ask);
                         }
                         return End::Lost { why, was_up: true };
                     }

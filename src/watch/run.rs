@@ -210,6 +210,8 @@ pub(super) enum Request {
     Resync,
     /// Check these `(folder, file)` first: the answer on screen waits for them.
     Verify(Vec<(String, String)>),
+    /// Check these whole (CRC trailer, SHA-256 against the root's `SHA256SUMS`) first.
+    Hash(Vec<(String, String)>),
     Stop,
 }
 
@@ -232,6 +234,13 @@ impl WatchHandle {
     /// their verdicts come as deltas.
     pub fn verify_now(&self, files: Vec<(String, String)>) {
         let _ = self.requests.send(Request::Verify(files));
+    }
+
+    /// [`WatchHandle::verify_now`] reading every byte: the CRC trailer and SHA-256 (checked
+    /// against the root's `SHA256SUMS` when it names the file) — `verify --hash` over ssh://,
+    /// done where the shards are.
+    pub fn hash_now(&self, files: Vec<(String, String)>) {
+        let _ = self.requests.send(Request::Hash(files));
     }
 
     /// Stop and wait for the watcher thread (at most one folder listing: a rescan under way
@@ -430,6 +439,7 @@ impl Loop {
                             self.submit_at(&d, &f, URGENT);
                         }
                     }
+                    Ok(Request::Hash(files)) => self.hash(files),
                     Ok(Request::Stop) | Err(_) => break,
                 },
             }
@@ -971,6 +981,33 @@ impl Loop {
     fn submit(&mut self, dir: &str, name: &str) {
         if self.cfg.verify {
             self.submit_at(dir, name, BACKGROUND);
+        }
+    }
+
+    /// Whole-file checks of `files`, each against the root's manifests when they name it.
+    fn hash(&mut self, files: Vec<(String, String)>) {
+        let manifest =
+            crate::verify::digest::read_manifests(&*self.cfg.fs, &self.cfg.root, &self.tree);
+        for (dir, name) in files {
+            let Some(stat) = self
+                .tree
+                .dirs
+                .get(&dir)
+                .and_then(|d| d.listing.find(&name))
+                .and_then(|e| e.stat().ok().cloned())
+            else {
+                continue;
+            };
+            let path = self.tree.path_of(&self.cfg.root, &dir, Some(&name));
+            self.pool.submit(Job {
+                expected_sha256: manifest.expected.get(&path).cloned(),
+                dir,
+                name,
+                path,
+                stat,
+                deep: true,
+                priority: URGENT,
+            });
         }
     }
 

@@ -80,6 +80,15 @@ fn every_command_answers_over_ssh_as_on_the_folders() {
         .open(roots[2].join("rank_20/llama_rank_20-20_2.ckpt"))
         .unwrap();
     f.set_len(40).unwrap();
+    // a manifest in rank 3's folder: one shard as written, one recorded with another digest
+    let sum = |name: &str| {
+        use sha2::Digest;
+        let bytes = std::fs::read(roots[0].join("rank_3").join(name)).unwrap();
+        format!("{:x}  {name}\n", sha2::Sha256::digest(&bytes))
+    };
+    let good = sum("llama_rank_3-20_2.ckpt");
+    let bad = sum("llama_rank_3-15_2.ckpt").replacen(|c: char| c.is_ascii_hexdigit(), "0", 3);
+    std::fs::write(roots[0].join("rank_3/SHA256SUMS"), good + &bad).unwrap();
     let ssh = fake_ssh(tmp.path());
     let job = ["--world-size", "24", "--device-num-per-node", "8"];
     for (cmd, extra) in [
@@ -92,6 +101,21 @@ fn every_command_answers_over_ssh_as_on_the_folders() {
         let [local, remote] = both(cmd, &roots, &args, &ssh);
         assert_eq!(local, remote, "{cmd} {extra:?}");
     }
+    // every shard hashed where it is, against the hosts' manifests: the same verdicts and
+    // digests; the manifests read are not listed (the hosts read them)
+    let [(code_l, local), (code_r, remote)] = both("verify", &roots, &["--json", "--hash"], &ssh);
+    assert_eq!(code_l, code_r);
+    let doc = |s: &str| -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_str(s).unwrap();
+        v["summary"]["manifests"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(doc(&local), doc(&remote));
+    assert!(
+        local.contains("SHA256SUMS"),
+        "the local run names its manifest"
+    );
+    assert!(remote.contains("\"hash_mismatch\""), "{remote}");
     // (and the answer is the interesting one: node 1's rank 9 resumes from 15, rank 20's
     // pick is damaged)
     let [(code, out), _] = both("resolve", &roots, &job, &ssh);
@@ -245,11 +269,14 @@ fn a_remote_is_refused_with_a_reason_when_it_cannot_be_believed() {
     assert_eq!(code, Some(2), "{msg}");
     assert!(
         msg.contains("version 999")
-            && msg.contains("version 1")
+            && msg.contains(&format!("version {}", ckptscope::remote::wire::VERSION))
             && msg.contains("install the same"),
         "{msg}"
     );
-    let hello = r#"{"hello":{"protocol":"ckptscope-watch","version":1,"ckptscope":"0","root":"/x","canonical":"/x","host":"h","paths":{"abspath":"/x","realpath":"/x","shared_realpaths":[],"health_json":null,"existing_record":null,"record_path":"/r"}}}"#;
+    let hello = format!(
+        r#"{{"hello":{{"protocol":"ckptscope-watch","version":{},"ckptscope":"0","root":"/x","canonical":"/x","host":"h","paths":{{"abspath":"/x","realpath":"/x","shared_realpaths":[],"health_json":null,"existing_record":null,"record_path":"/r"}}}}}}"#,
+        ckptscope::remote::wire::VERSION
+    );
     let mode = r#"{"kind":"inotify","poll_secs":30.0}"#;
     let (code, msg) = remote(
         "hostile",
@@ -310,12 +337,13 @@ fn ssh_roots_are_checked_before_anything_runs() {
     let (code, _, err) = run(&[
         "verify",
         "ssh://a/x",
-        "--hash",
+        "--write-manifest",
+        "/tmp/SHA256SUMS",
         "--ssh-command",
         "/bin/false",
     ]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("run them on each host"), "{err}");
+    assert!(err.contains("run it on each host"), "{err}");
     drop(tmp);
 }
 
