@@ -225,7 +225,7 @@ fn a_watch_of_a_bucket_follows_deletes_and_rewrites() {
     assert!(
         modes
             .iter()
-            .any(|m| m.contains("a poll is 1 LIST request for")),
+            .any(|m| m.contains("a poll is 1 LIST request (1,000 keys each)")),
         "the mode line says what a poll costs: {modes:?}"
     );
 }
