@@ -104,7 +104,8 @@ fn lexical(p: &Path) -> PathBuf {
 /// The largest manifest read (a line per shard: 8,192 ranks × 100 files is about 80 MB).
 pub const MANIFEST_LIMIT: u64 = 128 << 20;
 
-/// Read `SHA256SUMS` from `root` and from each folder of `tree`, and the `*.sha256` sidecars
+/// Read `SHA256SUMS` from `root` (and from each further root of a tree of several) and from
+/// each folder of `tree`, and the `*.sha256` sidecars
 /// its listings show — through `fs`: regular files only, opened non-blocking, at most
 /// [`MANIFEST_LIMIT`] bytes each. A manifest that cannot be used is named in `problems`.
 pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
@@ -146,7 +147,16 @@ pub fn read_manifests(fs: &dyn Fs, root: &Path, tree: &Tree) -> Manifest {
             }
         }
     };
-    sums(root, &mut m);
+    // the root's, and each further root's of a job given as several (each node's folder)
+    let mut bases = vec![root.to_path_buf()];
+    for r in tree.roots() {
+        if !bases.contains(&r.base) {
+            bases.push(r.base.clone());
+        }
+    }
+    for b in &bases {
+        sums(b, &mut m);
+    }
     for (name, node) in &tree.dirs {
         let d = tree.path_of(root, name, None);
         if node.listing.find("SHA256SUMS").is_some() {

@@ -455,3 +455,45 @@ fn a_stale_copy_on_another_node_loses_to_the_ranks_own_node() {
         "{conflict}"
     );
 }
+
+/// `verify --hash` of a job given as several roots reads each root's own `SHA256SUMS` (names
+/// relative to that node's folder), not only the first's: a digest recorded on node 1 that the
+/// shard no longer has is found.
+#[test]
+fn hash_reads_every_roots_manifest() {
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = three_nodes(tmp.path());
+    let name = "rank_9/llama_rank_9-15_2.ckpt";
+    let digest = format!(
+        "{:x}",
+        sha2::Sha256::digest(std::fs::read(roots[1].join(name)).unwrap())
+    );
+    let wrong: String = digest.chars().rev().collect();
+    std::fs::write(roots[1].join("SHA256SUMS"), format!("{wrong}  {name}\n")).unwrap();
+    let mut args: Vec<&str> = vec!["verify"];
+    args.extend(roots.iter().map(|r| r.to_str().unwrap()));
+    args.extend([
+        "--world-size",
+        "24",
+        "--device-num-per-node",
+        "8",
+        "--hash",
+        "--json",
+    ]);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let shard = doc["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["dir"] == "rank_9" && s["file"] == "llama_rank_9-15_2.ckpt")
+        .unwrap();
+    assert_eq!(shard["verdict"], "hash_mismatch", "{shard}");
+    let manifests = doc["summary"]["manifests"].to_string();
+    assert!(
+        manifests.contains("node1/output/checkpoint/SHA256SUMS"),
+        "{manifests}"
+    );
+}
