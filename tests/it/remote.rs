@@ -26,7 +26,7 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 /// A stand-in for ssh: runs the remote command (its last argument) through `sh`, as sshd
 /// hands it to the user's shell, after noting its process id in `pids` — kept by `exec`, so
 /// that killing it kills the remote watcher itself.
-fn fake_ssh(dir: &Path) -> PathBuf {
+pub(crate) fn fake_ssh(dir: &Path) -> PathBuf {
     let pids = dir.join("pids");
     script(
         dir,
@@ -42,7 +42,7 @@ fn url(p: &Path) -> String {
     format!("ssh://localhost{}", p.display())
 }
 
-fn ssh_flags(ssh: &Path) -> Vec<String> {
+pub(crate) fn ssh_flags(ssh: &Path) -> Vec<String> {
     vec![
         "--ssh-command".into(),
         ssh.display().to_string(),

@@ -407,3 +407,43 @@ fn a_bucket_root_mixes_with_folders() {
         );
     }
 }
+
+/// The three kinds of root in one job: node 0 over ssh, node 1 in a bucket, node 2 on disk —
+/// the answers of three folders on disk.
+#[test]
+fn a_bucket_an_ssh_host_and_a_folder_in_one_job() {
+    let server = S3Server::start(&[BUCKET]);
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = crate::multiroot::three_nodes(tmp.path());
+    std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
+    server.upload_tree(BUCKET, "node1", &roots[1]);
+    let ssh = crate::remote::fake_ssh(tmp.path());
+    let bucket = format!("s3://{BUCKET}/node1");
+    let host = format!("ssh://localhost{}", roots[0].display());
+    let job = ["--world-size", "24", "--device-num-per-node", "8"];
+    for cmd in [&["resolve", "--json"][..], &["grid"], &["verify", "--json"]] {
+        let go = |first: &str, second: &str, extra: &[String]| {
+            let mut a: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+            a.extend([
+                first.to_owned(),
+                second.to_owned(),
+                roots[2].display().to_string(),
+            ]);
+            a.extend(job.iter().map(|s| s.to_string()));
+            a.extend(extra.iter().cloned());
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            run(&server, &a)
+        };
+        let (code_l, out_l, err_l) = go(
+            &roots[0].display().to_string(),
+            &roots[1].display().to_string(),
+            &[],
+        );
+        let (code_m, out_m, err_m) = go(&host, &bucket, &crate::remote::ssh_flags(&ssh));
+        assert_eq!(code_l, code_m, "{cmd:?}: {err_l}\n{err_m}");
+        let mixed = out_m
+            .replace("ssh://localhost", "")
+            .replace(&bucket, &roots[1].display().to_string());
+        assert_eq!(out_l, mixed, "{cmd:?}");
+    }
+}
