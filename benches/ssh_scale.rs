@@ -33,10 +33,12 @@ fn env_or(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
-/// Node `n`'s folder: `rank_{8n} … rank_{8n+7}`, `steps` small valid shards each and a
-/// `meta.json` naming the newest (generated once; a marker says it is complete).
+/// Node `n`'s folder: `rank_{8n} … rank_{8n+7}`, `steps` small valid shards each, written a
+/// minute apart as a job saves them (MindFormers picks the newest by mtime: files written in
+/// one burst would tie), and a `meta.json` naming the newest (generated once; a marker says it
+/// is complete).
 fn generate(base: &Path, nodes: usize, steps: usize) -> Vec<PathBuf> {
-    let marker = base.join(format!(".complete-{nodes}-{steps}"));
+    let marker = base.join(format!(".complete-timed-{nodes}-{steps}"));
     let roots: Vec<PathBuf> = (0..nodes)
         .map(|n| base.join(format!("node{n}/checkpoint")))
         .collect();
@@ -51,9 +53,14 @@ fn generate(base: &Path, nodes: usize, steps: usize) -> Vec<PathBuf> {
         for r in n * PER_NODE..(n + 1) * PER_NODE {
             let dir = root.join(format!("rank_{r}"));
             std::fs::create_dir_all(&dir).expect("mkdir");
+            let t0 = std::time::SystemTime::now() - Duration::from_secs(86_400);
             for (i, b) in bodies.iter().enumerate() {
                 let e = i + 1;
-                std::fs::write(dir.join(format!("llama_rank_{r}-{e}_2.ckpt")), b).expect("write");
+                let p = dir.join(format!("llama_rank_{r}-{e}_2.ckpt"));
+                std::fs::write(&p, b).expect("write");
+                let f = std::fs::File::options().write(true).open(&p).expect("open");
+                f.set_modified(t0 + Duration::from_secs(60 * e as u64))
+                    .expect("mtime");
             }
             let meta = format!("{{\"last_epoch\": {steps}, \"last_step\": 2, \"last_ckpt_file\": \"llama_rank_{r}-{steps}_2.ckpt\"}}");
             std::fs::write(dir.join("meta.json"), meta).expect("write");
