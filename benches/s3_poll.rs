@@ -6,7 +6,8 @@
 //! the unchanged bucket, and a poll after one `meta.json` was rewritten — the steady state
 //! lists the root again (S3 has no "changed since" listing) and reads only what changed.
 //!
-//! Run: `cargo bench --bench s3_poll` (env `S3_RANKS`, `S3_STEPS` change the size).
+//! Run: `cargo bench --bench s3_poll` (env `S3_RANKS`, `S3_STEPS` change the size;
+//! `S3_LATENCY_MS` adds a store's own time to every request).
 
 #[path = "common/memstore.rs"]
 mod memstore;
@@ -103,11 +104,14 @@ fn main() {
     }
     let ranks = env_or("S3_RANKS", 2048);
     let steps = env_or("S3_STEPS", 63);
-    let mem = memstore::Mem::default();
+    let mem = memstore::Mem {
+        latency: Duration::from_millis(env_or("S3_LATENCY_MS", 0) as u64),
+        ..Default::default()
+    };
     let objects = mem.objects.clone();
     let n = fill(&mem, ranks, steps);
     let (endpoint, _rt) = s3server::serve(mem);
-    println!("{n} objects ({ranks} rank folders × {steps} checkpoints + meta.json) in s3://bench/run/checkpoint");
+    println!("{n} objects ({ranks} rank folders × {steps} checkpoints + meta.json) in s3://bench/run/checkpoint, {} ms added per request", env_or("S3_LATENCY_MS", 0));
     let wire = Arc::new(Wire::default());
     let endpoint = format!(
         "http://{}",

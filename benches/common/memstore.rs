@@ -16,6 +16,17 @@ use std::time::SystemTime;
 pub struct Mem {
     /// Shared with the benchmark, which fills and changes the bucket.
     pub objects: Arc<RwLock<BTreeMap<String, (bytes::Bytes, SystemTime)>>>,
+    /// Added to every answer: a store's own time per request (a real one is tens of
+    /// milliseconds away; this one is in the same process).
+    pub latency: std::time::Duration,
+}
+
+impl Mem {
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -24,6 +35,7 @@ impl S3 for Mem {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.wait().await;
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
@@ -74,6 +86,7 @@ impl S3 for Mem {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.wait().await;
         let input = req.input;
         let (bytes, t) = self
             .objects
@@ -104,6 +117,7 @@ impl S3 for Mem {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.wait().await;
         let (bytes, t) = self
             .objects
             .read()
