@@ -219,10 +219,7 @@ pub struct SubDir {
 
 /// Scan the named sub-folders of `root` in parallel.
 pub fn scan_dirs(fs: &dyn Fs, root: &Path, names: &[SubDir]) -> Vec<(String, DirNode)> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(names.len().max(1));
+    let workers = crate::fsys::readers(fs).min(names.len().max(1));
     let next = AtomicUsize::new(0);
     let out = Mutex::new(Vec::with_capacity(names.len()));
     std::thread::scope(|s| {

@@ -69,6 +69,12 @@ pub trait Fs: Sync + Send {
     fn refresh(&self, _root: &Path) -> Option<Result<String, String>> {
         None
     }
+    /// How many reads to keep in flight when many files are read (`None`: one per core). A
+    /// store across a network answers each request after its own latency, not a core's work:
+    /// object storage wants many more.
+    fn concurrency(&self) -> Option<usize> {
+        None
+    }
     /// What reading cost where it is not free (requests to object storage), one line per
     /// store: a one-shot command ends with it on its error output.
     fn costs(&self) -> Vec<String> {
@@ -81,6 +87,12 @@ pub trait Fs: Sync + Send {
             _ => None,
         }
     }
+}
+
+/// How many files to read at once through `fs` ([`Fs::concurrency`], else one per core).
+pub fn readers(fs: &dyn Fs) -> usize {
+    fs.concurrency()
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The real filesystem.

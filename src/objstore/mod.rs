@@ -36,6 +36,11 @@ pub struct S3Url {
     pub prefix: String,
 }
 
+/// Requests in flight when a job with a bucket reads many files (`meta.json` of every rank
+/// folder, shards to check): each waits on the store's latency, not on a core. With 20 ms a
+/// request, a first scan of 2,048 rank folders took 22.8 s one request per core (2 cores).
+pub const OBJECT_READERS: usize = 32;
+
 /// Why an `s3://` root is polled (the watch mode line names it).
 pub const NO_EVENTS: &str = "object storage: no change events";
 
@@ -273,6 +278,9 @@ impl Fs for JobFs {
     }
     fn costs(&self) -> Vec<String> {
         self.requests()
+    }
+    fn concurrency(&self) -> Option<usize> {
+        (!self.roots.is_empty()).then_some(OBJECT_READERS)
     }
     fn refresh(&self, root: &Path) -> Option<Result<String, String>> {
         self.store_of(root).map(|s| s.relist())

@@ -702,7 +702,10 @@ impl Session {
                 .filter(|(d, f)| tree.raw_verdict(d, f).is_none() && known.get(d, f).is_none())
                 .collect()
         };
-        let workers = std::thread::available_parallelism().map_or(1, |w| w.get().min(8));
+        let workers = self
+            .fs
+            .concurrency()
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |w| w.get().min(8)));
         if todo.len() < PREFETCH_MIN || workers < 2 {
             return; // checked one by one as they are asked for
         }

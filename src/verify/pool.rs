@@ -121,7 +121,7 @@ impl Pool {
     /// Start `workers` threads (0: one per core) that read through `fs`.
     pub fn new(workers: usize, fs: Arc<dyn Fs>) -> Self {
         let n = if workers == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            crate::fsys::readers(&*fs)
         } else {
             workers
         };

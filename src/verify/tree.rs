@@ -194,7 +194,11 @@ impl Plan {
             compare_manifest(&mut check, expected);
             Some(check)
         };
-        run_batch(&self.jobs, opts, &check, &mut |i, c| {
+        let workers = match opts.workers {
+            0 => crate::fsys::readers(fs),
+            w => w,
+        };
+        run_batch(&self.jobs, opts, workers, &check, &mut |i, c| {
             let (dir, _, e) = shard(&self.jobs[i]);
             if let Ok(st) = e.stat() {
                 done(dir, &e, st, c);
@@ -246,7 +250,7 @@ pub fn rows<'t>(tree: &'t Tree, opts: &'t TreeOptions) -> impl Iterator<Item = S
     })
 }
 
-/// Check every job (sorted, highest priority first) on `opts.workers` threads, handing each
+/// Check every job (sorted, highest priority first) on `workers` threads, handing each
 /// `(index, check)` to `done` as it finishes. A batch needs none of the live pool's machinery
 /// (superseding, the per-version cache, cancellation): workers just take the next index — no
 /// lock, no queue, no allocation per job; results travel in chunks (one channel wake-up per
@@ -254,16 +258,13 @@ pub fn rows<'t>(tree: &'t Tree, opts: &'t TreeOptions) -> impl Iterator<Item = S
 fn run_batch(
     jobs: &[Job],
     opts: &TreeOptions,
+    workers: usize,
     check: &(dyn Fn(&Job) -> Option<ShardCheck> + Sync),
     done: &mut dyn FnMut(usize, ShardCheck),
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
-    let workers = match opts.workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        w => w,
-    }
-    .min(jobs.len().max(1));
+    let workers = workers.min(jobs.len().max(1));
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<Vec<(usize, ShardCheck)>>();
     std::thread::scope(|sc| {
