@@ -51,6 +51,10 @@ pub struct S3Store {
     listed: RwLock<Option<Result<Listed, String>>>,
 }
 
+/// The most pages one listing may take: [`MAX_OBJECTS`] at 100 keys a page (a store asked for
+/// 1,000 a page that pages forever, or a few keys at a time, is not followed without end).
+const MAX_PAGES: u64 = 1 + (MAX_OBJECTS as u64) / 100;
+
 /// A listing just made is not made again by the poll that follows the first scan at once.
 const FRESH: Duration = Duration::from_millis(100);
 
@@ -267,9 +271,16 @@ impl S3Store {
         };
         let mut objects = Objects::new(&self.client.name);
         let mut token = None;
+        let mut last: Option<String> = None;
         let mut requests = 0;
         loop {
             requests += 1;
+            if requests > MAX_PAGES {
+                return Err(format!(
+                    "{}: listing failed (more than {MAX_PAGES} pages: the store answers a few keys a page)",
+                    self.url.label
+                ));
+            }
             self.client
                 .counters
                 .list_requests
@@ -300,7 +311,17 @@ impl S3Store {
                 ));
             }
             match page.next_continuation_token {
-                Some(t) if page.is_truncated => token = Some(t),
+                // a store that hands back the token it was given would page forever
+                Some(t) if page.is_truncated && Some(&t) == last.as_ref() => {
+                    return Err(format!(
+                        "{}: listing failed (the store repeated its continuation token)",
+                        self.url.label
+                    ))
+                }
+                Some(t) if page.is_truncated => {
+                    last = Some(t.clone());
+                    token = Some(t);
+                }
                 _ => break,
             }
         }

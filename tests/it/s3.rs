@@ -447,3 +447,42 @@ fn a_bucket_an_ssh_host_and_a_folder_in_one_job() {
         assert_eq!(out_l, mixed, "{cmd:?}");
     }
 }
+
+/// A store that pages forever: the same continuation token again.
+struct Looping;
+
+#[async_trait::async_trait]
+impl s3s::S3 for Looping {
+    async fn list_objects_v2(
+        &self,
+        req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        Ok(s3s::S3Response::new(s3s::dto::ListObjectsV2Output {
+            is_truncated: Some(true),
+            next_continuation_token: Some("again".into()),
+            contents: Some(Vec::new()),
+            name: Some(req.input.bucket),
+            ..Default::default()
+        }))
+    }
+}
+
+/// A listing that never ends is not followed: the command says what the store did.
+#[test]
+fn a_store_that_pages_forever_is_refused() {
+    let (endpoint, _rt) = crate::common::s3server::serve(Looping);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"))
+        .env("AWS_ACCESS_KEY_ID", crate::common::s3server::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", crate::common::s3server::SECRET_KEY)
+        .args([
+            "resolve",
+            "s3://loops/run/checkpoint",
+            "--s3-endpoint",
+            &endpoint,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("repeated its continuation token"), "{err}");
+}
