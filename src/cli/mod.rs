@@ -123,6 +123,14 @@ pub(crate) fn gather(
     let urls = roots
         .iter()
         .filter_map(|r| S3Url::parse(r.to_str()?))
+        .map(|u| {
+            // a new-format `iteration_N` folder given to resume from is read with its checkpoint
+            // folder (the job context takes the parent as the root): list the parent
+            u.map(|u| match (u.is_iteration(), flags.layout) {
+                (true, Some(crate::job::LayoutArg::Legacy)) | (false, _) => u,
+                (true, _) => u.parent(),
+            })
+        })
         .collect::<Result<Vec<S3Url>, String>>()
         .map_err(crate::job::JobError::Roots)?;
     if !urls.is_empty() {
@@ -131,9 +139,7 @@ pub(crate) fn gather(
         for s in job.stores() {
             // a bucket that cannot be listed is the command line's mistake, said before anything
             if let Err(why) = s.listed() {
-                return Err(crate::job::JobError::Roots(format!(
-                    "{why}; check the bucket, the endpoint (--s3-endpoint or AWS_ENDPOINT_URL), the region and the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
-                )));
+                return Err(crate::job::JobError::Roots(why));
             }
         }
         *fs = Arc::new(job);

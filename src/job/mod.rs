@@ -531,6 +531,13 @@ fn read_yaml(fs: &dyn Fs, path: &Path) -> Result<yaml::YamlConfig, JobError> {
 
 /// `LOAD_CHECKPOINT/..`, lexically (the contract's default output_dir).
 fn parent_of(p: &str) -> String {
+    if let Some(Ok(u)) = crate::objstore::S3Url::parse(p) {
+        // (in the bucket; a whole bucket has no parent there, and `s3:` is no folder here)
+        return match u.prefix.rsplit_once('/') {
+            Some((parent, _)) => format!("s3://{}/{parent}", u.bucket),
+            None => format!("s3://{}", u.bucket),
+        };
+    }
     let trimmed = p.trim_end_matches('/');
     match Path::new(trimmed).parent() {
         Some(par) if !par.as_os_str().is_empty() => par.to_string_lossy().into_owned(),

@@ -90,6 +90,30 @@ impl S3Url {
     }
 }
 
+impl S3Url {
+    /// Whether the URL names a new-format `iteration_N` folder.
+    pub fn is_iteration(&self) -> bool {
+        self.prefix
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("iteration_"))
+    }
+
+    /// The folder holding this one (the bucket for a top-level prefix).
+    pub fn parent(&self) -> S3Url {
+        let prefix = self.prefix.rsplit_once('/').map_or("", |(p, _)| p);
+        let label = match prefix.is_empty() {
+            true => format!("s3://{}", self.bucket),
+            false => format!("s3://{}/{prefix}", self.bucket),
+        };
+        S3Url {
+            label,
+            bucket: self.bucket.clone(),
+            prefix: prefix.to_owned(),
+        }
+    }
+}
+
 /// Where and how buckets are reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Settings {

@@ -20,6 +20,9 @@ pub struct RangedReader {
     /// The window fetched last and where it starts.
     buf: Vec<u8>,
     buf_at: u64,
+    /// A read found the object gone or shorter than listed: it changed in the bucket while
+    /// it was read ([`ReadSeek::restat`] says so, and the check is "changed", not "damaged").
+    gone: bool,
 }
 
 impl RangedReader {
@@ -31,6 +34,7 @@ impl RangedReader {
             pos: 0,
             buf: Vec::new(),
             buf_at: 0,
+            gone: false,
         }
     }
 }
@@ -43,7 +47,14 @@ impl Read for RangedReader {
         let in_buf = self.pos >= self.buf_at && self.pos < self.buf_at + self.buf.len() as u64;
         if !in_buf {
             let want = (out.len() as u64).max(WINDOW).min(self.size - self.pos);
-            self.buf = self.client.range(&self.key, self.pos, want)?;
+            self.buf = match self.client.range(&self.key, self.pos, want) {
+                Ok(b) => b,
+                Err(e) => {
+                    use io::ErrorKind::{NotFound, UnexpectedEof};
+                    self.gone = matches!(e.kind(), NotFound | UnexpectedEof);
+                    return Err(e);
+                }
+            };
             self.buf_at = self.pos;
             if self.buf.is_empty() {
                 // the object is shorter than listed (rewritten meanwhile): an end, as a
@@ -71,4 +82,16 @@ impl Seek for RangedReader {
     }
 }
 
-impl ReadSeek for RangedReader {}
+impl ReadSeek for RangedReader {
+    /// Only what the reads themselves showed: the object gone or cut short. Otherwise the
+    /// listing's version stands (a rewrite of the same size within the reads is not seen: the
+    /// reads are not conditional; the next listing gives the new version its own check).
+    fn restat(&self) -> Option<io::Result<crate::model::Stat>> {
+        self.gone.then(|| {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "gone from the bucket or shorter than listed",
+            ))
+        })
+    }
+}

@@ -51,6 +51,10 @@ pub struct S3Store {
     listed: RwLock<Option<Result<Listed, String>>>,
 }
 
+/// The most key text one listing holds (keys may be 1 KiB each: [`MAX_OBJECTS`] alone would
+/// allow a gigabyte).
+const MAX_KEY_BYTES: usize = 128 << 20;
+
 /// The most pages one listing may take: [`MAX_OBJECTS`] at 100 keys a page (a store asked for
 /// 1,000 a page that pages forever, or a few keys at a time, is not followed without end).
 const MAX_PAGES: u64 = 1 + (MAX_OBJECTS as u64) / 100;
@@ -193,12 +197,18 @@ impl io::Write for Capped {
 /// An S3 error as an I/O error naming the object: a missing object is `NotFound`, a refusal
 /// `PermissionDenied` (the scanner and the resolvers then say what MindFormers would).
 fn io_error(bucket: &str, key: &str, e: &s3::error::S3Error) -> io::Error {
-    let kind = match e {
-        s3::error::S3Error::HttpFailWithBody(404, _) => io::ErrorKind::NotFound,
-        s3::error::S3Error::HttpFailWithBody(401 | 403, _) => io::ErrorKind::PermissionDenied,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, format!("{bucket}/{key}: {}", short(e)))
+    // (as the errno a filesystem gives: MindFormers' FileNotFoundError / PermissionError,
+    // and "absent" where absence is normal, as for a manifest)
+    let why = format!("{bucket}/{key}: {}", short(e));
+    match e {
+        s3::error::S3Error::HttpFailWithBody(404, _) => io::Error::from_raw_os_error(2),
+        s3::error::S3Error::HttpFailWithBody(401 | 403, _) => io::Error::from_raw_os_error(13),
+        // a range past the end: the object is shorter than it was listed
+        s3::error::S3Error::HttpFailWithBody(416, _) => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, why)
+        }
+        _ => io::Error::other(why),
+    }
 }
 
 /// An S3 error in one line: the HTTP status and the store's error code, not its whole body.
@@ -272,6 +282,7 @@ impl S3Store {
         let mut objects = Objects::new(&self.client.name);
         let mut token = None;
         let mut last: Option<String> = None;
+        let mut key_bytes = 0usize;
         let mut requests = 0;
         loop {
             requests += 1;
@@ -289,11 +300,18 @@ impl S3Store {
                 .client
                 .bucket
                 .list_page(prefix.clone(), None, token.take(), None, Some(1000))
-                .map_err(|e| format!("{}: listing failed ({})", self.url.label, short(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "{}: listing failed ({}); check the bucket, the endpoint (--s3-endpoint or AWS_ENDPOINT_URL), the region and the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+                        self.url.label,
+                        short(&e)
+                    )
+                })?;
             for o in page.contents {
                 let Some(rel) = o.key.strip_prefix(&prefix) else {
                     continue;
                 };
+                key_bytes += rel.len();
                 let mtime_ns = parse_time(&o.last_modified).unwrap_or(0);
                 objects.insert(
                     rel,
@@ -304,10 +322,11 @@ impl S3Store {
                     },
                 );
             }
-            if objects.len() > MAX_OBJECTS {
+            if objects.len() > MAX_OBJECTS || key_bytes > MAX_KEY_BYTES {
                 return Err(format!(
-                    "{}: more than {MAX_OBJECTS} objects under this prefix; give the checkpoint folder's own prefix",
-                    self.url.label
+                    "{}: more than {MAX_OBJECTS} objects (or {} MiB of names) under this prefix; give the checkpoint folder's own prefix",
+                    self.url.label,
+                    MAX_KEY_BYTES >> 20
                 ));
             }
             match page.next_continuation_token {
@@ -321,6 +340,14 @@ impl S3Store {
                 Some(t) if page.is_truncated => {
                     last = Some(t.clone());
                     token = Some(t);
+                }
+                // (a store answering the old ListObjects gives no token: its pages cannot be
+                // followed, and a listing cut at its first page would lose rank folders)
+                None if page.is_truncated => {
+                    return Err(format!(
+                        "{}: listing failed (the store says there is more but gives no continuation token: does it answer ListObjectsV2?)",
+                        self.url.label
+                    ))
                 }
                 _ => break,
             }

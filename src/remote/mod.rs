@@ -156,10 +156,14 @@ impl SshRoot {
         let mut c = Command::new(client);
         c.args(own);
         // the user's own options come first and win (ssh keeps the first value it is given);
-        // these keep a prompt from taking the terminal and notice a dead link within 30 s
+        // these keep a prompt from taking the terminal, give up on a host that does not answer
+        // within 15 s (a connection holds one of the few turns to start), and notice a dead
+        // link within 30 s
         c.args([
             "-o",
             "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=15",
             "-o",
             "ServerAliveInterval=10",
             "-o",

@@ -213,8 +213,8 @@ impl Session {
     pub fn take_wanted(&mut self) -> Vec<(String, String)> {
         self.forget_answered();
         if !self.requested.is_empty() {
-            // (the answer after their verdicts wants what is still needed, afresh)
-            self.wanted.clear();
+            // (kept: the answer after their verdicts replaces it when it is computed again,
+            // and what it still holds is asked once they are in)
             return Vec::new();
         }
         let now = self.newest_first();
@@ -431,7 +431,16 @@ impl Session {
     pub fn absorb(&mut self, msg: WatchMsg) -> Result<(), WatchError> {
         match msg {
             WatchMsg::Deltas(ds) => ds.into_iter().for_each(|d| self.apply(d)),
-            WatchMsg::Mode { mode, reason } => self.note(Event::Mode { mode, reason }),
+            WatchMsg::Mode { mode, reason } => {
+                // (a reconnection among them: what was asked of the lost connection is never
+                // answered, and would hold every later ask back. Forgotten, and the answer
+                // computed again, so that what it still needs is asked again)
+                if !self.requested.is_empty() {
+                    self.requested.clear();
+                    self.invalidate();
+                }
+                self.note(Event::Mode { mode, reason })
+            }
             WatchMsg::Rescan { reason } => self.note(Event::Rescan { reason }),
             WatchMsg::Failed(e) => return Err(e),
             WatchMsg::Started { .. } => {}

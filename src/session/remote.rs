@@ -50,13 +50,14 @@ impl Session {
     /// needs, until none is outstanding.
     fn settle(&mut self, handle: &WatchHandle, every: Every) -> Result<(), String> {
         let mut heard = Instant::now();
-        let all = self.take_pending_checks(every);
-        match every {
-            _ if all.is_empty() => {}
-            Every::Hashed => handle.hash_now(all),
-            _ => handle.verify_now(all),
-        }
         loop {
+            // (asked again after a reconnection forgot what the lost connection was asked)
+            let all = self.take_pending_checks(every);
+            match every {
+                _ if all.is_empty() => {}
+                Every::Hashed => handle.hash_now(all),
+                _ => handle.verify_now(all),
+            }
             self.analysis();
             let ask = self.take_wanted();
             if !ask.is_empty() {
@@ -86,8 +87,9 @@ impl Session {
         }
     }
 
-    /// The shards `every` asks for, each noted as asked: without a verdict for their current
-    /// version (`Checked`), or every one (`Hashed`: a cheap verdict does not hash).
+    /// The shards `every` asks for that are not asked yet, each noted as asked: without a
+    /// verdict for their current version (`Checked`), or without a whole-file one (`Hashed`:
+    /// a cheap verdict does not hash; a shard the cheap pass found damaged is not hashed).
     fn take_pending_checks(&mut self, every: Every) -> Vec<(String, String)> {
         if every == Every::Needed {
             return Vec::new();
@@ -99,8 +101,17 @@ impl Session {
             workers: 0,
         };
         let p = self.plan_all(&opts, &Default::default());
+        let tree = self.tree();
+        let todo: Vec<(String, String)> = p
+            .pending()
+            .into_iter()
+            .filter(|(d, f)| {
+                tree.raw_verdict(d, f)
+                    .is_none_or(|c| c.verdict == crate::model::Verdict::Ok && !c.deep)
+            })
+            .collect();
         // (every shard is asked anyway: at once, not save by save)
-        self.request(p.pending())
+        self.request(todo)
     }
 }
 

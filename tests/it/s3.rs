@@ -486,3 +486,62 @@ fn a_store_that_pages_forever_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("repeated its continuation token"), "{err}");
 }
+
+/// A new-format `iteration_N` folder given to resume from, and a whole bucket as the root:
+/// both read as the same folders on disk (the iteration folder with its checkpoint folder; the
+/// bucket's output folder is the bucket itself, not a path here).
+#[test]
+fn an_iteration_folder_and_a_whole_bucket_as_roots() {
+    let server = S3Server::start(&[BUCKET, "whole"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("nf");
+    copy_tree(
+        &fixtures().join("../mindformers-new/tree-healthy-2rank"),
+        &base,
+    );
+    server.upload_tree(BUCKET, "nf", &base);
+    let iteration = std::fs::read_dir(base.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("iteration_"))
+        .min()
+        .expect("an iteration folder");
+    let local = base
+        .join("checkpoint")
+        .join(&iteration)
+        .display()
+        .to_string();
+    let url = format!("s3://{BUCKET}/nf");
+    let remote = format!("{url}/checkpoint/{iteration}");
+    for cmd in [&["resolve", "--json"][..], &["resolve"]] {
+        let with = |root: &str| {
+            let mut a = cmd.to_vec();
+            a.push(root);
+            run(&server, &a)
+        };
+        let (code_l, out_l, err_l) = with(&local);
+        let (code_r, out_r, err_r) = with(&remote);
+        assert_eq!(code_l, code_r, "{cmd:?}: {err_l}\n{err_r}");
+        assert_eq!(as_url(&out_l, &base, &url), out_r, "{cmd:?}");
+        assert!(out_r.contains(&iteration), "{out_r}");
+    }
+    // a bucket holding the rank folders at its top
+    let t = fixture_tree("tree-seed-run1");
+    server.upload_tree("whole", "", &t.root);
+    let (code_l, out_l, _) = run(
+        &server,
+        &["resolve", "--json", &t.root.display().to_string()],
+    );
+    let (code_r, out_r, err_r) = run(&server, &["resolve", "--json", "s3://whole"]);
+    assert_eq!(code_l, code_r, "{err_r}");
+    let local: serde_json::Value = serde_json::from_str(&out_l).unwrap();
+    let remote: serde_json::Value = serde_json::from_str(&out_r).unwrap();
+    assert_eq!(
+        local["mindformers"]["per_rank"],
+        remote["mindformers"]["per_rank"]
+    );
+    assert_eq!(local["safe"]["per_rank"], remote["safe"]["per_rank"]);
+    // (no `s3:` read as a folder here: every URL whole)
+    let both = format!("{out_r}{err_r}");
+    assert!(!both.replace("s3://", "").contains("s3:"), "{both}");
+}

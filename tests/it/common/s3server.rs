@@ -53,7 +53,8 @@ impl S3Server {
         self.data.path().join(bucket).join(key)
     }
 
-    /// Upload every file under `local` to `bucket` at `prefix/<relative path>` through the S3
+    /// Upload every file under `local` to `bucket` at `prefix/<relative path>` (`prefix` empty:
+    /// at the bucket's top) through the S3
     /// API, then give each object its file's modification time (cut to the millisecond S3
     /// reports, the local file's too, so that both copies of the tree show the same times).
     pub fn upload_tree(&self, bucket: &str, prefix: &str, local: &Path) -> usize {
@@ -65,7 +66,10 @@ impl S3Server {
                 .expect("inside")
                 .to_string_lossy()
                 .into_owned();
-            let key = format!("{prefix}/{rel}");
+            let key = match prefix.is_empty() {
+                true => rel.clone(),
+                false => format!("{prefix}/{rel}"),
+            };
             let bytes = std::fs::read(&f).expect("read");
             let r = b.put_object(&key, &bytes).expect("put");
             assert_eq!(r.status_code(), 200, "{key}");
