@@ -228,13 +228,13 @@ impl JobFs {
     }
 }
 
-/// An `s3://` path outside the job's buckets: not read (nothing is reached that the command
-/// line did not name).
+/// An `s3://` path outside the job's roots: not listed (only the roots are), and not read at
+/// all outside their buckets (nothing is reached that the command line did not name).
 fn unknown_bucket(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
         format!(
-            "{}: not in a bucket of the job's roots",
+            "{}: outside the job's s3:// roots (only they are listed)",
             crate::model::name_of(path.as_os_str())
         ),
     )

@@ -93,8 +93,9 @@ impl Client {
         };
         let mut b = s3::Bucket::new(bucket, region, creds)
             .map_err(|e| format!("s3://{bucket}: {}", short(&e)))?;
-        if settings.endpoint.is_some() {
-            // MinIO-style servers and OBS answer path-style requests; AWS itself the default
+        if settings.endpoint.is_some() || bucket.contains('.') {
+            // MinIO-style servers and OBS answer path-style requests; AWS itself the default,
+            // except for a name with dots (as a host name it fails AWS's TLS certificate)
             b = b.with_path_style();
         }
         b.set_request_timeout(Some(Duration::from_secs(30)));
