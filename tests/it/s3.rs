@@ -92,8 +92,63 @@ fn every_fixture_tree_answers_the_same_from_a_bucket() {
             assert!(!out_l.is_empty(), "{what}: said nothing ({err_l})");
             compared += 1;
         }
+        // and a watch of the bucket starts from the answer a watch of the disk copy starts from
+        let strip = |mut v: serde_json::Value| {
+            v.as_object_mut().expect("an event").remove("ts");
+            v
+        };
+        let on_disk = strip(first_resolution(&server, &local));
+        let in_bucket = strip(first_resolution(&server, &remote));
+        assert_eq!(
+            as_url(&on_disk.to_string(), base, &url),
+            in_bucket.to_string(),
+            "{name}: watch --ndjson"
+        );
+        compared += 1;
     }
-    assert_eq!(compared, trees.len() * 4);
+    assert_eq!(compared, trees.len() * 5);
+}
+
+/// The first resolution `watch --ndjson ROOT` prints.
+fn first_resolution(server: &S3Server, root: &str) -> serde_json::Value {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"));
+    for k in ckptscope::job::VARIABLES {
+        cmd.env_remove(k);
+    }
+    for (k, v) in server.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(["watch", "--ndjson", root])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("watch");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let found = loop {
+        let Ok(l) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+            break None;
+        };
+        let v: serde_json::Value = serde_json::from_str(&l).expect("ndjson");
+        if v["event"] == "resolution" {
+            break Some(v);
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    found.unwrap_or_else(|| panic!("{root}: no resolution within 30 s"))
 }
 
 /// `resolve --json` of the local copy, written with the bucket's URL.
