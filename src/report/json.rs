@@ -164,9 +164,10 @@ pub struct Resolution {
     pub world_size: u64,
     /// The answer in one word, as the exit status gives it, with why when it is not "resumes".
     pub outcome: OutcomeDoc,
-    pub mindformers: MindformersDoc,
-    pub data_skip: DataSkipDoc,
-    pub safe: Option<SafeDoc>,
+    /// A legacy tree's answer: `mindformers`, `data_skip`, `safe` (absent for a new-format
+    /// tree, whose legacy reading — "FOUND NO META.JSON", a null safe step — would mislead).
+    #[serde(flatten)]
+    pub legacy: Option<LegacyResolution>,
     /// A new-format tree's answer: per rank the folder (or the stage's error), the data skip
     /// and the safe folder with the change that reaches it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,6 +175,14 @@ pub struct Resolution {
     /// Each root's answer, for a job given as several roots (what each node's ranks load).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<crate::resolve::nodes::NodeAnswer>,
+}
+
+/// The legacy layout's part of a [`Resolution`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LegacyResolution {
+    pub mindformers: MindformersDoc,
+    pub data_skip: DataSkipDoc,
+    pub safe: Option<SafeDoc>,
 }
 
 /// The new format's part of a [`Resolution`].
@@ -222,10 +231,13 @@ impl Resolution {
         if let Some(n) = &self.new_format {
             return n.summary();
         }
-        if let (Some(why), true) = (&self.outcome.why, self.mindformers.per_rank.is_empty()) {
+        let Some(l) = &self.legacy else {
+            return "-".into();
+        };
+        if let (Some(why), true) = (&self.outcome.why, l.mindformers.per_rank.is_empty()) {
             return format!("no answer: {why}");
         }
-        let pick = match self.mindformers.per_rank.first() {
+        let pick = match l.mindformers.per_rank.first() {
             Some(RankDoc {
                 resume_training: Some(ResumeValue::Name(n)),
                 ..
@@ -245,13 +257,13 @@ impl Resolution {
             _ => "-".into(),
         };
         let o = |v: Option<i64>| v.map_or("?".to_owned(), |v| v.to_string());
-        let safe = self.safe.as_ref().map_or("none intact".to_owned(), |s| {
+        let safe = l.safe.as_ref().map_or("none intact".to_owned(), |s| {
             s.config.resume_training.clone()
         });
         format!(
             "MindFormers {pick}; data skip {}; first printed step {}; safe {safe}",
-            o(self.data_skip.skip_batches),
-            o(self.data_skip.first_printed_step)
+            o(l.data_skip.skip_batches),
+            o(l.data_skip.first_printed_step)
         )
     }
 
@@ -259,9 +271,11 @@ impl Resolution {
         Resolution {
             world_size: a.world_size,
             outcome: OutcomeDoc::new(a),
-            mindformers: MindformersDoc::new(&a.mindformers),
-            data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
-            safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
+            legacy: a.newfmt.is_none().then(|| LegacyResolution {
+                mindformers: MindformersDoc::new(&a.mindformers),
+                data_skip: DataSkipDoc::new(a.data_skip.as_ref()),
+                safe: SafeDoc::new(&a.safe.outcome, a.safe.data_skip.as_ref()),
+            }),
             new_format: a.newfmt.as_deref().map(|n| NewResolution {
                 per_rank: n.per_rank.iter().map(new_rank_doc).collect(),
                 skip_batches: n.skip.as_deref().map(int_value),

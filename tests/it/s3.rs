@@ -104,6 +104,10 @@ fn every_fixture_tree_answers_the_same_from_a_bucket() {
             in_bucket.to_string(),
             "{name}: watch --ndjson"
         );
+        // a new-format tree's event carries its answer, not the legacy reading of it
+        let new = name.starts_with("new/");
+        assert_eq!(in_bucket.get("mindformers").is_some(), !new, "{in_bucket}");
+        assert_eq!(in_bucket["new_format"].is_object(), new, "{in_bucket}");
         compared += 1;
     }
     assert_eq!(compared, trees.len() * 5);

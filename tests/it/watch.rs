@@ -233,7 +233,7 @@ fn stream_reports_changes_verdicts_and_resolution() {
             }
         }
         let r = live.s.resolution();
-        fallback |= r.mindformers.per_rank[3].resume_training
+        fallback |= r.legacy.expect("a legacy tree").mindformers.per_rank[3].resume_training
             == Some(ckptscope::report::json::ResumeValue::Name(
                 "llama3_1_8b_rank_3-15_2.ckpt".into(),
             ));
