@@ -352,7 +352,6 @@ fn ssh_roots_are_checked_before_anything_runs() {
 /// `"safe": null` printed while the checks are under way would read as "no safe step").
 #[test]
 fn the_first_resolution_over_ssh_waits_for_the_hosts_checks() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let roots = three_nodes(tmp.path());
     std::fs::remove_file(roots[1].join("rank_9/llama_rank_9-20_2.ckpt")).unwrap();
@@ -382,18 +381,7 @@ fn the_first_resolution_over_ssh_waits_for_the_hosts_checks() {
         cmd.env_remove(k);
     }
     let mut child = cmd.spawn().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = crate::common::lines_of(&mut child);
     let first = loop {
         let l = rx
             .recv_timeout(Duration::from_secs(30))

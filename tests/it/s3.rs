@@ -115,7 +115,6 @@ fn every_fixture_tree_answers_the_same_from_a_bucket() {
 
 /// The first resolution `watch --ndjson ROOT` prints.
 fn first_resolution(server: &S3Server, root: &str) -> serde_json::Value {
-    use std::io::BufRead;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ckptscope"));
     for k in ckptscope::job::VARIABLES {
         cmd.env_remove(k);
@@ -129,18 +128,7 @@ fn first_resolution(server: &S3Server, root: &str) -> serde_json::Value {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("watch");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = crate::common::lines_of(&mut child);
     let found = loop {
         let Ok(l) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
             break None;
@@ -182,7 +170,6 @@ fn agrees(event: &serde_json::Value, doc: &serde_json::Value) -> bool {
 /// disk after the same change; its mode line says what a poll costs.
 #[test]
 fn a_watch_of_a_bucket_follows_deletes_and_rewrites() {
-    use std::io::BufRead;
     use std::time::{Duration, Instant};
     let server = S3Server::start(&[BUCKET]);
     let t = fixture_tree("tree-seed");
@@ -205,18 +192,7 @@ fn a_watch_of_a_bucket_follows_deletes_and_rewrites() {
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().expect("watch");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = crate::common::lines_of(&mut child);
     let mut modes = Vec::new();
     let mut until_agrees = |doc: &serde_json::Value, what: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);

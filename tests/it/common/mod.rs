@@ -474,3 +474,22 @@ pub fn warning<'a>(doc: &'a serde_json::Value, code: &str) -> Option<&'a serde_j
         .iter()
         .find(|w| w["code"] == code)
 }
+
+/// The lines `child` writes on its output, as they come (read on a thread of their own, so a
+/// test can wait for one with a deadline).
+pub fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("the child's output is piped");
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
