@@ -301,13 +301,7 @@ impl S3Store {
                 .client
                 .bucket
                 .list_page(prefix.clone(), None, token.take(), None, Some(1000))
-                .map_err(|e| {
-                    format!(
-                        "{}: listing failed ({}); check the bucket, the endpoint (--s3-endpoint or AWS_ENDPOINT_URL), the region and the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
-                        self.url.label,
-                        short(&e)
-                    )
-                })?;
+                .map_err(|e| self.refused(&e))?;
             for o in page.contents {
                 let Some(rel) = o.key.strip_prefix(&prefix) else {
                     continue;
@@ -330,27 +324,9 @@ impl S3Store {
                     MAX_KEY_BYTES >> 20
                 ));
             }
-            match page.next_continuation_token {
-                // a store that hands back the token it was given would page forever
-                Some(t) if page.is_truncated && Some(&t) == last.as_ref() => {
-                    return Err(format!(
-                        "{}: listing failed (the store repeated its continuation token)",
-                        self.url.label
-                    ))
-                }
-                Some(t) if page.is_truncated => {
-                    last = Some(t.clone());
-                    token = Some(t);
-                }
-                // (a store answering the old ListObjects gives no token: its pages cannot be
-                // followed, and a listing cut at its first page would lose rank folders)
-                None if page.is_truncated => {
-                    return Err(format!(
-                        "{}: listing failed (the store says there is more but gives no continuation token: does it answer ListObjectsV2?)",
-                        self.url.label
-                    ))
-                }
-                _ => break,
+            token = self.next_page(page.is_truncated, page.next_continuation_token, &mut last)?;
+            if token.is_none() {
+                break;
             }
         }
         if objects.is_empty() && !objects.root_marker && !self.url.prefix.is_empty() {
@@ -369,6 +345,42 @@ impl S3Store {
             took: started.elapsed(),
             at: Instant::now(),
         })
+    }
+
+    /// A listing request the store refused or could not be sent, with what to check.
+    fn refused(&self, e: &s3::error::S3Error) -> String {
+        format!(
+            "{}: listing failed ({}); check the bucket, the endpoint (--s3-endpoint or AWS_ENDPOINT_URL), the region and the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+            self.url.label,
+            short(e)
+        )
+    }
+
+    /// The token of the page after this one (`None`: this was the last), refusing a store
+    /// that cannot be followed to the end.
+    fn next_page(
+        &self,
+        truncated: bool,
+        next: Option<String>,
+        last: &mut Option<String>,
+    ) -> Result<Option<String>, String> {
+        let fail = |why: &str| Err(format!("{}: listing failed ({why})", self.url.label));
+        match next {
+            // a store that hands back the token it was given would page forever
+            Some(t) if truncated && last.as_ref() == Some(&t) => {
+                fail("the store repeated its continuation token")
+            }
+            Some(t) if truncated => {
+                *last = Some(t.clone());
+                Ok(Some(t))
+            }
+            // (a store answering the old ListObjects gives no token: its pages cannot be
+            // followed, and a listing cut at its first page would lose rank folders)
+            None if truncated => fail(
+                "the store says there is more but gives no continuation token: does it answer ListObjectsV2?",
+            ),
+            _ => Ok(None),
+        }
     }
 
     /// The latest listing (made now if there is none yet).
