@@ -50,13 +50,16 @@ impl Session {
     /// needs, until none is outstanding.
     fn settle(&mut self, handle: &WatchHandle, every: Every) -> Result<(), String> {
         let mut heard = Instant::now();
+        // (again after a mode change — a reconnection among them — forgot what was asked)
+        let mut ask_all = true;
         loop {
-            // (asked again after a reconnection forgot what the lost connection was asked)
-            let all = self.take_pending_checks(every);
-            match every {
-                _ if all.is_empty() => {}
-                Every::Hashed => handle.hash_now(all),
-                _ => handle.verify_now(all),
+            if std::mem::take(&mut ask_all) {
+                let all = self.take_pending_checks(every);
+                match every {
+                    _ if all.is_empty() => {}
+                    Every::Hashed => handle.hash_now(all),
+                    _ => handle.verify_now(all),
+                }
             }
             self.analysis();
             let ask = self.take_wanted();
@@ -73,6 +76,7 @@ impl Session {
                 Ok(m) => {
                     heard = Instant::now();
                     for m in std::iter::once(m).chain(handle.events.try_iter()) {
+                        ask_all |= matches!(m, WatchMsg::Mode { .. });
                         self.absorb(m).map_err(|e| e.to_string())?;
                     }
                 }
