@@ -159,6 +159,9 @@ fn main() {
             let _ = ckptscope::scan::rescan_dir(fs, &root.join(name), Some(node));
         }
     };
+    let first_poll = measure(&fs, &wire, || poll(&fs, &tree));
+    show("a watch's first poll (the scan's listing)", &first_poll);
+    assert_eq!(first_poll.list, 0, "the first scan's listing is reused");
     std::thread::sleep(Duration::from_millis(150));
     let mut steady = Vec::new();
     for _ in 0..3 {

@@ -40,6 +40,8 @@ pub struct Listed {
     pub requests: u64,
     pub took: Duration,
     pub at: Instant,
+    /// Made for a poll (not the first scan's, which a watch's first poll reuses).
+    pub polled: bool,
 }
 
 /// A root `s3://bucket/prefix` and its latest listing.
@@ -59,8 +61,12 @@ const MAX_KEY_BYTES: usize = 128 << 20;
 /// 1,000 a page that pages forever, or a few keys at a time, is not followed without end).
 const MAX_PAGES: u64 = 1 + (MAX_OBJECTS as u64) / 100;
 
-/// A listing just made is not made again by the poll that follows the first scan at once.
+/// A listing just made is not made again by a poll this soon after it …
 const FRESH: Duration = Duration::from_millis(100);
+/// … and the first scan's listing is reused by a watch's first poll, which follows that scan
+/// at once, if it is younger than this (a listing of 1,048,576 objects is 1,049 requests: a
+/// watch does not make it twice as it starts).
+const FIRST_SCAN: Duration = Duration::from_secs(60);
 
 impl Client {
     /// The client for `bucket` as `settings` say (endpoint, region, credentials).
@@ -344,6 +350,7 @@ impl S3Store {
             requests,
             took: started.elapsed(),
             at: Instant::now(),
+            polled: false,
         })
     }
 
@@ -407,13 +414,23 @@ impl S3Store {
     /// List again (a watch's poll): what it cost, or why it failed — the last listing is then
     /// kept, so what is shown stays the last known state.
     pub fn relist(&self) -> Result<String, String> {
-        let fresh = matches!(
-            self.listed.read().unwrap_or_else(|p| p.into_inner()).as_ref(),
-            Some(Ok(l)) if l.at.elapsed() < FRESH
-        );
+        let fresh = {
+            let mut g = self.listed.write().unwrap_or_else(|p| p.into_inner());
+            match g.as_mut() {
+                Some(Ok(l)) if !l.polled && l.at.elapsed() < FIRST_SCAN => {
+                    l.polled = true;
+                    true
+                }
+                Some(Ok(l)) => l.at.elapsed() < FRESH,
+                _ => false,
+            }
+        };
         if !fresh {
             match self.list() {
-                Ok(l) => *self.listed.write().unwrap_or_else(|p| p.into_inner()) = Some(Ok(l)),
+                Ok(mut l) => {
+                    l.polled = true;
+                    *self.listed.write().unwrap_or_else(|p| p.into_inner()) = Some(Ok(l));
+                }
                 Err(why) => {
                     let mut g = self.listed.write().unwrap_or_else(|p| p.into_inner());
                     if !matches!(g.as_ref(), Some(Ok(_))) {
