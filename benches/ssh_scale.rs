@@ -101,9 +101,12 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let Some(sshd_bin) = sshserver::sshd_or_skip() else {
-        println!("ssh_scale: skipped (OpenSSH is not installed)");
-        return;
+    let sshd_bin = match sshserver::sshd_path() {
+        Ok(p) => p,
+        Err(why) => {
+            println!("ssh_scale: not run: {why}");
+            return;
+        }
     };
     let nodes = env_or("SSH_NODES", 16);
     let steps = env_or("SSH_STEPS", 50);

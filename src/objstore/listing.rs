@@ -157,7 +157,7 @@ impl Objects {
         }
         let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
         let mut out: Vec<(String, Stat)> = Vec::new();
-        let mut dirs: BTreeMap<String, ()> = BTreeMap::new();
+        let mut dirs = std::collections::BTreeSet::new();
         for (k, o) in self.under(rel) {
             let rest = &k[skip..];
             if rest.is_empty() {
@@ -166,9 +166,9 @@ impl Objects {
             }
             match rest.split_once('/') {
                 Some((first, _)) => {
-                    dirs.insert(first.to_owned(), ());
+                    dirs.insert(first.to_owned());
                 }
-                None if !dirs.contains_key(rest) && !self.has_children(&k[..]) => {
+                None if !dirs.contains(rest) && !self.has_children(k) => {
                     out.push((rest.to_owned(), self.file_stat(k, o)));
                 }
                 None => {}
@@ -178,8 +178,8 @@ impl Objects {
             true => d.to_owned(),
             false => format!("{rel}/{d}"),
         };
-        out.retain(|(n, _)| !dirs.contains_key(n));
-        out.extend(dirs.keys().map(|d| (d.clone(), self.dir_stat(&join(d)))));
+        out.retain(|(n, _)| !dirs.contains(n));
+        out.extend(dirs.iter().map(|d| (d.clone(), self.dir_stat(&join(d)))));
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Some(out)
     }

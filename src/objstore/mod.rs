@@ -228,6 +228,11 @@ impl JobFs {
     }
 }
 
+/// Whether `path` is in object storage (every root's path is: `s3://bucket/…`).
+fn in_store(path: &Path) -> bool {
+    path.to_str().is_some_and(is_url)
+}
+
 /// An `s3://` path outside the job's roots: not listed (only the roots are), and not read at
 /// all outside their buckets (nothing is reached that the command line did not name).
 fn unknown_bucket(path: &Path) -> io::Error {
@@ -248,13 +253,13 @@ impl Fs for JobFs {
         if let Some((c, key)) = self.direct(path) {
             return store::direct_stat(c, &key);
         }
-        match path.to_str().is_some_and(is_url) {
+        match in_store(path) {
             true => Err(unknown_bucket(path)),
             false => self.local.stat(path),
         }
     }
     fn lstat(&self, path: &Path) -> io::Result<Stat> {
-        match self.store_of(path).is_some() || path.to_str().is_some_and(is_url) {
+        match in_store(path) {
             true => self.stat(path),
             false => self.local.lstat(path),
         }
@@ -262,7 +267,7 @@ impl Fs for JobFs {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<RawEntry>> {
         match self.store_of(path) {
             Some(s) => s.read_dir(path),
-            None if path.to_str().is_some_and(is_url) => Err(unknown_bucket(path)),
+            None if in_store(path) => Err(unknown_bucket(path)),
             None => self.local.read_dir(path),
         }
     }
@@ -273,13 +278,13 @@ impl Fs for JobFs {
         if let Some((c, key)) = self.direct(path) {
             return store::direct_read(c, &key, limit);
         }
-        match path.to_str().is_some_and(is_url) {
+        match in_store(path) {
             true => FileRead::Error(crate::model::OsErr::from_io(&unknown_bucket(path))),
             false => self.local.read_small(path, limit),
         }
     }
     fn read_regular(&self, path: &Path, limit: u64) -> FileRead {
-        match self.store_of(path).is_some() || path.to_str().is_some_and(is_url) {
+        match in_store(path) {
             true => self.read_small(path, limit),
             false => self.local.read_regular(path, limit),
         }
@@ -287,12 +292,12 @@ impl Fs for JobFs {
     fn open(&self, path: &Path) -> io::Result<(Box<dyn ReadSeek>, Stat)> {
         match self.store_of(path) {
             Some(s) => s.open(path),
-            None if path.to_str().is_some_and(is_url) => Err(unknown_bucket(path)),
+            None if in_store(path) => Err(unknown_bucket(path)),
             None => self.local.open(path),
         }
     }
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
-        match self.store_of(path).is_some() || path.to_str().is_some_and(is_url) {
+        match in_store(path) {
             true => self.stat(path).map(|_| path.to_path_buf()),
             false => self.local.canonicalize(path),
         }

@@ -59,6 +59,32 @@ fn every_tree() -> Vec<(String, PathBuf, tempfile::TempDir)> {
     out
 }
 
+/// `cmd ROOT` on the disk copy (`local`) and on the bucket (`remote`): the same exit status and
+/// the same output, the disk copy's folder `base` written as its URL `url`. The bucket's
+/// output and error output, for more to check.
+fn same_from_bucket(
+    server: &S3Server,
+    cmd: &[&str],
+    (local, remote): (&str, &str),
+    base: &Path,
+    url: &str,
+) -> (String, String) {
+    let with = |root: &str| {
+        let mut a = cmd.to_vec();
+        a.push(root);
+        run(server, &a)
+    };
+    let (code_l, out_l, err_l) = with(local);
+    let (code_r, out_r, err_r) = with(remote);
+    assert_eq!(
+        code_l, code_r,
+        "{cmd:?} {remote}: exit codes\n{err_l}\n{err_r}"
+    );
+    assert_eq!(as_url(&out_l, base, url), out_r, "{cmd:?} {remote}");
+    assert!(!out_l.is_empty(), "{cmd:?} {local}: said nothing ({err_l})");
+    (out_r, err_r)
+}
+
 /// The local output with the local folder written as its URL.
 fn as_url(s: &str, base: &Path, url: &str) -> String {
     s.replace(&base.display().to_string(), url)
@@ -81,15 +107,7 @@ fn every_fixture_tree_answers_the_same_from_a_bucket() {
             &["verify", "--json"][..],
             &["grid"][..],
         ] {
-            let mut a: Vec<&str> = cmd.to_vec();
-            a.push(&local);
-            let (code_l, out_l, err_l) = run(&server, &a);
-            *a.last_mut().unwrap() = &remote;
-            let (code_r, out_r, err_r) = run(&server, &a);
-            let what = format!("{name}: {}", cmd.join(" "));
-            assert_eq!(code_l, code_r, "{what}: exit codes\n{err_l}\n{err_r}");
-            assert_eq!(as_url(&out_l, base, &url), out_r, "{what}");
-            assert!(!out_l.is_empty(), "{what}: said nothing ({err_l})");
+            same_from_bucket(&server, cmd, (&local, &remote), base, &url);
             compared += 1;
         }
         // and a watch of the bucket starts from the answer a watch of the disk copy starts from
@@ -344,15 +362,7 @@ fn hostile_keys_read_as_the_same_names_on_disk() {
         &["grid"],
         &["verify", "--json"],
     ] {
-        let with = |root: &str| {
-            let mut a = cmd.to_vec();
-            a.push(root);
-            run(&server, &a)
-        };
-        let (code_l, out_l, _) = with(&local);
-        let (code_r, out_r, err_r) = with(&remote);
-        assert_eq!(code_l, code_r, "{cmd:?}: {err_r}");
-        assert_eq!(as_url(&out_l, &t.base, &url), out_r, "{cmd:?}");
+        let (out_r, err_r) = same_from_bucket(&server, cmd, (&local, &remote), &t.base, &url);
         assert!(
             !out_r.contains('\x1b') && !err_r.contains('\x1b'),
             "{cmd:?}: {out_r}{err_r}"
@@ -549,15 +559,7 @@ fn an_iteration_folder_and_a_whole_bucket_as_roots() {
     let url = format!("s3://{BUCKET}/nf");
     let remote = format!("{url}/checkpoint/{iteration}");
     for cmd in [&["resolve", "--json"][..], &["resolve"]] {
-        let with = |root: &str| {
-            let mut a = cmd.to_vec();
-            a.push(root);
-            run(&server, &a)
-        };
-        let (code_l, out_l, err_l) = with(&local);
-        let (code_r, out_r, err_r) = with(&remote);
-        assert_eq!(code_l, code_r, "{cmd:?}: {err_l}\n{err_r}");
-        assert_eq!(as_url(&out_l, &base, &url), out_r, "{cmd:?}");
+        let (out_r, _) = same_from_bucket(&server, cmd, (&local, &remote), &base, &url);
         assert!(out_r.contains(&iteration), "{out_r}");
     }
     // a bucket holding the rank folders at its top
