@@ -38,7 +38,6 @@ pub struct Client {
 pub struct Listed {
     pub objects: Arc<Objects>,
     pub requests: u64,
-    pub took: Duration,
     pub at: Instant,
     /// Made for a poll (not the first scan's, which a watch's first poll reuses).
     pub polled: bool,
@@ -281,7 +280,6 @@ impl S3Store {
 
     /// List the root whole, one page after another.
     fn list(&self) -> Result<Listed, String> {
-        let started = Instant::now();
         let prefix = match self.url.prefix.is_empty() {
             true => String::new(),
             false => format!("{}/", self.url.prefix),
@@ -348,7 +346,6 @@ impl S3Store {
         Ok(Listed {
             objects: Arc::new(objects),
             requests,
-            took: started.elapsed(),
             at: Instant::now(),
             polled: false,
         })
